@@ -1,0 +1,1 @@
+"""Screening pipeline: candidates → slabs → predictions → Wulff-weighted properties → Parquet."""

@@ -1,0 +1,1 @@
+"""jobflow workflows (atomate2-style Makers) around the screening pipeline."""
