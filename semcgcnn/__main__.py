@@ -1,0 +1,3 @@
+from semcgcnn.cli import app
+
+app()
