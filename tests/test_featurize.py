@@ -1,0 +1,170 @@
+"""The featurizer equals a naive CGCNN-style reference on real slabs; surface flags; batching; cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from semcgcnn.model import GraphConfig, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand
+from semcgcnn.model.atom_features import UnknownElementError, atom_feature_table
+from semcgcnn.model.graphs import GraphSet, dataset_graphs, featurize_structures
+
+from reference_cgcnn import reference_graph
+
+
+def assert_matches_reference(structure, cfg):
+    g = featurize(structure, cfg)
+    ref_idx, ref_dist, ref_gdf, ref_surface = reference_graph(structure, cfg)
+    assert ref_gdf.shape[-1] == cfg.n_gaussians
+    np.testing.assert_array_equal(g.nbr_idx, ref_idx)
+    np.testing.assert_allclose(g.nbr_dist, ref_dist, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(gaussian_expand(g.nbr_dist, cfg), ref_gdf, atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(g.surface, ref_surface)
+    return g
+
+
+def test_matches_reference_on_real_slabs(mg_records, elemental):
+    from semcgcnn.datasets import load
+
+    pal = load("palizhati_slabs")
+    cfg = GraphConfig()
+    picks = [mg_records[0].structure, mg_records[1500].structure, mg_records[-1].structure,
+             elemental["78Mg0001"].structure, elemental["73Mg10-11"].structure, pal[0].structure, pal[2000].structure]
+    for s in picks:
+        g = assert_matches_reference(s, cfg)
+        assert (g.nbr_dist <= cfg.radius).all()  # dense slabs: 12 neighbours always in range
+
+
+def test_fewer_than_max_neighbors_are_padded_cgcnn_style(elemental):
+    # Mg(0001) with a 3.5 Å cutoff: bulk atoms have 12 neighbours, surface atoms only 9
+    s = elemental["78Mg0001"].structure
+    cfg = GraphConfig(radius=3.5, gaussian_dmax=3.5)
+    g = assert_matches_reference(s, cfg)
+    n_real = (g.nbr_dist <= cfg.radius).sum(axis=1)
+    assert list(n_real) == [9, 12, 12, 12, 12, 12, 12, 9]
+    assert (g.nbr_idx[0, 9:] == 0).all() and (g.nbr_dist[0, 9:] == 4.5).all()
+
+
+def test_slab_wrapped_across_the_boundary(mg_records):
+    s = mg_records[700].structure
+    wrapped = Structure(s.lattice, s.species, (s.frac_coords + [0, 0, 0.5]) % 1.0)
+    fz = wrapped.frac_coords[:, 2]
+    assert fz.min() < 0.1 and fz.max() > 0.9  # really split across the cell boundary
+    cfg = GraphConfig()
+    g0, g1 = featurize(s, cfg), assert_matches_reference(wrapped, cfg)
+    np.testing.assert_array_equal(g0.surface, g1.surface)
+    np.testing.assert_array_equal(g0.nbr_idx, g1.nbr_idx)
+    np.testing.assert_allclose(g0.nbr_dist, g1.nbr_dist, atol=1e-6)
+
+
+def test_surface_flags_hand_checked_mg0001(elemental):
+    # Mg(0001) 8-layer slab: layers at z = 11.620, 14.223, 16.813, 19.393, 21.978, 24.558,
+    # 27.148, 29.752 Å (a×b ∥ z). Layer spacing ≈ 2.6 Å, so 2 Å flags one layer per side,
+    # 3 Å two layers per side.
+    s = elemental["78Mg0001"].structure
+    np.testing.assert_allclose(s.cart_coords[:, 2], [11.620, 14.223, 16.813, 19.393, 21.978, 24.558, 27.148, 29.752], atol=2e-3)
+    assert np.flatnonzero(featurize(s, GraphConfig()).surface).tolist() == [0, 7]
+    assert np.flatnonzero(featurize(s, GraphConfig(surface_depth=3.0)).surface).tolist() == [0, 1, 6, 7]
+
+
+def test_surface_flags_with_oblique_c_and_rotated_cell(elemental):
+    s = elemental["78Mg0001"].structure
+    a, b, c = s.lattice.matrix
+    oblique = Lattice([a, b, c + 0.7 * a - 0.4 * b])  # same slab, c tilted away from the normal
+    angle = np.deg2rad(35.0)  # and the whole cell rotated, so a×b is no longer Cartesian z
+    rot = np.array([[1, 0, 0], [0, np.cos(angle), -np.sin(angle)], [0, np.sin(angle), np.cos(angle)]])
+    lat = Lattice(oblique.matrix @ rot.T)
+    tilted = Structure(lat, s.species, s.cart_coords @ rot.T, coords_are_cartesian=True)
+    assert tilted.lattice.alpha != pytest.approx(90.0)
+    assert np.flatnonzero(featurize(tilted, GraphConfig()).surface).tolist() == [0, 7]
+    assert np.flatnonzero(featurize(tilted, GraphConfig(surface_depth=3.0)).surface).tolist() == [0, 1, 6, 7]
+    assert_matches_reference(tilted, GraphConfig())
+    # a Cartesian-z rule would be wrong here: the z-extremes are not the surface layers
+    z = tilted.cart_coords[:, 2]
+    assert sorted(np.flatnonzero((z - z.min() <= 2) | (z.max() - z <= 2)).tolist()) != [0, 7]
+
+
+def test_surface_flags_on_a_real_oblique_slab(elemental):
+    # MP Mg(10-11): α = 117°, γ = 74.8°, and a×b points along (0, 0.471, 0.882), not z.
+    # Heights along the normal (Å, by hand from the Cartesian coordinates):
+    #   0.375 2.876 2.438 0.000 5.337 7.807 7.388 4.918 10.288 12.725 12.350 9.850
+    # so within 2 Å of the bottom: atoms 3 and 0; of the top (12.725): atoms 9 and 10.
+    s = elemental["73Mg10-11"].structure
+    g = assert_matches_reference(s, GraphConfig())
+    assert np.flatnonzero(g.surface).tolist() == [0, 3, 9, 10]
+    # 3 Å: bottom adds atoms 2 (2.438) and 1 (2.876); top adds 8 (10.288) and 11 (9.850)
+    deeper = featurize(s, GraphConfig(surface_depth=3.0))
+    assert np.flatnonzero(deeper.surface).tolist() == [0, 1, 2, 3, 8, 9, 10, 11]
+
+
+def test_atom_features_are_cgcnn_table_plus_surface_flag(elemental):
+    table = atom_feature_table()
+    assert table.shape[1] == 92 and np.isnan(table[0]).all()
+    gs = featurize_structures([elemental["78Mg0001"].structure], ["mg"])
+    b = gs.batch([0])
+    assert b.atom_fea.shape == (8, 93)
+    np.testing.assert_array_equal(b.atom_fea[:, :92].numpy(), np.repeat(table[12][None], 8, axis=0))
+    assert b.atom_fea[:, 92].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_bad_structures_raise_clear_errors(elemental):
+    s = elemental["78Mg0001"].structure
+    bulk = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    with pytest.raises(NoVacuumError, match="no vacuum gap"):
+        featurize(bulk)
+    overlap = s.copy()
+    overlap.append("Mg", s[3].coords + [0.1, 0, 0], coords_are_cartesian=True)
+    with pytest.raises(OverlappingAtomsError):
+        featurize(overlap)
+    odd = s.copy()
+    odd.replace(0, "Md")  # Z = 101: atom_init.json covers Z = 1-100
+    with pytest.raises(UnknownElementError, match="Md"):
+        featurize(odd)
+    partial = s.copy()
+    partial.replace(0, {"Mg": 0.5, "Al": 0.5})
+    with pytest.raises(ValueError, match="partially occupied"):
+        featurize(partial)
+
+
+def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
+    structs = [r.structure for r in mg_records[:5]]
+    gs = featurize_structures(structs, [r.structure_id for r in mg_records[:5]])
+    b = gs.batch([3, 0, 4])
+    sizes = [len(structs[i]) for i in (3, 0, 4)]
+    assert b.atom_fea.shape[0] == sum(sizes) and b.n_graphs == 3
+    assert b.batch.tolist() == [0] * sizes[0] + [1] * sizes[1] + [2] * sizes[2]
+    # neighbour indices stay inside their own crystal
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    own = starts[b.batch.numpy()]
+    assert ((b.nbr_idx.numpy() >= own[:, None]) & (b.nbr_idx.numpy() < (own + np.repeat(sizes, sizes))[:, None])).all()
+    pooled = b.mean_pool(b.atom_fea).numpy()
+    for k, i in enumerate((3, 0, 4)):
+        np.testing.assert_allclose(pooled[k], gs.batch([i]).atom_fea.numpy().mean(axis=0), rtol=1e-6)
+    cfg = gs.config
+    np.testing.assert_allclose(b.edge_features(cfg).numpy(), gaussian_expand(b.nbr_dist.numpy(), cfg), atol=1e-6)
+
+
+def test_graph_set_round_trip_and_dataset_cache(tmp_path, mg_records):
+    gs = featurize_structures([r.structure for r in mg_records[:20]], [r.structure_id for r in mg_records[:20]])
+    gs.save(tmp_path / "g.npz")
+    back = GraphSet.load(tmp_path / "g.npz")
+    assert back.ids == gs.ids and back.config == gs.config
+    for field in ("atom_ptr", "atomic_numbers", "surface", "nbr_idx", "nbr_dist"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(gs, field))
+    sub = gs.subset([4, 2])
+    np.testing.assert_array_equal(sub[1].nbr_idx, gs[2].nbr_idx)
+
+
+def test_dataset_graphs_cached_per_config(tmp_path, monkeypatch, mg_records):
+    monkeypatch.setenv("SEMCGCNN_CACHE_DIR", str(tmp_path))
+    cfg = GraphConfig(surface_depth=2.0)
+    g1, cached1 = dataset_graphs("elemental_slabs", cfg)
+    g2, cached2 = dataset_graphs("elemental_slabs", cfg)
+    g3, cached3 = dataset_graphs("elemental_slabs", GraphConfig(surface_depth=3.0))
+    assert (cached1, cached2, cached3) == (False, True, False)
+    assert len(g1) == 801 and g2.ids == g1.ids
+    assert g3.surface.sum() > g1.surface.sum()
+    # the parallel path gives exactly the serial graphs
+    i = g1.ids.index("78Mg0001")
+    np.testing.assert_array_equal(g1[i].surface, [1, 0, 0, 0, 0, 0, 0, 1])
