@@ -51,3 +51,58 @@ class GraphConfig:
         d = self.to_dict()
         d.pop("search_radius")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """SEM-CGCNN architecture (paper §2.3): 64-dim embedding, 3 convolutions, 3 hidden layers per head."""
+
+    tasks: tuple[str, ...] = ("surface_energy", "work_function")
+    atom_fea_len: int = 64
+    n_conv: int = 3
+    h_fea_len: int = 128
+    n_hidden: int = 3
+    surface_flag: bool = True  # feed the surface-flag column (SEM) or only the 92 CGCNN features
+    n_atom_features: int = 92
+    n_gaussians: int = 61
+
+    @property
+    def n_inputs(self) -> int:
+        return self.n_atom_features + int(self.surface_flag)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["tasks"] = list(self.tasks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["tasks"] = tuple(kw.get("tasks", cls.tasks))
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (paper §2.3): Adam 1e-3, ×0.1 after epoch 100, best-validation model."""
+
+    epochs: int = 150
+    batch_size: int = 64
+    lr: float = 1e-3
+    lr_drop_epoch: int = 100
+    lr_drop_factor: float = 0.1  # "reduced by 90 %" (the authors' code used 0.9; we follow the paper)
+    weighting: str = "gradnorm"  # "gradnorm" or "equal"
+    gradnorm_alpha: float = 1.5
+    gradnorm_lr: float = 0.025
+    split: str = "random"  # "random" or "grouped" (by chemical system)
+    seed: int = 0
+    threads: int = 0  # torch intra-op threads; 0: all cores
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

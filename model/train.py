@@ -1,0 +1,240 @@
+"""Training: masked multi-task MSE, GradNorm or equal weights, best-validation selection, resume."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import ModelConfig, TrainConfig
+from .data import Batch, GraphTensors
+from .gradnorm import GradNorm, TaskWeights
+from .metrics import regression_metrics
+from .network import SEMCGCNN
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Normalizer:
+    """Per-task mean and std, fitted on the training split only (missing targets ignored)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> Normalizer:
+        mean = np.nanmean(y, axis=0)
+        std = np.nanstd(y, axis=0)
+        return cls(np.nan_to_num(mean), np.where(np.isfinite(std) & (std > 0), std, 1.0))
+
+    def norm(self, y: torch.Tensor) -> torch.Tensor:
+        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
+
+    def denorm(self, y: np.ndarray) -> np.ndarray:
+        return y * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalizer:
+        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+
+
+@dataclass
+class TrainResult:
+    model: SEMCGCNN
+    normalizer: Normalizer
+    metrics: dict  # split -> task -> {n, mae, rmse, r2}, original units
+    history: list = field(default_factory=list)
+    best_epoch: int = -1
+    wall_s: float = 0.0
+    epoch_s: float = 0.0
+    task_weights: list = field(default_factory=list)
+
+
+def masked_task_losses(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """MSE per task over the rows where that task is labelled (0 where a batch has none)."""
+    ok = torch.isfinite(y)
+    diff = torch.where(ok, pred - torch.nan_to_num(y), torch.zeros_like(pred))
+    return (diff**2).sum(dim=0) / ok.sum(dim=0).clamp_min(1)
+
+
+@torch.no_grad()
+def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256) -> np.ndarray:
+    """Predictions in original units for the rows ``idx``."""
+    model.eval()
+    out = [model(*b.inputs()).double().numpy() for b in data.batches(np.asarray(idx), batch_size)]
+    return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
+
+
+def evaluate(model, data: GraphTensors, idx, normalizer: Normalizer) -> dict:
+    pred = predict(model, data, idx, normalizer)
+    y = data.y[torch.from_numpy(np.asarray(idx))].double().numpy()
+    return {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(model.cfg.tasks)}
+
+
+def _val_score(metrics: dict, normalizer: Normalizer, tasks) -> float:
+    """Selection criterion: mean over tasks of validation MAE / training std."""
+    return float(np.mean([metrics[t]["mae"] / normalizer.std[k] for k, t in enumerate(tasks)]))
+
+
+def train(
+    data: GraphTensors,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    run_dir: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch."""
+    from semcgcnn.runtime import keep_freed_memory
+
+    keep_freed_memory()
+    train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
+    torch.set_num_threads(train_cfg.threads or os.cpu_count() or 1)
+    torch.manual_seed(train_cfg.seed)
+    rng = np.random.default_rng(train_cfg.seed)
+    normalizer = Normalizer.fit(data.y[torch.from_numpy(train_idx)].double().numpy())
+    model = SEMCGCNN(model_cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    n_tasks = len(model_cfg.tasks)
+    weighting = (
+        GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr)
+        if train_cfg.weighting == "gradnorm"
+        else TaskWeights(n_tasks)
+    )
+    state = {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
+    ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
+    if ckpt and ckpt.exists():
+        state = _resume(ckpt, model, opt, weighting, rng)
+        log.info("resuming %s from epoch %d", run_dir, state["epoch"])
+
+    bar = _progress(progress, train_cfg.epochs, state["epoch"])
+    t_start = time.perf_counter()
+    for epoch in range(state["epoch"], train_cfg.epochs):
+        lr = train_cfg.lr * (train_cfg.lr_drop_factor if epoch >= train_cfg.lr_drop_epoch else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        t0 = time.perf_counter()
+        train_loss = _train_epoch(model, opt, weighting, data, rng.permutation(train_idx), train_cfg.batch_size, normalizer)
+        epoch_s = time.perf_counter() - t0
+        val = evaluate(model, data, val_idx, normalizer)
+        score = _val_score(val, normalizer, model_cfg.tasks)
+        if score < state["best_score"]:
+            state.update(best_score=score, best_epoch=epoch, best_model=copy.deepcopy(model.state_dict()))
+        state["train_s"] += epoch_s
+        state["history"].append(
+            {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_score": score, "epoch_s": epoch_s,
+             "weights": [float(w) for w in weighting.weights.detach()],
+             **{f"val_mae_{t}": val[t]["mae"] for t in model_cfg.tasks}}
+        )
+        state["epoch"] = epoch + 1
+        if ckpt:
+            _save_resume(ckpt, model, opt, weighting, rng, state)
+        bar(epoch, train_loss, score)
+    bar(None, 0, 0)
+
+    model.load_state_dict(state["best_model"])
+    metrics = {name: evaluate(model, data, idx, normalizer) for name, idx in
+               (("train", train_idx), ("val", val_idx), ("test", test_idx))}
+    hist = state["history"]
+    return TrainResult(
+        model=model, normalizer=normalizer, metrics=metrics, history=hist, best_epoch=state["best_epoch"],
+        wall_s=time.perf_counter() - t_start,
+        epoch_s=float(np.median([h["epoch_s"] for h in hist])) if hist else 0.0,
+        task_weights=[float(w) for w in weighting.weights.detach()],
+    )
+
+
+def _train_epoch(model, opt, weighting, data: GraphTensors, order, batch_size, normalizer) -> float:
+    model.train()
+    total, n = 0.0, 0
+    for b in data.batches(order, batch_size):
+        if b.n_graphs < 2:  # BatchNorm needs more than one crystal
+            continue
+        loss = _step(model, opt, weighting, b, normalizer)
+        total += loss * b.n_graphs
+        n += b.n_graphs
+    return total / max(n, 1)
+
+
+def _step(model, opt, weighting, b: Batch, normalizer) -> float:
+    pred = model(*b.inputs())
+    losses = masked_task_losses(pred, normalizer.norm(b.y))
+    opt.zero_grad(set_to_none=True)
+    weighting.backward(losses, model.shared_layer)
+    opt.step()
+    return float(losses.detach().sum())
+
+
+def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
+    from semcgcnn.paths import atomic_write_bytes
+
+    blob = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "weighting": weighting.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": _rng_to_tensor(rng),
+        "epoch": state["epoch"],
+        "best_score": state["best_score"],
+        "best_epoch": state["best_epoch"],
+        "best_model": state["best_model"] or {},
+        "history": state["history"],
+        "train_s": state["train_s"],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda tmp: torch.save(blob, tmp))
+
+
+def _resume(path: Path, model, opt, weighting, rng) -> dict:
+    blob = torch.load(path, weights_only=True)
+    model.load_state_dict(blob["model"])
+    opt.load_state_dict(blob["optimizer"])
+    weighting.load_state_dict(blob["weighting"])
+    torch.set_rng_state(blob["torch_rng"])
+    _tensor_to_rng(blob["numpy_rng"], rng)
+    return {k: blob[k] for k in ("epoch", "best_score", "best_epoch", "history", "train_s")} | {
+        "best_model": blob["best_model"] or None
+    }
+
+
+def _rng_to_tensor(rng: np.random.Generator) -> dict:
+    s = rng.bit_generator.state
+    return {"state": str(s["state"]["state"]), "inc": str(s["state"]["inc"]),
+            "has_uint32": s["has_uint32"], "uinteger": s["uinteger"]}
+
+
+def _tensor_to_rng(d: dict, rng: np.random.Generator) -> None:
+    s = rng.bit_generator.state
+    s["state"] = {"state": int(d["state"]), "inc": int(d["inc"])}
+    s["has_uint32"], s["uinteger"] = d["has_uint32"], d["uinteger"]
+    rng.bit_generator.state = s
+
+
+def _progress(enabled: bool, epochs: int, start: int):
+    """Return ``update(epoch, train_loss, val_score)``; ``update(None, ...)`` closes the bar."""
+    if not enabled:
+        return lambda *a: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("[bold]epoch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn())
+    task = bar.add_task("train", total=epochs, completed=start, info="")
+    bar.start()
+
+    def update(epoch, train_loss, val_score):
+        if epoch is None:
+            bar.stop()
+            return
+        bar.update(task, completed=epoch + 1, info=f"train loss {train_loss:.4f}  val {val_score:.4f}")
+
+    return update

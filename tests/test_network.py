@@ -1,0 +1,127 @@
+"""The fast convolution equals CGCNN's plain formulation; heads per task; GradNorm behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from semcgcnn.model.config import ModelConfig
+from semcgcnn.model.gradnorm import GradNorm, TaskWeights
+from semcgcnn.model.network import SEMCGCNN
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_split_convolution_equals_plain_formulation(mg_small, mode):
+    data, _ = mg_small
+    torch.manual_seed(0)
+    model = SEMCGCNN(ModelConfig())
+    getattr(model, mode)()
+    b = data.batch(np.arange(40))
+    fast = model(*b.inputs())
+    grads_fast = torch.autograd.grad(fast.sum(), list(model.parameters()))
+    plain = model(*b.inputs(), plain=True)
+    grads_plain = torch.autograd.grad(plain.sum(), list(model.parameters()))
+    assert fast.shape == (40, 2)
+    torch.testing.assert_close(fast, plain, atol=1e-5, rtol=0)
+    for gf, gp in zip(grads_fast, grads_plain, strict=True):
+        torch.testing.assert_close(gf, gp, atol=1e-4, rtol=1e-4)
+
+
+def test_heads_are_keyed_by_task_and_inputs_follow_surface_flag(mg_small):
+    data, _ = mg_small
+    b = data.batch(np.arange(8))
+    for tasks in [("surface_energy",), ("surface_energy", "work_function"), ("a", "b", "c")]:
+        m = SEMCGCNN(ModelConfig(tasks=tasks)).eval()
+        assert list(m.heads) == list(tasks)
+        assert m(*b.inputs()).shape == (8, len(tasks))
+        head = m.heads[tasks[0]]
+        assert sum(isinstance(x, torch.nn.Linear) for x in head) == 4  # 3 hidden + output
+    assert SEMCGCNN(ModelConfig(surface_flag=False)).embedding.in_features == 92
+    assert SEMCGCNN(ModelConfig(surface_flag=True)).embedding.in_features == 93
+    # without the flag the model cannot see it: flipping it changes nothing
+    m = SEMCGCNN(ModelConfig(surface_flag=False)).eval()
+    flipped = b.atom_fea.clone()
+    flipped[:, 92] = 1 - flipped[:, 92]
+    out1 = m(*b.inputs())
+    out2 = m(flipped, b.nbr_idx, b.nbr_fea, b.batch, b.n_graphs)
+    torch.testing.assert_close(out1, out2)
+
+
+class _Toy(torch.nn.Module):
+    """Shared linear trunk, two linear heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = torch.nn.Linear(4, 8)
+        self.h1 = torch.nn.Linear(8, 1)
+        self.h2 = torch.nn.Linear(8, 1)
+
+    def forward(self, x):
+        z = torch.tanh(self.shared(x))
+        return self.h1(z).squeeze(1), self.h2(z).squeeze(1)
+
+
+def _toy_problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 4, generator=g)
+    y1 = 100.0 * (x[:, 0] - 0.5 * x[:, 1])  # loss scale ~10^4
+    y2 = 0.1 * torch.sin(x[:, 2])  # loss scale ~10^-3
+    return x, y1, y2
+
+
+def test_gradnorm_moves_weights_towards_the_small_task_and_keeps_them_normalised():
+    torch.manual_seed(0)
+    x, y1, y2 = _toy_problem()
+    model = _Toy()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gn = GradNorm(2, alpha=1.5, lr=0.025)
+    history = []
+    for _ in range(60):
+        p1, p2 = model(x)
+        losses = torch.stack([((p1 - y1) ** 2).mean(), ((p2 - y2) ** 2).mean()])
+        opt.zero_grad()
+        gn.backward(losses, model.shared.weight)
+        opt.step()
+        w = gn.weights.detach()
+        assert (w > 0).all() and float(w.sum()) == pytest.approx(2.0, abs=1e-5)
+        history.append(w.clone())
+    # the huge-loss task dominates the shared gradient: its weight must fall, the other's rise
+    assert history[0][0] < 1.0 < history[0][1]
+    assert history[-1][0] < history[0][0] and history[-1][1] > history[0][1]
+    assert history[-1][0] < 0.05
+    assert gn.initial_losses is not None and gn.initial_losses[0] > 1e3 * gn.initial_losses[1]
+
+
+def test_gradnorm_subtraction_trick_gives_the_true_task_gradient_norms():
+    torch.manual_seed(1)
+    x, y1, y2 = _toy_problem()
+    model = _Toy()
+    gn = GradNorm(2)
+    with torch.no_grad():
+        gn.weights.copy_(torch.tensor([0.4, 1.6]))
+    p1, p2 = model(x)
+    losses = torch.stack([((p1 - y1) ** 2).mean(), ((p2 - y2) ** 2).mean()])
+    direct = gn.task_gradient_norms(losses, model.shared.weight)
+    seen = {}
+    gn.update = lambda l, norms: seen.setdefault("norms", norms)  # capture what backward computes
+    model.zero_grad()
+    gn.backward(losses, model.shared.weight)
+    torch.testing.assert_close(seen["norms"], direct, rtol=1e-4, atol=1e-6)
+    # the network gradient is that of Σ w_i L_i with the pre-update weights
+    expect = torch.autograd.grad((torch.tensor([0.4, 1.6]) * torch.stack(
+        [((model(x)[0] - y1) ** 2).mean(), ((model(x)[1] - y2) ** 2).mean()])).sum(), model.shared.weight)[0]
+    torch.testing.assert_close(model.shared.weight.grad, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_equal_weights_are_the_plain_sum():
+    x, y1, y2 = _toy_problem()
+    model = _Toy()
+    p1, p2 = model(x)
+    losses = torch.stack([((p1 - y1) ** 2).mean(), ((p2 - y2) ** 2).mean()])
+    TaskWeights(2).backward(losses, model.shared.weight)
+    g = model.shared.weight.grad.clone()
+    model.zero_grad()
+    p1, p2 = model(x)
+    (((p1 - y1) ** 2).mean() + ((p2 - y2) ** 2).mean()).backward()
+    torch.testing.assert_close(model.shared.weight.grad, g)

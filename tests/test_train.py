@@ -1,0 +1,101 @@
+"""Training on real slabs: deterministic, resumable, normalisers from training data only; splits; checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from semcgcnn.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
+from semcgcnn.model.splits import grouped_split, random_split
+from semcgcnn.model.train import masked_task_losses, predict, train
+
+CFG = TrainConfig(epochs=4, batch_size=32, lr_drop_epoch=2, threads=1)
+
+
+def _split(n):
+    return random_split(n, seed=3)
+
+
+def test_training_is_deterministic_and_learns(mg_small):
+    data, _ = mg_small
+    a = train(data, _split(len(data)), ModelConfig(), CFG, progress=False)
+    b = train(data, _split(len(data)), ModelConfig(), CFG, progress=False)
+    assert a.metrics == b.metrics
+    for k, v in a.model.state_dict().items():
+        torch.testing.assert_close(v, b.model.state_dict()[k], rtol=0, atol=0)
+    first, last = a.history[0], a.history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    assert [h["lr"] for h in a.history] == [1e-3, 1e-3, 1e-4, 1e-4]
+    assert set(a.metrics["test"]) == {"surface_energy", "work_function"}
+    assert sum(a.task_weights) == pytest.approx(2.0, abs=1e-5) and a.task_weights != [1.0, 1.0]
+
+
+def test_normaliser_uses_the_training_split_only(mg_small):
+    data, _ = mg_small
+    tr, va, te = _split(len(data))
+    res = train(data, (tr, va, te), ModelConfig(), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False)
+    y = data.y.double().numpy()
+    np.testing.assert_allclose(res.normalizer.mean, y[tr].mean(axis=0))
+    np.testing.assert_allclose(res.normalizer.std, y[tr].std(axis=0))
+    assert not np.allclose(res.normalizer.mean, y.mean(axis=0))
+
+
+def test_interrupted_run_resumes_to_the_same_model(mg_small, tmp_path):
+    data, _ = mg_small
+    split = _split(len(data))
+    straight = train(data, split, ModelConfig(), CFG, progress=False)
+    # "interrupt" after 2 epochs: the same run directory, then ask for the full schedule again
+    train(data, split, ModelConfig(), TrainConfig(**{**CFG.to_dict(), "epochs": 2}), run_dir=tmp_path, progress=False)
+    assert torch.load(tmp_path / "last_epoch.pt", weights_only=True)["epoch"] == 2
+    resumed = train(data, split, ModelConfig(), CFG, run_dir=tmp_path, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
+    assert resumed.metrics == straight.metrics
+
+
+def test_missing_targets_are_masked_out_of_the_loss():
+    pred = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    y = torch.tensor([[0.0, float("nan")], [3.0, 0.0], [float("nan"), float("nan")]])
+    torch.testing.assert_close(masked_task_losses(pred, y), torch.tensor([0.5, 16.0]))
+
+
+def test_grouped_split_keeps_systems_whole(mg_small):
+    from semcgcnn.datasets import labels
+
+    systems = labels("mg_binary_slabs")["chemsys"].to_numpy()
+    tr, va, te = grouped_split(systems, seed=0)
+    assert len(tr) + len(va) + len(te) == len(systems)
+    sets = [set(systems[i]) for i in (tr, va, te)]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert 0.15 < len(te) / len(systems) < 0.25 and 0.15 < len(va) / len(systems) < 0.25
+    assert grouped_split(systems, seed=0)[2].tolist() == te.tolist()
+    assert grouped_split(systems, seed=1)[2].tolist() != te.tolist()
+    r = random_split(3218, 0)
+    assert [len(x) for x in r] == [1931, 644, 643]
+
+
+def test_checkpoint_round_trip_and_card(mg_small, tmp_path):
+    data, _ = mg_small
+    res = train(data, _split(len(data)), ModelConfig(), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False)
+    path = save_checkpoint(tmp_path / "m", res.model, GraphConfig(), res.normalizer, CFG,
+                           training_data={"datasets": ["mg_binary_slabs"]}, metrics=res.metrics)
+    ck = load_checkpoint(path)
+    idx = np.arange(len(data))
+    np.testing.assert_allclose(predict(ck.model, data, idx, ck.normalizer), predict(res.model, data, idx, res.normalizer))
+    card = json.loads(path.read_text())
+    assert card["graph_config"]["surface_depth"] == 2.0 and card["graph_config"]["radius"] == 12.0
+    assert [t["unit"] for t in card["tasks"]] == ["eV/Å²", "eV"]
+    assert card["model_id"].startswith("semcgcnn-") and len(card["atom_table_sha256_16"]) == 16
+    assert (tmp_path / "m.safetensors").exists()
+
+
+def test_bad_checkpoints_are_refused(tmp_path):
+    (tmp_path / "x.json").write_text("{not json")
+    (tmp_path / "x.safetensors").write_bytes(b"\x80\x04pickle?")
+    with pytest.raises(CheckpointError, match="not a JSON"):
+        load_checkpoint(tmp_path / "x")
+    with pytest.raises(CheckpointError, match="needs both"):
+        load_checkpoint(tmp_path / "missing")
