@@ -8,9 +8,7 @@ rebuilt whenever any of them changes. Nothing is pickled.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from semcgcnn.parallel import map_chunks
 from semcgcnn.paths import atomic_write_bytes, cache_dir, sha256_files
 
 from .sources import RawStructure
@@ -75,20 +74,8 @@ def _parse_chunk(chunk: list[RawStructure]):
 
 def parse_structures(raw: list[RawStructure], workers: int | None = None, progress=None) -> StructureArrays:
     """Parse raw texts, in parallel over ``workers`` processes (default: all cores)."""
-    workers = workers or os.cpu_count() or 1
     chunks = [raw[i : i + 64] for i in range(0, len(raw), 64)]
-    parsed = []
-    if workers > 1 and len(chunks) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for res in pool.map(_parse_chunk, chunks):
-                parsed.extend(res)
-                if progress:
-                    progress(len(res))
-    else:
-        for c in chunks:
-            parsed.extend(_parse_chunk(c))
-            if progress:
-                progress(len(c))
+    parsed = map_chunks(_parse_chunk, chunks, workers=workers, progress=progress)
     counts = np.array([len(p[2]) for p in parsed], dtype=np.int64)
     return StructureArrays(
         ids=[p[0] for p in parsed],

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from semcgcnn.parallel import map_chunks
 from semcgcnn.paths import atomic_write_bytes, cache_dir
 
 from .atom_features import atom_feature_table, atom_table_hash
@@ -189,20 +188,7 @@ def featurize_many(
         (lattices[i : i + size], fracs[i : i + size], atomic_numbers[i : i + size], config.to_dict())
         for i in range(0, n, size)
     ]
-    graphs: list[CrystalGraph] = []
-    if workers > 1 and n >= 400:
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for res in pool.map(_featurize_chunk, chunks):
-                graphs.extend(res)
-                if progress:
-                    progress(len(res))
-    else:
-        for ch in chunks:
-            res = _featurize_chunk(ch)
-            graphs.extend(res)
-            if progress:
-                progress(len(res))
+    graphs = map_chunks(_featurize_chunk, chunks, workers=workers, parallel=n >= 400, progress=progress)
     return GraphSet.from_graphs(ids, graphs, config)
 
 
