@@ -1,8 +1,8 @@
 """Many crystal graphs at once: parallel featurization, an on-disk cache, and batching.
 
-A :class:`GraphSet` stores graphs in CSR layout (concatenated atoms with offsets), saves
-to a plain ``.npz`` (loaded with ``allow_pickle=False``) and hands out disjoint-union
-batches (:class:`GraphBatch`) with a per-atom ``batch`` index for scatter pooling.
+A :class:`GraphSet` stores graphs in CSR layout (concatenated atoms with offsets) and saves
+to a plain ``.npz`` (loaded with ``allow_pickle=False``); :mod:`semcgcnn.model.data` turns it
+into disjoint-union batches with a per-atom ``batch`` index for scatter pooling.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 from semcgcnn.parallel import map_chunks
 from semcgcnn.paths import atomic_write_bytes, cache_dir
 
-from .atom_features import atom_feature_table, atom_table_hash
+from .atom_features import atom_table_hash
 from .config import GraphConfig
-from .featurize import CrystalGraph, featurize_arrays, gaussian_centers
+from .featurize import CrystalGraph, featurize_arrays
 
 log = logging.getLogger(__name__)
 
@@ -107,54 +107,6 @@ class GraphSet:
                 nbr_dist=z["nbr_dist"],
                 config=GraphConfig.from_dict(json.loads(str(z["config"]))),
             )
-
-    # ---- batching ----
-    def batch(self, idx) -> GraphBatch:
-        """Disjoint union of the graphs ``idx`` as torch tensors."""
-        import torch
-
-        idx = np.asarray(idx, dtype=np.int64)
-        counts = self.n_atoms[idx]
-        atoms = _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])
-        new_ptr = np.concatenate([[0], np.cumsum(counts)])
-        crystal = np.repeat(np.arange(len(idx)), counts)
-        z = self.atomic_numbers[atoms].astype(np.int64)
-        table = atom_feature_table()
-        atom_fea = np.concatenate([table[z], self.surface[atoms, None].astype(np.float32)], axis=1)
-        nbr = self.nbr_idx[atoms].astype(np.int64) + new_ptr[crystal][:, None]
-        return GraphBatch(
-            atom_fea=torch.from_numpy(atom_fea),
-            nbr_idx=torch.from_numpy(nbr),
-            nbr_dist=torch.from_numpy(self.nbr_dist[atoms].astype(np.float32)),
-            batch=torch.from_numpy(crystal),
-            n_graphs=len(idx),
-        )
-
-
-@dataclass
-class GraphBatch:
-    """Disjoint-union graph of several crystals; ``batch[i]`` is the crystal of atom i."""
-
-    atom_fea: "torch.Tensor"  # noqa: F821  (A, 93)
-    nbr_idx: "torch.Tensor"  # noqa: F821  (A, M) global atom indices
-    nbr_dist: "torch.Tensor"  # noqa: F821  (A, M) Å
-    batch: "torch.Tensor"  # noqa: F821  (A,)
-    n_graphs: int
-
-    def edge_features(self, config: GraphConfig) -> "torch.Tensor":  # noqa: F821
-        """Gaussian-expanded distances (A, M, G)."""
-        import torch
-
-        mu = torch.as_tensor(gaussian_centers(config), dtype=self.nbr_dist.dtype)
-        return torch.exp(-((self.nbr_dist[..., None] - mu) ** 2) / config.gaussian_step**2)
-
-    def mean_pool(self, x: "torch.Tensor") -> "torch.Tensor":  # noqa: F821
-        """Average of per-atom rows per crystal, by ``index_add`` (no Python loop)."""
-        import torch
-
-        out = torch.zeros(self.n_graphs, x.shape[1], dtype=x.dtype).index_add_(0, self.batch, x)
-        counts = torch.bincount(self.batch, minlength=self.n_graphs).clamp_min(1).to(x.dtype)
-        return out / counts[:, None]
 
 
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from pymatgen.core import Lattice, Structure
 
 from semcgcnn.model import GraphConfig, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand
 from semcgcnn.model.atom_features import UnknownElementError, atom_feature_table
+from semcgcnn.model.data import GraphTensors, mean_pool
 from semcgcnn.model.graphs import GraphSet, dataset_graphs, featurize_structures
 
 from reference_cgcnn import reference_graph
@@ -102,7 +103,7 @@ def test_atom_features_are_cgcnn_table_plus_surface_flag(elemental):
     table = atom_feature_table()
     assert table.shape[1] == 92 and np.isnan(table[0]).all()
     gs = featurize_structures([elemental["78Mg0001"].structure], ["mg"])
-    b = gs.batch([0])
+    b = GraphTensors(gs).batch([0])
     assert b.atom_fea.shape == (8, 93)
     np.testing.assert_array_equal(b.atom_fea[:, :92].numpy(), np.repeat(table[12][None], 8, axis=0))
     assert b.atom_fea[:, 92].tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
@@ -130,7 +131,8 @@ def test_bad_structures_raise_clear_errors(elemental):
 def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
     structs = [r.structure for r in mg_records[:5]]
     gs = featurize_structures(structs, [r.structure_id for r in mg_records[:5]])
-    b = gs.batch([3, 0, 4])
+    tensors = GraphTensors(gs)
+    b = tensors.batch([3, 0, 4])
     sizes = [len(structs[i]) for i in (3, 0, 4)]
     assert b.atom_fea.shape[0] == sum(sizes) and b.n_graphs == 3
     assert b.batch.tolist() == [0] * sizes[0] + [1] * sizes[1] + [2] * sizes[2]
@@ -138,11 +140,14 @@ def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
     starts = np.concatenate([[0], np.cumsum(sizes)])
     own = starts[b.batch.numpy()]
     assert ((b.nbr_idx.numpy() >= own[:, None]) & (b.nbr_idx.numpy() < (own + np.repeat(sizes, sizes))[:, None])).all()
-    pooled = b.mean_pool(b.atom_fea).numpy()
+    pooled = mean_pool(b.atom_fea, b.batch, b.n_graphs).numpy()
     for k, i in enumerate((3, 0, 4)):
-        np.testing.assert_allclose(pooled[k], gs.batch([i]).atom_fea.numpy().mean(axis=0), rtol=1e-6)
-    cfg = gs.config
-    np.testing.assert_allclose(b.edge_features(cfg).numpy(), gaussian_expand(b.nbr_dist.numpy(), cfg), atol=1e-6)
+        np.testing.assert_allclose(pooled[k], tensors.batch([i]).atom_fea.numpy().mean(axis=0), rtol=1e-6)
+    # deduplicated edge features expand to exactly CGCNN's per-edge Gaussians
+    dist = np.concatenate([gs[i].nbr_dist for i in (3, 0, 4)])
+    dense = b.dense_edge_features().numpy()
+    np.testing.assert_allclose(dense, gaussian_expand(dist.astype(np.float32), gs.config), atol=1e-6)
+    assert b.edge_fea.shape[0] < dist.size / 3  # symmetric slabs repeat their distances
 
 
 def test_graph_set_round_trip_and_dataset_cache(tmp_path, mg_records):

@@ -44,7 +44,7 @@ def test_heads_are_keyed_by_task_and_inputs_follow_surface_flag(mg_small):
     flipped = b.atom_fea.clone()
     flipped[:, 92] = 1 - flipped[:, 92]
     out1 = m(*b.inputs())
-    out2 = m(flipped, b.nbr_idx, b.nbr_fea, b.batch, b.n_graphs)
+    out2 = m(flipped, *b.inputs()[1:])
     torch.testing.assert_close(out1, out2)
 
 
