@@ -49,12 +49,20 @@ def load_mg_tensors(graph_config: GraphConfig | None = None):
     return GraphTensors(gs, y), df["chemsys"].to_numpy()
 
 
+def result_path(results_dir: Path, split: str, variant: str, seed: int, epochs: int) -> Path:
+    return Path(results_dir) / f"{epochs}ep" / split / variant / f"seed{seed}.json"
+
+
 def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int, train_cfg: TrainConfig,
-                out_dir: Path, progress: bool = True) -> dict:
-    """Train one Table-1 cell (one or two models) unless its result file exists; return the result."""
-    result_path = out_dir / split / variant / f"seed{seed}" / "result.json"
-    if result_path.exists():
-        return json.loads(result_path.read_text())
+                results_dir: Path, runs_dir: Path, progress: bool = True) -> dict:
+    """Train one Table-1 cell (one or two models) unless its result file exists; return the result.
+
+    Results are small JSON files meant to be committed (so later sittings skip finished cells);
+    epoch checkpoints go to ``runs_dir`` (not committed) so an interrupted cell resumes.
+    """
+    out = result_path(results_dir, split, variant, seed, train_cfg.epochs)
+    if out.exists():
+        return json.loads(out.read_text())
     task_sets, surface, weighting = VARIANTS[variant]
     idx = make_split(split, len(data), groups, seed)
     cfg = replace(train_cfg, seed=seed, split=split, weighting=weighting)
@@ -65,7 +73,8 @@ def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int,
         cols = [TASKS.index(t) for t in tasks]
         sub = _select_tasks(data, cols)
         res = train(sub, idx, ModelConfig(tasks=tasks, surface_flag=surface), cfg,
-                    run_dir=result_path.parent / "_".join(tasks), progress=progress)
+                    run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix("") / "_".join(tasks),
+                    progress=progress)
         for t in tasks:
             metrics[t] = res.metrics["test"][t]
         epoch_s.append(res.epoch_s)
@@ -77,8 +86,8 @@ def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int,
         "wall_s": time.perf_counter() - t0, "epoch_s": float(np.mean(epoch_s)),
         "test_systems": sorted(set(groups[idx[2]])) if split == "grouped" else None,
     }
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.write_text(json.dumps(result, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
