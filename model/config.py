@@ -65,10 +65,17 @@ class ModelConfig:
     surface_flag: bool = True  # feed the surface-flag column (SEM) or only the 92 CGCNN features
     n_atom_features: int = 92
     n_gaussians: int = 61
+    n_descriptors: int = 0  # element-level descriptor columns (semcgcnn.model.descriptors), 0: none
 
     @property
     def n_inputs(self) -> int:
-        return self.n_atom_features + int(self.surface_flag)
+        return self.n_atom_features + int(self.surface_flag) + self.n_descriptors
+
+    def input_columns(self) -> list[int]:
+        """Columns of the batch's atom features this model reads: the CGCNN features, the
+        surface flag (column ``n_atom_features``) if used, then the descriptors."""
+        a = self.n_atom_features
+        return [*range(a), *([a] if self.surface_flag else []), *range(a + 1, a + 1 + self.n_descriptors)]
 
     def to_dict(self) -> dict:
         d = asdict(self)

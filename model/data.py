@@ -54,14 +54,18 @@ class Batch:
 class GraphTensors:
     """A :class:`GraphSet` (plus optional targets) prepared once for fast batching."""
 
-    def __init__(self, graphs: GraphSet, targets: np.ndarray | None = None):
+    def __init__(self, graphs: GraphSet, targets: np.ndarray | None = None, descriptors: np.ndarray | None = None):
+        """``descriptors``: optional (119, k) element table (rows by atomic number) appended to
+        every atom's features after the surface flag."""
         self.config = graphs.config
         self.ids = graphs.ids
         table = torch.from_numpy(atom_feature_table().copy())
         z = torch.from_numpy(graphs.atomic_numbers.astype(np.int64))
         surf = torch.from_numpy(graphs.surface.astype(np.float32))[:, None]
-        self.atom_fea = torch.cat([table[z], surf], dim=1)
+        extra = [] if descriptors is None else [torch.from_numpy(np.asarray(descriptors, dtype=np.float32))[z]]
+        self.atom_fea = torch.cat([table[z], surf, *extra], dim=1)
         self.nbr_idx = torch.from_numpy(graphs.nbr_idx.astype(np.int64))
+        self.atomic_numbers = graphs.atomic_numbers.astype(np.int64)
         self.atom_ptr = graphs.atom_ptr.astype(np.int64)
         self.n_atoms = np.diff(self.atom_ptr)
         self._dedupe_distances(graphs.nbr_dist.astype(np.float32))
@@ -87,6 +91,10 @@ class GraphTensors:
 
     def __len__(self) -> int:
         return len(self.atom_ptr) - 1
+
+    def atomic_numbers_of(self, idx: np.ndarray) -> np.ndarray:
+        """Atomic numbers of all atoms of the crystals ``idx``."""
+        return self.atomic_numbers[_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])]
 
     def batch(self, idx) -> Batch:
         idx = np.asarray(idx, dtype=np.int64)

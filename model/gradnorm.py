@@ -75,8 +75,10 @@ class GradNorm(TaskWeights):
         """One GradNorm step on the task weights from the losses and ‖∇_W L_i‖."""
         if self.initial_losses is None:
             self.initial_losses = losses.clone()
+        # a task unlabelled in the first batches (joint data, masked loss) takes its L(0) later
+        self.initial_losses = torch.where(self.initial_losses > 0, self.initial_losses, losses)
         g = self.weights * norms  # ‖∇_W w_i L_i‖ = w_i ‖∇_W L_i‖
-        ratio = losses / self.initial_losses
+        ratio = torch.where(self.initial_losses > 0, losses / self.initial_losses.clamp_min(1e-12), 1.0)
         r = ratio / ratio.mean()
         target = (g.mean() * r**self.alpha).detach()
         l_grad = (g - target).abs().sum()

@@ -65,6 +65,22 @@ class GraphSet:
             config=config,
         )
 
+    @classmethod
+    def concat(cls, sets: list[GraphSet]) -> GraphSet:
+        """One set holding ``sets`` one after the other (same graph config required)."""
+        if any(s.config != sets[0].config for s in sets):
+            raise ValueError("cannot concatenate graph sets built with different configs")
+        counts = np.concatenate([s.n_atoms for s in sets])
+        return cls(
+            ids=[i for s in sets for i in s.ids],
+            atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
+            atomic_numbers=np.concatenate([s.atomic_numbers for s in sets]),
+            surface=np.concatenate([s.surface for s in sets]),
+            nbr_idx=np.concatenate([s.nbr_idx for s in sets]),
+            nbr_dist=np.concatenate([s.nbr_dist for s in sets]),
+            config=sets[0].config,
+        )
+
     def subset(self, idx) -> GraphSet:
         idx = np.asarray(idx, dtype=np.int64)
         atoms = _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])

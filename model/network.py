@@ -66,6 +66,7 @@ class SEMCGCNN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embedding = nn.Linear(cfg.n_inputs, cfg.atom_fea_len)
+        self.register_buffer("input_cols", torch.tensor(cfg.input_columns()), persistent=False)
         self.convs = nn.ModuleList(ConvLayer(cfg.atom_fea_len, cfg.n_gaussians) for _ in range(cfg.n_conv))
         self.heads = nn.ModuleDict({t: _head(cfg) for t in cfg.tasks})
 
@@ -76,7 +77,7 @@ class SEMCGCNN(nn.Module):
 
     def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False) -> torch.Tensor:
         """Crystal embeddings (n_graphs, atom_fea_len)."""
-        x = self.embedding(atom_fea[:, : self.cfg.n_inputs])
+        x = self.embedding(atom_fea.index_select(1, self.input_cols))
         for conv in self.convs:
             x = (conv.forward_plain if plain else conv)(x, nbr_idx, edge_fea, edge_idx)
         return mean_pool(x, batch, n_graphs)

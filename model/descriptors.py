@@ -1,0 +1,57 @@
+"""Element-level descriptors taken out of the shipped DFT data (issue: generalising to unseen Mg–X).
+
+A CGCNN atom embedding knows an element only through its 92 CGCNN features, so it cannot tell
+how "hard" an unseen element's surfaces are. The shipped elemental data can: per element,
+
+* ``elemental_min_surface_energy``: lowest DFT surface energy over its elemental slabs (eV/Å²);
+* ``elemental_work_function``: median DFT work function over its elemental slabs (eV), else the
+  GalvCalc elemental work function table (``reference_tables``), else missing;
+* ``no_elemental_slabs``: 1 where the element has no elemental slab (its SE was imputed).
+
+Values are standardised over the elements that have them; missing ones are set to 0 (the mean).
+The table (one row per atomic number) is stored inside model checkpoints, so prediction never
+needs the data files.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DESCRIPTOR_NAMES = ("elemental_min_surface_energy", "elemental_work_function", "no_elemental_slabs")
+N_Z = 119  # rows indexed by atomic number (0 unused)
+
+
+def raw_element_descriptors() -> dict[str, np.ndarray]:
+    """Unstandardised per-element values (NaN where unknown), indexed by atomic number."""
+    import pandas as pd
+    from pymatgen.core import Element
+
+    from semcgcnn.datasets import labels
+    from semcgcnn.datasets.registry import REFERENCE_TABLES
+
+    el = labels("elemental_slabs")
+    by = el.groupby("element")
+    se = np.full(N_Z, np.nan)
+    wf = np.full(N_Z, np.nan)
+    for sym, v in by["surface_energy_eV_per_A2"].min().items():
+        se[Element(sym).Z] = v
+    for sym, v in by["work_function_eV"].median().items():
+        wf[Element(sym).Z] = v
+    table = pd.read_csv(REFERENCE_TABLES / "elemental_work_functions_wf.csv")
+    for sym, v in zip(table["element"], table["work_function_eV"], strict=True):
+        z = Element(sym).Z
+        if np.isnan(wf[z]):
+            wf[z] = v
+    return {"elemental_min_surface_energy": se, "elemental_work_function": wf}
+
+
+def element_descriptor_table() -> np.ndarray:
+    """(119, 3) float32 table of standardised descriptors, rows by atomic number."""
+    raw = raw_element_descriptors()
+    cols = []
+    for name in DESCRIPTOR_NAMES[:2]:
+        v = raw[name]
+        ok = np.isfinite(v)
+        cols.append(np.where(ok, (v - v[ok].mean()) / v[ok].std(), 0.0))
+    cols.append((~np.isfinite(raw["elemental_min_surface_energy"])).astype(float))
+    return np.stack(cols, axis=1).astype(np.float32)

@@ -1,0 +1,152 @@
+"""Generalisation to unseen Mg–X systems: the experiments behind the shipped model, and its training.
+
+Every experiment is judged first on a grouped split: the validation and test Mg–X systems are
+those of Table 1's grouped split (same seed, same systems), and rows of the other datasets
+with the same chemical system are dropped from training, so a test system is truly unseen.
+The other slab datasets (elemental metals, Palizhati intermetallics) go into training whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import GraphConfig, ModelConfig, TrainConfig
+from .descriptors import DESCRIPTOR_NAMES
+from .metrics import regression_metrics
+from .splits import make_split
+from .train import predict, train
+from .training_data import SLAB_DATASETS, TASKS, element_symbols, load_slab_tensors
+
+log = logging.getLogger(__name__)
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "semcgcnn-mg"
+"""Stem of the shipped checkpoint (``.safetensors`` + ``.json``)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way of training: which data, which element descriptors."""
+
+    name: str
+    datasets: tuple[str, ...]
+    descriptors: bool
+    description: str
+
+
+RECIPES = {
+    r.name: r
+    for r in (
+        Recipe("mg", ("mg_binary_slabs",), False, "Mg–X slabs only (the paper's setting)"),
+        Recipe("mg+desc", ("mg_binary_slabs",), True, "Mg–X slabs, atom features + element descriptors"),
+        Recipe("joint", SLAB_DATASETS, False, "Mg–X + elemental + Palizhati slabs (missing WF masked)"),
+        Recipe("joint+desc", SLAB_DATASETS, True, "joint data + element descriptors"),
+    )
+}
+
+
+def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 0.1):
+    """(train, val, test) row indices. ``grouped``/``random``: Table 1's split of the Mg rows
+    (test and validation are Mg rows only); other datasets' rows join training, minus those
+    sharing a chemical system with a validation/test system. ``all``: no test, a random
+    ``val_fraction`` of all rows for model selection (the shipped model)."""
+    n = len(frame)
+    if kind == "all":
+        perm = np.random.default_rng(seed).permutation(n)
+        k = int(round(val_fraction * n))
+        return np.sort(perm[k:]), np.sort(perm[:k]), np.zeros(0, dtype=np.int64)
+    mg = np.flatnonzero(frame["source"].to_numpy() == "mg_binary_slabs")
+    chemsys = frame["chemsys"].to_numpy()
+    tr, va, te = make_split(kind, len(mg), chemsys[mg], seed)
+    held = set(chemsys[mg[va]]) | set(chemsys[mg[te]]) if kind == "grouped" else set()
+    others = np.flatnonzero((frame["source"].to_numpy() != "mg_binary_slabs") & ~np.isin(chemsys, list(held)))
+    return np.sort(np.concatenate([mg[tr], others])), mg[va], mg[te]
+
+
+def per_system_errors(frame: pd.DataFrame, idx: np.ndarray, y: np.ndarray, pred: np.ndarray) -> list[dict]:
+    """MAE and mean signed error per chemical system of the rows ``idx``."""
+    out = []
+    chemsys = frame["chemsys"].to_numpy()[idx]
+    for sysname in sorted(set(chemsys)):
+        m = chemsys == sysname
+        row = {"chemsys": sysname, "n_slabs": int(m.sum())}
+        for k, t in enumerate(TASKS):
+            e = pred[m, k] - y[m, k]
+            e = e[np.isfinite(e)]
+            row[f"{t}_mae"] = float(np.abs(e).mean()) if len(e) else float("nan")
+            row[f"{t}_bias"] = float(e.mean()) if len(e) else float("nan")
+        out.append(row)
+    return out
+
+
+def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,
+                   graph_config: GraphConfig | None = None, progress: bool = True) -> dict:
+    """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
+    per-system errors written to ``results_dir`` (skipped when already there)."""
+    r = RECIPES[recipe]
+    out = Path(results_dir) / f"{train_cfg.epochs}ep" / split / f"{recipe}-seed{train_cfg.seed}.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    data, frame = load_slab_tensors(r.datasets, graph_config, descriptors=r.descriptors)
+    idx = split_rows(frame, split, train_cfg.seed)
+    cfg = replace(train_cfg, split=split)
+    mcfg = ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if r.descriptors else 0)
+    t0 = time.perf_counter()
+    res = train(data, idx, mcfg, cfg, run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
+                progress=progress)
+    test = idx[2]
+    pred = predict(res.model, data, test, res.normalizer)
+    y = data.y[test].double().numpy()
+    result = {
+        "recipe": recipe, "description": r.description, "split": split, "seed": train_cfg.seed,
+        "train_config": cfg.to_dict(), "n_train_val_test": [int(len(i)) for i in idx],
+        "test": {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(TASKS)},
+        "test_systems": sorted(set(frame["chemsys"].to_numpy()[test])) if split == "grouped" else None,
+        "per_system": per_system_errors(frame, test, y, pred) if split == "grouped" else None,
+        "best_epoch": res.best_epoch, "epoch_s": res.epoch_s, "wall_s": time.perf_counter() - t0,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    log.info("%s / %s: SE MAE %.4f eV/Å², WF MAE %.3f eV", recipe, split,
+             result["test"]["surface_energy"]["mae"], result["test"]["work_function"]["mae"])
+    return result
+
+
+def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
+                  evaluation: dict | None = None, progress: bool = True) -> Path:
+    """Train the shipped model on all rows of ``recipe``'s data (a random 10 % held for
+    model selection) and save it as a safe checkpoint; return the JSON card path."""
+    from semcgcnn.datasets import DATASETS
+    from semcgcnn.paths import sha256_files
+
+    from .checkpoint import save_checkpoint
+    from .descriptors import element_descriptor_table
+
+    r = RECIPES[recipe]
+    gcfg = GraphConfig()
+    data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors)
+    idx = split_rows(frame, "all", train_cfg.seed)
+    mcfg = ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if r.descriptors else 0)
+    res = train(data, idx, mcfg, replace(train_cfg, split="all"), run_dir=runs_dir, progress=progress)
+    files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
+    extra = {
+        "recipe": recipe,
+        "training_elements": element_symbols(data, idx[0]),
+        "training_systems": sorted(set(frame["chemsys"].to_numpy()[idx[0]])),
+        "best_epoch": res.best_epoch,
+        "evaluation": evaluation or {},
+    }
+    if r.descriptors:
+        extra["element_descriptors"] = {"names": list(DESCRIPTOR_NAMES), "table": element_descriptor_table().tolist()}
+    return save_checkpoint(
+        out, res.model, gcfg, res.normalizer, replace(train_cfg, split="all"),
+        training_data={"datasets": list(r.datasets), "sha256": sha256_files(files),
+                       "n_train_val": [int(len(idx[0])), int(len(idx[1]))]},
+        metrics={k: v for k, v in res.metrics.items() if k != "test"}, extra=extra,
+    )
