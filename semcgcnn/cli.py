@@ -189,5 +189,92 @@ def table1(
     console.print(Path(report).read_text())
 
 
+@app.command()
+def predict(
+    paths: Annotated[list[str], typer.Argument(help="Slab files (CIF, POSCAR/.vasp, pymatgen JSON) or directories of them.")],
+    out: Annotated[str, typer.Option(help="Predictions Parquet; errors go to OUT with .errors.parquet.")] = "predictions.parquet",
+    model: Annotated[str, typer.Option(help="Checkpoint (.json/.safetensors stem); default: the shipped model.")] = "",
+) -> None:
+    """Predict surface energy and work function of slabs; bad files become error rows."""
+    from pathlib import Path
+
+    from semcgcnn.model.checkpoint import CheckpointError
+    from semcgcnn.model.predict import load_pretrained
+    from semcgcnn.model.predict_files import predict_files, write_outputs
+
+    try:
+        predictor = load_pretrained(model or None)
+    except CheckpointError as e:
+        raise fail(str(e)) from None
+    preds, errors = predict_files([Path(p) for p in paths], predictor)
+    for row in errors.itertuples():
+        console.print(f"[yellow]skipped[/] {row.path}: {row.reason}")
+    out_path, err_path = write_outputs(preds, errors, Path(out), predictor)
+    flagged = int(preds["out_of_domain"].sum()) if len(preds) else 0
+    console.print(f"{len(preds)} slabs predicted ({flagged} outside the training domain) → {out_path}; "
+                  f"{len(errors)} errors → {err_path}")
+    if len(preds) == 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def generalise(
+    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc.")] = "mg,mg+desc,joint,joint+desc",
+    splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out) and random.")] = "grouped",
+    epochs: Annotated[int, typer.Option(help="Epochs per model.")] = 30,
+    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop.")] = 22,
+    seed: Annotated[int, typer.Option(help="Split and initialisation seed (Table 1's grouped split for seed 0).")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads (0: all cores).")] = 0,
+    results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
+    runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
+) -> None:
+    """Measure each generalisation choice on the grouped split (the figure screening needs)."""
+    from pathlib import Path
+
+    from semcgcnn.model.config import TrainConfig
+    from semcgcnn.model.generalise import RECIPES, run_experiment
+
+    recipe_list = [r.strip() for r in recipes.split(",") if r.strip()]
+    split_list = [s.strip() for s in splits.split(",") if s.strip()]
+    bad = [r for r in recipe_list if r not in RECIPES] + [s for s in split_list if s not in ("grouped", "random")]
+    if bad or epochs < 1:
+        raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads)
+    for split in split_list:
+        for recipe in recipe_list:
+            r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir))
+            console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
+                          f"WF MAE {r['test']['work_function']['mae']:.3f} eV")
+
+
+@app.command()
+def ship(
+    recipe: Annotated[str, typer.Option(help="Training recipe (see `semcgcnn generalise`).")] = "joint+desc",
+    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
+    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop.")] = 22,
+    seed: Annotated[int, typer.Option(help="Validation split and initialisation seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads (0: all cores).")] = 0,
+    out: Annotated[str, typer.Option(help="Checkpoint stem (default: the shipped model in the package).")] = "",
+    results_dir: Annotated[str, typer.Option(help="Where `generalise` wrote its results (copied into the card).")] = "reports/shipped_runs",
+    runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
+) -> None:
+    """Train the shipped model on all shipped slab data with ``recipe`` and save it."""
+    import json
+    from pathlib import Path
+
+    from semcgcnn.model.config import TrainConfig
+    from semcgcnn.model.generalise import RECIPES, SHIPPED_MODEL, train_shipped
+
+    if recipe not in RECIPES:
+        raise fail(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
+    evaluation = {}
+    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}-seed*.json")):
+        r = json.loads(p.read_text())
+        evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads)
+    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation)
+    console.print(f"shipped model written: {card}")
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`
     sys.exit(app())

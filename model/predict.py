@@ -1,0 +1,102 @@
+"""Predict surface energy and work function of slabs with a trained SEM-CGCNN checkpoint.
+
+>>> from semcgcnn.model.predict import load_pretrained     # doctest: +SKIP
+>>> p = load_pretrained()                                   # the shipped model
+>>> df = p.predict(slabs, ids=["a", "b"])                   # pandas DataFrame, one row per slab
+
+Every row carries an applicability verdict: the elements the model never saw in training, and
+whether the slab is out of the training domain (unseen elements, or anion chemistry - oxides,
+nitrides, halides, hydrides - that the intermetallic training slabs do not cover).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .data import GraphTensors
+from .graphs import GraphSet, featurize_structures
+from .train import predict as predict_rows
+
+ANION_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I"})
+"""Ionic/covalent partners outside intermetallic chemistry: a slab containing any is flagged."""
+
+
+
+class Predictor:
+    """A loaded checkpoint plus what it needs to predict (graph config, descriptors, domain)."""
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        card = checkpoint.card
+        desc = card.get("element_descriptors")
+        self.descriptors = np.asarray(desc["table"], dtype=np.float32) if desc else None
+        self.training_elements = frozenset(card.get("training_elements", []))
+
+    @property
+    def model_id(self) -> str:
+        return self.checkpoint.model_id
+
+    @property
+    def graph_config(self):
+        return self.checkpoint.graph_config
+
+    def predict_graphs(self, graphs: GraphSet, batch_size: int = 512) -> np.ndarray:
+        """(n, n_tasks) predictions in the checkpoint's units for already-built graphs."""
+        import torch
+
+        data = GraphTensors(graphs, descriptors=self.descriptors)
+        with torch.inference_mode():
+            return predict_rows(self.checkpoint.model, data, np.arange(len(data)), self.checkpoint.normalizer,
+                                batch_size=batch_size)
+
+    def applicability(self, elements: Sequence[str]) -> tuple[str, bool, str]:
+        """``(unseen_elements, out_of_domain, verdict)`` for a slab of these element symbols."""
+        unseen = sorted(set(elements) - self.training_elements) if self.training_elements else []
+        anions = sorted(set(elements) & ANION_ELEMENTS)
+        reasons = ([f"elements unseen in training: {', '.join(unseen)}"] if unseen else []) + (
+            [f"anion chemistry ({', '.join(anions)}) outside the intermetallic training slabs"] if anions else [])
+        return ",".join(unseen), bool(reasons), "; ".join(reasons) if reasons else "in domain"
+
+    def frame(self, ids: Sequence[str], values: np.ndarray, elements: Sequence[Sequence[str]]) -> pd.DataFrame:
+        """The prediction table (units in column names) for rows already predicted."""
+        tasks = list(self.checkpoint.tasks)
+        se = values[:, tasks.index("surface_energy")] if "surface_energy" in tasks else np.full(len(ids), np.nan)
+        wf = values[:, tasks.index("work_function")] if "work_function" in tasks else np.full(len(ids), np.nan)
+        verdicts = [self.applicability(e) for e in elements]
+        return pd.DataFrame({
+            "structure_id": list(ids),
+            "surface_energy_eV_per_A2": se.astype(float),
+            "surface_energy_J_per_m2": se.astype(float) * EV_PER_A2_TO_J_PER_M2,
+            "work_function_eV": wf.astype(float),
+            "model_id": self.model_id,
+            "unseen_elements": [v[0] for v in verdicts],
+            "out_of_domain": [v[1] for v in verdicts],
+            "applicability": [v[2] for v in verdicts],
+        })
+
+    def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
+                progress=None) -> pd.DataFrame:
+        """Predict pymatgen slabs (``Structure``/``Slab``); one row per structure, in order.
+
+        Raises ``ValueError`` for a structure that cannot be featurized (use the CLI or
+        :func:`semcgcnn.model.inputs.read_structures` for per-file error rows)."""
+        ids = [str(i) for i in (ids if ids is not None else range(len(structures)))]
+        if len(ids) != len(structures):
+            raise ValueError(f"{len(structures)} structures but {len(ids)} ids")
+        graphs = featurize_structures(list(structures), ids, self.graph_config, workers=workers, progress=progress)
+        elements = [sorted({el.symbol for el in s.composition.elements}) for s in structures]
+        return self.frame(ids, self.predict_graphs(graphs), elements)
+
+
+def load_pretrained(path: str | Path | None = None) -> Predictor:
+    """The shipped SEM-CGCNN model, or the checkpoint at ``path`` (``.json``/``.safetensors`` stem)."""
+    from .generalise import SHIPPED_MODEL
+
+    return Predictor(load_checkpoint(Path(path) if path else SHIPPED_MODEL))

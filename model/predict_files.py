@@ -1,0 +1,64 @@
+"""``semcgcnn predict`` on files: read, validate, featurize and predict, with one error row per
+bad file (the rest of the batch still completes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .featurize import featurize
+from .graphs import GraphSet
+from .predict import Predictor
+
+log = logging.getLogger(__name__)
+
+
+def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions for every usable structure file under ``paths``, and an errors table
+    (``path``, ``structure_id``, ``reason``) for the rest."""
+    from semcgcnn.io import InputError, find_structure_files, read_structure
+    from semcgcnn.progress import progress_bar
+
+    files, missing = find_structure_files(paths)
+    errors = [{"path": str(p), "structure_id": p.stem, "reason": why} for p, why in missing]
+    ids, ok_paths, graphs, elements = [], [], [], []
+    with progress_bar("reading + featurizing", len(files), enabled=progress) as advance:
+        for f in files:
+            try:
+                s = read_structure(f)
+                graphs.append(featurize(s, predictor.graph_config))
+            except (InputError, ValueError) as e:
+                errors.append({"path": str(f), "structure_id": f.stem, "reason": str(e).splitlines()[0]})
+            else:
+                ids.append(f.stem)
+                ok_paths.append(str(f))
+                elements.append(sorted({el.symbol for el in s.composition.elements}))
+            advance(1)
+    values = predictor.predict_graphs(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
+    preds = predictor.frame(ids, values, elements)
+    preds.insert(1, "path", ok_paths)
+    return preds, pd.DataFrame(errors, columns=["path", "structure_id", "reason"])
+
+
+def write_outputs(preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor) -> tuple[Path, Path]:
+    """Write the predictions and errors Parquet files (provenance in the file metadata)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from semcgcnn import __version__
+
+    meta = {"semcgcnn_version": __version__, "model_id": predictor.model_id,
+            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "units": json.dumps({"surface_energy_eV_per_A2": "eV/Å²", "surface_energy_J_per_m2": "J/m²",
+                                 "work_function_eV": "eV"})}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    err = out.with_name(out.name.removesuffix(".parquet") + ".errors.parquet")
+    for df, path in ((preds, out), (errors, err)):
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: str(v) for k, v in meta.items()}}), path)
+    return out, err
