@@ -27,9 +27,19 @@ class ConvLayer(nn.Module):
         self.bn2 = nn.BatchNorm1d(atom_fea_len)
         self.softplus = nn.Softplus()
 
-    def _finish(self, x: torch.Tensor, gated: torch.Tensor) -> torch.Tensor:
+    def _folded(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """``fc_full``'s weight and bias, with eval-mode ``bn1`` folded in (same affine map,
+        one pass less over the edge tensor); returns whether ``bn1`` must still be applied."""
+        w, b, bn = self.fc_full.weight, self.fc_full.bias, self.bn1
+        if self.training or bn.running_mean is None:
+            return w, b, True
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return w * scale[:, None], (b - bn.running_mean) * scale + bn.bias, False
+
+    def _finish(self, x: torch.Tensor, gated: torch.Tensor, apply_bn1: bool = True) -> torch.Tensor:
         n, m, two_a = gated.shape
-        gated = self.bn1(gated.reshape(-1, two_a)).reshape(n, m, two_a)
+        if apply_bn1:
+            gated = self.bn1(gated.reshape(-1, two_a)).reshape(n, m, two_a)
         filt, core = gated.chunk(2, dim=2)
         summed = (torch.sigmoid(filt) * self.softplus(core)).sum(dim=1)
         return self.softplus(x + self.bn2(summed))
@@ -37,13 +47,13 @@ class ConvLayer(nn.Module):
     def forward(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor) -> torch.Tensor:
         a = self.atom_fea_len
         n, m = nbr_idx.shape
-        w, b = self.fc_full.weight, self.fc_full.bias
+        w, b, apply_bn1 = self._folded()
         self_term = torch.addmm(b, x, w[:, :a].t())  # (N, 2A)
         edge_term = edge_fea @ w[:, 2 * a :].t()  # (U, 2A), once per distinct distance
         # index_select (backward: index_add_) is much cheaper on CPU than advanced indexing (index_put_)
         pair = (x @ w[:, a : 2 * a].t()).index_select(0, nbr_idx.view(-1))
         pair = pair.add_(edge_term.index_select(0, edge_idx.view(-1))).view(n, m, 2 * a)
-        return self._finish(x, pair.add_(self_term.unsqueeze(1)))
+        return self._finish(x, pair.add_(self_term.unsqueeze(1)), apply_bn1)
 
     def forward_plain(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor) -> torch.Tensor:
         n, m = nbr_idx.shape

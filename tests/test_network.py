@@ -16,6 +16,13 @@ def test_split_convolution_equals_plain_formulation(mg_small, mode):
     data, _ = mg_small
     torch.manual_seed(0)
     model = SEMCGCNN(ModelConfig())
+    with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode's folded bn1 is tested
+        for conv in model.convs:
+            for bn in (conv.bn1, conv.bn2):
+                bn.running_mean.uniform_(-1, 1)
+                bn.running_var.uniform_(0.5, 2)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.5, 0.5)
     getattr(model, mode)()
     b = data.batch(np.arange(40))
     fast = model(*b.inputs())
