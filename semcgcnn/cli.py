@@ -227,6 +227,8 @@ def generalise(
     threads: Annotated[int, typer.Option(help="torch threads (0: all cores).")] = 0,
     results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
+    report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = "reports/shipped_model.md",
+    table1_results: Annotated[str, typer.Option(help="Table 1 cells (its `sem` cells are the `mg` recipe).")] = "reports/table1_runs",
 ) -> None:
     """Measure each generalisation choice on the grouped split (the figure screening needs)."""
     from pathlib import Path
@@ -245,6 +247,13 @@ def generalise(
             r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir))
             console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
                           f"WF MAE {r['test']['work_function']['mae']:.3f} eV")
+    if report:
+        from semcgcnn.model.generalise import SHIPPED_MODEL
+        from semcgcnn.model.shipped_report import write_shipped_report
+
+        path = write_shipped_report(Path(results_dir), Path(table1_results), epochs,
+                                    SHIPPED_MODEL.with_suffix(".json"), Path(report))
+        console.print(f"report: {path}")
 
 
 @app.command()
