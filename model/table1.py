@@ -123,7 +123,8 @@ def summarize(results: list[dict]) -> dict:
     return out
 
 
-def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: str) -> None:
+def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: str, notes: str = "") -> None:
+    """Markdown table (and a .json twin) of ``summary``; ``notes`` (Markdown) is appended."""
     path_md.parent.mkdir(parents=True, exist_ok=True)
     path_md.with_suffix(".json").write_text(
         json.dumps({"train_config": train_cfg.to_dict(), "device": device, "paper": PAPER, "results": summary}, indent=2) + "\n")
@@ -132,7 +133,7 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
         "",
         f"Measured on: {device}. Schedule: {train_cfg.epochs} epochs, batch {train_cfg.batch_size}, "
         f"Adam lr {train_cfg.lr} ×{train_cfg.lr_drop_factor} from epoch {train_cfg.lr_drop_epoch}; "
-        "60/20/20 splits, best-validation model, test-set metrics. Mean ± std over seeds.",
+        "60/20/20 splits, best-validation model, test-set metrics. Mean ± std over seeds (no ± with one seed).",
         "Paper numbers: 3526 slabs (7 systems of which are withheld here), random split.",
         "",
     ]
@@ -148,10 +149,17 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
                 continue
             c = summary[split][v]
             p = PAPER[v]
-            f = lambda k, d: f"{c[k]['mean']:.{d}f} ± {c[k]['std']:.{d}f}" if k in c else "—"  # noqa: E731
+            def f(k: str, d: int, c=c) -> str:
+                if k not in c:
+                    return "—"
+                spread = f" ± {c[k]['std']:.{d}f}" if len(c[k]["values"]) > 1 else ""
+                return f"{c[k]['mean']:.{d}f}{spread}"
+
             lines.append(
                 f"| {v} | {f('surface_energy_mae', 4)} | {f('surface_energy_r2', 3)} | {f('work_function_mae', 3)} | "
                 f"{f('work_function_r2', 3)} | {len(c['seeds'])} | {c['wall_s_mean']:.0f} | {c['epoch_s_mean']:.2f} | "
                 f"{p[0]} / {p[1]} | {p[2]} / {p[3]} |")
         lines.append("")
+    if notes:
+        lines += [notes.strip(), ""]
     path_md.write_text("\n".join(lines) + "\n")

@@ -163,6 +163,7 @@ def table1(
     report: Annotated[str, typer.Option(help="Markdown report; a .json twin is written beside it.")] = "reports/table1.md",
     device: Annotated[str, typer.Option(help="Where it ran, for the report.")] = "CPU, 2 cores",
     threads: Annotated[int, typer.Option(help="torch threads (0: all cores); run one process per split with 1 each.")] = 0,
+    notes: Annotated[str, typer.Option(help="Markdown file appended to the report (what was tried, caveats).")] = "",
 ) -> None:
     """Reproduce the paper's Table 1 on the shipped Mg slabs; finished cells are skipped."""
     from pathlib import Path
@@ -185,7 +186,8 @@ def table1(
                 log.info("table1: %s / %s / seed %d", split, variant, seed)
                 run_variant(data, groups, variant, split, seed, cfg, Path(results_dir), Path(runs_dir))
                 results = [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(f"{epochs}ep/*/*/seed*.json"))]
-                write_report(summarize(results), cfg, Path(report), device)  # refreshed after every cell
+                note_text = Path(notes).read_text() if notes and Path(notes).exists() else ""
+                write_report(summarize(results), cfg, Path(report), device, note_text)  # refreshed after every cell
     console.print(Path(report).read_text())
 
 
