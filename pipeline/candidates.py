@@ -1,0 +1,178 @@
+"""Bulk candidates for the screen: the shipped Mg–X binaries, the Materials Project, or files.
+
+Each source returns ``(candidates, errors)``; a structure that cannot be screened (unreadable
+file, partial occupancy, no Mg) becomes an error row, never an exception. Problems the user has
+to fix (missing API key, no network, empty folder) raise :class:`CandidateError` with a one-line
+message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
+NONMETALS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe", "Rn"})
+STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".json")
+SOURCES = ("bundled", "mp")
+
+
+class CandidateError(RuntimeError):
+    """A problem with the candidate source that the user must fix (one-line message)."""
+
+
+@dataclass
+class Candidate:
+    """One bulk compound to screen."""
+
+    compound_id: str
+    structure: object  # pymatgen Structure
+    source: str
+    formula: str = ""
+    X_element: str = ""
+    X_category: str = ""
+    Mg_fraction: float = float("nan")
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.structure)
+
+
+def element_category(symbol: str) -> str:
+    """metal / metalloid / nonmetal, as in the shipped data's ``X_category``."""
+    return "nonmetal" if symbol in NONMETALS else "metalloid" if symbol in METALLOIDS else "metal"
+
+
+def describe(compound_id: str, structure, source: str) -> Candidate:
+    """A candidate with formula, partner element(s) and their category filled in from the structure."""
+    comp = structure.composition
+    others = sorted(el.symbol for el in comp.elements if el.symbol != "Mg")
+    return Candidate(
+        compound_id, structure, source, comp.reduced_formula, ",".join(others),
+        ",".join(sorted({element_category(x) for x in others})), float(comp.get_atomic_fraction("Mg")),
+    )
+
+
+def check(structure) -> str | None:
+    """Why a bulk structure cannot be screened, or ``None``."""
+    if not structure.is_ordered:
+        return "partially occupied sites (disordered structure); give an ordered cell"
+    if "Mg" not in {el.symbol for el in structure.composition.elements}:
+        return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
+    if len(structure) == 0:
+        return "empty structure"
+    return None
+
+
+def load_bundled() -> list[Candidate]:
+    """The 210 Materials Project Mg–X binaries shipped with the package (``mg_binary_bulk``)."""
+    from semcgcnn.datasets import load
+
+    out = []
+    for rec in load("mg_binary_bulk"):
+        m = rec.meta
+        out.append(Candidate(rec.structure_id, rec.structure, "bundled", m["formula"], m["X_element"],
+                             m["X_category"], float(m["Mg_fraction"])))
+    return out
+
+
+def _read_file(path: Path):
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if path.suffix.lower() == ".json":
+            import json
+
+            return Structure.from_dict(json.loads(path.read_text()))
+        return Structure.from_file(str(path))
+
+
+def is_structure_file(path: Path) -> bool:
+    name = path.name.upper()
+    return path.is_file() and (path.suffix.lower() in STRUCTURE_SUFFIXES or name.startswith(("POSCAR", "CONTCAR")))
+
+
+def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
+    """Bulk structures from CIF, POSCAR/CONTCAR/.vasp or pymatgen-JSON files in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CandidateError(f"--structures {folder}: not a folder")
+    files = sorted(p for p in folder.iterdir() if is_structure_file(p))
+    if not files:
+        raise CandidateError(f"--structures {folder}: no CIF, POSCAR/.vasp or .json structure files")
+    out, errors, seen = [], [], set()
+    for path in files:
+        cid = path.stem if path.suffix else path.name
+        if cid in seen:
+            cid = path.name
+        seen.add(cid)
+        try:
+            structure = _read_file(path)
+        except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            errors.append({"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {msg}"})
+            continue
+        reason = check(structure)
+        if reason:
+            errors.append({"stage": "candidates", "id": path.name, "reason": reason})
+            continue
+        out.append(describe(cid, structure, "file"))
+    return out, errors
+
+
+def load_mp(e_above_hull: float = 0.05, api_key: str | None = None) -> list[Candidate]:
+    """Binary Mg compounds from the Materials Project within ``e_above_hull`` eV/atom of the hull."""
+    key = api_key or os.environ.get("MP_API_KEY")
+    if not key:
+        raise CandidateError("--source mp needs a Materials Project API key: set MP_API_KEY")
+    try:
+        from mp_api.client import MPRester
+    except ImportError as exc:  # pragma: no cover - mp-api is a dependency
+        raise CandidateError(f"--source mp needs the mp-api package ({exc})") from None
+    try:
+        with warnings.catch_warnings(), MPRester(key) as mpr:
+            warnings.simplefilter("ignore")
+            docs = mpr.materials.summary.search(
+                elements=["Mg"], num_elements=(2, 2), energy_above_hull=(0, e_above_hull),
+                fields=["material_id", "structure"],
+            )
+    except Exception as exc:  # noqa: BLE001 - network, authentication, server errors
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CandidateError(f"could not query the Materials Project (network or API key): {msg}") from None
+    return [describe(str(d.material_id), d.structure, "mp") for d in docs]
+
+
+def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_atoms: int | None = None,
+           limit: int | None = None) -> list[Candidate]:
+    """Keep candidates whose partner elements are all in ``elements`` (if given) and whose bulk
+    cell has at most ``max_atoms`` sites; then the first ``limit``, in source order."""
+    wanted = {e.strip() for e in elements if e.strip()}
+    out = []
+    for c in candidates:
+        partners = {x for x in c.X_element.split(",") if x}
+        if wanted and not partners <= wanted:
+            continue
+        if max_atoms is not None and c.n_atoms > max_atoms:
+            continue
+        out.append(c)
+    return out[:limit] if limit is not None else out
+
+
+def gather(source: str = "bundled", structures: Path | None = None, e_above_hull: float = 0.05
+           ) -> tuple[list[Candidate], list[dict], str]:
+    """Candidates, error rows and a provenance label for the chosen source."""
+    if structures is not None:
+        cands, errors = load_directory(structures)
+        return cands, errors, f"files:{Path(structures).resolve()}"
+    if source == "bundled":
+        return load_bundled(), [], "bundled:mg_binary_bulk (Materials Project via matcalc, 210 Mg-X binaries)"
+    if source == "mp":
+        return load_mp(e_above_hull), [], f"mp:Materials Project summary, binary Mg, e_above_hull<={e_above_hull}"
+    raise CandidateError(f"unknown --source {source!r}; choose {' or '.join(SOURCES)}")

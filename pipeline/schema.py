@@ -1,0 +1,117 @@
+"""The one schema module of the screening tables: Arrow schemas, units in column names, provenance.
+
+Every table is plain columns (strings, integers, floats, booleans) so that pandas, polars and
+DuckDB read the files as they are. Provenance lives in the Parquet file metadata under the key
+``semcgcnn``: a JSON object with the package version, model id, candidate source, parameters and
+the UTC time of writing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METADATA_KEY = b"semcgcnn"
+
+_MILLER = [("miller_h", pa.int32()), ("miller_k", pa.int32()), ("miller_l", pa.int32()),
+           ("miller_index", pa.string())]
+_DOMAIN = [("unseen_elements", pa.string()), ("out_of_domain", pa.bool_()), ("applicability", pa.string())]
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # one row per candidate bulk compound that entered the slab stage
+    "compounds": pa.schema([
+        ("compound_id", pa.string()), ("formula", pa.string()), ("reduced_formula", pa.string()),
+        ("chemsys", pa.string()), ("X_element", pa.string()), ("X_category", pa.string()),
+        ("source", pa.string()), ("n_atoms_bulk", pa.int32()), ("Mg_fraction", pa.float64()),
+        ("spacegroup_symbol", pa.string()), ("spacegroup_number", pa.int32()),
+        ("n_miller", pa.int32()), ("n_slabs", pa.int32()), ("n_slabs_lost", pa.int32()),
+        ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()),
+    ]),
+    # one row per symmetric slab; the structure as a pymatgen JSON string
+    "slabs": pa.schema([
+        ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
+        ("shift_frac", pa.float64()), ("termination_index", pa.int32()), ("n_atoms", pa.int32()),
+        ("formula", pa.string()), ("stoichiometric", pa.bool_()), ("slab_thickness_A", pa.float64()),
+        ("vacuum_A", pa.float64()), ("surface_area_A2", pa.float64()), ("min_slab_size_A", pa.float64()),
+        ("structure_json", pa.string()),
+    ]),
+    # one row per slab: model predictions and whether the slab gives its facet's lowest energy
+    "predictions": pa.schema([
+        ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
+        ("termination_index", pa.int32()),
+        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
+        ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
+        ("is_facet_minimum", pa.bool_()),
+    ]),
+    # one row per compound and facet (Miller index): the facet's lowest-energy slab and its Wulff area
+    "facets": pa.schema([
+        ("compound_id", pa.string()), *_MILLER, ("slab_id", pa.string()),
+        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
+        ("work_function_eV", pa.float64()), ("area_fraction", pa.float64()), ("on_wulff_shape", pa.bool_()),
+    ]),
+    # one row per compound: Wulff-weighted properties
+    "wulff": pa.schema([
+        ("compound_id", pa.string()), ("formula", pa.string()), ("n_facets", pa.int32()),
+        ("n_facets_on_shape", pa.int32()),
+        ("weighted_surface_energy_eV_per_A2", pa.float64()), ("weighted_surface_energy_J_per_m2", pa.float64()),
+        ("weighted_work_function_eV", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
+        ("dominant_facet", pa.string()), ("dominant_area_fraction", pa.float64()),
+        ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()), ("model_id", pa.string()),
+    ]),
+    # anything that failed, with its stage and reason; the run still completes
+    "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),
+}
+
+TABLES: tuple[str, ...] = tuple(SCHEMAS)
+
+
+def to_table(name: str, rows: pd.DataFrame | Sequence[dict]) -> pa.Table:
+    """Rows (a DataFrame or dicts) as an Arrow table of the named schema (columns checked)."""
+    schema = SCHEMAS[name]
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=schema.names)
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing}")
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+def provenance(model_id: str, source: str, parameters: dict) -> dict:
+    """The metadata written into every table."""
+    from semcgcnn import __version__
+
+    return {
+        "package": "sem-cgcnn",
+        "package_version": __version__,
+        "model_id": model_id,
+        "source": source,
+        "parameters": parameters,
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "units": {"surface_energy": "eV/Å² (and J/m², 1 eV/Å² = 16.0218 J/m²)", "work_function": "eV",
+                  "lengths": "Å", "areas": "Å²"},
+    }
+
+
+def write_parquet(path: Path, table: pa.Table, meta: dict | None = None) -> None:
+    """Write atomically (temporary file, then rename); ``meta`` goes into the file metadata."""
+    if meta is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               METADATA_KEY: json.dumps(meta).encode()})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_metadata(path: Path) -> dict:
+    """The provenance stored in a table written by :func:`write_parquet`."""
+    meta = pq.read_schema(path).metadata or {}
+    return json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}
