@@ -287,5 +287,8 @@ def ship(
     console.print(f"shipped model written: {card}")
 
 
+app.command(name="screen")(__import__("semcgcnn.pipeline.cli", fromlist=["screen"]).screen)  # pipeline/cli.py
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`
     sys.exit(app())
