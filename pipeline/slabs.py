@@ -193,42 +193,16 @@ def group_slabs(slabs: list, tol: float) -> list[list]:
     return [[slabs[i] for i in g] for g in groups]
 
 
-def _only_trivial_translations(struct, tolerance: float) -> bool:
-    """True when pymatgen's ``get_primitive_structure`` would find no smaller cell.
-
-    Vectorised form of its first filter (candidate translations mapping every site onto a
-    site of the same species within 2 × tolerance); when only the null translation survives,
-    pymatgen returns ``self.copy()``. Its per-site KD-trees cost most of the slab time.
-    """
-    frac = np.mod(struct.frac_coords, 1.0)
-    labels = np.array([site.species_string for site in struct])
-    ftol2 = 2.0 * np.divide(tolerance, struct.lattice.abc)
-    groups = [frac[labels == lab] for lab in np.unique(labels)]
-    smallest = min(groups, key=len)
-    vecs = smallest - smallest[0]
-    for group in sorted(groups, key=len):
-        for fc in group:
-            d = vecs[:, None, :] - (group - fc)[None, :, :]
-            d -= np.round(d)
-            vecs = vecs[np.any(np.all(np.abs(d) < ftol2, axis=-1), axis=1)]
-    trivial = np.all(np.abs(vecs - np.round(vecs)) < ftol2 / 2, axis=1)
-    return bool(np.all(trivial))
-
-
 @contextlib.contextmanager
 def _fast_primitive():
-    """Within the block, ``Structure.get_primitive_structure`` skips the search when it cannot succeed."""
+    """Within the block, ``Structure.get_primitive_structure`` is the vectorised copy in
+    :mod:`semcgcnn.pipeline.primitive` (same algorithm and result, no per-site KD-trees)."""
     from pymatgen.core import Structure
 
+    from .primitive import get_primitive_structure
+
     original = Structure.get_primitive_structure
-
-    def fast(self, tolerance=0.25, use_site_props=False, constrain_latt=None, reduce=True):
-        if not use_site_props and _only_trivial_translations(self, tolerance):
-            return self.copy()
-        return original(self, tolerance=tolerance, use_site_props=use_site_props,
-                        constrain_latt=constrain_latt, reduce=reduce)
-
-    Structure.get_primitive_structure = fast
+    Structure.get_primitive_structure = get_primitive_structure
     try:
         yield
     finally:
@@ -446,7 +420,7 @@ def compound_slabs(compound_id: str, bulk, cfg: SlabConfig = SlabConfig()) -> Sl
         conv, res.spacegroup_symbol, res.spacegroup_number = conventional_cell(bulk, cfg.bulk_symprec)
         millers = get_symmetrically_distinct_miller_indices(conv, cfg.max_index)
     except Exception as exc:  # noqa: BLE001 - a bad structure becomes an error row
-        res.errors.append({"stage": "slabs", "reason": f"symmetry analysis failed: {exc}"})
+        res.errors.append({"stage": "slabs", "id": compound_id, "reason": f"symmetry analysis failed: {exc}"})
         return res
     res.n_miller = len(millers)
     res.lattice = np.asarray(conv.lattice.matrix, dtype=np.float64)
