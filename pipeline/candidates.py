@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 log = logging.getLogger(__name__)
 
 METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
@@ -67,6 +69,10 @@ def check(structure) -> str | None:
         return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
     if len(structure) == 0:
         return "empty structure"
+    if structure.volume / len(structure) < 3.0:
+        return f"implausible cell: {structure.volume / len(structure):.2f} Å³ per atom"
+    if len(structure) > 1 and float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min()) < 0.5:
+        return "atoms closer than 0.5 Å (overlapping sites)"
     return None
 
 
