@@ -3,9 +3,7 @@ bad file (the rest of the batch still completes)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -45,20 +43,13 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
 
 
 def write_outputs(preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor) -> tuple[Path, Path]:
-    """Write the predictions and errors Parquet files (provenance in the file metadata)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Write the predictions and errors Parquet files (schemas and provenance: ``pipeline.schema``)."""
+    from semcgcnn.pipeline.schema import provenance, to_table, write_parquet
 
-    from semcgcnn import __version__
-
-    meta = {"semcgcnn_version": __version__, "model_id": predictor.model_id,
-            "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "units": json.dumps({"surface_energy_eV_per_A2": "eV/Å²", "surface_energy_J_per_m2": "J/m²",
-                                 "work_function_eV": "eV"})}
+    meta = provenance(predictor.model_id, "files", {"graph_config": predictor.graph_config.to_dict()})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     err = out.with_name(out.name.removesuffix(".parquet") + ".errors.parquet")
-    for df, path in ((preds, out), (errors, err)):
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **{k: str(v) for k, v in meta.items()}}), path)
+    write_parquet(out, to_table("file_predictions", preds), meta)
+    write_parquet(err, to_table("file_errors", errors), meta)
     return out, err

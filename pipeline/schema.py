@@ -67,6 +67,13 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
     # anything that failed, with its stage and reason; the run still completes
     "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),
+    # `semcgcnn predict` on user slab files: one row per file predicted, one per file refused
+    "file_predictions": pa.schema([
+        ("structure_id", pa.string()), ("path", pa.string()),
+        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
+        ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
+    ]),
+    "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),
 }
 
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
