@@ -89,7 +89,11 @@ class ScreenSummary:
 def _slab_job(job: tuple[int, str, object, SlabConfig]) -> tuple[int, SlabResult, float]:
     index, compound_id, structure, cfg = job
     t0 = time.perf_counter()
-    res = compound_slabs(compound_id, structure, cfg)
+    try:
+        res = compound_slabs(compound_id, structure, cfg)
+    except Exception as exc:  # noqa: BLE001 - one compound's failure must not stop the screen
+        res = SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id,
+                                               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}])
     return index, res, time.perf_counter() - t0
 
 
@@ -126,12 +130,11 @@ def _domain(predictor, cand: cand_mod.Candidate) -> tuple[bool, str]:
     return not out, verdict
 
 
-def _predict(predictor, slab_rows: list[dict], errors: list[dict]) -> pd.DataFrame:
+def _predict(predictor, structures_by_id: dict, errors: list[dict]) -> pd.DataFrame:
     """Predictions for the batch's slabs; a slab the model cannot take becomes an error row."""
-    if not slab_rows:
+    if not structures_by_id:
         return pd.DataFrame(columns=SCHEMAS["predictions"].names)
-    ids = [r["slab_id"] for r in slab_rows]
-    structures = [_structure(r) for r in slab_rows]
+    ids, structures = list(structures_by_id), list(structures_by_id.values())
     try:
         df = predictor.predict(structures, ids=ids, workers=1)
     except Exception:  # noqa: BLE001 - retry one by one to isolate the bad slab
@@ -148,8 +151,8 @@ def _predict(predictor, slab_rows: list[dict], errors: list[dict]) -> pd.DataFra
 def process_batch(batch: list[tuple[int, cand_mod.Candidate, SlabResult]], predictor) -> dict[str, pd.DataFrame]:
     """Predictions, facets and Wulff rows of a batch of compounds whose slabs are cut."""
     compounds, slabs, facets, wulffs, errors = [], [], [], [], []
-    slab_rows = [r for _, _, res in batch for r in res.slabs]
-    pred = _predict(predictor, slab_rows, errors)
+    structures = {r["slab_id"]: _structure(r) for _, _, res in batch for r in res.slabs}
+    pred = _predict(predictor, structures, errors)
     pred_by_id = {r["slab_id"]: r for r in pred.to_dict("records")}
     pred_rows = []
     for _, cand, res in batch:
@@ -168,7 +171,7 @@ def process_batch(batch: list[tuple[int, cand_mod.Candidate, SlabResult]], predi
         rows = []
         for r in res.slabs:
             slabs.append({k: v for k, v in r.items() if k not in ("lattice", "atomic_numbers", "frac_coords")}
-                         | {"structure_json": _structure(r).to_json()})
+                         | {"structure_json": structures[r["slab_id"]].to_json()})
             p = pred_by_id.get(r["slab_id"])
             if p is not None:
                 rows.append({**{k: r[k] for k in ("slab_id", "compound_id", "miller_h", "miller_k", "miller_l",
@@ -323,8 +326,11 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
     selected = cand_mod.select(kept, cfg.elements, cfg.max_atoms, cfg.limit)
     seconds["candidates"] = time.perf_counter() - t_start
     if not selected:
-        raise ScreenError("no candidate structures to screen" + (" (all inputs failed, see above)" if cand_errors
-                                                                   else " after the filters"))
+        if kept:
+            raise ScreenError("no candidate structures to screen after the filters (--elements, --max-atoms)")
+        first = cand_errors[0] if cand_errors else {"id": "-", "reason": "none found"}
+        raise ScreenError(f"no candidate structures to screen: {len(cand_errors)} input(s) failed, "
+                          f"e.g. {first['id']}: {first['reason']}")
 
     predictor = _load_predictor(cfg.model)
     params = cfg.parameters()
