@@ -1,0 +1,33 @@
+# sem-cgcnn on CPU: `docker build -t semcgcnn .` then e.g.
+#   docker run --rm -v "$PWD/out:/out" semcgcnn screen --out /out/screen
+#   docker run --rm -e MP_API_KEY -v "$PWD/out:/out" semcgcnn screen --source mp --out /out/mp
+FROM python:3.11-slim
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    SEMCGCNN_CACHE_DIR=/cache
+
+# CPU-only torch first, from the PyTorch CPU index, so no dependency can pull a CUDA build
+# (the package pins torch==2.13.0, which the installed 2.13.0+cpu satisfies).
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+
+WORKDIR /src
+# the distribution maps these folders into the one `semcgcnn` namespace (pyproject.toml)
+COPY pyproject.toml README.md ./
+COPY semcgcnn ./semcgcnn
+COPY model ./model
+COPY datasets ./datasets
+COPY pipeline ./pipeline
+COPY workflows ./workflows
+RUN pip install . \
+    && python -c "import semcgcnn.pipeline.run, semcgcnn.model.predict; print('sem-cgcnn', __import__('semcgcnn').__version__)" \
+    && rm -rf /src
+
+# run as an unprivileged user; parsed-structure caches go to /cache, results to a mounted /out
+RUN useradd --create-home --uid 1000 semcgcnn && mkdir -p /cache /out && chown semcgcnn /cache /out
+USER semcgcnn
+WORKDIR /out
+ENTRYPOINT ["semcgcnn"]
+CMD ["--help"]
