@@ -76,7 +76,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),
 }
 
-TABLES: tuple[str, ...] = tuple(SCHEMAS)
+TABLES: tuple[str, ...] = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
+"""The tables of a screen (``semcgcnn screen``), in the order they are written."""
 
 
 def to_table(name: str, rows: pd.DataFrame | Sequence[dict]) -> pa.Table:
