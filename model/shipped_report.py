@@ -99,6 +99,9 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, epochs: int, card_
                          f"{row['surface_energy_bias']:+.4f} | {row['work_function_mae']:.3f} | "
                          f"{row['work_function_bias']:+.3f} |")
         lines.append("")
+    notes = out.with_name(out.stem + "_notes.md")  # hand-written discussion, kept beside the report
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     return out
