@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default data (no key, no network).
-# Until the screening pipeline lands: list the shipped datasets, then featurize the 3218
-# bundled Mg–X slabs into crystal graphs and print a summary.
+# The main job on the embedded default data (no key, no network): screen the 210 shipped bulk
+# Mg–X binaries -> symmetric slabs up to (111) -> SEM-CGCNN predictions -> Wulff-weighted surface
+# energy and work function -> Parquet tables in out/screen (resumes a killed run).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-semcgcnn datasets
-semcgcnn featurize mg_binary_slabs "$@"
+semcgcnn screen --out "${SEMCGCNN_OUT:-out/screen}" --resume "$@"
