@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
 NONMETALS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe", "Rn"})
-STRUCTURE_SUFFIXES = (".cif", ".vasp", ".poscar", ".json")
 SOURCES = ("bundled", "mp")
 
 
@@ -88,25 +87,10 @@ def load_bundled() -> list[Candidate]:
     return out
 
 
-def _read_file(path: Path):
-    from pymatgen.core import Structure
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if path.suffix.lower() == ".json":
-            import json
-
-            return Structure.from_dict(json.loads(path.read_text()))
-        return Structure.from_file(str(path))
-
-
-def is_structure_file(path: Path) -> bool:
-    name = path.name.upper()
-    return path.is_file() and (path.suffix.lower() in STRUCTURE_SUFFIXES or name.startswith(("POSCAR", "CONTCAR")))
-
-
 def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
     """Bulk structures from CIF, POSCAR/CONTCAR/.vasp or pymatgen-JSON files in ``folder``."""
+    from semcgcnn.io import InputError, is_structure_file, parse_structure
+
     folder = Path(folder)
     if not folder.is_dir():
         raise CandidateError(f"--structures {folder}: not a folder")
@@ -120,10 +104,9 @@ def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
             cid = path.name
         seen.add(cid)
         try:
-            structure = _read_file(path)
-        except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            errors.append({"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {msg}"})
+            structure = parse_structure(path)
+        except InputError as exc:
+            errors.append({"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {exc}"})
             continue
         reason = check(structure)
         if reason:

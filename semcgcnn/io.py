@@ -21,8 +21,8 @@ class InputError(ValueError):
 
 
 def is_structure_file(path: Path) -> bool:
-    name = path.name
-    return path.suffix.lower() in STRUCTURE_SUFFIXES or name.split(".")[0] in STRUCTURE_NAMES
+    """A file named like a structure: CIF, .vasp/.poscar, pymatgen JSON, or POSCAR*/CONTCAR*."""
+    return path.is_file() and (path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.upper().startswith(STRUCTURE_NAMES))
 
 
 def find_structure_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -31,7 +31,7 @@ def find_structure_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path
     files, missing = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and is_structure_file(f))
+            found = sorted(f for f in p.iterdir() if is_structure_file(f))
             if not found:
                 missing.append((p, "directory holds no CIF, POSCAR/.vasp or JSON file"))
             files += found
@@ -42,24 +42,27 @@ def find_structure_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path
     return files, missing
 
 
-def read_structure(path: Path):
-    """A pymatgen ``Structure`` from one file, or :class:`InputError` with the reason."""
+def parse_structure(path: Path):
+    """A pymatgen ``Structure`` parsed from one file, or :class:`InputError` with the reason."""
     from pymatgen.core import Structure
 
     path = Path(path)
     try:
         if path.suffix.lower() == ".json":
-            obj = json.loads(path.read_text())
-            s = Structure.from_dict(obj)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                s = Structure.from_file(path)
+            return Structure.from_dict(json.loads(path.read_text()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Structure.from_file(path)
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"unreadable file ({e.__class__.__name__}: {e})") from None
     except Exception as e:  # noqa: BLE001 - any parser failure on a user file is one clear message
         msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise InputError(f"not a structure ({msg[:200]})") from None
+
+
+def read_structure(path: Path):
+    """:func:`parse_structure`, then refuse what no crystal graph can take (empty, disordered)."""
+    s = parse_structure(path)
     if len(s) == 0:
         raise InputError("structure has no sites")
     if not s.is_ordered:
