@@ -39,6 +39,10 @@ class Recipe:
     descriptors: bool
     description: str
 
+    def model_config(self) -> ModelConfig:
+        """The ``sem`` network (GradNorm is the training default) on this recipe's inputs."""
+        return ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if self.descriptors else 0)
+
 
 RECIPES = {
     r.name: r
@@ -96,9 +100,8 @@ def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir:
     data, frame = load_slab_tensors(r.datasets, graph_config, descriptors=r.descriptors)
     idx = split_rows(frame, split, train_cfg.seed)
     cfg = replace(train_cfg, split=split)
-    mcfg = ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if r.descriptors else 0)
     t0 = time.perf_counter()
-    res = train(data, idx, mcfg, cfg, run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
+    res = train(data, idx, r.model_config(), cfg, run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
                 progress=progress)
     test = idx[2]
     pred = predict(res.model, data, test, res.normalizer)
@@ -132,8 +135,7 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     gcfg = GraphConfig()
     data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors)
     idx = split_rows(frame, "all", train_cfg.seed)
-    mcfg = ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if r.descriptors else 0)
-    res = train(data, idx, mcfg, replace(train_cfg, split="all"), run_dir=runs_dir, progress=progress)
+    res = train(data, idx, r.model_config(), replace(train_cfg, split="all"), run_dir=runs_dir, progress=progress)
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
     extra = {
         "recipe": recipe,

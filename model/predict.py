@@ -29,6 +29,11 @@ ANION_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I"})
 
 
 
+def element_symbols(structure) -> list[str]:
+    """Sorted element symbols of a pymatgen structure (what the applicability verdict needs)."""
+    return sorted({el.symbol for el in structure.composition.elements})
+
+
 class Predictor:
     """A loaded checkpoint plus what it needs to predict (graph config, descriptors, domain)."""
 
@@ -91,7 +96,7 @@ class Predictor:
         if len(ids) != len(structures):
             raise ValueError(f"{len(structures)} structures but {len(ids)} ids")
         graphs = featurize_structures(list(structures), ids, self.graph_config, workers=workers, progress=progress)
-        elements = [sorted({el.symbol for el in s.composition.elements}) for s in structures]
+        elements = [element_symbols(s) for s in structures]
         return self.frame(ids, self.predict_graphs(graphs), elements)
 
 

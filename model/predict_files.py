@@ -10,7 +10,7 @@ import pandas as pd
 
 from .featurize import featurize
 from .graphs import GraphSet
-from .predict import Predictor
+from .predict import Predictor, element_symbols
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
             else:
                 ids.append(f.stem)
                 ok_paths.append(str(f))
-                elements.append(sorted({el.symbol for el in s.composition.elements}))
+                elements.append(element_symbols(s))
             advance(1)
     values = predictor.predict_graphs(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
     preds = predictor.frame(ids, values, elements)

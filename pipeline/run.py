@@ -125,8 +125,9 @@ def _structure(row: dict):
 
 
 def _domain(predictor, cand: cand_mod.Candidate) -> tuple[bool, str]:
-    symbols = sorted({el.symbol for el in cand.structure.composition.elements})
-    _, out, verdict = predictor.applicability(symbols)
+    from semcgcnn.model.predict import element_symbols
+
+    _, out, verdict = predictor.applicability(element_symbols(cand.structure))
     return not out, verdict
 
 
