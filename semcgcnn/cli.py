@@ -17,6 +17,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN su
 console = Console()
 log = logging.getLogger("semcgcnn")
 
+# options shared by the training commands (defaults stay per command)
+Epochs = Annotated[int, typer.Option(help="Epochs per model (paper: 150).")]
+LrDropEpoch = Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")]
+Seed = Annotated[int, typer.Option(help="Split and initialisation seed.")]
+Threads = Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")]
+
+
+def _csv(text: str) -> list[str]:
+    """Items of a comma-separated option, blanks dropped."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
@@ -108,9 +119,9 @@ def train(
     out: Annotated[str, typer.Option(help="Checkpoint path stem: writes OUT.safetensors and OUT.json.")],
     variant: Annotated[str, typer.Option(help="sem, mtl-surface, mtl-gradnorm or mtl.")] = "sem",
     split: Annotated[str, typer.Option(help="'random' (paper) or 'grouped' (whole chemical systems held out).")] = "random",
-    seed: Annotated[int, typer.Option(help="Split and initialisation seed.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Epochs (paper: 150).")] = 150,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")] = 100,
+    seed: Seed = 0,
+    epochs: Epochs = 150,
+    lr_drop_epoch: LrDropEpoch = 100,
     batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
     surface_depth: Annotated[float, typer.Option(help="Surface-flag depth, Å.")] = 2.0,
     run_dir: Annotated[str, typer.Option(help="Epoch checkpoints; an interrupted run resumes from here.")] = "",
@@ -155,14 +166,14 @@ def table1(
     seeds: Annotated[int, typer.Option(help="Seeds per variant (0..seeds-1).")] = 1,
     splits: Annotated[str, typer.Option(help="Comma list of 'grouped' and/or 'random'.")] = "grouped,random",
     variants: Annotated[str, typer.Option(help="Comma list of stl, mtl, mtl-gradnorm, mtl-surface, sem.")] = "stl,mtl,mtl-gradnorm,mtl-surface,sem",
-    epochs: Annotated[int, typer.Option(help="Epochs per model (paper: 150).")] = 150,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")] = 100,
+    epochs: Epochs = 150,
+    lr_drop_epoch: LrDropEpoch = 100,
     batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
     results_dir: Annotated[str, typer.Option(help="Per-cell result JSON (committed; finished cells are skipped).")] = "reports/table1_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted cell resumes.")] = "runs/table1",
     report: Annotated[str, typer.Option(help="Markdown report; a .json twin is written beside it.")] = "reports/table1.md",
     device: Annotated[str, typer.Option(help="Where it ran, for the report.")] = "CPU, 2 cores",
-    threads: Annotated[int, typer.Option(help="torch threads (0: all cores); run one process per split with 1 each.")] = 0,
+    threads: Threads = 0,
     notes: Annotated[str, typer.Option(help="Markdown file appended to the report (what was tried, caveats).")] = "",
 ) -> None:
     """Reproduce the paper's Table 1 on the shipped Mg slabs; finished cells are skipped."""
@@ -171,8 +182,8 @@ def table1(
     from semcgcnn.model.config import TrainConfig
     from semcgcnn.model.table1 import VARIANTS, load_mg_tensors, run_variant, summarize, write_report
 
-    split_list = [s.strip() for s in splits.split(",") if s.strip()]
-    variant_list = [v.strip() for v in variants.split(",") if v.strip()]
+    split_list = _csv(splits)
+    variant_list = _csv(variants)
     bad = [s for s in split_list if s not in ("grouped", "random")] + [v for v in variant_list if v not in VARIANTS]
     if bad or seeds < 1 or epochs < 1:
         raise fail(f"unknown split/variant {bad} or non-positive seeds/epochs")
@@ -223,10 +234,10 @@ def predict(
 def generalise(
     recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc.")] = "mg,mg+desc,joint,joint+desc",
     splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out) and random.")] = "grouped",
-    epochs: Annotated[int, typer.Option(help="Epochs per model.")] = 30,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop.")] = 22,
-    seed: Annotated[int, typer.Option(help="Split and initialisation seed (Table 1's grouped split for seed 0).")] = 0,
-    threads: Annotated[int, typer.Option(help="torch threads (0: all cores).")] = 0,
+    epochs: Epochs = 30,
+    lr_drop_epoch: LrDropEpoch = 22,
+    seed: Seed = 0,
+    threads: Threads = 0,
     results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
     report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = "reports/shipped_model.md",
@@ -238,8 +249,8 @@ def generalise(
     from semcgcnn.model.config import TrainConfig
     from semcgcnn.model.generalise import RECIPES, run_experiment
 
-    recipe_list = [r.strip() for r in recipes.split(",") if r.strip()]
-    split_list = [s.strip() for s in splits.split(",") if s.strip()]
+    recipe_list = _csv(recipes)
+    split_list = _csv(splits)
     bad = [r for r in recipe_list if r not in RECIPES] + [s for s in split_list if s not in ("grouped", "random")]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
@@ -261,10 +272,10 @@ def generalise(
 @app.command()
 def ship(
     recipe: Annotated[str, typer.Option(help="Training recipe (see `semcgcnn generalise`).")] = "joint+desc",
-    epochs: Annotated[int, typer.Option(help="Epochs.")] = 30,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop.")] = 22,
-    seed: Annotated[int, typer.Option(help="Validation split and initialisation seed.")] = 0,
-    threads: Annotated[int, typer.Option(help="torch threads (0: all cores).")] = 0,
+    epochs: Epochs = 30,
+    lr_drop_epoch: LrDropEpoch = 22,
+    seed: Seed = 0,
+    threads: Threads = 0,
     out: Annotated[str, typer.Option(help="Checkpoint stem (default: the shipped model in the package).")] = "",
     results_dir: Annotated[str, typer.Option(help="Where `generalise` wrote its results (copied into the card).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
