@@ -11,6 +11,15 @@ import numpy as np
 
 ATOM_INIT = Path(__file__).resolve().parent / "atom_init.json"
 
+ELEMENT_SYMBOLS = ("",) + tuple(
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
+    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb "
+    "Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr Rf "
+    "Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og".split()
+)
+"""Element symbol by atomic number (index 0 unused), so graph-level code needs no pymatgen
+(e.g. training on a machine without it); checked against pymatgen in the tests."""
+
 
 class UnknownElementError(ValueError):
     """An element outside the atom-feature table."""
@@ -40,9 +49,7 @@ def check_elements(atomic_numbers: np.ndarray, table: np.ndarray | None = None) 
     bad = (z < 0) | (z >= len(table))
     bad[~bad] = np.isnan(table[z[~bad], 0])
     if bad.any():
-        from pymatgen.core import Element
-
-        names = sorted({Element.from_Z(int(x)).symbol if 0 < x < 119 else str(x) for x in z[bad]})
+        names = sorted({ELEMENT_SYMBOLS[int(x)] if 0 < x < len(ELEMENT_SYMBOLS) else str(x) for x in z[bad]})
         raise UnknownElementError(f"no CGCNN atom features for element(s) {', '.join(names)}")
 
 

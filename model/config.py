@@ -105,6 +105,7 @@ class TrainConfig:
     split: str = "random"  # "random" or "grouped" (by chemical system)
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0: all cores
+    device: str = "cpu"  # torch device of the training loop ("cuda" on a GPU machine)
 
     def to_dict(self) -> dict:
         return asdict(self)

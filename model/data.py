@@ -8,6 +8,7 @@ weights are computed once per distinct distance: identical maths, a fraction of 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ def mean_pool(x: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tens
 
 
 def gaussian_features(dist: torch.Tensor, config: GraphConfig) -> torch.Tensor:
-    mu = torch.as_tensor(gaussian_centers(config), dtype=dist.dtype)
+    mu = torch.as_tensor(gaussian_centers(config), dtype=dist.dtype, device=dist.device)
     return torch.exp(-((dist[..., None] - mu) ** 2) / config.gaussian_step**2)
 
 
@@ -64,6 +65,7 @@ class GraphTensors:
         surf = torch.from_numpy(graphs.surface.astype(np.float32))[:, None]
         extra = [] if descriptors is None else [torch.from_numpy(np.asarray(descriptors, dtype=np.float32))[z]]
         self.atom_fea = torch.cat([table[z], surf, *extra], dim=1)
+        self.descriptor_table = None if descriptors is None else np.asarray(descriptors, dtype=np.float32)
         self.nbr_idx = torch.from_numpy(graphs.nbr_idx.astype(np.int64))
         self.atomic_numbers = graphs.atomic_numbers.astype(np.int64)
         self.atom_ptr = graphs.atom_ptr.astype(np.int64)
@@ -72,6 +74,16 @@ class GraphTensors:
         n = len(graphs)
         y = np.full((n, 0), np.nan) if targets is None else np.asarray(targets, dtype=np.float64).reshape(n, -1)
         self.y = torch.from_numpy(y.astype(np.float32))
+        self.device = torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> GraphTensors:
+        """A view whose batches live on ``device`` (atom, neighbour and distance tensors copied
+        there once); targets and index bookkeeping stay on the CPU."""
+        out = copy.copy(self)
+        out.device = torch.device(device)
+        for name in ("atom_fea", "nbr_idx", "uniq_dist", "edge_local"):
+            setattr(out, name, getattr(self, name).to(out.device))
+        return out
 
     def _dedupe_distances(self, dist: np.ndarray) -> None:
         """Per crystal, the distinct float32 distances and each edge's index among them (vectorised)."""
@@ -99,12 +111,18 @@ class GraphTensors:
     def batch(self, idx) -> Batch:
         idx = np.asarray(idx, dtype=np.int64)
         counts = self.n_atoms[idx]
-        atoms = torch.from_numpy(_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]))
-        crystal = torch.from_numpy(np.repeat(np.arange(len(idx)), counts))
-        atom_shift = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)[:-1]]))[crystal]
+        crystal = np.repeat(np.arange(len(idx)), counts)
         ucounts = np.diff(self.uniq_ptr)[idx]
-        urows = torch.from_numpy(_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]))
-        edge_shift = torch.from_numpy(np.concatenate([[0], np.cumsum(ucounts)[:-1]]))[crystal]
+        parts = (
+            _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]),  # atoms
+            crystal,
+            np.concatenate([[0], np.cumsum(counts)[:-1]])[crystal],  # atom shift
+            _ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),  # distinct-distance rows
+            np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal],  # edge shift
+        )
+        # one host→device copy per batch (a no-op on the CPU)
+        flat = torch.from_numpy(np.concatenate(parts)).to(self.device)
+        atoms, crystal, atom_shift, urows, edge_shift = flat.split([len(p) for p in parts])
         return Batch(
             atom_fea=self.atom_fea.index_select(0, atoms),
             nbr_idx=self.nbr_idx.index_select(0, atoms) + atom_shift[:, None],
@@ -112,7 +130,7 @@ class GraphTensors:
             edge_idx=self.edge_local.index_select(0, atoms) + edge_shift[:, None],
             batch=crystal,
             n_graphs=len(idx),
-            y=self.y[torch.from_numpy(idx)],
+            y=self.y[torch.from_numpy(idx)].to(self.device),
         )
 
     def batches(self, idx: np.ndarray, batch_size: int):

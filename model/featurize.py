@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from pymatgen.optimization.neighbors import find_points_in_spheres
 
 from .atom_features import check_elements
 from .config import GraphConfig
@@ -76,6 +75,8 @@ def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) ->
 
 def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, r: float):
     """All (center, neighbour, distance) pairs within r, self excluded; center indices refer to ``centers``."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres  # lazy: training needs no pymatgen
+
     c, n, _, d = find_points_in_spheres(
         cart, np.ascontiguousarray(cart[centers]), r=float(r), pbc=_PBC, lattice=lattice, tol=_SELF_TOL
     )

@@ -36,7 +36,7 @@ class Recipe:
 
     name: str
     datasets: tuple[str, ...]
-    descriptors: bool
+    descriptors: str  # "" (none) or a descriptors.DESCRIPTOR_SETS entry
     description: str
 
     def model_config(self) -> ModelConfig:
@@ -47,10 +47,12 @@ class Recipe:
 RECIPES = {
     r.name: r
     for r in (
-        Recipe("mg", ("mg_binary_slabs",), False, "Mg–X slabs only (the paper's setting)"),
-        Recipe("mg+desc", ("mg_binary_slabs",), True, "Mg–X slabs, atom features + element descriptors"),
-        Recipe("joint", SLAB_DATASETS, False, "Mg–X + elemental + Palizhati slabs (missing WF masked)"),
-        Recipe("joint+desc", SLAB_DATASETS, True, "joint data + element descriptors"),
+        Recipe("mg", ("mg_binary_slabs",), "", "Mg–X slabs only (the paper's setting)"),
+        Recipe("mg+desc", ("mg_binary_slabs",), "elemental", "Mg–X slabs, atom features + element descriptors"),
+        Recipe("joint", SLAB_DATASETS, "", "Mg–X + elemental + Palizhati slabs (missing WF masked)"),
+        Recipe("joint+desc", SLAB_DATASETS, "elemental", "joint data + element descriptors"),
+        Recipe("joint+desc+mp", SLAB_DATASETS, "imputed",
+               "joint data + element descriptors, a missing elemental SE estimated from the melting point"),
     )
 }
 
@@ -90,14 +92,15 @@ def per_system_errors(frame: pd.DataFrame, idx: np.ndarray, y: np.ndarray, pred:
 
 
 def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,
-                   graph_config: GraphConfig | None = None, progress: bool = True) -> dict:
+                   graph_config: GraphConfig | None = None, progress: bool = True, bundle: Path | None = None) -> dict:
     """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
-    per-system errors written to ``results_dir`` (skipped when already there)."""
+    per-system errors written to ``results_dir`` (skipped when already there). ``bundle``: read
+    the graphs from a training bundle (:func:`~semcgcnn.model.training_data.save_training_bundle`)."""
     r = RECIPES[recipe]
     out = Path(results_dir) / f"{train_cfg.epochs}ep" / split / f"{recipe}-seed{train_cfg.seed}.json"
     if out.exists():
         return json.loads(out.read_text())
-    data, frame = load_slab_tensors(r.datasets, graph_config, descriptors=r.descriptors)
+    data, frame = load_slab_tensors(r.datasets, graph_config, descriptors=r.descriptors, bundle=bundle)
     idx = split_rows(frame, split, train_cfg.seed)
     cfg = replace(train_cfg, split=split)
     t0 = time.perf_counter()
@@ -113,6 +116,7 @@ def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir:
         "test_systems": sorted(set(frame["chemsys"].to_numpy()[test])) if split == "grouped" else None,
         "per_system": per_system_errors(frame, test, y, pred) if split == "grouped" else None,
         "best_epoch": res.best_epoch, "epoch_s": res.epoch_s, "wall_s": time.perf_counter() - t0,
+        "device": _device_name(cfg.device),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -121,19 +125,29 @@ def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir:
     return result
 
 
+def _device_name(device: str) -> str:
+    """What trained a model, for the record (timings depend on it)."""
+    import os
+
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    return f"cpu ({os.cpu_count()} cores)"
+
+
 def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
-                  evaluation: dict | None = None, progress: bool = True) -> Path:
+                  evaluation: dict | None = None, progress: bool = True, bundle: Path | None = None) -> Path:
     """Train the shipped model on all rows of ``recipe``'s data (a random 10 % held for
     model selection) and save it as a safe checkpoint; return the JSON card path."""
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
     from .checkpoint import save_checkpoint
-    from .descriptors import element_descriptor_table
 
     r = RECIPES[recipe]
     gcfg = GraphConfig()
-    data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors)
+    data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors, bundle=bundle)
     idx = split_rows(frame, "all", train_cfg.seed)
     res = train(data, idx, r.model_config(), replace(train_cfg, split="all"), run_dir=runs_dir, progress=progress)
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
@@ -142,10 +156,12 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
         "training_elements": element_symbols(data, idx[0]),
         "training_systems": sorted(set(frame["chemsys"].to_numpy()[idx[0]])),
         "best_epoch": res.best_epoch,
+        "trained_on": _device_name(train_cfg.device),
         "evaluation": evaluation or {},
     }
     if r.descriptors:
-        extra["element_descriptors"] = {"names": list(DESCRIPTOR_NAMES), "table": element_descriptor_table().tolist()}
+        extra["element_descriptors"] = {"names": list(DESCRIPTOR_NAMES), "set": r.descriptors,
+                                        "table": data.descriptor_table.tolist()}
     return save_checkpoint(
         out, res.model, gcfg, res.normalizer, replace(train_cfg, split="all"),
         training_data={"datasets": list(r.datasets), "sha256": sha256_files(files),

@@ -19,9 +19,9 @@ import torch
 class TaskWeights:
     """Fixed equal weights (the plain multi-task loss of Eq. 6)."""
 
-    def __init__(self, n_tasks: int):
+    def __init__(self, n_tasks: int, device: str | torch.device = "cpu"):
         self.n_tasks = n_tasks
-        self.weights = torch.ones(n_tasks)
+        self.weights = torch.ones(n_tasks, device=device)
 
     def backward(self, losses: torch.Tensor, shared: torch.Tensor) -> None:
         """Back-propagate Σ w_i L_i into the network's ``.grad`` fields."""
@@ -31,19 +31,19 @@ class TaskWeights:
         return {"weights": self.weights.clone()}
 
     def load_state_dict(self, state: dict) -> None:
-        self.weights = state["weights"].clone()
+        self.weights = state["weights"].to(self.weights.device).clone()
 
 
 class GradNorm(TaskWeights):
     """Learned task weights balanced by gradient norms."""
 
-    def __init__(self, n_tasks: int, alpha: float = 1.5, lr: float = 0.025):
-        super().__init__(n_tasks)
+    def __init__(self, n_tasks: int, alpha: float = 1.5, lr: float = 0.025, device: str | torch.device = "cpu"):
+        super().__init__(n_tasks, device)
         self.alpha = alpha
-        self.weights = torch.ones(n_tasks, requires_grad=True)
+        self.weights = torch.ones(n_tasks, device=device, requires_grad=True)
         self.optimizer = torch.optim.Adam([self.weights], lr=lr)
         self.initial_losses: torch.Tensor | None = None
-        self.last_grad_norms = torch.zeros(n_tasks)
+        self.last_grad_norms = torch.zeros(n_tasks, device=device)
 
     def task_gradient_norms(self, losses: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """‖∇_W L_i‖ for every task, by one backward per task (reference implementation)."""
@@ -101,5 +101,5 @@ class GradNorm(TaskWeights):
         with torch.no_grad():
             self.weights.copy_(state["weights"])
         self.optimizer.load_state_dict(state["optimizer"])
-        init = state["initial_losses"]
+        init = state["initial_losses"].to(self.weights.device)
         self.initial_losses = init if init.numel() else None

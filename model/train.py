@@ -35,7 +35,8 @@ class Normalizer:
         return cls(np.nan_to_num(mean), np.where(np.isfinite(std) & (std > 0), std, 1.0))
 
     def norm(self, y: torch.Tensor) -> torch.Tensor:
-        return (y - torch.as_tensor(self.mean, dtype=y.dtype)) / torch.as_tensor(self.std, dtype=y.dtype)
+        kw = {"dtype": y.dtype, "device": y.device}
+        return (y - torch.as_tensor(self.mean, **kw)) / torch.as_tensor(self.std, **kw)
 
     def denorm(self, y: np.ndarray) -> np.ndarray:
         return y * self.std + self.mean
@@ -71,7 +72,7 @@ def masked_task_losses(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256) -> np.ndarray:
     """Predictions in original units for the rows ``idx``."""
     model.eval()
-    out = [model(*b.inputs()).double().numpy() for b in data.batches(np.asarray(idx), batch_size)]
+    out = [model(*b.inputs()).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
     return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
 
 
@@ -97,19 +98,22 @@ def train(
     """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch."""
     from semcgcnn.runtime import keep_freed_memory
 
-    keep_freed_memory()
+    if train_cfg.device == "cpu":
+        keep_freed_memory()
     train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
     torch.set_num_threads(train_cfg.threads or os.cpu_count() or 1)
     torch.manual_seed(train_cfg.seed)
     rng = np.random.default_rng(train_cfg.seed)
     normalizer = Normalizer.fit(data.y[torch.from_numpy(train_idx)].double().numpy())
-    model = SEMCGCNN(model_cfg)
+    device = torch.device(train_cfg.device)
+    data = data.to(device)
+    model = SEMCGCNN(model_cfg).to(device)  # initialised on the CPU: same weights on any device
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     n_tasks = len(model_cfg.tasks)
     weighting = (
-        GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr)
+        GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr, device=device)
         if train_cfg.weighting == "gradnorm"
-        else TaskWeights(n_tasks)
+        else TaskWeights(n_tasks, device=device)
     )
     state = {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
     ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
@@ -140,6 +144,9 @@ def train(
         if ckpt:
             _save_resume(ckpt, model, opt, weighting, rng, state)
         bar(epoch, train_loss, score)
+        if epoch == 0 or (epoch + 1) % 25 == 0:  # a heartbeat where no progress bar is drawn (logs, batch jobs)
+            log.info("epoch %d/%d: %.2f s, train loss %.4f, val score %.4f", epoch + 1, train_cfg.epochs,
+                     epoch_s, train_loss, score)
     bar(None, 0, 0)
 
     model.load_state_dict(state["best_model"])
@@ -147,7 +154,7 @@ def train(
                (("train", train_idx), ("val", val_idx), ("test", test_idx))}
     hist = state["history"]
     return TrainResult(
-        model=model, normalizer=normalizer, metrics=metrics, history=hist, best_epoch=state["best_epoch"],
+        model=model.cpu(), normalizer=normalizer, metrics=metrics, history=hist, best_epoch=state["best_epoch"],
         wall_s=time.perf_counter() - t_start,
         epoch_s=float(np.median([h["epoch_s"] for h in hist])) if hist else 0.0,
         task_weights=[float(w) for w in weighting.weights.detach()],
@@ -160,10 +167,9 @@ def _train_epoch(model, opt, weighting, data: GraphTensors, order, batch_size, n
     for b in data.batches(order, batch_size):
         if b.n_graphs < 2:  # BatchNorm needs more than one crystal
             continue
-        loss = _step(model, opt, weighting, b, normalizer)
-        total += loss * b.n_graphs
+        total = total + _step(model, opt, weighting, b, normalizer) * b.n_graphs  # summed on the device: no sync per step
         n += b.n_graphs
-    return total / max(n, 1)
+    return float(total) / max(n, 1)
 
 
 def _step(model, opt, weighting, b: Batch, normalizer) -> float:
@@ -172,7 +178,7 @@ def _step(model, opt, weighting, b: Batch, normalizer) -> float:
     opt.zero_grad(set_to_none=True)
     weighting.backward(losses, model.shared_layer)
     opt.step()
-    return float(losses.detach().sum())
+    return losses.detach().sum()
 
 
 def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
@@ -196,7 +202,7 @@ def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
 
 
 def _resume(path: Path, model, opt, weighting, rng) -> dict:
-    blob = torch.load(path, weights_only=True)
+    blob = torch.load(path, weights_only=True, map_location="cpu")  # load_state_dict copies to the model's device
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     weighting.load_state_dict(blob["weighting"])

@@ -1,29 +1,51 @@
 """The shipped slab datasets as one training set: graphs, targets (NaN where a dataset lacks a
-target, masked out of the loss), and per-row source, chemical system and elements."""
+target, masked out of the loss), and per-row source, chemical system and elements.
+
+A *training bundle* is the same set saved as one compressed ``.npz`` (graphs, targets, row
+table, element descriptors): what training needs on a machine with neither pymatgen nor the
+dataset cache, e.g. a lent GPU machine (``semcgcnn bundle``, then ``--graphs``).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import GraphConfig
 from .data import GraphTensors
-from .descriptors import element_descriptor_table
+from .descriptors import DESCRIPTOR_SETS, element_descriptor_table
 
 TASKS = ("surface_energy", "work_function")
 SLAB_DATASETS = ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs")
 
 
 def load_slab_tensors(
-    datasets: tuple[str, ...] = SLAB_DATASETS, graph_config: GraphConfig | None = None, descriptors: bool = False
+    datasets: tuple[str, ...] = SLAB_DATASETS, graph_config: GraphConfig | None = None, descriptors: str = "",
+    bundle: Path | None = None,
 ) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the named slab datasets, concatenated, and a row table
-    (``source``, ``structure_id``, ``chemsys``) in the same order."""
+    (``source``, ``structure_id``, ``chemsys``) in the same order. ``descriptors``: "" (none)
+    or one of :data:`~semcgcnn.model.descriptors.DESCRIPTOR_SETS`, appended to the atom
+    features. Read from ``bundle`` (see :func:`save_training_bundle`) when given."""
+    graph_config = graph_config or GraphConfig()
+    if bundle is not None:
+        gs, y, frame, tables = _load_bundle(Path(bundle), datasets, graph_config)
+        table = tables[descriptors] if descriptors else None
+    else:
+        gs, y, frame = _slab_graphs(datasets, graph_config)
+        table = element_descriptor_table(descriptors) if descriptors else None
+    return GraphTensors(gs, y, descriptors=table), frame
+
+
+def _slab_graphs(datasets: tuple[str, ...], graph_config: GraphConfig):
+    """(GraphSet, targets with NaN where missing, row table) of the datasets, concatenated."""
     from semcgcnn.datasets import TARGETS, labels
 
     from .graphs import GraphSet, dataset_graphs
 
-    graph_config = graph_config or GraphConfig()
     sets, frames, ys = [], [], []
     for name in datasets:
         df = labels(name)
@@ -32,14 +54,57 @@ def load_slab_tensors(
         cols = [TARGETS[t].column for t in TASKS]
         ys.append(np.column_stack([df[c].to_numpy(float) if c in df else np.full(len(df), np.nan) for c in cols]))
         frames.append(pd.DataFrame({"source": name, "structure_id": df["structure_id"], "chemsys": df["chemsys"]}))
-    table = element_descriptor_table() if descriptors else None
-    data = GraphTensors(GraphSet.concat(sets), np.concatenate(ys), descriptors=table)
-    return data, pd.concat(frames, ignore_index=True)
+    return GraphSet.concat(sets), np.concatenate(ys), pd.concat(frames, ignore_index=True)
+
+
+def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) -> Path:
+    """All shipped slab datasets as one compressed training bundle (≈ 8 MB)."""
+    from semcgcnn.paths import atomic_write_bytes
+
+    graph_config = graph_config or GraphConfig()
+    gs, y, frame = _slab_graphs(SLAB_DATASETS, graph_config)
+    if gs.nbr_idx.max() >= np.iinfo(np.int16).max:
+        raise ValueError("a slab has more atoms than the bundle's int16 neighbour indices hold")
+    arrays = {
+        "atom_ptr": gs.atom_ptr, "atomic_numbers": gs.atomic_numbers.astype(np.int16), "surface": gs.surface,
+        "nbr_idx": gs.nbr_idx.astype(np.int16), "nbr_dist": gs.nbr_dist.astype(np.float32),  # training reads float32
+        "y": y, **{f"descriptors_{k}": element_descriptor_table(k) for k in DESCRIPTOR_SETS},
+        **{c: frame[c].to_numpy(str) for c in ("source", "structure_id", "chemsys")},
+        "graph_config": np.array(json.dumps(graph_config.to_dict())),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    atomic_write_bytes(path, write)
+    return path
+
+
+def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfig):
+    from .graphs import GraphSet
+
+    with np.load(path, allow_pickle=False) as z:
+        saved = GraphConfig.from_dict(json.loads(str(z["graph_config"])))
+        if saved.key() != graph_config.key():
+            raise ValueError(f"{path} holds graphs of another graph config ({saved})")
+        frame = pd.DataFrame({c: z[c] for c in ("source", "structure_id", "chemsys")})
+        missing = sorted(set(datasets) - set(frame["source"]))
+        if missing:
+            raise ValueError(f"{path} lacks dataset(s) {missing}")
+        # rows in the order of ``datasets``, as when read from the datasets themselves
+        rows = np.concatenate([np.flatnonzero(frame["source"].to_numpy() == d) for d in datasets])
+        gs = GraphSet(list(frame["structure_id"]), z["atom_ptr"], z["atomic_numbers"], z["surface"],
+                      z["nbr_idx"].astype(np.int32), z["nbr_dist"], saved).subset(rows)
+        tables = {k: z[f"descriptors_{k}"] for k in DESCRIPTOR_SETS}
+        return gs, z["y"][rows], frame.iloc[rows].reset_index(drop=True), tables
 
 
 def element_symbols(data: GraphTensors, idx: np.ndarray | None = None) -> list[str]:
     """Sorted element symbols present in the rows ``idx`` (all rows by default)."""
-    from pymatgen.core.periodic_table import Element
+    from .atom_features import ELEMENT_SYMBOLS
 
     z = data.atomic_numbers if idx is None else data.atomic_numbers_of(np.asarray(idx))
-    return sorted(Element.from_Z(int(v)).symbol for v in np.unique(z))
+    return sorted(ELEMENT_SYMBOLS[int(v)] for v in np.unique(z))

@@ -22,6 +22,20 @@ Epochs = Annotated[int, typer.Option(help="Epochs per model (paper: 150).")]
 LrDropEpoch = Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")]
 Seed = Annotated[int, typer.Option(help="Split and initialisation seed.")]
 Threads = Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")]
+Device = Annotated[str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")]
+Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle` instead of the datasets "
+                                          "(for a machine without pymatgen or the graph cache).")]
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise fail(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise fail(f"device {device!r} asked for, but torch sees no CUDA GPU here")
 
 
 def _csv(text: str) -> list[str]:
@@ -232,12 +246,14 @@ def predict(
 
 @app.command()
 def generalise(
-    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc.")] = "mg,mg+desc,joint,joint+desc",
+    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp.")] = "mg,mg+desc,joint,joint+desc",
     splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out) and random.")] = "grouped",
     epochs: Epochs = 30,
     lr_drop_epoch: LrDropEpoch = 22,
     seed: Seed = 0,
     threads: Threads = 0,
+    device: Device = "cpu",
+    graphs: Graphs = "",
     results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
     report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = "reports/shipped_model.md",
@@ -254,10 +270,12 @@ def generalise(
     bad = [r for r in recipe_list if r not in RECIPES] + [s for s in split_list if s not in ("grouped", "random")]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
-    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads)
+    _check_device(device)
+    bundle = _bundle_path(graphs)
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device)
     for split in split_list:
         for recipe in recipe_list:
-            r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir))
+            r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir), bundle=bundle)
             console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
                           f"WF MAE {r['test']['work_function']['mae']:.3f} eV")
     if report:
@@ -276,6 +294,8 @@ def ship(
     lr_drop_epoch: LrDropEpoch = 22,
     seed: Seed = 0,
     threads: Threads = 0,
+    device: Device = "cpu",
+    graphs: Graphs = "",
     out: Annotated[str, typer.Option(help="Checkpoint stem (default: the shipped model in the package).")] = "",
     results_dir: Annotated[str, typer.Option(help="Where `generalise` wrote its results (copied into the card).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
@@ -293,9 +313,35 @@ def ship(
     for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}-seed*.json")):
         r = json.loads(p.read_text())
         evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
-    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads)
-    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation)
+    _check_device(device)
+    bundle = _bundle_path(graphs)
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device)
+    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle)
     console.print(f"shipped model written: {card}")
+
+
+def _bundle_path(graphs: str):
+    from pathlib import Path
+
+    if not graphs:
+        return None
+    if not Path(graphs).is_file():
+        raise fail(f"training bundle {graphs} not found (write one with `semcgcnn bundle {graphs}`)")
+    return Path(graphs)
+
+
+@app.command()
+def bundle(
+    out: Annotated[str, typer.Argument(help="Output .npz (≈ 8 MB).")],
+) -> None:
+    """Save all shipped slab graphs, targets and element descriptors as one compressed training
+    bundle, to train (`generalise`/`ship --graphs`) where pymatgen or the graph cache is absent."""
+    from pathlib import Path
+
+    from semcgcnn.model.training_data import save_training_bundle
+
+    path = save_training_bundle(Path(out))
+    console.print(f"training bundle: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 app.command(name="screen")(__import__("semcgcnn.pipeline.cli", fromlist=["screen"]).screen)  # pipeline/cli.py

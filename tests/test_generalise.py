@@ -76,3 +76,50 @@ def test_gradnorm_waits_for_a_task_missing_from_the_first_batch():
     gn.update(torch.tensor([0.7, 0.5]), torch.tensor([1.0, 1.0]))
     assert torch.allclose(gn.initial_losses, torch.tensor([0.8, 0.5]))  # L(0) of WF taken at its first label
     assert torch.isfinite(gn.weights).all() and abs(float(gn.weights.sum()) - 2.0) < 1e-6
+
+
+def test_element_symbols_match_pymatgen():
+    from pymatgen.core import Element
+
+    from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
+
+    assert len(ELEMENT_SYMBOLS) == 119
+    assert all(ELEMENT_SYMBOLS[z] == Element.from_Z(z).symbol for z in range(1, 119))
+
+
+def test_training_bundle_gives_the_same_tensors(tmp_path):
+    """A GPU machine trains from the bundle: it must hold exactly what the datasets give."""
+    from semcgcnn.model.training_data import SLAB_DATASETS, load_slab_tensors, save_training_bundle
+
+    path = save_training_bundle(tmp_path / "b.npz")
+    assert path.stat().st_size < 12e6
+    for datasets in (SLAB_DATASETS, ("mg_binary_slabs",), ("palizhati_slabs", "elemental_slabs")):
+        kind = "imputed" if datasets == SLAB_DATASETS else "elemental"
+        a, fa = load_slab_tensors(datasets, descriptors=kind)
+        b, fb = load_slab_tensors(datasets, descriptors=kind, bundle=path)
+        assert fa.equals(fb) and len(fb) == len(a)
+        for name in ("atom_fea", "nbr_idx", "uniq_dist", "edge_local"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), name
+        assert torch.equal(torch.nan_to_num(a.y, -1.0), torch.nan_to_num(b.y, -1.0))
+        np.testing.assert_array_equal(a.descriptor_table, b.descriptor_table)
+    assert list(dict.fromkeys(fb["source"])) == ["palizhati_slabs", "elemental_slabs"]  # order kept
+
+
+def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
+    from pymatgen.core import Element
+
+    from semcgcnn.model.descriptors import element_descriptor_table, melting_points, raw_element_descriptors
+
+    se = raw_element_descriptors()["elemental_min_surface_energy"]
+    mp = melting_points()
+    assert mp[12] == 923.0 and np.isnan(se[5])  # Mg melts at 923 K; boron has no elemental slab
+    have = np.isfinite(se) & np.isfinite(mp)
+    assert have.sum() >= 40 and np.corrcoef(se[have], mp[have])[0, 1] > 0.8
+    plain, imputed = element_descriptor_table("elemental"), element_descriptor_table("imputed")
+    np.testing.assert_array_equal(plain[:, 1:], imputed[:, 1:])  # WF and the no-slab flag unchanged
+    b, mg, pt = Element("B").Z, 12, Element("Pt").Z
+    assert plain[b, 0] == 0.0 and imputed[b, 2] == 1.0
+    # boron melts at 2349 K: its imputed SE sits far above magnesium's, near the refractory metals
+    assert imputed[b, 0] > imputed[mg, 0] + 1.0 and imputed[b, 0] > 0.5 * imputed[pt, 0]
+    # an element with elemental slabs keeps its order relative to the others
+    assert np.argsort(imputed[have, 0]).tolist() == np.argsort(plain[have, 0]).tolist()
