@@ -10,10 +10,21 @@ index) plus ``u·W_edge`` once per distinct distance (gathered by ``edge_idx``, 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
 from .data import mean_pool
+
+
+def gate_sum(self_term: torch.Tensor, nbr_term: torch.Tensor, edge_term: torch.Tensor, nbr_idx: torch.Tensor,
+             edge_idx: torch.Tensor) -> torch.Tensor:
+    """Σ_j σ(f_ij) ⊙ softplus(c_ij) with [f, c]_ij = self_term_i + nbr_term_j + edge_term_{e_ij}:
+    the convolution's edge work once ``bn1`` is folded (inference). Written for ``torch.compile``,
+    which fuses gather, gates and sum into one loop with no (N, M, 2A) temporaries."""
+    a = self_term.shape[1] // 2
+    z = nbr_term[nbr_idx] + edge_term[edge_idx] + self_term.unsqueeze(1)
+    return (torch.sigmoid(z[..., :a]) * F.softplus(z[..., a:])).sum(dim=1)
 
 
 class ConvLayer(nn.Module):
@@ -26,6 +37,7 @@ class ConvLayer(nn.Module):
         self.bn1 = nn.BatchNorm1d(2 * atom_fea_len)
         self.bn2 = nn.BatchNorm1d(atom_fea_len)
         self.softplus = nn.Softplus()
+        self.fused_gate = None  # a compiled gate_sum for inference (SEMCGCNN.compile_inference)
 
     def _folded(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """``fc_full``'s weight and bias, with eval-mode ``bn1`` folded in (same affine map,
@@ -41,15 +53,31 @@ class ConvLayer(nn.Module):
         if apply_bn1:
             gated = self.bn1(gated.reshape(-1, two_a)).reshape(n, m, two_a)
         filt, core = gated.chunk(2, dim=2)
-        summed = (torch.sigmoid(filt) * self.softplus(core)).sum(dim=1)
+        if torch.is_grad_enabled():
+            summed = (torch.sigmoid(filt) * self.softplus(core)).sum(dim=1)
+        else:  # inference: gate in place, one (N, M, A) temporary less
+            summed = filt.sigmoid_().mul_(self.softplus(core)).sum(dim=1)
         return self.softplus(x + self.bn2(summed))
 
-    def forward(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor) -> torch.Tensor:
+    def edge_term(self, edge_fea: torch.Tensor) -> torch.Tensor:
+        """(U, 2A): the edge part of ``fc_full`` (``bn1`` folded in eval mode), once per distinct distance."""
+        w, _, _ = self._folded()
+        return edge_fea @ w[:, 2 * self.atom_fea_len :].t()
+
+    def forward(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor | None, edge_idx: torch.Tensor,
+                edge_term: torch.Tensor | None = None) -> torch.Tensor:
+        """``edge_term``: this layer's :meth:`edge_term` precomputed for a shared distance table
+        (then ``edge_fea`` is unused)."""
         a = self.atom_fea_len
         n, m = nbr_idx.shape
         w, b, apply_bn1 = self._folded()
         self_term = torch.addmm(b, x, w[:, :a].t())  # (N, 2A)
-        edge_term = edge_fea @ w[:, 2 * a :].t()  # (U, 2A), once per distinct distance
+        if edge_term is None:
+            edge_term = edge_fea @ w[:, 2 * a :].t()  # (U, 2A), once per distinct distance
+        if self.fused_gate is not None and not apply_bn1:
+            w_nbr = w[:, a : 2 * a].t().contiguous()
+            summed = self.fused_gate(self_term, x @ w_nbr, edge_term, nbr_idx, edge_idx)
+            return self.softplus(x + self.bn2(summed))
         # index_select (backward: index_add_) is much cheaper on CPU than advanced indexing (index_put_)
         pair = (x @ w[:, a : 2 * a].t()).index_select(0, nbr_idx.view(-1))
         pair = pair.add_(edge_term.index_select(0, edge_idx.view(-1))).view(n, m, 2 * a)
@@ -80,19 +108,39 @@ class SEMCGCNN(nn.Module):
         self.convs = nn.ModuleList(ConvLayer(cfg.atom_fea_len, cfg.n_gaussians) for _ in range(cfg.n_conv))
         self.heads = nn.ModuleDict({t: _head(cfg) for t in cfg.tasks})
 
+    def compile_inference(self, enabled: bool = True) -> SEMCGCNN:
+        """Run the convolutions' edge work (:func:`gate_sum`) through ``torch.compile`` in eval
+        mode: ≈ 2.5× faster on CPU after a one-off compile of a few seconds (training unchanged)."""
+        fn = torch.compile(gate_sum, dynamic=True) if enabled else None
+        for conv in self.convs:
+            conv.fused_gate = fn
+        return self
+
     @property
     def shared_layer(self) -> torch.Tensor:
         """Weight of the last shared layer, where GradNorm measures per-task gradient norms."""
         return self.convs[-1].fc_full.weight
 
-    def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False) -> torch.Tensor:
+    def edge_terms(self, edge_fea: torch.Tensor) -> list[torch.Tensor]:
+        """Every layer's edge term for a shared distance table (pass to ``forward(edge_terms=)``);
+        valid while the weights and the train/eval mode stay as they are."""
+        return [conv.edge_term(edge_fea) for conv in self.convs]
+
+    def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
+               edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Crystal embeddings (n_graphs, atom_fea_len)."""
+        if edge_fea is None and edge_terms is None:
+            raise ValueError("a batch of a shared distance table needs edge_terms=model.edge_terms(...)")
         x = self.embedding(atom_fea.index_select(1, self.input_cols))
-        for conv in self.convs:
-            x = (conv.forward_plain if plain else conv)(x, nbr_idx, edge_fea, edge_idx)
+        for k, conv in enumerate(self.convs):
+            if plain:
+                x = conv.forward_plain(x, nbr_idx, edge_fea, edge_idx)
+            else:
+                x = conv(x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k])
         return mean_pool(x, batch, n_graphs)
 
-    def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False) -> torch.Tensor:
+    def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
+                edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Predictions (n_graphs, n_tasks) in normalised units, columns in ``cfg.tasks`` order."""
-        crys = self.encode(atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs, plain=plain)
+        crys = self.encode(atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs, plain=plain, edge_terms=edge_terms)
         return torch.cat([self.heads[t](crys) for t in self.cfg.tasks], dim=1)

@@ -72,7 +72,8 @@ def masked_task_losses(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256) -> np.ndarray:
     """Predictions in original units for the rows ``idx``."""
     model.eval()
-    out = [model(*b.inputs()).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
+    terms = model.edge_terms(data.shared_edge_features()) if data.shared_edges else None
+    out = [model(*b.inputs(), edge_terms=terms).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
     return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
 
 

@@ -221,6 +221,8 @@ def predict(
     paths: Annotated[list[str], typer.Argument(help="Slab files (CIF, POSCAR/.vasp, pymatgen JSON) or directories of them.")],
     out: Annotated[str, typer.Option(help="Predictions Parquet; errors go to OUT with .errors.parquet.")] = "predictions.parquet",
     model: Annotated[str, typer.Option(help="Checkpoint (.json/.safetensors stem); default: the shipped model.")] = "",
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the convolutions: ≈1.4× faster on "
+                                                              "thousands of slabs, after a few seconds' compile.")] = False,
 ) -> None:
     """Predict surface energy and work function of slabs; bad files become error rows."""
     from pathlib import Path
@@ -230,7 +232,7 @@ def predict(
     from semcgcnn.model.predict_files import predict_files, write_outputs
 
     try:
-        predictor = load_pretrained(model or None)
+        predictor = load_pretrained(model or None, compile=compile)
     except CheckpointError as e:
         raise fail(str(e)) from None
     preds, errors = predict_files([Path(p) for p in paths], predictor)
@@ -282,8 +284,8 @@ def generalise(
         from semcgcnn.model.generalise import SHIPPED_MODEL
         from semcgcnn.model.shipped_report import write_shipped_report
 
-        path = write_shipped_report(Path(results_dir), Path(table1_results), epochs,
-                                    SHIPPED_MODEL.with_suffix(".json"), Path(report))
+        path = write_shipped_report(Path(results_dir), Path(table1_results), SHIPPED_MODEL.with_suffix(".json"),
+                                    Path(report))
         console.print(f"report: {path}")
 
 
