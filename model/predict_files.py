@@ -14,28 +14,46 @@ from .predict import Predictor, element_symbols
 
 log = logging.getLogger(__name__)
 
+PARALLEL_MIN_FILES = 64  # below this, a process pool costs more than it saves
+_CHUNK = 16
+
+
+def _read_chunk(args) -> list[tuple]:
+    """``(path, graph, elements, error)`` per file of one chunk (runs in a worker process)."""
+    from semcgcnn.io import InputError, read_structure
+
+    paths, graph_config = args
+    out = []
+    for f in paths:
+        try:
+            s = read_structure(f)
+            out.append((f, featurize(s, graph_config), element_symbols(s), None))
+        except (InputError, ValueError) as e:
+            out.append((f, None, None, str(e).splitlines()[0]))
+    return out
+
 
 def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions for every usable structure file under ``paths``, and an errors table
     (``path``, ``structure_id``, ``reason``) for the rest."""
-    from semcgcnn.io import InputError, find_structure_files, read_structure
+    from semcgcnn.io import find_structure_files
+    from semcgcnn.parallel import map_chunks
     from semcgcnn.progress import progress_bar
 
     files, missing = find_structure_files(paths)
     errors = [{"path": str(p), "structure_id": p.stem, "reason": why} for p, why in missing]
     ids, ok_paths, graphs, elements = [], [], [], []
+    chunks = [(files[i : i + _CHUNK], predictor.graph_config) for i in range(0, len(files), _CHUNK)]
     with progress_bar("reading + featurizing", len(files), enabled=progress) as advance:
-        for f in files:
-            try:
-                s = read_structure(f)
-                graphs.append(featurize(s, predictor.graph_config))
-            except (InputError, ValueError) as e:
-                errors.append({"path": str(f), "structure_id": f.stem, "reason": str(e).splitlines()[0]})
-            else:
-                ids.append(f.stem)
-                ok_paths.append(str(f))
-                elements.append(element_symbols(s))
-            advance(1)
+        rows = map_chunks(_read_chunk, chunks, parallel=len(files) >= PARALLEL_MIN_FILES, progress=advance)
+    for f, graph, els, why in rows:  # in file order, whichever process read them
+        if why is not None:
+            errors.append({"path": str(f), "structure_id": f.stem, "reason": why})
+        else:
+            ids.append(f.stem)
+            ok_paths.append(str(f))
+            graphs.append(graph)
+            elements.append(els)
     values = predictor.predict_graphs(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
     preds = predictor.frame(ids, values, elements)
     preds.insert(1, "path", ok_paths)

@@ -108,3 +108,18 @@ def test_cli_nothing_predictable_exits_nonzero(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
     assert "junk" in run.stdout
+
+
+def test_files_read_in_parallel_give_the_same_rows_and_errors(slab_dir, monkeypatch):
+    """Large batches read files in worker processes: same predictions, same errors, same order."""
+    from semcgcnn.model import predict_files as pf
+    from semcgcnn.model.predict import load_pretrained
+
+    p = load_pretrained()
+    serial, serial_err = pf.predict_files([slab_dir], p, progress=False)
+    monkeypatch.setattr(pf, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(pf, "_CHUNK", 2)  # several chunks over 9 files
+    par, par_err = pf.predict_files([slab_dir], p, progress=False)
+    pd.testing.assert_frame_equal(serial, par)
+    pd.testing.assert_frame_equal(serial_err, par_err)
+    assert len(par) == 3 and len(par_err) == 6
