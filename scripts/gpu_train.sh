@@ -41,7 +41,7 @@ pack() {  # all results so far into OUTDIR/results.tgz, atomically
 run_job() {  # NAME ARGS...: one CLI process, then pack
     local name=$1; shift
     local t0=$SECONDS
-    if python3 -m semcgcnn "$@" > "$WORK/res/logs/$name.log" 2>&1; then
+    if (cd "$WORK" && python3 -m semcgcnn "$@") > "$WORK/res/logs/$name.log" 2>&1; then
         echo "done   $name in $((SECONDS - t0)) s"
     else
         echo "FAILED $name after $((SECONDS - t0)) s:"; tail -n 15 "$WORK/res/logs/$name.log"
