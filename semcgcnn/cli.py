@@ -249,7 +249,8 @@ def predict(
 @app.command()
 def generalise(
     recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp.")] = "mg,mg+desc,joint,joint+desc",
-    splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out) and random.")] = "grouped",
+    splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out), random, and grouped-randval "
+                                              "(grouped test systems, random validation rows: the shipped model's selection).")] = "grouped",
     epochs: Epochs = 30,
     lr_drop_epoch: LrDropEpoch = 22,
     seed: Seed = 0,
@@ -269,7 +270,8 @@ def generalise(
 
     recipe_list = _csv(recipes)
     split_list = _csv(splits)
-    bad = [r for r in recipe_list if r not in RECIPES] + [s for s in split_list if s not in ("grouped", "random")]
+    bad = [r for r in recipe_list if r not in RECIPES] + [
+        s for s in split_list if s not in ("grouped", "random", "grouped-randval")]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
     _check_device(device)
@@ -299,6 +301,8 @@ def ship(
     device: Device = "cpu",
     graphs: Graphs = "",
     out: Annotated[str, typer.Option(help="Checkpoint stem (default: the shipped model in the package).")] = "",
+    validation: Annotated[str, typer.Option(help="Model selection on whole held-out Mg–X systems (systems) "
+                                                 "or on a random 10 % of slabs (random).")] = "systems",
     results_dir: Annotated[str, typer.Option(help="Where `generalise` wrote its results (copied into the card).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
 ) -> None:
@@ -315,10 +319,13 @@ def ship(
     for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}-seed*.json")):
         r = json.loads(p.read_text())
         evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
+    if validation not in ("systems", "random"):
+        raise fail(f"--validation must be systems or random, not {validation!r}")
     _check_device(device)
     bundle = _bundle_path(graphs)
     cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device)
-    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle)
+    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle,
+                         validation="all-systems" if validation == "systems" else "all")
     console.print(f"shipped model written: {card}")
 
 

@@ -65,6 +65,18 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     elem_rows = np.flatnonzero(frame["source"].to_numpy() == "elemental_slabs")
     assert np.isin(elem_rows, tr).all()
     assert len(set(tr) | set(va) | set(te)) == len(tr) + len(va) + len(te)
+    # the shipped model's split: no test, whole Mg–X systems (≈ 10 % of the Mg rows) for validation
+    tr, va, te = split_rows(frame, "all-systems", 0)
+    n_mg = int((frame["source"] == "mg_binary_slabs").sum())
+    assert len(te) == 0 and 0.05 * n_mg <= len(va) <= 0.12 * n_mg
+    assert (frame["source"].to_numpy()[va] == "mg_binary_slabs").all()
+    assert not set(chem[tr]) & set(chem[va]) and len(set(chem[va])) >= 2
+    assert len(tr) + len(va) + int(np.isin(chem, list(set(chem[va]))).sum()) - len(va) == len(frame)
+    # the shipped selection judged on the grouped test systems: same test rows, random validation rows
+    tr, va, te = split_rows(frame, "grouped-randval", 0)
+    np.testing.assert_array_equal(te, t1[2])
+    assert not (set(chem[tr]) | set(chem[va])) & set(chem[te])
+    assert len(set(chem[va])) > 20 and abs(len(va) - 0.1 * (len(tr) + len(va))) <= 1
 
 
 def test_gradnorm_waits_for_a_task_missing_from_the_first_batch():
