@@ -154,7 +154,7 @@ def _device_name(device: str) -> str:
 
 def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
                   evaluation: dict | None = None, progress: bool = True, bundle: Path | None = None,
-                  validation: str = "all-systems") -> Path:
+                  validation: str = "all") -> Path:
     """Train the shipped model on ``recipe``'s data, holding out for model selection either
     whole Mg–X systems (``all-systems``, ≈ 10 % of the Mg slabs) or a random 10 % of rows
     (``all``), and save it as a safe checkpoint; return the JSON card path."""
