@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-TARGETS = {"grouped": (0.009, 0.15), "random": (0.0048, 0.105)}  # SE eV/Å², WF eV (issue targets)
+TARGETS = {"grouped": (0.009, 0.15), "grouped-randval": (0.009, 0.15), "random": (0.0048, 0.105)}  # SE eV/Å², WF eV
 
 
 RECIPE_ORDER = ("mg", "mg+desc", "joint", "joint+desc", "joint+desc+mp")
@@ -89,11 +89,13 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
         "a held-out chemical system are dropped from training; elemental slabs of X stay (they describe the "
         "element, not the compound).", ""]
     for split, title in (("grouped", "Grouped split: whole Mg–X systems never seen (the screening figure)"),
+                         ("grouped-randval", "Grouped test systems, validation rows drawn at random "
+                                             "(how the shipped model was selected)"),
                          ("random", "Random 60/20/20 split of the Mg slabs (paper-comparable)")):
         if split not in res:
             continue
         se_t, wf_t = TARGETS[split]
-        base = median_baseline(split)
+        base = median_baseline("grouped" if split.startswith("grouped") else split)
         lines += [f"## {title}", "", f"Targets: SE MAE ≤ {se_t} eV/Å², WF MAE ≤ {wf_t} eV.", "",
                   "| recipe | what | epochs | seed | SE MAE (eV/Å²) | SE R² | WF MAE (eV) | WF R² | n train/val/test | device |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -101,8 +103,8 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
                   f"{base['work_function']:.3f} | — | — | — |"]
         for r in sorted(res[split], key=_sort_key):
             t, ep = r["test"], r["train_config"]["epochs"]
-            mark = " **(shipped)**" if r["recipe"] == shipped and ep == shipped_epochs else ""
-            lines.append(f"| {r['recipe']}{mark} | {r['description']} | {ep} | {r['seed']} | "
+            mark = " **(shipped)**" if r["recipe"] == shipped and ep == shipped_epochs and not r.get("variant") else ""
+            lines.append(f"| {r['recipe']}{r.get('variant', '')}{mark} | {r['description']} | {ep} | {r['seed']} | "
                          f"{t['surface_energy']['mae']:.4f} | {t['surface_energy']['r2']:.3f} | "
                          f"{t['work_function']['mae']:.3f} | {t['work_function']['r2']:.3f} | "
                          f"{'/'.join(map(str, r['n_train_val_test']))} | {r.get('device', 'cpu (2 cores)')} |")
@@ -111,7 +113,8 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
             lines += ["", f"Test systems of seed 0 ({len(systems)}): {', '.join(systems)}."]
         lines.append("")
     for r in sorted(res.get("grouped", []), key=_sort_key):
-        if r["recipe"] != shipped or r["train_config"]["epochs"] != shipped_epochs or not r.get("per_system"):
+        if (r["recipe"] != shipped or r["train_config"]["epochs"] != shipped_epochs or not r.get("per_system")
+                or r.get("variant")):
             continue
         lines += [f"## Per-system errors of the grouped split ({shipped}, {shipped_epochs} epochs, seed {r['seed']})", "",
                   "| system | slabs | SE MAE (eV/Å²) | SE bias (eV/Å²) | WF MAE (eV) | WF bias (eV) |",

@@ -10,8 +10,8 @@
 # run cut short still returns what finished.
 #
 # Usage: bash scripts/gpu_train.sh BUNDLE OUTDIR [PARALLEL_JOBS]
-#        (EPOCHS, LR_DROP, DEVICE and DEADLINE_S from the environment; defaults 150 and 100 as
-#        the paper, cuda, no deadline)
+#        (EPOCHS, LR_DROP, DEVICE, DEADLINE_S and JOBS from the environment; defaults 150 and
+#        100 as the paper, cuda, no deadline, the built-in job list)
 set -euo pipefail
 BUNDLE=$(realpath "$1"); OUTDIR=$(realpath -m "$2"); PARALLEL=${3:-5}
 EPOCHS=${EPOCHS:-150}; LR_DROP=${LR_DROP:-100}; DEVICE=${DEVICE:-cuda}
@@ -28,12 +28,18 @@ gen="generalise $common --results-dir $WORK/res/shipped_runs --report ''"
 ship() { echo "ship $common --recipe $1 --out $WORK/res/weights/$1/semcgcnn-mg --results-dir $WORK/none --runs-dir $WORK/runs/ship-$1"; }
 g() { echo "g-$1-$2 $gen --recipes $1 --splits grouped --seed $2 --runs-dir $WORK/runs/g-$1-$2"; }
 r() { echo "r-$1-$2 $gen --recipes $1 --splits random --seed $2 --runs-dir $WORK/runs/r-$1-$2"; }
-# priority order: the shipped candidates and their grouped/random estimates, then seeds and ablations
-{
+# priority order: the shipped candidates and their grouped/random estimates, then seeds and ablations;
+# JOBS=FILE replaces the list: one "NAME GENERALISE-OPTIONS" per line, e.g.
+#   g-bs32 --recipes joint+desc+mp --splits grouped --batch-size 32
+if [ -n "${JOBS:-}" ]; then
+    while read -r name opts; do
+        [ -n "$name" ] && echo "$name $gen $opts --runs-dir $WORK/runs/$name"
+    done < "$JOBS" > "$WORK/jobs"
+else {
     echo "ship-jdm $(ship joint+desc+mp)"; g joint+desc+mp 0; g joint+desc 0; r joint+desc+mp 0
     echo "ship-jd $(ship joint+desc)"; g joint+desc+mp 1; g joint+desc 1; g joint+desc+mp 2; g joint+desc 2
     r joint+desc 0; g joint 0; r joint+desc+mp 1; r joint+desc+mp 2; g mg+desc 0; g mg 0
-} > "$WORK/jobs"
+} > "$WORK/jobs"; fi
 
 pack() {  # all results so far into OUTDIR/results.tgz, atomically
     (flock 9; tar czf "$OUTDIR/.results.tgz" -C "$WORK/res" . && mv "$OUTDIR/.results.tgz" "$OUTDIR/results.tgz") 9> "$WORK/lock"

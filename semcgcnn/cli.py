@@ -257,6 +257,10 @@ def generalise(
     threads: Threads = 0,
     device: Device = "cpu",
     graphs: Graphs = "",
+    batch_size: Annotated[int, typer.Option(help="Slabs per training step (paper: 64).")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-3).")] = 1e-3,
+    hidden: Annotated[int, typer.Option(help="Width of the heads' hidden layers (CGCNN: 128).")] = 128,
+    surface_depth: Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")] = 2.0,
     results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
     report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = "reports/shipped_model.md",
@@ -265,7 +269,7 @@ def generalise(
     """Measure each generalisation choice on the grouped split (the figure screening needs)."""
     from pathlib import Path
 
-    from semcgcnn.model.config import TrainConfig
+    from semcgcnn.model.config import GraphConfig, TrainConfig
     from semcgcnn.model.generalise import RECIPES, run_experiment
 
     recipe_list = _csv(recipes)
@@ -274,12 +278,20 @@ def generalise(
         s for s in split_list if s not in ("grouped", "random", "grouped-randval")]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
+    if batch_size < 2 or lr <= 0 or hidden < 1 or surface_depth < 0:
+        raise fail("need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1 and --surface-depth ≥ 0")
     _check_device(device)
     bundle = _bundle_path(graphs)
-    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device)
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device,
+                      batch_size=batch_size, lr=lr)
+    gcfg = GraphConfig(surface_depth=surface_depth)
     for split in split_list:
         for recipe in recipe_list:
-            r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir), bundle=bundle)
+            try:
+                r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir), graph_config=gcfg,
+                                   bundle=bundle, hidden=hidden)
+            except ValueError as e:  # e.g. a bundle built for another surface depth
+                raise fail(str(e)) from None
             console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
                           f"WF MAE {r['test']['work_function']['mae']:.3f} eV")
     if report:
@@ -342,14 +354,16 @@ def _bundle_path(graphs: str):
 @app.command()
 def bundle(
     out: Annotated[str, typer.Argument(help="Output .npz (≈ 8 MB).")],
+    surface_depth: Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")] = 2.0,
 ) -> None:
     """Save all shipped slab graphs, targets and element descriptors as one compressed training
     bundle, to train (`generalise`/`ship --graphs`) where pymatgen or the graph cache is absent."""
     from pathlib import Path
 
+    from semcgcnn.model.config import GraphConfig
     from semcgcnn.model.training_data import save_training_bundle
 
-    path = save_training_bundle(Path(out))
+    path = save_training_bundle(Path(out), GraphConfig(surface_depth=surface_depth))
     console.print(f"training bundle: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

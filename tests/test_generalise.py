@@ -135,3 +135,12 @@ def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
     assert imputed[b, 0] > imputed[mg, 0] + 1.0 and imputed[b, 0] > 0.5 * imputed[pt, 0]
     # an element with elemental slabs keeps its order relative to the others
     assert np.argsort(imputed[have, 0]).tolist() == np.argsort(plain[have, 0]).tolist()
+
+
+def test_hyper_parameter_variants_are_named_in_the_result_file():
+    from semcgcnn.model.config import GraphConfig, TrainConfig
+    from semcgcnn.model.generalise import variant_tag
+
+    assert variant_tag(TrainConfig(), 128, GraphConfig()) == ""  # the paper's settings: no tag
+    tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), 64, GraphConfig(surface_depth=3.0))
+    assert tag == "-bs32-lr0.0005-h64-sd3"
