@@ -103,7 +103,7 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
                   f"{base['work_function']:.3f} | — | — | — |"]
         for r in sorted(res[split], key=_sort_key):
             t, ep = r["test"], r["train_config"]["epochs"]
-            mark = " **(shipped)**" if r["recipe"] == shipped and ep == shipped_epochs and not r.get("variant") else ""
+            mark = " **(shipped recipe)**" if r["recipe"] == shipped and ep == shipped_epochs and not r.get("variant") else ""
             lines.append(f"| {r['recipe']}{r.get('variant', '')}{mark} | {r['description']} | {ep} | {r['seed']} | "
                          f"{t['surface_energy']['mae']:.4f} | {t['surface_energy']['r2']:.3f} | "
                          f"{t['work_function']['mae']:.3f} | {t['work_function']['r2']:.3f} | "
