@@ -67,6 +67,9 @@ def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
 
     if not facets:
         raise ValueError("no facet with a finite surface energy")
+    bad = [f.miller for f in facets if not f.surface_energy_eV_per_A2 > 0]
+    if bad:  # a Wulff construction needs positive γ; the model can extrapolate below zero
+        raise ValueError(f"predicted surface energy ≤ 0 (unphysical) for facet(s) {', '.join(map(str, bad))}")
     lattice = lattice if isinstance(lattice, Lattice) else Lattice(np.asarray(lattice, dtype=float))
     millers = [f.miller for f in facets]
     try:

@@ -82,3 +82,15 @@ def test_no_facets_is_an_error_not_a_crash():
 
     with pytest.raises(ValueError, match="no facet"):
         wulff(Lattice.cubic(3.0), [])
+
+
+def test_non_positive_predicted_surface_energy_gets_no_wulff_shape():
+    """The model can extrapolate γ below zero (e.g. out-of-domain Mg3Br); no Wulff shape from that."""
+    from pymatgen.core import Lattice
+
+    from semcgcnn.pipeline.wulff import Facet, wulff
+
+    facets = [Facet((1, 0, 0), "a", 0.03, 4.0), Facet((1, 1, 0), "b", -0.003, 4.2), Facet((1, 1, 1), "c", 0.04, 4.1)]
+    with pytest.raises(ValueError, match=r"≤ 0 .*\(1, 1, 0\)"):
+        wulff(Lattice.cubic(3.0), facets)
+    assert wulff(Lattice.cubic(3.0), [facets[0], facets[2]]).weighted_surface_energy_eV_per_A2 > 0
