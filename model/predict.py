@@ -95,6 +95,10 @@ class Predictor:
         se = values[:, tasks.index("surface_energy")] if "surface_energy" in tasks else np.full(len(ids), np.nan)
         wf = values[:, tasks.index("work_function")] if "work_function" in tasks else np.full(len(ids), np.nan)
         verdicts = [self.applicability(e) for e in elements]
+        # a surface energy ≤ 0 is no surface: the model extrapolated; say so on the row
+        unphysical = ~(se > 0) & np.isfinite(se)
+        verdicts = [(u, True, ("" if v == "in domain" else v + "; ") + "predicted surface energy ≤ 0 (unphysical)")
+                    if bad else (u, ood, v) for (u, ood, v), bad in zip(verdicts, unphysical, strict=True)]
         return pd.DataFrame({
             "structure_id": list(ids),
             "surface_energy_eV_per_A2": se.astype(float),

@@ -69,6 +69,13 @@ def test_applicability_flags_unseen_elements_and_anions():
     unseen, ood, why = p.applicability(["Mg", "O"])
     assert unseen == "O" and ood and "anion" in why and "unseen" in why
     assert "Mg" in p.training_elements and "Zn" in p.training_elements
+    # a predicted surface energy ≤ 0 is flagged on its row, whatever the elements
+    values = np.array([[0.03, 4.0], [-0.002, 4.1], [0.0, 3.9]])
+    df = p.frame(["ok", "neg", "zero"], values, [["Mg", "Zn"], ["Mg", "Zn"], ["Mg", "O"]])
+    assert list(df["out_of_domain"]) == [False, True, True]
+    assert df["applicability"].iloc[0] == "in domain"
+    assert df["applicability"].iloc[1] == "predicted surface energy ≤ 0 (unphysical)"
+    assert "anion" in df["applicability"].iloc[2] and "≤ 0" in df["applicability"].iloc[2]
 
 
 def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
