@@ -132,43 +132,31 @@ class GraphTensors:
 
     def batch(self, idx) -> Batch:
         idx = np.asarray(idx, dtype=np.int64)
-        if self.shared_edges:
-            return self._shared_edge_batch(idx)
         counts = self.n_atoms[idx]
         crystal = np.repeat(np.arange(len(idx)), counts)
-        ucounts = np.diff(self.uniq_ptr)[idx]
-        parts = (
+        parts = [
             _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]),  # atoms
             crystal,
             np.concatenate([[0], np.cumsum(counts)[:-1]])[crystal],  # atom shift
-            _ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),  # distinct-distance rows
-            np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal],  # edge shift
-        )
+        ]
+        if not self.shared_edges:  # this batch's own distinct-distance rows, and each crystal's offset in them
+            ucounts = np.diff(self.uniq_ptr)[idx]
+            parts += [_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),
+                      np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal]]
         # one host→device copy per batch (a no-op on the CPU)
         flat = torch.from_numpy(np.concatenate(parts)).to(self.device)
-        atoms, crystal, atom_shift, urows, edge_shift = flat.split([len(p) for p in parts])
+        atoms, crystal, atom_shift, *edge_rows = flat.split([len(p) for p in parts])
+        edge_idx = self.edge_local.index_select(0, atoms)
+        edge_fea = None  # shared table: edge terms come from the model once per call
+        if edge_rows:
+            urows, edge_shift = edge_rows
+            edge_fea = gaussian_features(self.uniq_dist.index_select(0, urows), self.config)
+            edge_idx = edge_idx + edge_shift[:, None]
         return Batch(
             atom_fea=self.atom_fea.index_select(0, atoms),
             nbr_idx=self.nbr_idx.index_select(0, atoms) + atom_shift[:, None],
-            edge_fea=gaussian_features(self.uniq_dist.index_select(0, urows), self.config),
-            edge_idx=self.edge_local.index_select(0, atoms) + edge_shift[:, None],
-            batch=crystal,
-            n_graphs=len(idx),
-            y=self.y[torch.from_numpy(idx)].to(self.device),
-        )
-
-    def _shared_edge_batch(self, idx: np.ndarray) -> Batch:
-        counts = self.n_atoms[idx]
-        crystal = np.repeat(np.arange(len(idx)), counts)
-        parts = (_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]), crystal,
-                 np.concatenate([[0], np.cumsum(counts)[:-1]])[crystal])
-        flat = torch.from_numpy(np.concatenate(parts)).to(self.device)
-        atoms, crystal, atom_shift = flat.split([len(p) for p in parts])
-        return Batch(
-            atom_fea=self.atom_fea.index_select(0, atoms),
-            nbr_idx=self.nbr_idx.index_select(0, atoms) + atom_shift[:, None],
-            edge_fea=None,
-            edge_idx=self.edge_local.index_select(0, atoms),
+            edge_fea=edge_fea,
+            edge_idx=edge_idx,
             batch=crystal,
             n_graphs=len(idx),
             y=self.y[torch.from_numpy(idx)].to(self.device),

@@ -69,9 +69,9 @@ def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 
     procedure on unseen systems."""
     n = len(frame)
     if kind == "grouped-randval":
-        tr, _, te = split_rows(frame, "grouped", seed)
-        pool = np.setdiff1d(np.arange(n), te)
-        pool = pool[~np.isin(frame["chemsys"].to_numpy()[pool], list(set(frame["chemsys"].to_numpy()[te])))]
+        te = split_rows(frame, "grouped", seed)[2]
+        chemsys = frame["chemsys"].to_numpy()
+        pool = np.flatnonzero(~np.isin(chemsys, list(set(chemsys[te]))))  # every row of a non-test system
         perm = np.random.default_rng(seed).permutation(pool)
         k = int(round(val_fraction * len(pool)))
         return np.sort(perm[k:]), np.sort(perm[:k]), te

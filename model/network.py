@@ -75,8 +75,7 @@ class ConvLayer(nn.Module):
         if edge_term is None:
             edge_term = edge_fea @ w[:, 2 * a :].t()  # (U, 2A), once per distinct distance
         if self.fused_gate is not None and not apply_bn1:
-            w_nbr = w[:, a : 2 * a].t().contiguous()
-            summed = self.fused_gate(self_term, x @ w_nbr, edge_term, nbr_idx, edge_idx)
+            summed = self.fused_gate(self_term, x @ w[:, a : 2 * a].t(), edge_term, nbr_idx, edge_idx)
             return self.softplus(x + self.bn2(summed))
         # index_select (backward: index_add_) is much cheaper on CPU than advanced indexing (index_put_)
         pair = (x @ w[:, a : 2 * a].t()).index_select(0, nbr_idx.view(-1))

@@ -27,6 +27,15 @@ Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle
                                           "(for a machine without pymatgen or the graph cache).")]
 
 
+def _training_setup(graphs: str, **train_kw):
+    """(TrainConfig, training-bundle path or None) of a training command, checking the device
+    and the bundle first."""
+    from semcgcnn.model.config import TrainConfig
+
+    _check_device(train_kw.get("device", "cpu"))
+    return TrainConfig(**train_kw), _bundle_path(graphs)
+
+
 def _check_device(device: str) -> None:
     import torch
 
@@ -269,7 +278,7 @@ def generalise(
     """Measure each generalisation choice on the grouped split (the figure screening needs)."""
     from pathlib import Path
 
-    from semcgcnn.model.config import GraphConfig, TrainConfig
+    from semcgcnn.model.config import GraphConfig
     from semcgcnn.model.generalise import RECIPES, run_experiment
 
     recipe_list = _csv(recipes)
@@ -280,10 +289,8 @@ def generalise(
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
     if batch_size < 2 or lr <= 0 or hidden < 1 or surface_depth < 0:
         raise fail("need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1 and --surface-depth ≥ 0")
-    _check_device(device)
-    bundle = _bundle_path(graphs)
-    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device,
-                      batch_size=batch_size, lr=lr)
+    cfg, bundle = _training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
+                                  device=device, batch_size=batch_size, lr=lr)
     gcfg = GraphConfig(surface_depth=surface_depth)
     for split in split_list:
         for recipe in recipe_list:
@@ -322,7 +329,6 @@ def ship(
     import json
     from pathlib import Path
 
-    from semcgcnn.model.config import TrainConfig
     from semcgcnn.model.generalise import RECIPES, SHIPPED_MODEL, train_shipped
 
     if recipe not in RECIPES:
@@ -333,9 +339,8 @@ def ship(
         evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
     if validation not in ("systems", "random"):
         raise fail(f"--validation must be systems or random, not {validation!r}")
-    _check_device(device)
-    bundle = _bundle_path(graphs)
-    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device)
+    cfg, bundle = _training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
+                                  device=device)
     card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle,
                          validation="all-systems" if validation == "systems" else "all")
     console.print(f"shipped model written: {card}")
