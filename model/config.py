@@ -66,6 +66,12 @@ class ModelConfig:
     n_atom_features: int = 92
     n_gaussians: int = 61
     n_descriptors: int = 0  # element-level descriptor columns (semcgcnn.model.descriptors), 0: none
+    surface_pool: bool = False  # heads also read the mean over surface-flagged atoms (WF is a surface property)
+
+    @property
+    def pooled_len(self) -> int:
+        """Width of the crystal embedding the heads read."""
+        return self.atom_fea_len * (2 if self.surface_pool else 1)
 
     @property
     def n_inputs(self) -> int:

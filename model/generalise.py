@@ -107,28 +107,30 @@ def per_system_errors(frame: pd.DataFrame, idx: np.ndarray, y: np.ndarray, pred:
     return out
 
 
-def variant_tag(train_cfg: TrainConfig, hidden: int, graph_config: GraphConfig) -> str:
-    """``""`` for the paper's hyper-parameters, else e.g. ``-bs32-lr0.0005-h64-sd3`` (what differs)."""
+def variant_tag(train_cfg: TrainConfig, model_cfg: ModelConfig, graph_config: GraphConfig) -> str:
+    """``""`` for the paper's hyper-parameters, else e.g. ``-bs32-lr0.0005-h64-sd3-spool`` (what differs)."""
     ref_t, ref_m, ref_g = TrainConfig(), ModelConfig(), GraphConfig()
     parts = [f"bs{train_cfg.batch_size}" if train_cfg.batch_size != ref_t.batch_size else "",
              f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
-             f"h{hidden}" if hidden != ref_m.h_fea_len else "",
-             f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else ""]
+             f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
+             f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
+             "spool" if model_cfg.surface_pool else ""]
     return "".join(f"-{p}" for p in parts if p)
 
 
 def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,
                    graph_config: GraphConfig | None = None, progress: bool = True, bundle: Path | None = None,
-                   hidden: int | None = None) -> dict:
+                   model_overrides: dict | None = None) -> dict:
     """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
     per-system errors written to ``results_dir`` (skipped when already there). ``bundle``: read
     the graphs from a training bundle (:func:`~semcgcnn.model.training_data.save_training_bundle`).
-    ``hidden``, ``graph_config.surface_depth``, ``train_cfg.batch_size``/``lr``: hyper-parameter
-    variants, named in the result file (:func:`variant_tag`)."""
+    ``model_overrides`` (e.g. ``{"h_fea_len": 64}``), ``graph_config.surface_depth``,
+    ``train_cfg.batch_size``/``lr``: hyper-parameter variants, named in the result file
+    (:func:`variant_tag`)."""
     r = RECIPES[recipe]
     graph_config = graph_config or GraphConfig()
-    model_cfg = r.model_config() if hidden is None else replace(r.model_config(), h_fea_len=hidden)
-    tag = variant_tag(train_cfg, model_cfg.h_fea_len, graph_config)
+    model_cfg = replace(r.model_config(), **(model_overrides or {}))
+    tag = variant_tag(train_cfg, model_cfg, graph_config)
     out = Path(results_dir) / f"{train_cfg.epochs}ep" / split / f"{recipe}{tag}-seed{train_cfg.seed}.json"
     if out.exists():
         return json.loads(out.read_text())

@@ -89,7 +89,7 @@ class ConvLayer(nn.Module):
 
 
 def _head(cfg: ModelConfig) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Linear(cfg.atom_fea_len, cfg.h_fea_len), nn.Softplus()]
+    layers: list[nn.Module] = [nn.Linear(cfg.pooled_len, cfg.h_fea_len), nn.Softplus()]
     for _ in range(cfg.n_hidden - 1):
         layers += [nn.Linear(cfg.h_fea_len, cfg.h_fea_len), nn.Softplus()]
     layers.append(nn.Linear(cfg.h_fea_len, 1))
@@ -127,7 +127,8 @@ class SEMCGCNN(nn.Module):
 
     def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
                edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Crystal embeddings (n_graphs, atom_fea_len)."""
+        """Crystal embeddings (n_graphs, ``cfg.pooled_len``): the mean over all atoms, then (with
+        ``surface_pool``) the mean over the surface-flagged atoms (zeros where a slab has none)."""
         if edge_fea is None and edge_terms is None:
             raise ValueError("a batch of a shared distance table needs edge_terms=model.edge_terms(...)")
         x = self.embedding(atom_fea.index_select(1, self.input_cols))
@@ -136,7 +137,10 @@ class SEMCGCNN(nn.Module):
                 x = conv.forward_plain(x, nbr_idx, edge_fea, edge_idx)
             else:
                 x = conv(x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k])
-        return mean_pool(x, batch, n_graphs)
+        pooled = mean_pool(x, batch, n_graphs)
+        if not self.cfg.surface_pool:
+            return pooled
+        return torch.cat([pooled, mean_pool(x, batch, n_graphs, weights=atom_fea[:, self.cfg.n_atom_features])], dim=1)
 
     def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
                 edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:

@@ -51,14 +51,14 @@ def _sort_key(r: dict):
 
 
 _VARIANT_WORDS = {"bs": "batch size {}", "lr": "learning rate {}", "h": "heads' hidden width {}",
-                  "sd": "surface atoms within {} Å"}
+                  "sd": "surface atoms within {} Å", "spool": "heads also read the surface atoms' mean{}"}
 
 
 def describe_variant(tag: str) -> str:
     """``-bs32-h64`` -> ``batch size 32, heads' hidden width 64`` (see generalise.variant_tag)."""
     import re
 
-    parts = [re.fullmatch(r"(bs|lr|h|sd)(.+)", p) for p in tag.split("-") if p]
+    parts = [re.fullmatch(r"(bs|lr|h|sd|spool)(.*)", p) for p in tag.split("-") if p]
     return ", ".join(_VARIANT_WORDS[m.group(1)].format(m.group(2)) for m in parts if m)
 
 

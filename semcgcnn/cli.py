@@ -270,6 +270,7 @@ def generalise(
     lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-3).")] = 1e-3,
     hidden: Annotated[int, typer.Option(help="Width of the heads' hidden layers (CGCNN: 128).")] = 128,
     surface_depth: Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")] = 2.0,
+    surface_pool: Annotated[bool, typer.Option(help="Heads also read the mean over surface atoms (not in the paper).")] = False,
     results_dir: Annotated[str, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = "reports/shipped_runs",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/generalise",
     report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = "reports/shipped_model.md",
@@ -296,7 +297,7 @@ def generalise(
         for recipe in recipe_list:
             try:
                 r = run_experiment(recipe, split, cfg, Path(results_dir), Path(runs_dir), graph_config=gcfg,
-                                   bundle=bundle, hidden=hidden)
+                                   bundle=bundle, model_overrides={"h_fea_len": hidden, "surface_pool": surface_pool})
             except ValueError as e:  # e.g. a bundle built for another surface depth
                 raise fail(str(e)) from None
             console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "

@@ -138,16 +138,17 @@ def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
 
 
 def test_hyper_parameter_variants_are_named_in_the_result_file():
-    from semcgcnn.model.config import GraphConfig, TrainConfig
+    from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
     from semcgcnn.model.generalise import variant_tag
 
-    assert variant_tag(TrainConfig(), 128, GraphConfig()) == ""  # the paper's settings: no tag
-    tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), 64, GraphConfig(surface_depth=3.0))
-    assert tag == "-bs32-lr0.0005-h64-sd3"
+    assert variant_tag(TrainConfig(), ModelConfig(), GraphConfig()) == ""  # the paper's settings: no tag
+    tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), ModelConfig(h_fea_len=64, surface_pool=True),
+                      GraphConfig(surface_depth=3.0))
+    assert tag == "-bs32-lr0.0005-h64-sd3-spool"
     from semcgcnn.model.shipped_report import describe_variant
 
     assert describe_variant(tag) == ("batch size 32, learning rate 0.0005, heads' hidden width 64, "
-                                     "surface atoms within 3 Å")
+                                     "surface atoms within 3 Å, heads also read the surface atoms' mean")
 
 
 def test_element_descriptors_alone_miss_boron_by_far():

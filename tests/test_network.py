@@ -95,6 +95,27 @@ def test_heads_are_keyed_by_task_and_inputs_follow_surface_flag(mg_small):
     torch.testing.assert_close(out1, out2)
 
 
+def test_surface_pool_appends_the_mean_over_surface_atoms(mg_small):
+    data, _ = mg_small
+    b = data.batch(np.arange(6))
+    torch.manual_seed(0)
+    m = SEMCGCNN(ModelConfig(surface_pool=True)).eval()
+    assert m.heads["work_function"][0].in_features == 128  # 64 (all atoms) + 64 (surface atoms)
+    atom_fea, nbr_idx, edge_fea, edge_idx, batch, n = b.inputs()
+    with torch.no_grad():
+        crys = m.encode(*b.inputs())
+        x = m.embedding(atom_fea.index_select(1, m.input_cols))
+        for conv in m.convs:
+            x = conv(x, nbr_idx, edge_fea, edge_idx)
+    surf = atom_fea[:, 92] > 0.5
+    for g in range(n):
+        on = batch == g
+        assert surf[on].any() and not surf[on].all()  # real slabs: a surface and an interior
+        torch.testing.assert_close(crys[g, :64], x[on].mean(0))
+        torch.testing.assert_close(crys[g, 64:], x[on & surf].mean(0))
+    assert m(*b.inputs()).shape == (6, 2)
+
+
 class _Toy(torch.nn.Module):
     """Shared linear trunk, two linear heads."""
 
