@@ -8,11 +8,19 @@ how "hard" an unseen element's surfaces are. The shipped elemental data can: per
   GalvCalc elemental work function table (``reference_tables``), else missing;
 * ``no_elemental_slabs``: 1 where the element has no elemental slab (its SE was imputed).
 
-Two tables exist. ``elemental``: a missing SE is set to the mean. ``imputed``: a missing SE is
+Three tables exist. ``elemental``: a missing SE is set to the mean. ``imputed``: a missing SE is
 estimated from the element's melting point (pymatgen's element data) by a straight-line fit over
 the elements that have both (r = 0.88 over 42 elements: surfaces of high-melting elements cost
 more to make, the broken-bond picture); boron, cobalt, germanium, antimony, arsenic, phosphorus,
 selenium and tellurium, all Mg partners, have no elemental slab in the shipped data.
+
+``moduli``: ``imputed`` plus a compound-level column taken out of the bundled Materials Project
+bulk data (elasticity collection, the screening candidates): per element X, the median shear
+modulus G of its Mg–X compounds (for Mg, of all of them), and a flag where X has none. Element
+data cannot tell that Mg–B, Mg–Be or Mg–Co surfaces are 0.05–0.08 eV/Å² harder than X's
+elemental surfaces suggest; the stiffness of their bulk compounds can (r = 0.84 between G and
+the system-mean slab SE over the 41 Mg–X slab systems with moduli). G comes from bulk data,
+not from any surface label, so it is known for every bundled screening candidate.
 
 Values are standardised over the elements that have them; missing ones are set to 0 (the mean).
 The table (one row per atomic number) is stored inside model checkpoints, so prediction never
@@ -24,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 DESCRIPTOR_NAMES = ("elemental_min_surface_energy", "elemental_work_function", "no_elemental_slabs")
-DESCRIPTOR_SETS = ("elemental", "imputed")
+MODULI_NAMES = ("mg_compound_shear_modulus", "no_mg_compound")
+DESCRIPTOR_SETS = ("elemental", "imputed", "moduli")
 N_Z = 119  # rows indexed by atomic number (0 unused)
 
 
@@ -75,19 +84,43 @@ def impute_surface_energy(se: np.ndarray, melting: np.ndarray) -> np.ndarray:
     return np.where(fill, intercept + slope * melting, se)
 
 
-def element_descriptor_table(kind: str = "elemental") -> np.ndarray:
-    """(119, 3) float32 table of standardised descriptors, rows by atomic number;
-    ``kind`` is one of :data:`DESCRIPTOR_SETS` (how a missing elemental SE is filled)."""
+def descriptor_names(kind: str) -> tuple[str, ...]:
+    """Column names of the descriptor set ``kind`` (one of :data:`DESCRIPTOR_SETS`)."""
     if kind not in DESCRIPTOR_SETS:
         raise ValueError(f"unknown descriptor set {kind!r}; choose one of {DESCRIPTOR_SETS}")
+    return DESCRIPTOR_NAMES + (MODULI_NAMES if kind == "moduli" else ())
+
+
+def mg_compound_shear_modulus() -> np.ndarray:
+    """Median Voigt–Reuss–Hill shear modulus (GPa) of the bundled Mg–X compounds, by atomic
+    number of X (Mg: over all compounds); NaN where an element has no Mg compound there."""
+    from pymatgen.core import Element
+
+    from semcgcnn.datasets import labels
+
+    bulk = labels("mg_binary_bulk")
+    out = np.full(N_Z, np.nan)
+    for sym, g in bulk.groupby("X_element")["shear_modulus_vrh_GPa"]:
+        out[Element(sym).Z] = g.median()
+    out[Element("Mg").Z] = bulk["shear_modulus_vrh_GPa"].median()
+    return out
+
+
+def _standardised(v: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(v)
+    return np.where(ok, (v - v[ok].mean()) / v[ok].std(), 0.0)
+
+
+def element_descriptor_table(kind: str = "elemental") -> np.ndarray:
+    """(119, n) float32 table of standardised descriptors, rows by atomic number, columns
+    :func:`descriptor_names`; ``kind`` is one of :data:`DESCRIPTOR_SETS`."""
+    descriptor_names(kind)  # validates kind
     raw = raw_element_descriptors()
     no_slabs = ~np.isfinite(raw["elemental_min_surface_energy"])
-    if kind == "imputed":
+    if kind in ("imputed", "moduli"):
         raw["elemental_min_surface_energy"] = impute_surface_energy(raw["elemental_min_surface_energy"], melting_points())
-    cols = []
-    for name in DESCRIPTOR_NAMES[:2]:
-        v = raw[name]
-        ok = np.isfinite(v)
-        cols.append(np.where(ok, (v - v[ok].mean()) / v[ok].std(), 0.0))
-    cols.append(no_slabs.astype(float))
+    cols = [_standardised(raw[name]) for name in DESCRIPTOR_NAMES[:2]] + [no_slabs.astype(float)]
+    if kind == "moduli":
+        g = mg_compound_shear_modulus()
+        cols += [_standardised(g), (~np.isfinite(g)).astype(float)]
     return np.stack(cols, axis=1).astype(np.float32)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .config import GraphConfig, ModelConfig, TrainConfig
-from .descriptors import DESCRIPTOR_NAMES
+from .descriptors import descriptor_names
 from .metrics import regression_metrics
 from .splits import make_split
 from .train import predict, train
@@ -41,7 +41,7 @@ class Recipe:
 
     def model_config(self) -> ModelConfig:
         """The ``sem`` network (GradNorm is the training default) on this recipe's inputs."""
-        return ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(DESCRIPTOR_NAMES) if self.descriptors else 0)
+        return ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(descriptor_names(self.descriptors)) if self.descriptors else 0)
 
 
 RECIPES = {
@@ -53,6 +53,8 @@ RECIPES = {
         Recipe("joint+desc", SLAB_DATASETS, "elemental", "joint data + element descriptors"),
         Recipe("joint+desc+mp", SLAB_DATASETS, "imputed",
                "joint data + element descriptors, a missing elemental SE estimated from the melting point"),
+        Recipe("joint+desc+mp+G", SLAB_DATASETS, "moduli",
+               "joint+desc+mp + median shear modulus of X's Mg compounds (MP bulk elasticity data)"),
     )
 }
 
@@ -198,7 +200,7 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
         "evaluation": evaluation or {},
     }
     if r.descriptors:
-        extra["element_descriptors"] = {"names": list(DESCRIPTOR_NAMES), "set": r.descriptors,
+        extra["element_descriptors"] = {"names": list(descriptor_names(r.descriptors)), "set": r.descriptors,
                                         "table": data.descriptor_table.tolist()}
     return save_checkpoint(
         out, res.model, gcfg, res.normalizer, replace(train_cfg, split=validation),

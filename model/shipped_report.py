@@ -11,7 +11,7 @@ import numpy as np
 TARGETS = {"grouped": (0.009, 0.15), "grouped-randval": (0.009, 0.15), "random": (0.0048, 0.105)}  # SE eV/Å², WF eV
 
 
-RECIPE_ORDER = ("mg", "mg+desc", "joint", "joint+desc", "joint+desc+mp")
+RECIPE_ORDER = ("mg", "mg+desc", "joint", "joint+desc", "joint+desc+mp", "joint+desc+mp+G")
 
 
 def _results(results_dir: Path) -> dict:

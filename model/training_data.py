@@ -33,6 +33,8 @@ def load_slab_tensors(
     graph_config = graph_config or GraphConfig()
     if bundle is not None:
         gs, y, frame, tables = _load_bundle(Path(bundle), datasets, graph_config)
+        if descriptors and descriptors not in tables:
+            raise ValueError(f"{bundle} predates descriptor set {descriptors!r}: rebuild it with `semcgcnn bundle`")
         table = tables[descriptors] if descriptors else None
     else:
         gs, y, frame = _slab_graphs(datasets, graph_config)
@@ -98,7 +100,7 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
         rows = np.concatenate([np.flatnonzero(frame["source"].to_numpy() == d) for d in datasets])
         gs = GraphSet(list(frame["structure_id"]), z["atom_ptr"], z["atomic_numbers"], z["surface"],
                       z["nbr_idx"].astype(np.int32), z["nbr_dist"], saved).subset(rows)
-        tables = {k: z[f"descriptors_{k}"] for k in DESCRIPTOR_SETS}
+        tables = {k: z[f"descriptors_{k}"] for k in DESCRIPTOR_SETS if f"descriptors_{k}" in z}
         return gs, z["y"][rows], frame.iloc[rows].reset_index(drop=True), tables
 
 

@@ -257,7 +257,7 @@ def predict(
 
 @app.command()
 def generalise(
-    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp.")] = "mg,mg+desc,joint,joint+desc",
+    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp, joint+desc+mp+G.")] = "mg,mg+desc,joint,joint+desc",
     splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out), random, and grouped-randval "
                                               "(grouped test systems, random validation rows: the shipped model's selection).")] = "grouped",
     epochs: Epochs = 30,

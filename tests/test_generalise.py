@@ -161,3 +161,20 @@ def test_element_descriptors_alone_miss_boron_by_far():
     assert g.loc["B-Mg", "x_se_estimated"] and not g.loc["Mg-Zn", "x_se_estimated"]
     assert g.loc["B-Mg", "error"] < -0.06
     assert 0.012 < g["error"].abs().mean() < 0.017
+
+
+def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
+    """The ``moduli`` set: ``imputed`` plus the median shear modulus of X's bundled Mg compounds,
+    which is what separates the stiff Mg–B and Mg–Be systems from soft Mg–Zn."""
+    from semcgcnn.model.descriptors import (descriptor_names, element_descriptor_table,
+                                            mg_compound_shear_modulus)
+
+    g = mg_compound_shear_modulus()
+    assert np.isfinite(g).sum() == 71  # 70 partners X + Mg itself
+    assert 100 < g[5] < 130 and 100 < g[4] < 110  # B, Be (GPa)
+    assert 25 < g[30] < 35 and 15 < g[12] < 30  # Zn; Mg: median over all 210 compounds
+    assert np.isnan(g[26])  # no Fe–Mg compound bundled
+    t, imputed = element_descriptor_table("moduli"), element_descriptor_table("imputed")
+    assert t.shape == (119, len(descriptor_names("moduli"))) == (119, 5)
+    np.testing.assert_array_equal(t[:, :3], imputed)
+    assert t[5, 3] > 3 and t[4, 3] > 3 and t[26, 3] == 0 and t[26, 4] == 1 and t[5, 4] == 0
