@@ -165,7 +165,8 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
         for r in sorted(res[split], key=_sort_key):
             t, ep = r["test"], r["train_config"]["epochs"]
             mark = " **(shipped recipe)**" if r["recipe"] == shipped and ep == shipped_epochs and not r.get("variant") else ""
-            what = r["description"] + (f"; **{describe_variant(r['variant'])}**" if r.get("variant") else "")
+            what = (f"**{describe_variant(r['variant'])}**; else as `{r['recipe']}`" if r.get("variant")
+                    else r["description"])
             lines.append(f"| {r['recipe']}{r.get('variant', '')}{mark} | {what} | {ep} | {r['seed']} | "
                          f"{t['surface_energy']['mae']:.4f} | {t['surface_energy']['r2']:.3f} | "
                          f"{t['work_function']['mae']:.3f} | {t['work_function']['r2']:.3f} | "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 
@@ -115,6 +116,14 @@ def test_training_bundle_gives_the_same_tensors(tmp_path):
         assert torch.equal(torch.nan_to_num(a.y, -1.0), torch.nan_to_num(b.y, -1.0))
         np.testing.assert_array_equal(a.descriptor_table, b.descriptor_table)
     assert list(dict.fromkeys(fb["source"])) == ["palizhati_slabs", "elemental_slabs"]  # order kept
+    a, _ = load_slab_tensors(("elemental_slabs",), descriptors="moduli")
+    b, _ = load_slab_tensors(("elemental_slabs",), descriptors="moduli", bundle=path)
+    np.testing.assert_array_equal(a.descriptor_table, b.descriptor_table)
+    old = tmp_path / "old.npz"  # a bundle written before the moduli set existed
+    with np.load(path) as z:
+        np.savez(old, **{k: z[k] for k in z.files if k != "descriptors_moduli"})
+    with pytest.raises(ValueError, match="predates descriptor set 'moduli'"):
+        load_slab_tensors(("elemental_slabs",), descriptors="moduli", bundle=old)
 
 
 def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
