@@ -170,6 +170,9 @@ def test_element_descriptors_alone_miss_boron_by_far():
     assert g.loc["B-Mg", "x_se_estimated"] and not g.loc["Mg-Zn", "x_se_estimated"]
     assert g.loc["B-Mg", "error"] < -0.06
     assert 0.012 < g["error"].abs().mean() < 0.017
+    # the stiffness of the system's compounds places boron: a linear fit with G misses it by < 0.01
+    assert g["error_with_G"].notna().sum() == 41
+    assert abs(g.loc["B-Mg", "error_with_G"]) < 0.01 and g["error_with_G"].abs().mean() < 0.0100
 
 
 def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
