@@ -27,12 +27,13 @@ def mean_pool(x: torch.Tensor, batch: torch.Tensor, n_graphs: int, weights: torc
     """Average of per-atom rows per crystal, by ``index_add_`` (no Python loop over crystals);
     with 0/1 ``weights``, the average over the atoms weighted 1 (zeros where a crystal has none)."""
     if weights is None:
-        out = torch.zeros(n_graphs, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, batch, x)
-        counts = torch.bincount(batch, minlength=n_graphs).clamp_min(1).to(x.dtype)
+        counts = torch.bincount(batch, minlength=n_graphs).to(x.dtype)
     else:
         w = weights.to(x.dtype)
-        out = torch.zeros(n_graphs, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, batch, x * w[:, None])
-        counts = torch.zeros(n_graphs, dtype=x.dtype, device=x.device).index_add_(0, batch, w).clamp_min(1)
+        x = x * w[:, None]
+        counts = torch.zeros(n_graphs, dtype=x.dtype, device=x.device).index_add_(0, batch, w)
+    out = torch.zeros(n_graphs, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, batch, x)
+    counts = counts.clamp_min(1)
     return out / counts[:, None]
 
 
