@@ -84,6 +84,11 @@ def impute_surface_energy(se: np.ndarray, melting: np.ndarray) -> np.ndarray:
     return np.where(fill, intercept + slope * melting, se)
 
 
+def imputed_surface_energy(measured: np.ndarray) -> np.ndarray:
+    """Lowest elemental SE by atomic number, a missing one estimated from the melting point."""
+    return impute_surface_energy(measured, melting_points())
+
+
 def descriptor_names(kind: str) -> tuple[str, ...]:
     """Column names of the descriptor set ``kind`` (one of :data:`DESCRIPTOR_SETS`)."""
     if kind not in DESCRIPTOR_SETS:
@@ -118,7 +123,7 @@ def element_descriptor_table(kind: str = "elemental") -> np.ndarray:
     raw = raw_element_descriptors()
     no_slabs = ~np.isfinite(raw["elemental_min_surface_energy"])
     if kind in ("imputed", "moduli"):
-        raw["elemental_min_surface_energy"] = impute_surface_energy(raw["elemental_min_surface_energy"], melting_points())
+        raw["elemental_min_surface_energy"] = imputed_surface_energy(raw["elemental_min_surface_energy"])
     cols = [_standardised(raw[name]) for name in DESCRIPTOR_NAMES[:2]] + [no_slabs.astype(float)]
     if kind == "moduli":
         g = mg_compound_shear_modulus()

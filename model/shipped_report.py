@@ -96,14 +96,14 @@ def system_mean_descriptor_fit() -> "pd.DataFrame":
     from semcgcnn.datasets import labels
 
     from .atom_features import ELEMENT_SYMBOLS
-    from .descriptors import impute_surface_energy, melting_points, mg_compound_shear_modulus, raw_element_descriptors
+    from .descriptors import imputed_surface_energy, mg_compound_shear_modulus, raw_element_descriptors
 
     df = labels("mg_binary_slabs")
     g = df.groupby("chemsys").agg(n_slabs=("structure_id", "size"), se=("surface_energy_eV_per_A2", "mean")).reset_index()
     z_of = {s: z for z, s in enumerate(ELEMENT_SYMBOLS) if s}
     z = np.array([next(z_of[e] for e in c.split("-") if e != "Mg") for c in g["chemsys"]])
     measured = raw_element_descriptors()["elemental_min_surface_energy"]
-    g["x_elemental_se"] = impute_surface_energy(measured, melting_points())[z]
+    g["x_elemental_se"] = imputed_surface_energy(measured)[z]
     g["x_se_estimated"] = ~np.isfinite(measured[z])
     g["compound_G_GPa"] = mg_compound_shear_modulus()[z]
     g["loo_fit"] = _loo_linear(g[["x_elemental_se"]].to_numpy(), g["se"].to_numpy())
