@@ -68,7 +68,7 @@ def main() -> None:
 def run_side(side: str, epochs: int) -> dict:
     from semcgcnn.model.splits import random_split
     from semcgcnn.model.table1 import load_mg_tensors
-    from semcgcnn.model.train import Normalizer
+    from semcgcnn.model.inference import Normalizer
     from semcgcnn.runtime import keep_freed_memory
 
     if side == "project":

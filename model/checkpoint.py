@@ -17,9 +17,12 @@ import numpy as np
 from .atom_features import atom_table_hash
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .network import SEMCGCNN
-from .train import Normalizer
+from .inference import Normalizer
 
 FORMAT = "sem-cgcnn-checkpoint/1"
+
+SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "semcgcnn-mg"
+"""The shipped model's checkpoint stem (``.safetensors`` + ``.json``), loaded by default."""
 
 
 class CheckpointError(ValueError):

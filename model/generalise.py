@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .checkpoint import SHIPPED_MODEL
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .descriptors import descriptor_names
 from .metrics import regression_metrics
@@ -26,7 +27,6 @@ from .training_data import SLAB_DATASETS, TASKS, element_symbols, load_slab_tens
 
 log = logging.getLogger(__name__)
 
-SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "semcgcnn-mg"
 """Stem of the shipped checkpoint (``.safetensors`` + ``.json``)."""
 
 

@@ -20,10 +20,10 @@ import pandas as pd
 
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint
 from .data import GraphTensors
 from .graphs import GraphSet, featurize_structures
-from .train import predict as predict_rows
+from .inference import predict as predict_rows
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,4 @@ class Predictor:
 def load_pretrained(path: str | Path | None = None, compile: bool = False) -> Predictor:
     """The shipped SEM-CGCNN model, or the checkpoint at ``path`` (``.json``/``.safetensors`` stem);
     ``compile``: see :class:`Predictor`."""
-    from .generalise import SHIPPED_MODEL
-
     return Predictor(load_checkpoint(Path(path) if path else SHIPPED_MODEL), compile=compile)

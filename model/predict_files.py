@@ -61,8 +61,8 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
 
 
 def write_outputs(preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor) -> tuple[Path, Path]:
-    """Write the predictions and errors Parquet files (schemas and provenance: ``pipeline.schema``)."""
-    from semcgcnn.pipeline.schema import provenance, to_table, write_parquet
+    """Write the predictions and errors Parquet files (schemas and provenance: ``semcgcnn.schema``)."""
+    from semcgcnn.schema import provenance, to_table, write_parquet
 
     meta = provenance(predictor.model_id, "files", {"graph_config": predictor.graph_config.to_dict()})
     out = Path(out)

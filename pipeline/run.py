@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
 from . import candidates as cand_mod
-from .schema import SCHEMAS, TABLES, provenance, to_table, write_parquet
+from semcgcnn.schema import SCHEMAS, TABLES, provenance, to_table, write_parquet
 from .slabs import SlabConfig, SlabResult, compound_slabs
 from .wulff import lowest_per_facet, wulff
 

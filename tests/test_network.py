@@ -50,7 +50,7 @@ def test_inference_paths_agree_shared_edges_compiled_and_plain(mg_small):
     """Prediction's fast paths (one set-wide distance table; torch.compile'd gates; in-place
     gating without autograd) give the training path's numbers."""
     from semcgcnn.model.data import GraphTensors
-    from semcgcnn.model.train import Normalizer, predict
+    from semcgcnn.model.inference import Normalizer, predict
 
     data, _ = mg_small
     model = _eval_model_with_nontrivial_batchnorm()

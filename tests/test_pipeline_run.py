@@ -40,7 +40,7 @@ def screened(tmp_path_factory) -> Path:
 
 def test_tables_are_consistent_and_carry_provenance(screened):
     import semcgcnn
-    from semcgcnn.pipeline.schema import SCHEMAS, read_metadata
+    from semcgcnn.schema import SCHEMAS, read_metadata
 
     t = _tables(screened)
     for name, df in t.items():

@@ -89,7 +89,7 @@ def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
     assert sorted(pred["structure_id"]) == sorted(MG_IDS)
     assert {"surface_energy_eV_per_A2", "surface_energy_J_per_m2", "work_function_eV", "model_id",
             "unseen_elements", "out_of_domain", "applicability"} <= set(pred.columns)
-    from semcgcnn.pipeline.schema import read_metadata
+    from semcgcnn.schema import read_metadata
 
     meta = read_metadata(out)
     assert meta["model_id"] == pred["model_id"].iloc[0] and meta["package"] == "sem-cgcnn"

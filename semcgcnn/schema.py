@@ -1,4 +1,6 @@
-"""The one schema module of the screening tables: Arrow schemas, units in column names, provenance.
+"""The one schema module of every Parquet table sem-cgcnn writes (the screen's six tables and
+``semcgcnn predict``'s two): Arrow schemas, units in column names, provenance. It sits in the
+utility layer so that both ``model`` (predict output) and ``pipeline`` (screen tables) use it.
 
 Every table is plain columns (strings, integers, floats, booleans) so that pandas, polars and
 DuckDB read the files as they are. Provenance lives in the Parquet file metadata under the key

@@ -1,0 +1,49 @@
+"""Target normalisation and batched inference: what both training and prediction need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import GraphTensors
+from .network import SEMCGCNN
+
+
+@dataclass
+class Normalizer:
+    """Per-task mean and std, fitted on the training split only (missing targets ignored)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> Normalizer:
+        mean = np.nanmean(y, axis=0)
+        std = np.nanstd(y, axis=0)
+        return cls(np.nan_to_num(mean), np.where(np.isfinite(std) & (std > 0), std, 1.0))
+
+    def norm(self, y: torch.Tensor) -> torch.Tensor:
+        kw = {"dtype": y.dtype, "device": y.device}
+        return (y - torch.as_tensor(self.mean, **kw)) / torch.as_tensor(self.std, **kw)
+
+    def denorm(self, y: np.ndarray) -> np.ndarray:
+        return y * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normalizer:
+        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
+
+
+
+@torch.no_grad()
+def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256) -> np.ndarray:
+    """Predictions in original units for the rows ``idx``."""
+    model.eval()
+    terms = model.edge_terms(data.shared_edge_features()) if data.shared_edges else None
+    out = [model(*b.inputs(), edge_terms=terms).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
+    return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
