@@ -1,4 +1,4 @@
-"""``semcgcnn screen``: the screening pipeline on the command line (registered in semcgcnn/cli.py)."""
+"""``semcgcnn screen``: the screening pipeline on the command line."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .common import fail
+
 log = logging.getLogger("semcgcnn.screen")
-
-
-def _fail(msg: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}")
-    return typer.Exit(code)
 
 
 class _RichReporter:
@@ -54,13 +51,13 @@ def screen(
     from semcgcnn.pipeline.slabs import SlabConfig
 
     if structures is not None and source != "bundled":
-        raise _fail("give either --structures or --source, not both")
+        raise fail("give either --structures or --source, not both")
     if (max_atoms is not None and max_atoms < 1) or (limit is not None and limit < 1) or workers < 0 \
             or batch_size < 1 or min_slab <= 0 or min_vacuum <= 0 or max_index < 1 or e_above_hull < 0:
-        raise _fail("--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
+        raise fail("--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
                     "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):
-        raise _fail(f"--model {model}: no such checkpoint")
+        raise fail(f"--model {model}: no such checkpoint")
     cfg = ScreenConfig(
         source=source, structures=str(structures.resolve()) if structures else None,
         elements=tuple(sorted(e.strip() for e in elements.split(",") if e.strip())),
@@ -73,7 +70,7 @@ def screen(
             summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size,
                                  reporter=_RichReporter(bar))
     except ScreenError as exc:
-        raise _fail(str(exc), code=1) from None
+        raise fail(str(exc), code=1) from None
     _print_summary(summary)
 
 

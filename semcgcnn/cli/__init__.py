@@ -1,0 +1,34 @@
+"""The ``semcgcnn`` command line: one module per command group; commands only parse their
+arguments, check them (one-line errors) and call the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from . import data, predict, screen, training
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN surface-property screening.")
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
+
+
+for command in (data.datasets, data.featurize, training.train, training.table1, predict.predict,
+                training.generalise, training.ship, data.bundle, screen.screen):
+    app.command()(command)
+
+
+def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`
+    sys.exit(app())

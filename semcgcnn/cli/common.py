@@ -1,0 +1,67 @@
+"""What every command shares: the one-line error, option types, small parsers and checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from semcgcnn.model.config import GraphConfig
+
+console = Console()
+
+DEFAULT_GRAPH = GraphConfig()
+"""The paper's graph settings: the CLI's defaults come from here, never from literals."""
+
+# options shared by several commands (defaults stay per command)
+SurfaceDepth = Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")]
+Epochs = Annotated[int, typer.Option(help="Epochs per model (paper: 150).")]
+LrDropEpoch = Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")]
+Seed = Annotated[int, typer.Option(help="Split and initialisation seed.")]
+Threads = Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")]
+Device = Annotated[str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")]
+Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle` instead of the datasets "
+                                          "(for a machine without pymatgen or the graph cache).")]
+
+
+
+def fail(msg: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error (no traceback) and return the exit to raise."""
+    Console(stderr=True).print(f"[bold red]error:[/] {msg}")
+    return typer.Exit(code)
+
+
+def training_setup(graphs: str, **train_kw):
+    """(TrainConfig, training-bundle path or None) of a training command, checking the device
+    and the bundle first."""
+    from semcgcnn.model.config import TrainConfig
+
+    check_device(train_kw.get("device", "cpu"))
+    return TrainConfig(**train_kw), bundle_path(graphs)
+
+
+def check_device(device: str) -> None:
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise fail(f"unknown device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise fail(f"device {device!r} asked for, but torch sees no CUDA GPU here")
+
+
+def csv_items(text: str) -> list[str]:
+    """Items of a comma-separated option, blanks dropped."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def bundle_path(graphs: str):
+    from pathlib import Path
+
+    if not graphs:
+        return None
+    if not Path(graphs).is_file():
+        raise fail(f"training bundle {graphs} not found (write one with `semcgcnn bundle {graphs}`)")
+    return Path(graphs)
