@@ -67,7 +67,8 @@ def main() -> None:
     import pymatgen.core
 
     from semcgcnn.pipeline.candidates import load_bundled
-    from semcgcnn.pipeline.run import ScreenConfig, run_screen
+    from semcgcnn.pipeline.config import ScreenConfig
+    from semcgcnn.pipeline.run import run_screen
 
     cores = os.cpu_count() or 1
     results: dict = {"machine": {"cores": cores, "python": platform.python_version(),

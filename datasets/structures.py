@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from semcgcnn.parallel import map_chunks
 from semcgcnn.paths import atomic_write_bytes, cache_dir, sha256_files
+from semcgcnn.validation import check_structure
 
 from .sources import RawStructure
 
@@ -63,8 +64,7 @@ def _parse_one(raw: RawStructure):
             import json
 
             s = Structure.from_dict(json.loads(text))
-    if not s.is_ordered:
-        raise ValueError(f"{sid}: partially occupied structure")
+    check_structure(s, sid)
     return sid, s.lattice.matrix, np.asarray(s.atomic_numbers, dtype=np.int16), s.frac_coords
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semcgcnn.validation import check_structure
+
 from .atom_features import check_elements
 from .config import GraphConfig
 
@@ -138,8 +140,7 @@ def featurize_arrays(
 def featurize(structure, config: GraphConfig | None = None) -> CrystalGraph:
     """Graph of one pymatgen ``Structure``/``Slab``."""
     config = config or GraphConfig()
-    if not structure.is_ordered:
-        raise ValueError("partially occupied structure: a crystal graph needs one element per site")
+    check_structure(structure)
     return featurize_arrays(structure.lattice.matrix, structure.frac_coords, structure.atomic_numbers, config)
 
 

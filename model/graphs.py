@@ -17,6 +17,7 @@ import numpy as np
 
 from semcgcnn.parallel import map_chunks
 from semcgcnn.paths import atomic_write_bytes, cache_dir
+from semcgcnn.validation import check_structure
 
 from .atom_features import atom_table_hash
 from .config import GraphConfig
@@ -165,9 +166,8 @@ def featurize_structures(structures, ids: list[str] | None = None, config: Graph
     """Featurize pymatgen structures (in parallel for large lists)."""
     config = config or GraphConfig()
     ids = ids if ids is not None else [str(i) for i in range(len(structures))]
-    for s in structures:
-        if not s.is_ordered:
-            raise ValueError("partially occupied structure: a crystal graph needs one element per site")
+    for s, sid in zip(structures, ids, strict=True):
+        check_structure(s, sid)
     return featurize_many(
         [s.lattice.matrix for s in structures],
         [s.frac_coords for s in structures],

@@ -20,6 +20,7 @@ import pandas as pd
 
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
+from .applicability import element_symbols, element_verdict, prediction_verdicts
 from .checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint
 from .data import GraphTensors
 from .graphs import GraphSet, featurize_structures
@@ -30,15 +31,6 @@ log = logging.getLogger(__name__)
 PREDICT_BATCH = 16
 """Slabs per forward pass: small batches keep the (atoms × 12 × 128) edge tensor in cache;
 measured on 2 cores over the 3218 Mg slabs, 16 beat 8, 32, 64 and 512 (bench/predict.py)."""
-
-ANION_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I"})
-"""Ionic/covalent partners outside intermetallic chemistry: a slab containing any is flagged."""
-
-
-
-def element_symbols(structure) -> list[str]:
-    """Sorted element symbols of a pymatgen structure (what the applicability verdict needs)."""
-    return sorted({el.symbol for el in structure.composition.elements})
 
 
 class Predictor:
@@ -82,32 +74,25 @@ class Predictor:
                 return run()
 
     def applicability(self, elements: Sequence[str]) -> tuple[str, bool, str]:
-        """``(unseen_elements, out_of_domain, verdict)`` for a slab of these element symbols."""
-        unseen = sorted(set(elements) - self.training_elements) if self.training_elements else []
-        anions = sorted(set(elements) & ANION_ELEMENTS)
-        reasons = ([f"elements unseen in training: {', '.join(unseen)}"] if unseen else []) + (
-            [f"anion chemistry ({', '.join(anions)}) outside the intermetallic training slabs"] if anions else [])
-        return ",".join(unseen), bool(reasons), "; ".join(reasons) if reasons else "in domain"
+        """``(unseen_elements, out_of_domain, verdict)`` for a structure of these element symbols
+        (:mod:`semcgcnn.model.applicability`)."""
+        return element_verdict(elements, self.training_elements).as_tuple()
 
     def frame(self, ids: Sequence[str], values: np.ndarray, elements: Sequence[Sequence[str]]) -> pd.DataFrame:
         """The prediction table (units in column names) for rows already predicted."""
         tasks = list(self.checkpoint.tasks)
         se = values[:, tasks.index("surface_energy")] if "surface_energy" in tasks else np.full(len(ids), np.nan)
         wf = values[:, tasks.index("work_function")] if "work_function" in tasks else np.full(len(ids), np.nan)
-        verdicts = [self.applicability(e) for e in elements]
-        # a surface energy ≤ 0 is no surface: the model extrapolated; say so on the row
-        unphysical = ~(se > 0) & np.isfinite(se)
-        verdicts = [(u, True, ("" if v == "in domain" else v + "; ") + "predicted surface energy ≤ 0 (unphysical)")
-                    if bad else (u, ood, v) for (u, ood, v), bad in zip(verdicts, unphysical, strict=True)]
+        verdicts = prediction_verdicts(elements, se, self.training_elements)
         return pd.DataFrame({
             "structure_id": list(ids),
             "surface_energy_eV_per_A2": se.astype(float),
             "surface_energy_J_per_m2": se.astype(float) * EV_PER_A2_TO_J_PER_M2,
             "work_function_eV": wf.astype(float),
             "model_id": self.model_id,
-            "unseen_elements": [v[0] for v in verdicts],
-            "out_of_domain": [v[1] for v in verdicts],
-            "applicability": [v[2] for v in verdicts],
+            "unseen_elements": [v.unseen_elements for v in verdicts],
+            "out_of_domain": [v.out_of_domain for v in verdicts],
+            "applicability": [v.applicability for v in verdicts],
         })
 
     def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
@@ -115,7 +100,7 @@ class Predictor:
         """Predict pymatgen slabs (``Structure``/``Slab``); one row per structure, in order.
 
         Raises ``ValueError`` for a structure that cannot be featurized (use the CLI or
-        :func:`semcgcnn.model.inputs.read_structures` for per-file error rows)."""
+        :func:`semcgcnn.model.predict_files.predict_files` for per-file error rows)."""
         ids = [str(i) for i in (ids if ids is not None else range(len(structures)))]
         if len(ids) != len(structures):
             raise ValueError(f"{len(structures)} structures but {len(ids)} ids")

@@ -10,7 +10,8 @@ import pandas as pd
 
 from .featurize import featurize
 from .graphs import GraphSet
-from .predict import Predictor, element_symbols
+from .applicability import element_symbols
+from .predict import Predictor
 
 log = logging.getLogger(__name__)
 

@@ -193,19 +193,15 @@ def _tensor_to_rng(d: dict, rng: np.random.Generator) -> None:
 
 def _progress(enabled: bool, epochs: int, start: int):
     """Return ``update(epoch, train_loss, val_score)``; ``update(None, ...)`` closes the bar."""
-    if not enabled:
-        return lambda *a: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from semcgcnn.progress import Bars
 
-    bar = Progress(TextColumn("[bold]epoch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
-    task = bar.add_task("train", total=epochs, completed=start, info="")
-    bar.start()
+    bars = Bars(enabled).__enter__()
+    advance = bars.stage("epoch", epochs, completed=start)
 
     def update(epoch, train_loss, val_score):
         if epoch is None:
-            bar.stop()
+            bars.__exit__(None, None, None)
             return
-        bar.update(task, completed=epoch + 1, info=f"train loss {train_loss:.4f}  val {val_score:.4f}")
+        advance(1, info=f"train loss {train_loss:.4f}  val {val_score:.4f}")
 
     return update

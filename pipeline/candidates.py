@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
 NONMETALS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe", "Rn"})
 SOURCES = ("bundled", "mp")
+DEFAULT_E_ABOVE_HULL_EV = 0.05
+"""``--source mp``: keep compounds within this many eV/atom of the convex hull."""
 
 
 class CandidateError(RuntimeError):
@@ -61,13 +63,15 @@ def describe(compound_id: str, structure, source: str) -> Candidate:
 
 
 def check(structure) -> str | None:
-    """Why a bulk structure cannot be screened, or ``None``."""
-    if not structure.is_ordered:
-        return "partially occupied sites (disordered structure); give an ordered cell"
+    """Why a bulk structure cannot be screened, or ``None``: what no crystal graph can take
+    (:func:`semcgcnn.validation.structure_problem`), no Mg, an implausible or overlapping cell."""
+    from semcgcnn.validation import structure_problem
+
+    problem = structure_problem(structure)
+    if problem:
+        return problem
     if "Mg" not in {el.symbol for el in structure.composition.elements}:
         return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
-    if len(structure) == 0:
-        return "empty structure"
     if structure.volume / len(structure) < 3.0:
         return f"implausible cell: {structure.volume / len(structure):.2f} Å³ per atom"
     if len(structure) > 1 and float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min()) < 0.5:
@@ -116,7 +120,7 @@ def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
     return out, errors
 
 
-def load_mp(e_above_hull: float = 0.05, api_key: str | None = None) -> list[Candidate]:
+def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None = None) -> list[Candidate]:
     """Binary Mg compounds from the Materials Project within ``e_above_hull`` eV/atom of the hull."""
     key = api_key or os.environ.get("MP_API_KEY")
     if not key:
@@ -154,8 +158,8 @@ def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_at
     return out[:limit] if limit is not None else out
 
 
-def gather(source: str = "bundled", structures: Path | None = None, e_above_hull: float = 0.05
-           ) -> tuple[list[Candidate], list[dict], str]:
+def gather(source: str = "bundled", structures: Path | None = None,
+           e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV) -> tuple[list[Candidate], list[dict], str]:
     """Candidates, error rows and a provenance label for the chosen source."""
     if structures is not None:
         cands, errors = load_directory(structures)
@@ -165,3 +169,29 @@ def gather(source: str = "bundled", structures: Path | None = None, e_above_hull
     if source == "mp":
         return load_mp(e_above_hull), [], f"mp:Materials Project summary, binary Mg, e_above_hull<={e_above_hull}"
     raise CandidateError(f"unknown --source {source!r}; choose {' or '.join(SOURCES)}")
+
+
+@dataclass
+class CandidateSet:
+    """The candidates a screen will cut, the inputs refused (error rows) and the source label."""
+
+    candidates: list[Candidate]
+    errors: list[dict]
+    source: str
+    n_valid: int  # valid inputs before the filters (to tell "filtered out" from "all failed")
+
+
+def screen_candidates(source: str = "bundled", structures: Path | None = None,
+                      e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, elements: Sequence[str] = (),
+                      max_atoms: int | None = None, limit: int | None = None) -> CandidateSet:
+    """Gather the source's structures, refuse the ones that cannot be screened (error rows),
+    then apply the filters. Raises :class:`CandidateError` for problems the user must fix."""
+    cands, errors, label = gather(source, structures, e_above_hull)
+    kept = []
+    for c in cands:
+        reason = check(c.structure)
+        if reason:
+            errors.append({"stage": "candidates", "id": c.compound_id, "reason": reason})
+        else:
+            kept.append(c)
+    return CandidateSet(select(kept, elements, max_atoms, limit), errors, label, len(kept))

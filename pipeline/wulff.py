@@ -83,3 +83,15 @@ def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
     fractions = [float(fractions_by_hkl.get(hkl, 0.0)) for hkl in millers]
     weighted_wf = float(sum(f.work_function_eV * a for f, a in zip(facets, fractions, strict=True)))
     return WulffResult(fractions, weighted_se, weighted_wf, shape_factor, anisotropy)
+
+
+def compound_wulff(compound_id: str, lattice, facets: Sequence[Facet]) -> tuple[WulffResult | None, list[dict]]:
+    """The Wulff shape of one compound, or ``None`` and an error row saying why there is none."""
+    if not facets:
+        return None, [{"stage": "wulff", "id": compound_id, "reason": "no slab with a predicted surface energy"}]
+    if lattice is None:
+        return None, []
+    try:
+        return wulff(lattice, facets), []
+    except ValueError as exc:
+        return None, [{"stage": "wulff", "id": compound_id, "reason": str(exc)}]

@@ -62,9 +62,10 @@ def parse_structure(path: Path):
 
 def read_structure(path: Path):
     """:func:`parse_structure`, then refuse what no crystal graph can take (empty, disordered)."""
+    from .validation import structure_problem
+
     s = parse_structure(path)
-    if len(s) == 0:
-        raise InputError("structure has no sites")
-    if not s.is_ordered:
-        raise InputError("partial occupancy: a crystal graph needs one element per site")
+    problem = structure_problem(s)
+    if problem:
+        raise InputError(problem)
     return s

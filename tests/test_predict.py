@@ -95,7 +95,7 @@ def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
     assert meta["model_id"] == pred["model_id"].iloc[0] and meta["package"] == "sem-cgcnn"
     reasons = dict(zip(err["structure_id"], err["reason"], strict=True))
     assert set(reasons) == {"malformed", "not_a_structure", "partial", "overlap", "POSCAR_bulk", "unknown_element"}
-    assert "partial occupancy" in reasons["partial"]
+    assert "partially occupied" in reasons["partial"]
     assert "overlapping" in reasons["overlap"]
     assert "vacuum" in reasons["POSCAR_bulk"]
     assert "Og" in reasons["unknown_element"]

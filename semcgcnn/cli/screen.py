@@ -10,22 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
+
 from .common import fail
 
 log = logging.getLogger("semcgcnn.screen")
-
-
-class _RichReporter:
-    """One rich progress bar per stage."""
-
-    def __init__(self, progress):
-        self.progress, self.tasks = progress, {}
-
-    def start(self, stage: str, total: int) -> None:
-        self.tasks[stage] = self.progress.add_task(stage, total=total)
-
-    def advance(self, stage: str, n: int = 1) -> None:
-        self.progress.advance(self.tasks[stage], n)
+DEFAULT = ScreenConfig()
 
 
 def screen(
@@ -35,20 +25,18 @@ def screen(
     elements: Annotated[str, typer.Option(help="Comma list: keep compounds whose partner elements are all in it.")] = "",
     max_atoms: Annotated[int | None, typer.Option(help="Skip bulk cells with more sites.")] = None,
     limit: Annotated[int | None, typer.Option(help="Screen only the first N candidates.")] = None,
-    e_above_hull: Annotated[float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")] = 0.05,
+    e_above_hull: Annotated[float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")] = DEFAULT.e_above_hull,
     workers: Annotated[int, typer.Option(help="Slab processes (0: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted screen in OUT.")] = False,
     model: Annotated[Path | None, typer.Option(help="Checkpoint (.json/.safetensors stem); default: shipped model.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Compounds per committed batch.")] = 8,
-    min_slab: Annotated[float, typer.Option(help="Minimum slab thickness, Å.")] = 10.0,
-    min_vacuum: Annotated[float, typer.Option(help="Minimum vacuum thickness, Å.")] = 15.0,
-    max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = 1,
+    batch_size: Annotated[int, typer.Option(help="Compounds per committed batch.")] = BATCH_SIZE,
+    min_slab: Annotated[float, typer.Option(help="Minimum slab thickness, Å.")] = DEFAULT.slab.min_slab_size_A,
+    min_vacuum: Annotated[float, typer.Option(help="Minimum vacuum thickness, Å.")] = DEFAULT.slab.min_vacuum_size_A,
+    max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = DEFAULT.slab.max_index,
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from semcgcnn.pipeline.run import ScreenConfig, ScreenError, run_screen
-    from semcgcnn.pipeline.slabs import SlabConfig
+    from semcgcnn.pipeline.run import ScreenError, run_screen
+    from semcgcnn.progress import Bars
 
     if structures is not None and source != "bundled":
         raise fail("give either --structures or --source, not both")
@@ -62,13 +50,10 @@ def screen(
         source=source, structures=str(structures.resolve()) if structures else None,
         elements=tuple(sorted(e.strip() for e in elements.split(",") if e.strip())),
         max_atoms=max_atoms, limit=limit, e_above_hull=e_above_hull, model=str(model) if model else None,
-        slab=SlabConfig(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum),
-    )
-    columns = (TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
     try:
-        with Progress(*columns, console=Console(stderr=True)) as bar:
-            summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size,
-                                 reporter=_RichReporter(bar))
+        with Bars() as bars:
+            summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
     except ScreenError as exc:
         raise fail(str(exc), code=1) from None
     _print_summary(summary)

@@ -1,0 +1,38 @@
+"""What decides a screen's results, defined once: the screen's configuration and its defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from .candidates import DEFAULT_E_ABOVE_HULL_EV
+from .slabs import SlabConfig
+
+
+@dataclass(frozen=True)
+class ScreenConfig:
+    """Everything that decides a screen's results (recorded in the tables' metadata)."""
+
+    source: str = "bundled"
+    structures: str | None = None
+    elements: tuple[str, ...] = ()
+    max_atoms: int | None = None
+    limit: int | None = None
+    e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV
+    model: str | None = None
+    slab: SlabConfig = field(default_factory=SlabConfig)
+
+    def parameters(self) -> dict:
+        """Plain JSON of every field (the manifest and each table's provenance)."""
+        d = asdict(self)
+        d["elements"] = list(self.elements)
+        d["slab"] = self.slab.as_dict()
+        d["slab"]["retry_thickness_factors"] = list(self.slab.retry_thickness_factors)
+        return d
+
+    def with_slab(self, **slab_fields) -> ScreenConfig:
+        """A copy with some slab parameters changed."""
+        return replace(self, slab=replace(self.slab, **slab_fields))
+
+
+BATCH_SIZE = 8
+"""Compounds per committed part of a screen (a killed run loses at most one batch of work)."""

@@ -1,0 +1,34 @@
+"""Prediction stage of the screen: the model on a batch of slabs, a slab it cannot take an error row."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def slab_structure(slab: dict):
+    """The pymatgen ``Structure`` of a slab row from the slab stage."""
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(slab["lattice"]), slab["atomic_numbers"].tolist(), slab["frac_coords"])
+
+
+def predict_slabs(predictor, structures: dict[str, object]) -> tuple[list[dict], list[dict]]:
+    """Prediction rows (keyed ``slab_id``, units in the keys, applicability verdict) for
+    ``{slab_id: structure}``, and error rows for slabs the model cannot take.
+
+    The batch is predicted at once; if that fails, slab by slab to isolate the bad ones."""
+    if not structures:
+        return [], []
+    ids, items = list(structures), list(structures.values())
+    errors: list[dict] = []
+    try:
+        df = predictor.predict(items, ids=ids, workers=1)
+    except Exception:  # noqa: BLE001 - retry one by one to isolate the bad slab
+        parts = []
+        for sid, s in zip(ids, items, strict=True):
+            try:
+                parts.append(predictor.predict([s], ids=[sid], workers=1))
+            except Exception as exc:  # noqa: BLE001
+                errors.append({"stage": "predictions", "id": sid, "reason": str(exc).splitlines()[0]})
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["structure_id"])
+    return df.rename(columns={"structure_id": "slab_id"}).to_dict("records"), errors
