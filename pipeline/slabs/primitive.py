@@ -61,7 +61,7 @@ def get_primitive_structure(self, tolerance: float = 0.25, use_site_props: bool 
         parts.extend(f"{key}={site.properties[key]}" for key in sorted(site.properties))
         return ", ".join(parts)
 
-    sites = sorted(self._sites, key=site_label)
+    sites = sorted(self.sites, key=site_label)  # public alias of pymatgen's self._sites (same list)
     grouped_sites = [list(grp) for _, grp in itertools.groupby(sites, key=site_label)]
     grouped_frac_coords = [np.array([s.frac_coords for s in g]) for g in grouped_sites]
     super_ftol = np.divide(tolerance, self.lattice.abc)
