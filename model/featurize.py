@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semcgcnn.geometry import heights_along_normal
 from semcgcnn.validation import check_structure
 
 from .atom_features import check_elements
@@ -54,18 +55,10 @@ def slab_heights(lattice: np.ndarray, frac: np.ndarray, min_vacuum: float) -> tu
     is wrapped across the cell boundary is unwrapped first. ``c`` may be oblique: only its
     projection on the normal counts.
     """
-    normal = np.cross(lattice[0], lattice[1])
-    normal /= np.linalg.norm(normal)
-    spacing = abs(float(lattice[2] @ normal))  # thickness of the cell along the normal
-    fc = np.mod(frac[:, 2], 1.0)
-    srt = np.sort(fc)
-    gaps = np.diff(np.concatenate([srt, srt[:1] + 1.0]))
-    k = int(np.argmax(gaps))
-    vacuum = float(gaps[k]) * spacing
+    heights, vacuum = heights_along_normal(lattice, frac, unit_normal=True)
     if vacuum < min_vacuum:
         raise NoVacuumError(f"no vacuum gap along c (largest gap {vacuum:.2f} Å < {min_vacuum} Å)")
-    bottom = srt[(k + 1) % len(srt)]
-    return np.mod(fc - bottom, 1.0) * spacing, vacuum
+    return heights, vacuum
 
 
 def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:

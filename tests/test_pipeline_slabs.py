@@ -61,7 +61,7 @@ def test_fast_symmetry_check_and_grouping_agree_with_pymatgen(bulk):
     from semcgcnn.pipeline import slabs as S
 
     conv, _, _ = S.conventional_cell(bulk["mp-977218"])  # Li2Mg, Cmcm: 23 symmetric slabs
-    gen = S._generator_class()(conv, (1, 1, 1), 10.0, 15.0, center_slab=True)
+    gen = S.FastSlabGenerator(conv, (1, 1, 1), 10.0, 15.0, center_slab=True)
     gen.symprec, gen.lost = 0.1, []
     terminations = [gen.slab_at(t, 0.1, 10.0) for t in gen.gen_possible_terminations(0.1)]
     matcher = StructureMatcher(ltol=0.1, stol=0.1, primitive_cell=False, scale=False)
@@ -84,13 +84,13 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
     from pymatgen.core import Structure
 
     from semcgcnn.pipeline import slabs as S
-    from semcgcnn.pipeline.primitive import get_primitive_structure
+    from semcgcnn.pipeline.slabs.primitive import get_primitive_structure
 
     reduced = 0
     for cid in ("mp-977218", "mp-2481"):  # Li2Mg (C-centred), Mg2Cu (F-centred)
         conv, _, _ = S.conventional_cell(bulk[cid])
         for miller in ((1, 0, 0), (1, 1, 1)):
-            gen = S._generator_class()(conv, miller, 10.0, 15.0, primitive=False)
+            gen = S.FastSlabGenerator(conv, miller, 10.0, 15.0, primitive=False)
             for t in gen.gen_possible_terminations(0.1)[:2]:
                 slab = Structure.from_sites(gen.get_slab(shift=t, tol=0.1))
                 for kw in ({"tolerance": 0.1, "reduce": False}, {"tolerance": 0.1, "reduce": True},

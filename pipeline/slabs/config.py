@@ -1,0 +1,45 @@
+"""How slabs are cut (:class:`SlabConfig`, the one place its defaults live) and what comes back
+for one compound (:class:`SlabResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+# Not SlabConfig fields (those are recorded in the run metadata, which these must not change):
+MAX_EXTRA_LAYERS = 2  # oriented cells added when symmetrising leaves a slab thinner than asked
+ANGLE_TOLERANCE = 5.0  # degrees; spglib's (and pymatgen's SpacegroupAnalyzer's) default
+
+
+@dataclass(frozen=True)
+class SlabConfig:
+    """How slabs are cut; every field is recorded in the output metadata."""
+
+    max_index: int = 1
+    min_slab_size_A: float = 10.0
+    min_vacuum_size_A: float = 15.0
+    center: bool = True
+    symmetrize: bool = True
+    primitive: bool = True
+    tol: float = 0.1  # pymatgen: primitive-cell and StructureMatcher tolerance
+    ftol: float = 0.1  # pymatgen: plane clustering (Å)
+    slab_symprec: float = 0.1  # pymatgen Slab.is_symmetric default
+    bulk_symprec: float = 0.1  # conventional standard cell (Materials Project setting)
+    retry_thickness_factors: tuple[float, ...] = (1.5, 2.0)  # thicker slabs for lost terminations
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SlabResult:
+    """Slabs of one compound: rows (plain values + arrays) and error rows."""
+
+    compound_id: str
+    spacegroup_symbol: str = ""
+    spacegroup_number: int = 0
+    n_miller: int = 0
+    lattice: np.ndarray | None = None  # conventional standard cell (Å), for the Wulff shape
+    slabs: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)

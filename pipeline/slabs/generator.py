@@ -1,0 +1,127 @@
+"""pymatgen's ``SlabGenerator`` for one Miller index, with three costly pieces replaced by
+equivalent cheap ones (see :mod:`semcgcnn.pipeline.slabs`), and lost terminations recorded.
+
+Importing this module imports pymatgen; :mod:`.compound` imports it only when slabs are cut.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pymatgen.core.surface import SlabGenerator
+
+from . import _pymatgen_private as private
+from .config import MAX_EXTRA_LAYERS, SlabConfig
+from .matching import group_slabs
+from .rows import thickness_A
+from .symmetry import is_symmetric_arrays
+
+
+def center(slab) -> None:
+    """Move the mass centre to z = 0.5, as pymatgen's ``center_slab`` ends up doing."""
+    weights = [site.species.weight for site in slab]
+    com = np.average(slab.frac_coords, weights=weights, axis=0)
+    slab.translate_sites(list(range(len(slab))), [0, 0, 0.5 - com[2]])
+
+
+class FastSlabGenerator(SlabGenerator):
+    """pymatgen's SlabGenerator with cheap centring and symmetry checks; records lost terminations.
+
+    ``symprec`` is the slab symmetry tolerance; ``lost`` collects the terminations that
+    :meth:`nonstoichiometric_symmetrized_slab` could not make symmetric.
+    """
+
+    symprec: float = SlabConfig.slab_symprec
+    lost: list
+
+    def get_slab(self, shift: float = 0, tol: float = SlabConfig.tol, energy: float | None = None):
+        """pymatgen's slab at ``shift``, centred by :func:`center` instead of ``center_slab``."""
+        centre, self.center_slab = self.center_slab, False
+        try:
+            slab = super().get_slab(shift=shift, tol=tol, energy=energy)
+        finally:
+            self.center_slab = centre
+        if centre:
+            center(slab)
+        return slab
+
+    def slab_at(self, shift: float, tol: float, thickness: float, extra_layers: int = 0):
+        """The slab cut at ``shift`` whose atoms span at least ``thickness`` Å along the normal.
+
+        pymatgen stacks ceil(min_slab_size / h) oriented cells of height h; the atoms then span
+        that minus the gap between the two planes at the cut, so we choose the count from the gap.
+        """
+        z = np.sort(np.mod(self.oriented_unit_cell.frac_coords[:, 2], 1.0))
+        below = z[z < shift].max() if np.any(z < shift) else z.max() - 1.0
+        above = z[z >= shift].min() if np.any(z >= shift) else z.min() + 1.0
+        h = private.projected_height(self)
+        n = max(1, math.ceil((thickness + (above - below) * h) / h - 1e-9)) + extra_layers
+        saved, self.min_slab_size = self.min_slab_size, (n - 0.5) * h
+        try:
+            slab = self.get_slab(shift=shift, tol=tol, energy=0)
+        finally:
+            self.min_slab_size = saved
+        slab.target_thickness = thickness
+        return slab
+
+    def symmetric_slabs(self, slab, tol: float, max_extra_layers: int = MAX_EXTRA_LAYERS) -> list:
+        """Symmetrised slabs of one termination, re-cut one oriented cell thicker (up to
+        ``max_extra_layers`` times) while removing sites left them thinner than asked."""
+        target = slab.target_thickness
+        for extra in range(max_extra_layers + 1):
+            if extra:
+                slab = self.slab_at(slab.shift, tol, target, extra_layers=extra)
+            sym = self.nonstoichiometric_symmetrized_slab(slab)
+            if not sym or min(thickness_A(s) for s in sym) >= target - 1e-6:
+                break
+        for s in sym:
+            s.target_thickness = target
+        return sym
+
+    def get_slabs(self, tol: float = SlabConfig.tol, ftol: float = SlabConfig.ftol, symmetrize: bool = False, **_):
+        """pymatgen's ``get_slabs`` without bonds: every termination, unique, symmetrised, unique."""
+        private.cache_oriented_cell_primitive(self.oriented_unit_cell)
+        slabs = [self.slab_at(t, tol, self.min_slab_size) for t in self.gen_possible_terminations(ftol=ftol)]
+        unique = [g[0] for g in group_slabs(slabs, tol)]
+        if not symmetrize:
+            return unique
+        sym = [s for slab in unique for s in self.symmetric_slabs(slab, tol)]
+        return [g[0] for g in group_slabs(sym, tol)]
+
+    def nonstoichiometric_symmetrized_slab(self, init_slab):
+        """pymatgen's algorithm (remove the top or bottom site until symmetric), on arrays."""
+        numbers = np.array([site.specie.Z for site in init_slab], dtype=np.int32)
+        if is_symmetric_arrays(init_slab.frac_coords, numbers, init_slab.lattice.matrix, self.symprec):
+            return [init_slab]
+        out = []
+        for surface in ("top", "bottom"):
+            keep = self._symmetric_subset(init_slab, numbers, surface)
+            if keep is not None:
+                out.append(self._without_sites(init_slab, keep))
+        if not out:
+            self.lost.append(init_slab)
+        return out
+
+    def _symmetric_subset(self, init_slab, numbers: np.ndarray, surface: str) -> np.ndarray | None:
+        """Site indices left once sites are removed one by one from ``surface`` ("top"/"bottom")
+        until the rest is symmetric; None if it would take the slab down to the bulk cell's size
+        (pymatgen: "Too many sites removed, please use a larger slab")."""
+        frac, lattice = init_slab.frac_coords, init_slab.lattice.matrix
+        keep = np.arange(len(frac))
+        while True:
+            z = frac[keep, 2]
+            keep = np.delete(keep, int(np.argmax(z)) if surface == "top" else int(np.argmin(z)))
+            if len(keep) <= len(self.parent):
+                return None
+            if is_symmetric_arrays(frac[keep], numbers[keep], lattice, self.symprec):
+                return keep
+
+    def _without_sites(self, init_slab, keep: np.ndarray):
+        """A copy of ``init_slab`` holding only the sites ``keep``, centred like every slab."""
+        slab = init_slab.copy()
+        slab.energy = init_slab.energy
+        slab.remove_sites(sorted(set(range(len(init_slab))) - set(keep.tolist())))
+        if self.center_slab:
+            center(slab)
+        return slab

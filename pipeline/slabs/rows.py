@@ -1,0 +1,43 @@
+"""The table row of a slab (plain values and the structure as arrays) and its thickness."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from semcgcnn.geometry import heights_along_normal
+
+
+def thickness_A(slab) -> float:
+    """Extent of the atoms along the surface normal (Å)."""
+    z, _ = heights_along_normal(slab.lattice.matrix, slab.frac_coords)
+    return float(z.max() - z.min())
+
+
+def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
+    """One plain row describing a slab (the structure as plain arrays, JSON made later)."""
+    h, k, l = (int(x) for x in slab.miller_index)
+    area = float(slab.surface_area)
+    cell_height = float(slab.volume / area)
+    thickness = thickness_A(slab)
+    return {
+        "slab_id": f"{compound_id}_{h}_{k}_{l}_t{termination}",
+        "compound_id": compound_id,
+        "miller_h": h,
+        "miller_k": k,
+        "miller_l": l,
+        "miller_index": f"({h} {k} {l})",
+        "shift_frac": float(slab.shift),
+        "termination_index": termination,
+        "n_atoms": len(slab),
+        "formula": slab.composition.reduced_formula,
+        "stoichiometric": slab.composition.reduced_formula == bulk_reduced_formula,
+        "slab_thickness_A": thickness,
+        "vacuum_A": cell_height - thickness,
+        "surface_area_A2": area,
+        "min_slab_size_A": float(getattr(slab, "target_thickness", math.nan)),
+        "lattice": np.asarray(slab.lattice.matrix, dtype=np.float64),
+        "atomic_numbers": np.asarray(slab.atomic_numbers, dtype=np.int16),
+        "frac_coords": np.asarray(slab.frac_coords, dtype=np.float64),
+    }
