@@ -46,7 +46,7 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     import pandas as pd
 
     from semcgcnn.datasets import labels
-    from semcgcnn.model.generalise import split_rows
+    from semcgcnn.model.recipes import split_rows
     from semcgcnn.model.splits import make_split
 
     frames = []
@@ -148,13 +148,13 @@ def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
 
 def test_hyper_parameter_variants_are_named_in_the_result_file():
     from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
-    from semcgcnn.model.generalise import variant_tag
+    from generalise import variant_tag  # studies/generalise.py
 
     assert variant_tag(TrainConfig(), ModelConfig(), GraphConfig()) == ""  # the paper's settings: no tag
     tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), ModelConfig(h_fea_len=64, surface_pool=True),
                       GraphConfig(surface_depth=3.0))
     assert tag == "-bs32-lr0.0005-h64-sd3-spool"
-    from semcgcnn.model.shipped_report import describe_variant
+    from shipped_report import describe_variant  # studies/shipped_report.py
 
     assert describe_variant(tag) == ("batch size 32, learning rate 0.0005, heads' hidden width 64, "
                                      "surface atoms within 3 Å, heads also read the surface atoms' mean")
@@ -163,7 +163,7 @@ def test_hyper_parameter_variants_are_named_in_the_result_file():
 def test_element_descriptors_alone_miss_boron_by_far():
     """The leave-one-system-out descriptor fit in the report: B–Mg (no elemental boron slab, SE
     estimated from the melting point) sits far above the line, which bounds the grouped split."""
-    from semcgcnn.model.shipped_report import system_mean_descriptor_fit
+    from shipped_report import system_mean_descriptor_fit  # studies/shipped_report.py
 
     g = system_mean_descriptor_fit().set_index("chemsys")
     assert len(g) == 43

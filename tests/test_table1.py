@@ -1,10 +1,12 @@
-"""The Table-1 runner: one cell per (split, variant, seed), skipped once done; report written."""
+"""The Table-1 study (studies/table1.py): one cell per (split, variant, seed), skipped once done;
+report written."""
 
 from __future__ import annotations
 
 import json
 
-from semcgcnn.model import table1
+import table1  # studies/table1.py (pytest's pythonpath holds studies/)
+
 from semcgcnn.model.config import TrainConfig
 
 
