@@ -72,7 +72,14 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     assert len(te) == 0 and 0.05 * n_mg <= len(va) <= 0.12 * n_mg
     assert (frame["source"].to_numpy()[va] == "mg_binary_slabs").all()
     assert not set(chem[tr]) & set(chem[va]) and len(set(chem[va])) >= 2
-    assert len(tr) + len(va) + int(np.isin(chem, list(set(chem[va]))).sum()) - len(va) == len(frame)
+    # every row of a validation system is a validation row or dropped (an other dataset's row of
+    # that system), never trained on; training plus the rows of validation systems are all rows
+    of_val_systems = np.flatnonzero(np.isin(chem, list(set(chem[va]))))
+    assert set(va) <= set(of_val_systems) and not set(of_val_systems) & set(tr)
+    dropped = np.setdiff1d(of_val_systems, va)
+    assert (frame["source"].to_numpy()[dropped] != "mg_binary_slabs").all()
+    assert len(tr) + len(of_val_systems) == len(frame)
+    np.testing.assert_array_equal(np.sort(np.concatenate([tr, of_val_systems])), np.arange(len(frame)))
     # the shipped selection judged on the grouped test systems: same test rows, random validation rows
     tr, va, te = split_rows(frame, "grouped-randval", 0)
     np.testing.assert_array_equal(te, t1[2])
@@ -190,3 +197,14 @@ def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
     assert t.shape == (119, len(descriptor_names("moduli"))) == (119, 5)
     np.testing.assert_array_equal(t[:, :3], imputed)
     assert t[5, 3] > 3 and t[4, 3] > 3 and t[26, 3] == 0 and t[26, 4] == 1 and t[5, 4] == 0
+
+
+def test_training_elements_are_those_of_the_chosen_rows(mg_small):
+    """The card's ``training_elements``: the elements of the graph rows a model was trained on."""
+    from semcgcnn.model.training_data import training_elements
+
+    data, groups = mg_small
+    rows = np.flatnonzero(groups == groups[0])  # every slab of one Mg–X system
+    assert training_elements(data, rows) == sorted(groups[0].split("-"))
+    everything = training_elements(data)
+    assert set(everything) == {e for g in groups for e in g.split("-")} and everything == sorted(everything)
