@@ -67,8 +67,8 @@ def main() -> None:
 
 def run_side(side: str, epochs: int) -> dict:
     from semcgcnn.model.splits import random_split
-    from semcgcnn.model.table1 import load_mg_tensors
     from semcgcnn.model.inference import Normalizer
+    from semcgcnn.model.training_data import load_mg_tensors
     from semcgcnn.runtime import keep_freed_memory
 
     if side == "project":

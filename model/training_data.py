@@ -42,6 +42,18 @@ def load_slab_tensors(
     return GraphTensors(gs, y, descriptors=table), frame
 
 
+def load_mg_tensors(graph_config: GraphConfig | None = None) -> tuple[GraphTensors, np.ndarray]:
+    """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs (the paper's data)."""
+    from semcgcnn.datasets import TARGETS, labels
+
+    from .graphs import dataset_graphs
+
+    df = labels("mg_binary_slabs")
+    gs, _ = dataset_graphs("mg_binary_slabs", graph_config or GraphConfig())
+    y = df[[TARGETS[t].column for t in TASKS]].to_numpy()
+    return GraphTensors(gs, y), df["chemsys"].to_numpy()
+
+
 def _slab_graphs(datasets: tuple[str, ...], graph_config: GraphConfig):
     """(GraphSet, targets with NaN where missing, row table) of the datasets, concatenated."""
     from semcgcnn.datasets import TARGETS, labels
@@ -104,8 +116,9 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
         return gs, z["y"][rows], frame.iloc[rows].reset_index(drop=True), tables
 
 
-def element_symbols(data: GraphTensors, idx: np.ndarray | None = None) -> list[str]:
-    """Sorted element symbols present in the rows ``idx`` (all rows by default)."""
+def training_elements(data: GraphTensors, idx: np.ndarray | None = None) -> list[str]:
+    """Sorted element symbols present in the graph rows ``idx`` (all rows by default): the
+    elements a model trained on those rows has seen (the card's ``training_elements``)."""
     from .atom_features import ELEMENT_SYMBOLS
 
     z = data.atomic_numbers if idx is None else data.atomic_numbers_of(np.asarray(idx))

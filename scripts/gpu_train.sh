@@ -4,8 +4,8 @@
 # Such a machine has torch but not this package's other dependencies (pymatgen) and cannot
 # install them, so: the graphs travel as a training bundle (`semcgcnn bundle BUNDLE` here),
 # this checkout is imported through a small shim instead of being installed, and each job is
-# one `semcgcnn generalise`/`ship` process on the GPU (several in parallel, one CPU thread
-# each). After every finished job, OUTDIR/results.tgz is rewritten with all results so far
+# one `studies/generalise.py` or `semcgcnn ship` process on the GPU (several in parallel, one
+# CPU thread each). After every finished job, OUTDIR/results.tgz is rewritten with all results so far
 # (result JSON under shipped_runs/, checkpoints under weights/RECIPE/, one log per job), so a
 # run cut short still returns what finished.
 #
@@ -24,8 +24,9 @@ export PYTHONPATH="$WORK/shim${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 WOR
 python3 -c "import torch; print('torch', torch.__version__, 'GPU:', torch.cuda.is_available() and torch.cuda.get_device_name(0))"
 
 common="--epochs $EPOCHS --lr-drop-epoch $LR_DROP --device $DEVICE --threads 1 --graphs $BUNDLE"
-gen="generalise $common --results-dir $WORK/res/shipped_runs --report ''"
-ship() { echo "ship $common --recipe $1 --out $WORK/res/weights/$1/semcgcnn-mg --results-dir $WORK/none --runs-dir $WORK/runs/ship-$1"; }
+gen="$REPO/studies/generalise.py $common --results-dir $WORK/res/shipped_runs --report ''"
+# no --results-dir: the card records no evaluation (the experiments run alongside, not before)
+ship() { echo "-m semcgcnn ship $common --recipe $1 --out $WORK/res/weights/$1/semcgcnn-mg --runs-dir $WORK/runs/ship-$1"; }
 g() { echo "g-$1-$2 $gen --recipes $1 --splits grouped --seed $2 --runs-dir $WORK/runs/g-$1-$2"; }
 r() { echo "r-$1-$2 $gen --recipes $1 --splits random --seed $2 --runs-dir $WORK/runs/r-$1-$2"; }
 # priority order: the shipped candidates and their grouped/random estimates, then seeds and ablations;
@@ -44,10 +45,10 @@ else {
 pack() {  # all results so far into OUTDIR/results.tgz, atomically
     (flock 9; tar czf "$OUTDIR/.results.tgz" -C "$WORK/res" . && mv "$OUTDIR/.results.tgz" "$OUTDIR/results.tgz") 9> "$WORK/lock"
 }
-run_job() {  # NAME ARGS...: one CLI process, then pack
+run_job() {  # NAME ARGS...: one Python process (the study script or `-m semcgcnn ship`), then pack
     local name=$1; shift
     local t0=$SECONDS
-    if (cd "$WORK" && python3 -m semcgcnn "$@") > "$WORK/res/logs/$name.log" 2>&1; then
+    if (cd "$WORK" && python3 "$@") > "$WORK/res/logs/$name.log" 2>&1; then
         echo "done   $name in $((SECONDS - t0)) s"
     else
         echo "FAILED $name after $((SECONDS - t0)) s:"; tail -n 15 "$WORK/res/logs/$name.log"

@@ -46,7 +46,7 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     import pandas as pd
 
     from semcgcnn.datasets import labels
-    from semcgcnn.model.generalise import split_rows
+    from semcgcnn.model.recipes import split_rows
     from semcgcnn.model.splits import make_split
 
     frames = []
@@ -72,7 +72,14 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     assert len(te) == 0 and 0.05 * n_mg <= len(va) <= 0.12 * n_mg
     assert (frame["source"].to_numpy()[va] == "mg_binary_slabs").all()
     assert not set(chem[tr]) & set(chem[va]) and len(set(chem[va])) >= 2
-    assert len(tr) + len(va) + int(np.isin(chem, list(set(chem[va]))).sum()) - len(va) == len(frame)
+    # every row of a validation system is a validation row or dropped (an other dataset's row of
+    # that system), never trained on; training plus the rows of validation systems are all rows
+    of_val_systems = np.flatnonzero(np.isin(chem, list(set(chem[va]))))
+    assert set(va) <= set(of_val_systems) and not set(of_val_systems) & set(tr)
+    dropped = np.setdiff1d(of_val_systems, va)
+    assert (frame["source"].to_numpy()[dropped] != "mg_binary_slabs").all()
+    assert len(tr) + len(of_val_systems) == len(frame)
+    np.testing.assert_array_equal(np.sort(np.concatenate([tr, of_val_systems])), np.arange(len(frame)))
     # the shipped selection judged on the grouped test systems: same test rows, random validation rows
     tr, va, te = split_rows(frame, "grouped-randval", 0)
     np.testing.assert_array_equal(te, t1[2])
@@ -148,13 +155,13 @@ def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
 
 def test_hyper_parameter_variants_are_named_in_the_result_file():
     from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
-    from semcgcnn.model.generalise import variant_tag
+    from generalise import variant_tag  # studies/generalise.py
 
     assert variant_tag(TrainConfig(), ModelConfig(), GraphConfig()) == ""  # the paper's settings: no tag
     tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), ModelConfig(h_fea_len=64, surface_pool=True),
                       GraphConfig(surface_depth=3.0))
     assert tag == "-bs32-lr0.0005-h64-sd3-spool"
-    from semcgcnn.model.shipped_report import describe_variant
+    from shipped_report import describe_variant  # studies/shipped_report.py
 
     assert describe_variant(tag) == ("batch size 32, learning rate 0.0005, heads' hidden width 64, "
                                      "surface atoms within 3 Å, heads also read the surface atoms' mean")
@@ -163,7 +170,7 @@ def test_hyper_parameter_variants_are_named_in_the_result_file():
 def test_element_descriptors_alone_miss_boron_by_far():
     """The leave-one-system-out descriptor fit in the report: B–Mg (no elemental boron slab, SE
     estimated from the melting point) sits far above the line, which bounds the grouped split."""
-    from semcgcnn.model.shipped_report import system_mean_descriptor_fit
+    from shipped_report import system_mean_descriptor_fit  # studies/shipped_report.py
 
     g = system_mean_descriptor_fit().set_index("chemsys")
     assert len(g) == 43
@@ -190,3 +197,14 @@ def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
     assert t.shape == (119, len(descriptor_names("moduli"))) == (119, 5)
     np.testing.assert_array_equal(t[:, :3], imputed)
     assert t[5, 3] > 3 and t[4, 3] > 3 and t[26, 3] == 0 and t[26, 4] == 1 and t[5, 4] == 0
+
+
+def test_training_elements_are_those_of_the_chosen_rows(mg_small):
+    """The card's ``training_elements``: the elements of the graph rows a model was trained on."""
+    from semcgcnn.model.training_data import training_elements
+
+    data, groups = mg_small
+    rows = np.flatnonzero(groups == groups[0])  # every slab of one Mg–X system
+    assert training_elements(data, rows) == sorted(groups[0].split("-"))
+    everything = training_elements(data)
+    assert set(everything) == {e for g in groups for e in g.split("-")} and everything == sorted(everything)

@@ -1,11 +1,14 @@
-"""The Table-1 runner: one cell per (split, variant, seed), skipped once done; report written."""
+"""The Table-1 study (studies/table1.py): one cell per (split, variant, seed), skipped once done;
+report written."""
 
 from __future__ import annotations
 
 import json
 
-from semcgcnn.model import table1
+import table1  # studies/table1.py (pytest's pythonpath holds studies/)
+
 from semcgcnn.model.config import TrainConfig
+from semcgcnn.model.splits import make_split
 
 
 def test_cells_run_once_and_report_has_paper_numbers(mg_small, tmp_path, monkeypatch):
@@ -13,7 +16,12 @@ def test_cells_run_once_and_report_has_paper_numbers(mg_small, tmp_path, monkeyp
     cfg = TrainConfig(epochs=1, batch_size=32, threads=1)
     r1 = table1.run_variant(data, groups, "stl", "grouped", 0, cfg, tmp_path / "res", tmp_path / "runs", progress=False)
     assert set(r1["test"]) == {"surface_energy", "work_function"}  # STL: one model per task
-    assert r1["test_systems"] and not set(r1["test_systems"]) & set(groups[list(range(len(groups)))][[]])
+    # the recorded test systems are the grouped split's, held out whole from training and validation
+    tr, va, te = make_split("grouped", len(groups), groups, 0)
+    test_systems = set(r1["test_systems"])
+    assert len(test_systems) >= 2 and r1["test_systems"] == sorted(set(groups[te]))
+    assert not test_systems & set(groups[tr]) and not test_systems & set(groups[va])
+    assert r1["n_train_val_test"] == [len(tr), len(va), len(te)]
     calls = []
     monkeypatch.setattr(table1, "train", lambda *a, **k: calls.append(1))
     r2 = table1.run_variant(data, groups, "stl", "grouped", 0, cfg, tmp_path / "res", tmp_path / "runs", progress=False)

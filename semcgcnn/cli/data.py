@@ -85,7 +85,8 @@ def bundle(
     surface_depth: SurfaceDepth = DEFAULT_GRAPH.surface_depth,
 ) -> None:
     """Save all shipped slab graphs, targets and element descriptors as one compressed training
-    bundle, to train (`generalise`/`ship --graphs`) where pymatgen or the graph cache is absent."""
+    bundle, to train (`ship --graphs`, `studies/generalise.py --graphs`) where pymatgen or the graph cache
+    is absent."""
     from pathlib import Path
 
     from semcgcnn.model.config import GraphConfig

@@ -1,12 +1,25 @@
-"""``reports/shipped_model.md``: the shipped model's accuracy on whole unseen Mg–X systems and on
-a random split, every generalisation choice tried, and per-system errors."""
+"""The shipped-model report (``reports/shipped_model.md``): the shipped model's accuracy on whole
+unseen Mg–X systems and on a random split, every generalisation choice tried, and per-system
+errors, written from the result files of the generalisation study and of Table 1.
+
+A study, not part of the installed library: it imports the installed ``semcgcnn`` only.
+Run ``python studies/shipped_report.py --help``; ``studies/generalise.py`` rewrites the same
+report after its experiments.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
+
+from semcgcnn.model.checkpoint import SHIPPED_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+"""The checkout this study lives in: its default paths are anchored here, not to the working directory."""
 
 TARGETS = {"grouped": (0.009, 0.15), "grouped-randval": (0.009, 0.15), "random": (0.0048, 0.105)}  # SE eV/Å², WF eV
 
@@ -55,7 +68,7 @@ _VARIANT_WORDS = {"bs": "batch size {}", "lr": "learning rate {}", "h": "heads' 
 
 
 def describe_variant(tag: str) -> str:
-    """``-bs32-h64`` -> ``batch size 32, heads' hidden width 64`` (see generalise.variant_tag)."""
+    """``-bs32-h64`` -> ``batch size 32, heads' hidden width 64`` (see studies/generalise.py: variant_tag)."""
     import re
 
     parts = [re.fullmatch(r"(bs|lr|h|sd|spool)(.*)", p) for p in tag.split("-") if p]
@@ -95,8 +108,8 @@ def system_mean_descriptor_fit() -> "pd.DataFrame":
     added (``error_with_G``, systems with moduli only)."""
     from semcgcnn.datasets import labels
 
-    from .atom_features import ELEMENT_SYMBOLS
-    from .descriptors import imputed_surface_energy, mg_compound_shear_modulus, raw_element_descriptors
+    from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
+    from semcgcnn.model.descriptors import imputed_surface_energy, mg_compound_shear_modulus, raw_element_descriptors
 
     df = labels("mg_binary_slabs")
     g = df.groupby("chemsys").agg(n_slabs=("structure_id", "size"), se=("surface_energy_eV_per_A2", "mean")).reset_index()
@@ -140,7 +153,11 @@ def _descriptor_fit_lines() -> list[str]:
 
 
 def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, out: Path,
-                         paper_schedule_dir: Path = Path("reports/paper_schedule")) -> Path:
+                         paper_schedule_dir: Path) -> Path:
+    """Write the report to ``out`` from the generalisation results in ``results_dir``, Table 1's
+    ``sem`` cells in ``table1_dir`` and the full-schedule ``semcgcnn train`` cards in
+    ``paper_schedule_dir`` (both the ``mg`` recipe), describing the model of ``card_path``;
+    ``OUT_notes.md`` beside ``out``, if there, is appended. Returns ``out``."""
     res = _results(results_dir)
     for split, cells in _table1_cells(table1_dir, paper_schedule_dir).items():
         res.setdefault(split, []).extend(cells)
@@ -209,3 +226,20 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
     return out
+
+
+def main(
+    out: Annotated[Path, typer.Option(help="Markdown report to write (OUT_notes.md beside it is appended).")] = REPO / "reports/shipped_model.md",
+    results_dir: Annotated[Path, typer.Option(help="Result JSON of studies/generalise.py.")] = REPO / "reports/shipped_runs",
+    table1_results: Annotated[Path, typer.Option(help="Table 1 cells (its `sem` cells are the `mg` recipe).")] = REPO / "reports/table1_runs",
+    paper_schedule: Annotated[Path, typer.Option(help="Cards of full-schedule `semcgcnn train` runs (the `mg` recipe at 150 epochs).")] = REPO / "reports/paper_schedule",
+    card: Annotated[Path, typer.Option(help="The shipped model's card, described at the top of the report.")] = SHIPPED_MODEL.with_suffix(".json"),
+) -> None:
+    """Rewrite the shipped-model report from the result files (no training)."""
+    from semcgcnn.cli.common import console
+
+    console.print(f"report: {write_shipped_report(results_dir, table1_results, card, out, paper_schedule)}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

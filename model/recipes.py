@@ -1,16 +1,13 @@
-"""Generalisation to unseen Mg–X systems: the experiments behind the shipped model, and its training.
+"""How the paper's networks and the shipped model are trained: the Table-1 variants that
+``semcgcnn train`` offers, the data recipes, their row splits, and :func:`train_shipped`.
 
-Every experiment is judged first on a grouped split: the validation and test Mg–X systems are
-those of Table 1's grouped split (same seed, same systems), and rows of the other datasets
-with the same chemical system are dropped from training, so a test system is truly unseen.
-The other slab datasets (elemental metals, Palizhati intermetallics) go into training whole.
+The experiments that compare these choices (Table 1, the generalisation sweep) and their
+reports are studies, not library: see ``studies/`` in the repository.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,14 +17,19 @@ import pandas as pd
 from .checkpoint import SHIPPED_MODEL
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .descriptors import descriptor_names
-from .metrics import regression_metrics
 from .splits import make_split
-from .train import predict, train
-from .training_data import SLAB_DATASETS, TASKS, element_symbols, load_slab_tensors
+from .train import train
+from .training_data import SLAB_DATASETS, TASKS, load_slab_tensors, training_elements
 
-log = logging.getLogger(__name__)
-
-"""Stem of the shipped checkpoint (``.safetensors`` + ``.json``)."""
+# The paper's Table-1 variants: name -> (list of task tuples (STL trains one model per task),
+# surface flag, loss weighting).
+VARIANTS: dict[str, tuple[list[tuple[str, ...]], bool, str]] = {
+    "stl": ([("surface_energy",), ("work_function",)], False, "equal"),
+    "mtl": ([TASKS], False, "equal"),
+    "mtl-gradnorm": ([TASKS], False, "gradnorm"),
+    "mtl-surface": ([TASKS], True, "equal"),
+    "sem": ([TASKS], True, "gradnorm"),
+}
 
 
 @dataclass(frozen=True)
@@ -93,76 +95,19 @@ def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 
     return np.sort(np.concatenate([mg[tr], others])), mg[va], mg[te]
 
 
-def per_system_errors(frame: pd.DataFrame, idx: np.ndarray, y: np.ndarray, pred: np.ndarray) -> list[dict]:
-    """MAE and mean signed error per chemical system of the rows ``idx``."""
-    out = []
-    chemsys = frame["chemsys"].to_numpy()[idx]
-    for sysname in sorted(set(chemsys)):
-        m = chemsys == sysname
-        row = {"chemsys": sysname, "n_slabs": int(m.sum())}
-        for k, t in enumerate(TASKS):
-            e = pred[m, k] - y[m, k]
-            e = e[np.isfinite(e)]
-            row[f"{t}_mae"] = float(np.abs(e).mean()) if len(e) else float("nan")
-            row[f"{t}_bias"] = float(e.mean()) if len(e) else float("nan")
-        out.append(row)
-    return out
+def recorded_evaluation(results_dir: Path, recipe: str) -> dict:
+    """Test metrics of ``recipe``'s experiment results in ``results_dir`` (``EPOCHSep/SPLIT/RECIPE-seedN.json``,
+    as the generalisation study writes them), keyed ``SPLIT_EPOCHSep_seedN``: what a shipped
+    model's card records as its evaluation. Hyper-parameter variants (``RECIPE-TAG-seedN``) are
+    not the recipe and are left out; a missing folder gives ``{}``."""
+    evaluation = {}
+    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}-seed*.json")):
+        r = json.loads(p.read_text())
+        evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
+    return evaluation
 
 
-def variant_tag(train_cfg: TrainConfig, model_cfg: ModelConfig, graph_config: GraphConfig) -> str:
-    """``""`` for the paper's hyper-parameters, else e.g. ``-bs32-lr0.0005-h64-sd3-spool`` (what differs)."""
-    ref_t, ref_m, ref_g = TrainConfig(), ModelConfig(), GraphConfig()
-    parts = [f"bs{train_cfg.batch_size}" if train_cfg.batch_size != ref_t.batch_size else "",
-             f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
-             f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
-             f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
-             "spool" if model_cfg.surface_pool else ""]
-    return "".join(f"-{p}" for p in parts if p)
-
-
-def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,
-                   graph_config: GraphConfig | None = None, progress: bool = True, bundle: Path | None = None,
-                   model_overrides: dict | None = None) -> dict:
-    """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
-    per-system errors written to ``results_dir`` (skipped when already there). ``bundle``: read
-    the graphs from a training bundle (:func:`~semcgcnn.model.training_data.save_training_bundle`).
-    ``model_overrides`` (e.g. ``{"h_fea_len": 64}``), ``graph_config.surface_depth``,
-    ``train_cfg.batch_size``/``lr``: hyper-parameter variants, named in the result file
-    (:func:`variant_tag`)."""
-    r = RECIPES[recipe]
-    graph_config = graph_config or GraphConfig()
-    model_cfg = replace(r.model_config(), **(model_overrides or {}))
-    tag = variant_tag(train_cfg, model_cfg, graph_config)
-    out = Path(results_dir) / f"{train_cfg.epochs}ep" / split / f"{recipe}{tag}-seed{train_cfg.seed}.json"
-    if out.exists():
-        return json.loads(out.read_text())
-    data, frame = load_slab_tensors(r.datasets, graph_config, descriptors=r.descriptors, bundle=bundle)
-    idx = split_rows(frame, split, train_cfg.seed)
-    cfg = replace(train_cfg, split=split)
-    t0 = time.perf_counter()
-    res = train(data, idx, model_cfg, cfg, run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
-                progress=progress)
-    test = idx[2]
-    pred = predict(res.model, data, test, res.normalizer)
-    y = data.y[test].double().numpy()
-    result = {
-        "recipe": recipe, "description": r.description, "split": split, "seed": train_cfg.seed,
-        "variant": tag, "model_config": model_cfg.to_dict(), "graph_config": graph_config.to_dict(),
-        "train_config": cfg.to_dict(), "n_train_val_test": [int(len(i)) for i in idx],
-        "test": {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(TASKS)},
-        "test_systems": sorted(set(frame["chemsys"].to_numpy()[test])) if split.startswith("grouped") else None,
-        "per_system": per_system_errors(frame, test, y, pred) if split.startswith("grouped") else None,
-        "best_epoch": res.best_epoch, "epoch_s": res.epoch_s, "wall_s": time.perf_counter() - t0,
-        "device": _device_name(cfg.device),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s / %s: SE MAE %.4f eV/Å², WF MAE %.3f eV", recipe, split,
-             result["test"]["surface_energy"]["mae"], result["test"]["work_function"]["mae"])
-    return result
-
-
-def _device_name(device: str) -> str:
+def device_name(device: str) -> str:
     """What trained a model, for the record (timings depend on it)."""
     import os
 
@@ -178,7 +123,8 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
                   validation: str = "all") -> Path:
     """Train the shipped model on ``recipe``'s data, holding out for model selection either
     whole Mg–X systems (``all-systems``, ≈ 10 % of the Mg slabs) or a random 10 % of rows
-    (``all``), and save it as a safe checkpoint; return the JSON card path."""
+    (``all``), and save it as a safe checkpoint; return the JSON card path. ``evaluation``
+    (test metrics measured elsewhere, by name) is copied into the card as given."""
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
@@ -192,11 +138,11 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
     extra = {
         "recipe": recipe,
-        "training_elements": element_symbols(data, idx[0]),
+        "training_elements": training_elements(data, idx[0]),
         "training_systems": sorted(set(frame["chemsys"].to_numpy()[idx[0]])),
         "validation_systems": sorted(set(frame["chemsys"].to_numpy()[idx[1]])) if validation == "all-systems" else None,
         "best_epoch": res.best_epoch,
-        "trained_on": _device_name(train_cfg.device),
+        "trained_on": device_name(train_cfg.device),
         "evaluation": evaluation or {},
     }
     if r.descriptors:

@@ -1,5 +1,10 @@
 """Reproduce the paper's Table 1 (STL, MTL, MTL+GradNorm, MTL+surface, SEM-CGCNN) on the shipped
-Mg slabs, for random and grouped-by-system splits, several seeds; resumable per run."""
+Mg slabs, for random and grouped-by-system splits, several seeds; resumable per run.
+
+A study, not part of the installed library: it imports the installed ``semcgcnn`` only.
+Run ``python studies/table1.py --help``; studies/README.md has the commands behind the
+committed report.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,22 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import typer
 
-from .config import GraphConfig, ModelConfig, TrainConfig
-from .data import GraphTensors
-from .splits import make_split
-from .train import train
+from semcgcnn.model.config import ModelConfig, TrainConfig
+from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.recipes import VARIANTS
+from semcgcnn.model.splits import make_split
+from semcgcnn.model.train import train
+from semcgcnn.model.training_data import TASKS, load_mg_tensors
 
 log = logging.getLogger(__name__)
 
-TASKS = ("surface_energy", "work_function")
-
-# name -> (list of task tuples (STL trains one model per task), surface flag, weighting)
-VARIANTS: dict[str, tuple[list[tuple[str, ...]], bool, str]] = {
-    "stl": ([("surface_energy",), ("work_function",)], False, "equal"),
-    "mtl": ([TASKS], False, "equal"),
-    "mtl-gradnorm": ([TASKS], False, "gradnorm"),
-    "mtl-surface": ([TASKS], True, "equal"),
-    "sem": ([TASKS], True, "gradnorm"),
-}
+REPO = Path(__file__).resolve().parents[1]
+"""The checkout this study lives in: its default paths are anchored here, not to the working directory."""
 
 PAPER = {  # Table 1 of the paper (3526 slabs, random split): SE MAE, SE R², WF MAE, WF R²
     "stl": (0.0055, 0.9056, 0.1253, 0.8578),
@@ -38,19 +39,13 @@ PAPER = {  # Table 1 of the paper (3526 slabs, random split): SE MAE, SE R², WF
 }
 
 
-def load_mg_tensors(graph_config: GraphConfig | None = None):
-    """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs."""
-    from semcgcnn.datasets import TARGETS, labels
-    from semcgcnn.model.graphs import dataset_graphs
-
-    df = labels("mg_binary_slabs")
-    gs, _ = dataset_graphs("mg_binary_slabs", graph_config or GraphConfig())
-    y = df[[TARGETS[t].column for t in TASKS]].to_numpy()
-    return GraphTensors(gs, y), df["chemsys"].to_numpy()
-
-
 def result_path(results_dir: Path, split: str, variant: str, seed: int, epochs: int) -> Path:
     return Path(results_dir) / f"{epochs}ep" / split / variant / f"seed{seed}.json"
+
+
+def read_results(results_dir: Path, epochs: int) -> list[dict]:
+    """Every finished cell of the ``epochs`` schedule in ``results_dir``."""
+    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(f"{epochs}ep/*/*/seed*.json"))]
 
 
 def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int, train_cfg: TrainConfig,
@@ -163,3 +158,58 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
     if notes:
         lines += [notes.strip(), ""]
     path_md.write_text("\n".join(lines) + "\n")
+
+
+def setup_logging() -> None:
+    """INFO messages to stderr, as the ``semcgcnn`` command line does."""
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+
+
+def main(
+    seeds: Annotated[int, typer.Option(help="Seeds per variant (0..seeds-1).")] = 1,
+    splits: Annotated[str, typer.Option(help="Comma list of 'grouped' and/or 'random'.")] = "grouped,random",
+    variants: Annotated[str, typer.Option(help="Comma list of stl, mtl, mtl-gradnorm, mtl-surface, sem.")] = "stl,mtl,mtl-gradnorm,mtl-surface,sem",
+    epochs: Annotated[int, typer.Option(help="Epochs per model (paper: 150).")] = 150,
+    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")] = 100,
+    batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
+    results_dir: Annotated[Path, typer.Option(help="Per-cell result JSON (committed; finished cells are skipped).")] = REPO / "reports/table1_runs",
+    runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted cell resumes.")] = REPO / "runs/table1",
+    report: Annotated[Path, typer.Option(help="Markdown report; a .json twin is written beside it.")] = REPO / "reports/table1.md",
+    device: Annotated[str, typer.Option(help="Where it ran, for the report.")] = "CPU, 2 cores",
+    threads: Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")] = 0,
+    notes: Annotated[str, typer.Option(help="Markdown file appended to the report (what was tried, caveats).")] = "",
+    report_only: Annotated[bool, typer.Option(help="Train nothing: rewrite the report from the cells already in "
+                                                   "--results-dir for this --epochs schedule.")] = False,
+) -> None:
+    """Reproduce the paper's Table 1 on the shipped Mg slabs; finished cells are skipped and the
+    report is refreshed after every cell."""
+    from semcgcnn.cli.common import console, csv_items, fail
+
+    split_list = csv_items(splits)
+    variant_list = csv_items(variants)
+    bad = [s for s in split_list if s not in ("grouped", "random")] + [v for v in variant_list if v not in VARIANTS]
+    if bad or seeds < 1 or epochs < 1:
+        raise fail(f"unknown split/variant {bad} or non-positive seeds/epochs")
+    cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, threads=threads)
+    note_text = Path(notes).read_text() if notes and Path(notes).exists() else ""
+    if report_only:
+        write_report(summarize(read_results(results_dir, epochs)), cfg, report, device, note_text)
+    else:
+        data, groups = load_mg_tensors()
+        for split in split_list:
+            for variant in variant_list:
+                for seed in range(seeds):
+                    log.info("table1: %s / %s / seed %d", split, variant, seed)
+                    run_variant(data, groups, variant, split, seed, cfg, results_dir, runs_dir)
+                    note_text = Path(notes).read_text() if notes and Path(notes).exists() else ""
+                    write_report(summarize(read_results(results_dir, epochs)), cfg, report, device, note_text)
+    console.print(report.read_text())
+
+
+if __name__ == "__main__":
+    setup_logging()
+    typer.run(main)
