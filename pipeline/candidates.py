@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from monty.json import MSONable
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ class CandidateError(RuntimeError):
 
 
 @dataclass
-class Candidate:
-    """One bulk compound to screen."""
+class Candidate(MSONable):
+    """One bulk compound to screen (MSONable: a jobflow job can take or return it)."""
 
     compound_id: str
     structure: object  # pymatgen Structure

@@ -9,7 +9,7 @@ def slab_structure(slab: dict):
     """The pymatgen ``Structure`` of a slab row from the slab stage."""
     from pymatgen.core import Lattice, Structure
 
-    return Structure(Lattice(slab["lattice"]), slab["atomic_numbers"].tolist(), slab["frac_coords"])
+    return Structure(Lattice(slab["lattice"]), list(slab["atomic_numbers"]), slab["frac_coords"])
 
 
 def predict_slabs(predictor, structures: dict[str, object]) -> tuple[list[dict], list[dict]]:

@@ -106,55 +106,70 @@ def _check_manifest(out: Path, params: dict, model_id: str, resume: bool) -> Non
         os.replace(tmp, path)
 
 
+class StageClock(dict):
+    """Seconds per stage (``clock.timed("name")`` adds a block's wall time to ``clock["name"]``)."""
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[stage] = self.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock,
+                  advance) -> Iterator[list[tuple[Candidate, SlabResult]]]:
+    """Compounds whose slabs are cut, in batches of ``batch_size`` as they finish (largest cells
+    start first so the pool stays balanced); ``clock`` gets the slab stage's wall and CPU time."""
+    jobs = [(c, cfg) for c in sorted(todo, key=lambda c: -c.n_atoms)]
+    t0, batch = time.perf_counter(), []
+    for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers):
+        clock["slabs_cpu"] += dt
+        advance(1)
+        batch.append((cand, res))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    clock["slabs_wall"] = time.perf_counter() - t0
+    if batch:
+        yield batch
+
+
+def _commit(batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock) -> None:
+    """Predict, Wulff-construct and commit one batch as a part."""
+    with clock.timed("predictions"):
+        tables = screen_batch(batch, predictor)
+    with clock.timed("wulff_and_write"):
+        store.commit(tables, [c.compound_id for c, _ in batch])
+
+
 def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = False, batch_size: int = BATCH_SIZE,
                progress: Bars = QUIET) -> ScreenSummary:
     """Run (or resume) a screen into ``out``; returns counts, stage times and the table paths."""
-    out, workers, t_start = Path(out), n_workers(workers), time.perf_counter()
-    found = _candidates(cfg)
-    seconds = {"candidates": time.perf_counter() - t_start, "slabs_wall": 0.0, "slabs_cpu": 0.0,
-               "predictions": 0.0, "wulff_and_write": 0.0}
-    predictor = _load_predictor(cfg.model)
-    params = cfg.parameters()
-    _check_manifest(out, params, predictor.model_id, resume)
-    store = PartStore(out)
-    order = {c.compound_id: i for i, c in enumerate(found.candidates)}
-    done = store.done()
-    todo = [c for c in found.candidates if c.compound_id not in done]
-    log.info("%d candidates (%d already done), %d input errors; %d workers", len(order), len(done & set(order)),
-             len(found.errors), workers)
-    slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
-    batch_bar = progress.stage("predictions+wulff", len(order), completed=len(order) - len(todo))
-
-    def commit(batch: list[tuple[Candidate, SlabResult]]) -> None:
-        t0 = time.perf_counter()
-        tables = screen_batch(batch, predictor)
-        t1 = time.perf_counter()
-        store.commit(tables, [c.compound_id for c, _ in batch])
-        seconds["predictions"] += t1 - t0
-        seconds["wulff_and_write"] += time.perf_counter() - t1
-        batch_bar(len(batch))
-
-    t_slabs = time.perf_counter()
-    jobs = [(c, cfg.slab) for c in sorted(todo, key=lambda c: -c.n_atoms)]  # largest cells first
-    with _torch_threads(1 if workers > 1 else None):
-        buffer: list[tuple[Candidate, SlabResult]] = []
-        for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers):
-            seconds["slabs_cpu"] += dt
-            slabs_bar(1)
-            buffer.append((cand, res))
-            if len(buffer) >= batch_size:
-                commit(buffer)
-                buffer = []
-        seconds["slabs_wall"] = time.perf_counter() - t_slabs
-        if buffer:
-            commit(buffer)
-
-    t0 = time.perf_counter()
-    paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, params))
-    seconds["assemble"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - t_start
-    n_rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
-    return ScreenSummary(out, len(order), n_rows["compounds"], n_rows["slabs"], n_rows["errors"], seconds, paths)
+    out, workers = Path(out), n_workers(workers)
+    clock = StageClock(slabs_wall=0.0, slabs_cpu=0.0, predictions=0.0, wulff_and_write=0.0)
+    with clock.timed("total"):
+        with clock.timed("candidates"):
+            found = _candidates(cfg)
+        predictor = _load_predictor(cfg.model)
+        _check_manifest(out, cfg.parameters(), predictor.model_id, resume)
+        store = PartStore(out)
+        order = {c.compound_id: i for i, c in enumerate(found.candidates)}
+        done = store.done()
+        todo = [c for c in found.candidates if c.compound_id not in done]
+        log.info("%d candidates (%d already done), %d input errors; %d workers", len(order), len(order) - len(todo),
+                 len(found.errors), workers)
+        slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
+        batch_bar = progress.stage("predictions+wulff", len(order), completed=len(order) - len(todo))
+        with _torch_threads(1 if workers > 1 else None):
+            for batch in _slab_batches(todo, cfg.slab, workers, batch_size, clock, slabs_bar):
+                _commit(batch, predictor, store, clock)
+                batch_bar(len(batch))
+        with clock.timed("assemble"):
+            paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters()))
+    rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
+    return ScreenSummary(out, len(order), rows["compounds"], rows["slabs"], rows["errors"], dict(clock), paths)
 
 
 @contextmanager

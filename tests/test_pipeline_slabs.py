@@ -29,7 +29,7 @@ def bulk():
 def _structure(row):
     from pymatgen.core import Lattice, Structure
 
-    return Structure(Lattice(row["lattice"]), row["atomic_numbers"].tolist(), row["frac_coords"])
+    return Structure(Lattice(row["lattice"]), list(row["atomic_numbers"]), row["frac_coords"])
 
 
 def test_hcp_mg_facets_terminations_thickness_and_symmetry(hcp_mg):

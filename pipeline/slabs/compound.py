@@ -84,7 +84,7 @@ def compound_slabs(compound_id: str, bulk, cfg: SlabConfig = SlabConfig()) -> Sl
         res.errors.append({"stage": "slabs", "id": compound_id, "reason": f"symmetry analysis failed: {exc}"})
         return res
     res.n_miller = len(millers)
-    res.lattice = np.asarray(conv.lattice.matrix, dtype=np.float64)
+    res.lattice = np.asarray(conv.lattice.matrix, dtype=np.float64).tolist()
     bulk_formula = conv.composition.reduced_formula
     for miller in millers:
         try:

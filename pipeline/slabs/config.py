@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
+from monty.json import MSONable
 
 # Not SlabConfig fields (those are recorded in the run metadata, which these must not change):
 MAX_EXTRA_LAYERS = 2  # oriented cells added when symmetrising leaves a slab thinner than asked
@@ -33,13 +33,14 @@ class SlabConfig:
 
 
 @dataclass
-class SlabResult:
-    """Slabs of one compound: rows (plain values + arrays) and error rows."""
+class SlabResult(MSONable):
+    """Slabs of one compound: rows (plain values and lists) and error rows. MSONable and made of
+    JSON values, so a jobflow job can return it as it is."""
 
     compound_id: str
     spacegroup_symbol: str = ""
     spacegroup_number: int = 0
     n_miller: int = 0
-    lattice: np.ndarray | None = None  # conventional standard cell (Å), for the Wulff shape
+    lattice: list[list[float]] | None = None  # conventional standard cell (Å, rows a, b, c), for the Wulff shape
     slabs: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)

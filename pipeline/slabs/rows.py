@@ -16,7 +16,7 @@ def thickness_A(slab) -> float:
 
 
 def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
-    """One plain row describing a slab (the structure as plain arrays, JSON made later)."""
+    """One plain row describing a slab (plain values and lists: JSON-serialisable)."""
     h, k, l = (int(x) for x in slab.miller_index)
     area = float(slab.surface_area)
     cell_height = float(slab.volume / area)
@@ -37,7 +37,8 @@ def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int
         "vacuum_A": cell_height - thickness,
         "surface_area_A2": area,
         "min_slab_size_A": float(getattr(slab, "target_thickness", math.nan)),
-        "lattice": np.asarray(slab.lattice.matrix, dtype=np.float64),
-        "atomic_numbers": np.asarray(slab.atomic_numbers, dtype=np.int16),
-        "frac_coords": np.asarray(slab.frac_coords, dtype=np.float64),
+        # the structure as plain lists, so a row is JSON as it is (jobflow stores job outputs as JSON)
+        "lattice": np.asarray(slab.lattice.matrix, dtype=np.float64).tolist(),
+        "atomic_numbers": [int(z) for z in slab.atomic_numbers],
+        "frac_coords": np.asarray(slab.frac_coords, dtype=np.float64).tolist(),
     }
