@@ -38,7 +38,11 @@ def compare_tables(before: Path, after: Path) -> dict:
                 diffs.append(f"{col}: dtype {a[col].dtype} vs {b[col].dtype}")
             elif not a[col].equals(b[col]):
                 bad = (a[col] != b[col]) & ~(a[col].isna() & b[col].isna())
-                diffs.append(f"{col}: {int(bad.sum())} rows differ, first at row {int(bad.to_numpy().argmax())}")
+                size = ""
+                if pd.api.types.is_float_dtype(a[col]):
+                    rel = ((a[col] - b[col]).abs() / a[col].abs()).max()
+                    size = f", max |diff| {(a[col] - b[col]).abs().max():.3g} (relative {rel:.3g})"
+                diffs.append(f"{col}: {int(bad.sum())} rows differ, first at row {int(bad.to_numpy().argmax())}{size}")
     ma, mb = read_metadata(before), read_metadata(after)
     for key in sorted(set(ma) | set(mb)):
         if key not in VOLATILE_META and ma.get(key) != mb.get(key):
