@@ -6,14 +6,24 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SEMCGCNN_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 stamp="$VENV/.semcgcnn-install-stamp"
+
+# pip, quiet: no setuptools build warnings (PYTHONWARNINGS reaches the build backend) and no
+# "Location ... is ignored" lines for index folders a machine's pip.conf names but lacks; errors
+# still show, and pip's exit status is kept.
+pip_quiet() {
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip "$@" --quiet 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; } >&2
+  return "${PIPESTATUS[0]}"
+}
+
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "sem-cgcnn needs Python >= 3.11"'
   echo "[semcgcnn] setting up $VENV (first run or pyproject.toml changed)" >&2
   [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
+  pip_quiet install --upgrade pip
+  pip_quiet install "torch==2.13.0"
+  pip_quiet install -e "$ROOT[test]"
   echo "$want" > "$stamp"
 fi
 # shellcheck disable=SC1091
