@@ -18,8 +18,8 @@ from .checkpoint import SHIPPED_MODEL
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .descriptors import descriptor_names
 from .splits import make_split
-from .train import train
-from .training_data import SLAB_DATASETS, TASKS, load_slab_tensors, training_elements
+from .train import TrainResult, train
+from .training_data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
 
 # The paper's Table-1 variants: name -> (list of task tuples (STL trains one model per task),
 # surface flag, loss weighting).
@@ -154,3 +154,31 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
                        "n_train_val": [int(len(idx[0])), int(len(idx[1]))]},
         metrics={k: v for k, v in res.metrics.items() if k != "test"}, extra=extra,
     )
+
+
+def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config: GraphConfig | None = None,
+                  run_dir: Path | None = None) -> tuple[Path, TrainResult]:
+    """Train one multi-task Table-1 ``variant`` on the shipped Mg slabs (split ``train_cfg.split``,
+    seed ``train_cfg.seed``; the variant sets the loss weighting) and save a safe checkpoint at
+    ``out``. Returns the card path and the training result (``semcgcnn train``)."""
+    from semcgcnn.datasets import DATASETS
+    from semcgcnn.paths import sha256_files
+
+    from .checkpoint import save_checkpoint
+
+    tasks, surface, weighting = VARIANTS[variant]
+    if len(tasks) != 1:
+        raise ValueError(f"{variant!r} trains one model per task; train_variant trains one multi-task model")
+    graph_config = graph_config or GraphConfig()
+    train_cfg = replace(train_cfg, weighting=weighting)
+    data, groups = load_mg_tensors(graph_config)
+    idx = make_split(train_cfg.split, len(data), groups, train_cfg.seed)
+    res = train(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface), train_cfg, run_dir=run_dir)
+    spec = DATASETS["mg_binary_slabs"]
+    card = save_checkpoint(
+        Path(out), res.model, graph_config, res.normalizer, train_cfg,
+        training_data={"datasets": ["mg_binary_slabs"], "sha256": sha256_files(sorted(spec.path.glob("*.*"))),
+                       "n_train_val_test": [len(i) for i in idx]},
+        metrics=res.metrics, extra={"best_epoch": res.best_epoch, "history": res.history},
+    )
+    return card, res

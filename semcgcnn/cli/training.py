@@ -26,34 +26,16 @@ def train(
     """Train one multi-task model on the shipped Mg slabs and save a safe checkpoint."""
     from pathlib import Path
 
-    from semcgcnn.datasets import DATASETS
-    from semcgcnn.model import GraphConfig
-    from semcgcnn.model.checkpoint import save_checkpoint
-    from semcgcnn.model.config import ModelConfig, TrainConfig
-    from semcgcnn.model.splits import make_split
-    from semcgcnn.model.recipes import VARIANTS
-    from semcgcnn.model.train import train as train_model
-    from semcgcnn.model.training_data import TASKS, load_mg_tensors
-    from semcgcnn.paths import sha256_files
+    from semcgcnn.model.config import GraphConfig, TrainConfig
+    from semcgcnn.model.recipes import VARIANTS, train_variant
 
     if variant not in VARIANTS or variant == "stl":
         raise fail(f"unknown multi-task variant {variant!r}; choose sem, mtl-surface, mtl-gradnorm or mtl")
     if split not in ("random", "grouped") or epochs < 1 or surface_depth < 0:
         raise fail("split must be random or grouped, epochs ≥ 1 and surface depth ≥ 0 Å")
-    _, surface, weighting = VARIANTS[variant]
-    gcfg = GraphConfig(surface_depth=surface_depth)
-    tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, weighting=weighting,
-                       split=split, seed=seed)
-    data, groups = load_mg_tensors(gcfg)
-    idx = make_split(split, len(data), groups, seed)
-    res = train_model(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface), tcfg, run_dir=Path(run_dir) if run_dir else None)
-    spec = DATASETS["mg_binary_slabs"]
-    card = save_checkpoint(
-        Path(out), res.model, gcfg, res.normalizer, tcfg,
-        training_data={"datasets": ["mg_binary_slabs"], "sha256": sha256_files(sorted(spec.path.glob("*.*"))),
-                       "n_train_val_test": [len(i) for i in idx]},
-        metrics=res.metrics, extra={"best_epoch": res.best_epoch, "history": res.history},
-    )
+    tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, split=split, seed=seed)
+    card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
+                              run_dir=Path(run_dir) if run_dir else None)
     t = res.metrics["test"]
     console.print(f"test SE MAE {t['surface_energy']['mae']:.4f} eV/Å², WF MAE {t['work_function']['mae']:.3f} eV "
                   f"(best epoch {res.best_epoch}); checkpoint {card}")
