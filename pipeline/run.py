@@ -21,6 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from semcgcnn.parallel import as_completed_map, n_workers
+from semcgcnn.paths import OutputPathError, check_output_dir
 from semcgcnn.progress import QUIET, Bars
 from semcgcnn.schema import provenance
 
@@ -28,7 +29,7 @@ from .batch import screen_batch
 from .candidates import Candidate, CandidateError, CandidateSet, screen_candidates
 from .config import BATCH_SIZE, ScreenConfig
 from .slabs import SlabConfig, SlabResult, compound_slabs
-from .store import PartStore
+from .store import FolderLockedError, PartStore, RunLock
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,15 @@ def _candidates(cfg: ScreenConfig) -> CandidateSet:
 
 
 def _load_predictor(model: str | None):
+    from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
 
     try:
         return load_pretrained(model)
     except FileNotFoundError as exc:
         raise ScreenError(f"model checkpoint not found: {exc}") from None
+    except CheckpointError as exc:
+        raise ScreenError(str(exc)) from None
 
 
 def _check_manifest(out: Path, params: dict, model_id: str, resume: bool) -> None:
@@ -149,10 +153,14 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
     """Run (or resume) a screen into ``out``; returns counts, stage times and the table paths."""
     out, workers = Path(out), n_workers(workers)
     clock = StageClock(slabs_wall=0.0, slabs_cpu=0.0, predictions=0.0, wulff_and_write=0.0)
-    with clock.timed("total"):
+    try:
+        check_output_dir(out)
+    except OutputPathError as exc:
+        raise ScreenError(str(exc)) from None
+    with clock.timed("total"), _locked(out):
+        predictor = _load_predictor(cfg.model)  # a bad model fails before any work
         with clock.timed("candidates"):
             found = _candidates(cfg)
-        predictor = _load_predictor(cfg.model)
         _check_manifest(out, cfg.parameters(), predictor.model_id, resume)
         store = PartStore(out)
         order = {c.compound_id: i for i, c in enumerate(found.candidates)}
@@ -170,6 +178,19 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
             paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters()))
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
     return ScreenSummary(out, len(order), rows["compounds"], rows["slabs"], rows["errors"], dict(clock), paths)
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold the folder lock for the run; a second run on the same folder stops with one line."""
+    try:
+        lock = RunLock(out).__enter__()
+    except FolderLockedError as exc:
+        raise ScreenError(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 @contextmanager

@@ -9,11 +9,14 @@ final tables from the parts in candidate order: no row lost or duplicated.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import socket
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,46 @@ import pyarrow.parquet as pq
 from semcgcnn.schema import SCHEMAS, TABLES, to_table, write_parquet
 
 PARTS = "parts"
+LOCK = ".lock"
+
+
+class FolderLockedError(RuntimeError):
+    """Another process holds the screen folder; the message names it."""
+
+
+class RunLock:
+    """An exclusive lock on a screen folder for the life of one run (``fcntl.flock`` on
+    ``out/.lock``, which records the holder). The kernel drops it when the holder exits, even on
+    ``kill -9``, so a stale lock cannot block a later ``--resume``."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / LOCK
+        self._fh = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open for the whole run
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise FolderLockedError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
+                                    "(or stop it), then run again with --resume") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                 f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
 ERROR_STAGES = ("candidates", "slabs", "predictions", "wulff")
 """Error rows are ordered by stage, then by candidate order."""
 
@@ -70,9 +113,10 @@ class PartStore:
         """Final tables ``out/<name>.parquet`` from all parts, sorted by candidate order (errors:
         by stage, then candidate order), each written atomically with ``meta`` as provenance."""
         parts = self.parts()
+        fresh = _first_commits(parts)
         paths = {}
         for name in TABLES:
-            frames = [pq.read_table(p / f"{name}.parquet").to_pandas() for p in parts]
+            frames = [_only(name, pq.read_table(p / f"{name}.parquet").to_pandas(), fresh[p]) for p in parts]
             if name == "errors":
                 frames.insert(0, _frame("errors", pd.DataFrame(candidate_errors)))
             frames = [f for f in frames if not f.empty]
@@ -81,6 +125,30 @@ class PartStore:
             write_parquet(path, to_table(name, _in_order(name, df, order).reset_index(drop=True)), meta)
             paths[name] = path
         return paths
+
+
+def _first_commits(parts: list[Path]) -> dict[Path, set[str] | None]:
+    """Per part, the compounds it is the first to commit (``None``: all of its own). A compound
+    committed twice (e.g. by two runs before the folder lock existed) counts once, from its
+    earliest part, so assembling never duplicates rows."""
+    seen: set[str] = set()
+    out: dict[Path, set[str] | None] = {}
+    for p in parts:
+        ids = set(json.loads((p / "done.json").read_text()))
+        out[p] = None if not ids & seen else ids - seen
+        seen |= ids
+    return out
+
+
+def _only(name: str, df: pd.DataFrame, compounds: set[str] | None) -> pd.DataFrame:
+    """The rows of ``df`` that belong to ``compounds`` (``None``: all rows)."""
+    if compounds is None or df.empty:
+        return df
+    if "compound_id" in df.columns:
+        return df[df["compound_id"].isin(compounds)]
+    # error rows: keyed by compound id, or by slab id ("<compound>_h_k_l_t<i>") for predictions
+    owner = df["id"].map(lambda i: i if i in compounds else next((c for c in compounds if i.startswith(f"{c}_")), None))
+    return df[owner.notna()]
 
 
 def _in_order(name: str, df: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:

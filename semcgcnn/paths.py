@@ -46,3 +46,37 @@ def atomic_write_bytes(path: Path, write) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class OutputPathError(ValueError):
+    """An output location that cannot be written; the message is one line naming it and why."""
+
+
+def check_output_dir(path: Path) -> Path:
+    """Make sure ``path`` is (or can be created as) a writable folder, before any work is done.
+
+    Creates it (and its parents); raises :class:`OutputPathError` naming the reason otherwise."""
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists() and not parent.is_dir():
+            raise OutputPathError(f"cannot write to {path}: {parent} is a file, not a folder")
+        if parent.exists():
+            break
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise OutputPathError(f"cannot write to {path}: {e.strerror or e}") from None
+    return path
+
+
+def check_output_file(path: Path) -> Path:
+    """Make sure the file ``path`` can be written (its folder exists or can be made, and is
+    writable; ``path`` itself is not a folder), before any work is done."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"cannot write to {path}: it is a folder, not a file name")
+    check_output_dir(path.parent if str(path.parent) else Path("."))
+    return path

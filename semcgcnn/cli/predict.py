@@ -23,9 +23,15 @@ def predict(
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.predict_files import predict_files, write_outputs
 
+    from semcgcnn.paths import OutputPathError, check_output_file
+
+    try:  # the output location is checked before any work, so no work is lost to it
+        check_output_file(Path(out))
+    except OutputPathError as e:
+        raise fail(str(e)) from None
     try:
         predictor = load_pretrained(model or None, compile=compile)
-    except CheckpointError as e:
+    except (CheckpointError, FileNotFoundError) as e:
         raise fail(str(e)) from None
     preds, errors = predict_files([Path(p) for p in paths], predictor)
     for row in errors.itertuples():

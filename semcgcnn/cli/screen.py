@@ -56,7 +56,18 @@ def screen(
             summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
     except ScreenError as exc:
         raise fail(str(exc), code=1) from None
+    except KeyboardInterrupt:
+        raise fail(_interrupted(out), code=130) from None
     _print_summary(summary)
+
+
+def _interrupted(out: Path) -> str:
+    """What an interrupted run kept, and how to go on."""
+    from semcgcnn.pipeline.store import PartStore
+
+    n = len(PartStore(out).done())
+    return (f"interrupted: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same command with "
+            "--resume to continue from there")
 
 
 def _print_summary(summary) -> None:
