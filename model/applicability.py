@@ -5,12 +5,17 @@ A structure is out of domain when it holds elements the model never saw, or anio
 (oxides, nitrides, halides, hydrides) that the intermetallic training slabs do not cover; a
 prediction is also out of domain when its surface energy is ≤ 0 (no surface: the model
 extrapolated). Every prediction row and every screened compound carries the verdict.
+
+A value can also lie outside what the model was taught: :func:`training_label_range` is the
+1st–99th percentile of the shipped Mg–X training labels, against which the screen checks its
+Wulff-weighted values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -58,3 +63,21 @@ def prediction_verdicts(elements: Sequence[Sequence[str]], surface_energy: np.nd
             v = Verdict(v.unseen_elements, True, reason)
         out.append(v)
     return out
+
+
+LABEL_PERCENTILES = (1.0, 99.0)
+"""The percentiles of the training labels that bound the range a prediction is trusted in."""
+LABEL_DATASET = "mg_binary_slabs"
+"""The shipped model's training set: 3218 DFT Mg–X slabs."""
+
+
+@lru_cache(maxsize=None)
+def training_label_range(dataset: str = LABEL_DATASET) -> dict[str, tuple[float, float]]:
+    """``{"surface_energy_eV_per_A2": (lo, hi), "work_function_eV": (lo, hi)}``: the
+    :data:`LABEL_PERCENTILES` of the dataset's labels (computed once per process). For the
+    shipped Mg–X slabs, γ 0.0178–0.176 eV/Å² (0.285–2.82 J/m²) and Φ 2.58–5.22 eV."""
+    from semcgcnn.datasets import labels
+
+    df = labels(dataset)
+    return {col: (float(np.percentile(df[col], LABEL_PERCENTILES[0])), float(np.percentile(df[col], LABEL_PERCENTILES[1])))
+            for col in ("surface_energy_eV_per_A2", "work_function_eV")}

@@ -39,7 +39,8 @@ def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, obje
         "slabs": slab_rows,
         "predictions": pred_rows,
         "facets": rows.facet_rows(cand.compound_id, best, fractions),
-        "wulff": [rows.wulff_row(cand, best, shape, in_domain, verdict, predictor.model_id)],
+        "wulff": [rows.wulff_row(cand, best, shape, in_domain, verdict, predictor.model_id,
+                                {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows})],
         "errors": list(res.errors) + wulff_errors,
     }
 

@@ -18,6 +18,21 @@ STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
 """Keys of a slab row that hold the structure as arrays (the table stores pymatgen JSON instead)."""
 PREDICTION_KEYS = ("slab_id", "compound_id", "miller_h", "miller_k", "miller_l", "miller_index", "termination_index")
 """Slab-row keys repeated on its prediction row."""
+TRUSTED = "trusted"
+"""The ``trust`` of a Wulff row that passes every check of :func:`wulff_trust`."""
+MIN_FACETS_ON_SHAPE = 2
+"""Facet families a trusted Wulff shape needs: one family alone rests the weighted values on a
+single predicted facet, with nothing to average."""
+NO_SHAPE = "no Wulff shape"
+COMPOUND_OUT = "compound out of domain"
+DOMINANT_OUT = "dominant facet out of domain"
+FEW_FACETS = f"fewer than {MIN_FACETS_ON_SHAPE} facet families on the shape"
+TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, FEW_FACETS,
+                 "weighted surface energy below the training labels' range",
+                 "weighted surface energy above the training labels' range",
+                 "weighted work function below the training labels' range",
+                 "weighted work function above the training labels' range")
+"""Every reason :func:`wulff_trust` can give, in its order; ``trust`` joins those that apply with "; "."""
 WULFF_VALUES = ("weighted_surface_energy_eV_per_A2", "weighted_surface_energy_J_per_m2", "weighted_work_function_eV",
                 "shape_factor", "anisotropy", "dominant_area_fraction")
 
@@ -68,20 +83,64 @@ def facet_rows(compound_id: str, best: Sequence[Facet], fractions: Sequence[floa
     } for f, a in zip(best, fractions, strict=True)]
 
 
+def _range_reason(value: float, bounds: tuple[float, float], what: str) -> str | None:
+    if value < bounds[0]:
+        return f"weighted {what} below the training labels' range"
+    if value > bounds[1]:
+        return f"weighted {what} above the training labels' range"
+    return None
+
+
+def wulff_trust(row: dict) -> str:
+    """``"trusted"``, or why a Wulff row should not be ranked: its reasons from
+    :data:`TRUST_REASONS` joined by "; ". Trusted means: a shape, the compound and its dominant
+    facet's prediction in the model's domain, at least :data:`MIN_FACETS_ON_SHAPE` facet families
+    on the shape, and weighted γ and Φ inside the 1st–99th percentile of the training labels
+    (:func:`semcgcnn.model.applicability.training_label_range`)."""
+    from semcgcnn.model.applicability import training_label_range
+
+    if not row["dominant_facet"]:
+        return NO_SHAPE if row["compound_in_domain"] else f"{NO_SHAPE}; {COMPOUND_OUT}"
+    bounds = training_label_range()
+    reasons = [COMPOUND_OUT if not row["compound_in_domain"] else None,
+               DOMINANT_OUT if not row["dominant_facet_in_domain"] else None,
+               FEW_FACETS if row["n_facets_on_shape"] < MIN_FACETS_ON_SHAPE else None,
+               _range_reason(row["weighted_surface_energy_eV_per_A2"], bounds["surface_energy_eV_per_A2"],
+                             "surface energy"),
+               _range_reason(row["weighted_work_function_eV"], bounds["work_function_eV"], "work function")]
+    reasons = [r for r in reasons if r]
+    return "; ".join(reasons) if reasons else TRUSTED
+
+
 def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None, in_domain: bool, verdict: str,
-              model_id: str) -> dict:
-    """The ``wulff`` row of a compound; NaN values and no dominant facet without a shape."""
+              model_id: str, out_of_domain: dict[str, bool]) -> dict:
+    """The ``wulff`` row of a compound; NaN values and no dominant facet without a shape.
+
+    ``out_of_domain``: each slab's prediction verdict, by ``slab_id`` (for the dominant facet's).
+    """
+    from semcgcnn.model.applicability import training_label_range
+
     row = {"compound_id": cand.compound_id, "formula": cand.formula, "n_facets": len(best), "n_facets_on_shape": 0,
-           "compound_in_domain": in_domain, "domain_reason": verdict, "model_id": model_id}
+           "compound_in_domain": in_domain, "domain_reason": verdict, "model_id": model_id,
+           "dominant_facet_in_domain": False, "weighted_surface_energy_in_label_range": False,
+           "weighted_work_function_in_label_range": False}
     row.update(dict.fromkeys(WULFF_VALUES, math.nan), dominant_facet="")
     if shape is not None:
         fractions = shape.area_fractions
         top = int(np.argmax(fractions))
+        bounds = training_label_range()
         row.update(
             n_facets_on_shape=sum(a > 0 for a in fractions),
             weighted_surface_energy_eV_per_A2=shape.weighted_surface_energy_eV_per_A2,
             weighted_surface_energy_J_per_m2=shape.weighted_surface_energy_J_per_m2,
             weighted_work_function_eV=shape.weighted_work_function_eV, shape_factor=shape.shape_factor,
             anisotropy=shape.anisotropy, dominant_facet=miller_label(best[top].miller),
-            dominant_area_fraction=fractions[top])
+            dominant_area_fraction=fractions[top],
+            dominant_facet_in_domain=not out_of_domain[best[top].slab_id],
+            weighted_surface_energy_in_label_range=bool(
+                bounds["surface_energy_eV_per_A2"][0] <= shape.weighted_surface_energy_eV_per_A2
+                <= bounds["surface_energy_eV_per_A2"][1]),
+            weighted_work_function_in_label_range=bool(
+                bounds["work_function_eV"][0] <= shape.weighted_work_function_eV <= bounds["work_function_eV"][1]))
+    row["trust"] = wulff_trust(row)
     return row

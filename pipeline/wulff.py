@@ -1,9 +1,21 @@
 """Wulff construction from per-slab surface energies: area-weighted surface energy and work function.
 
 Per compound, each facet (Miller index) takes its lowest surface energy over the terminations,
-and the work function of that same slab. pymatgen's ``WulffShape`` on the conventional lattice
-gives each facet's area fraction f_i; the weighted values are Σγ_i·f_i and Σφ_i·f_i. Facets that
-do not reach the equilibrium shape keep an area fraction of 0 and stay in the facet table.
+and the work function of that same slab. The Wulff shape is the intersection of the half-spaces
+{x : n·x ≤ γ} over every plane symmetry-equivalent to a facet under the conventional lattice's
+point group (the planes pymatgen's ``WulffShape`` uses); it gives each facet's area fraction f_i,
+and the weighted values are Σγ_i·f_i and Σφ_i·f_i. Facets that do not reach the equilibrium shape
+keep an area fraction of 0 and stay in the facet table.
+
+Why not ``WulffShape`` itself: it builds the shape through a convex hull of the dual points
+n/γ, whose qhull step stops with "initial simplex is flat" when the facets do not enclose a
+crystal (on the shipped Mg–X binaries: every failure was facet families whose normals all lie in
+one plane, because the slab stage had no symmetric slab of the families that would close the
+shape); here that case is named in words (:func:`closure_problem`). It also assigns each face
+triangle to the first plane, in energy order, within 1e-5 eV/Å² of the triangle's centre, which
+hands slivers of a facet to a lower-energy plane passing just outside it (3e-4 of the area of
+cubic mp-1038814); here a triangle goes to the plane it lies on. Elsewhere the two agree to
+1e-6 in area fraction.
 """
 
 from __future__ import annotations
@@ -57,32 +69,134 @@ class WulffResult:
         return self.weighted_surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2
 
 
+def _as_lattice(lattice):
+    from pymatgen.core import Lattice
+
+    return lattice if isinstance(lattice, Lattice) else Lattice(np.asarray(lattice, dtype=float))
+
+
+def symmetry_planes(lattice, facets: Sequence[Facet], symprec: float = 1e-5) -> list[tuple[int, tuple[int, int, int]]]:
+    """``(facet index, hkl)`` of every plane of the Wulff construction: each facet's Miller index
+    under the point-group operations of the lattice's reciprocal lattice, as pymatgen's
+    ``WulffShape`` makes them (same operations, same ``symprec``; an hkl already made by an
+    earlier facet is not repeated)."""
+    ops = _as_lattice(lattice).get_recp_symmetry_operation(symprec)
+    seen: dict[tuple[int, int, int], int] = {}
+    for i, f in enumerate(facets):
+        for op in ops:
+            seen.setdefault(tuple(int(x) for x in op.operate(f.miller)), i)
+    return [(i, hkl) for hkl, i in seen.items()]
+
+
+def _unit_normals(lattice, millers) -> np.ndarray:
+    """Cartesian unit normals of the planes ``millers`` (rows)."""
+    n = np.asarray(_as_lattice(lattice).reciprocal_lattice_crystallographic.get_cartesian_coords(
+        np.asarray(millers, dtype=float)), dtype=float).reshape(-1, 3)
+    return n / np.linalg.norm(n, axis=1)[:, None]
+
+
+def _direction_label(lattice, cart: np.ndarray) -> str:
+    """A Cartesian direction as the smallest integer lattice direction ``[u v w]`` when there is one."""
+    frac = _as_lattice(lattice).get_fractional_coords(cart)
+    frac = frac / np.abs(frac).max()
+    frac = -frac if frac[np.flatnonzero(np.abs(frac) > 1e-6)[0]] < 0 else frac  # [0 0 1], not [0 0 -1]
+    for scale in range(1, 7):
+        uvw = frac * scale
+        if np.allclose(uvw, np.round(uvw), atol=1e-4):
+            return "[{} {} {}]".format(*(int(x) + 0 for x in np.round(uvw)))
+    return "[{:.3f} {:.3f} {:.3f}]".format(*frac)
+
+
+def closure_problem(lattice, facets: Sequence[Facet]) -> str | None:
+    """Why these facets cannot enclose a finite crystal, in one sentence, or ``None`` when they can.
+
+    The planes n·x = γ (γ > 0, all symmetry-equivalent normals n, a set closed under inversion
+    because every lattice point group is) bound a finite body exactly when their normals span
+    3-D space. When every normal is perpendicular to one direction, the shape is an open prism
+    along it; when all normals are parallel, it is an infinite slab.
+    """
+    planes = symmetry_planes(lattice, facets)
+    normals = _unit_normals(lattice, [hkl for _, hkl in planes])
+    _, s, vt = np.linalg.svd(normals)
+    rank = int((s > 1e-6 * s[0]).sum())
+    if rank == 3:
+        return None
+    names = ", ".join(miller_label(f.miller) for f in facets)
+    names, their = (f"facet {names} only", "its") if len(facets) == 1 else (f"facets {names} only", "their")
+    if rank == 2:
+        return (f"{names}: all {their} symmetry-equivalent planes are parallel to the "
+                f"{_direction_label(lattice, vt[2])} direction, so they do not enclose a finite crystal")
+    return f"{names}: all {their} planes are parallel to one another, so they do not enclose a finite crystal"
+
+
+def miller_label(miller: Sequence[int]) -> str:
+    return "({} {} {})".format(*miller)
+
+
+def halfspace_wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
+    """The Wulff shape as the intersection of the half-spaces {x : n·x ≤ γ} over every
+    symmetry-equivalent plane (scipy ``HalfspaceIntersection``, in Cartesian coordinates with γ
+    scaled to at most 1), each facet's area from the triangles of the shape's convex hull.
+
+    The same construction as pymatgen's ``WulffShape`` (same planes, same area, volume, shape
+    factor and anisotropy definitions) without its dual hull, used when that one fails.
+    Assumes positive γ and facets that enclose a crystal (:func:`closure_problem`).
+    """
+    from scipy.spatial import ConvexHull, HalfspaceIntersection
+
+    planes = symmetry_planes(lattice, facets)
+    idx = np.array([i for i, _ in planes])
+    gamma = np.array([facets[i].surface_energy_eV_per_A2 for i in idx], dtype=float)
+    order = np.argsort(gamma, kind="stable")  # ties go to the lower-energy plane, as in pymatgen
+    idx, gamma = idx[order], gamma[order]
+    normals = _unit_normals(lattice, [planes[j][1] for j in order])
+    scale = gamma.max()
+    halfspaces = np.hstack([normals, -(gamma / scale)[:, None]])
+    last: Exception | None = None
+    for options in (None, "QJ"):
+        try:
+            kw = {} if options is None else {"qhull_options": options}
+            verts = HalfspaceIntersection(halfspaces, np.zeros(3), **kw).intersections
+            hull = ConvexHull(verts)
+            break
+        except Exception as exc:  # noqa: BLE001 - qhull precision; retried joggled
+            last = exc
+    else:
+        raise ValueError(f"half-space Wulff construction failed: {str(last).splitlines()[0]}") from None
+    area = np.zeros(len(facets))
+    for simplex in hull.simplices:
+        pts = verts[simplex]
+        dist = np.abs(normals @ pts.mean(axis=0) - gamma / scale)
+        j = int(np.argmin(dist))
+        if dist[j] > 1e-6:
+            raise ValueError("half-space Wulff construction: a face of the shape lies on no facet plane")
+        area[idx[j]] += 0.5 * np.linalg.norm(np.cross(pts[1] - pts[0], pts[2] - pts[0]))
+    total = area.sum()
+    fractions = area / total
+    se = np.array([f.surface_energy_eV_per_A2 for f in facets])
+    weighted_se = float(se @ fractions)
+    anisotropy = float(np.sqrt(((se - weighted_se) ** 2) @ fractions) / weighted_se)
+    shape_factor = float(total / hull.volume ** (2 / 3))
+    wf = np.array([f.work_function_eV for f in facets])
+    return WulffResult([float(a) for a in fractions], weighted_se, float(wf @ fractions), shape_factor, anisotropy)
+
+
 def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
     """Wulff shape of ``facets`` on ``lattice`` (pymatgen ``Lattice`` or 3×3 matrix, conventional cell).
 
-    Raises ``ValueError`` when pymatgen cannot build a closed shape from these facets.
+    Raises ``ValueError`` with a physical reason when there is no shape: no facet, a γ ≤ 0, or
+    facets whose planes do not enclose a finite crystal (:func:`closure_problem`).
     """
-    from pymatgen.analysis.wulff import WulffShape
-    from pymatgen.core import Lattice
-
     if not facets:
         raise ValueError("no facet with a finite surface energy")
     bad = [f.miller for f in facets if not f.surface_energy_eV_per_A2 > 0]
     if bad:  # a Wulff construction needs positive γ; the model can extrapolate below zero
         raise ValueError(f"predicted surface energy ≤ 0 (unphysical) for facet(s) {', '.join(map(str, bad))}")
-    lattice = lattice if isinstance(lattice, Lattice) else Lattice(np.asarray(lattice, dtype=float))
-    millers = [f.miller for f in facets]
-    try:
-        shape = WulffShape(lattice, millers, [f.surface_energy_eV_per_A2 for f in facets])
-        fractions_by_hkl = shape.area_fraction_dict
-        weighted_se = float(shape.weighted_surface_energy)
-        shape_factor, anisotropy = float(shape.shape_factor), float(shape.anisotropy)
-    except Exception as exc:  # noqa: BLE001 - qhull or degenerate shapes
-        raise ValueError(f"pymatgen WulffShape failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                         ) from None
-    fractions = [float(fractions_by_hkl.get(hkl, 0.0)) for hkl in millers]
-    weighted_wf = float(sum(f.work_function_eV * a for f, a in zip(facets, fractions, strict=True)))
-    return WulffResult(fractions, weighted_se, weighted_wf, shape_factor, anisotropy)
+    lattice = _as_lattice(lattice)
+    problem = closure_problem(lattice, facets)
+    if problem:
+        raise ValueError(problem)
+    return halfspace_wulff(lattice, facets)
 
 
 def compound_wulff(compound_id: str, lattice, facets: Sequence[Facet]) -> tuple[WulffResult | None, list[dict]]:

@@ -58,7 +58,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
         ("work_function_eV", pa.float64()), ("area_fraction", pa.float64()), ("on_wulff_shape", pa.bool_()),
     ]),
-    # one row per compound: Wulff-weighted properties
+    # one row per compound: Wulff-weighted properties, and how far to trust them. Trusted ("trusted"
+    # in `trust`, otherwise its reasons joined by "; "): a shape; compound and dominant facet's
+    # prediction in domain; ≥ 2 facet families on the shape; weighted γ and Φ inside the 1st–99th
+    # percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
+    # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
     "wulff": pa.schema([
         ("compound_id", pa.string()), ("formula", pa.string()), ("n_facets", pa.int32()),
         ("n_facets_on_shape", pa.int32()),
@@ -66,6 +70,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("weighted_work_function_eV", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
         ("dominant_facet", pa.string()), ("dominant_area_fraction", pa.float64()),
         ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()), ("model_id", pa.string()),
+        ("dominant_facet_in_domain", pa.bool_()), ("weighted_surface_energy_in_label_range", pa.bool_()),
+        ("weighted_work_function_in_label_range", pa.bool_()), ("trust", pa.string()),
     ]),
     # anything that failed, with its stage and reason; the run still completes
     "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),

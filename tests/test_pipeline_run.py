@@ -34,7 +34,7 @@ def screened(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("screen") / "full"
     res = _cli(*SCREEN, "--out", str(out))
     assert res.returncode == 0, res.stderr
-    assert "lowest Wulff work function" in res.stdout and "outside the model's domain" in res.stdout
+    assert "lowest Wulff work function" in res.stdout and "trust == 'trusted'" in res.stdout
     return out
 
 
@@ -70,6 +70,10 @@ def test_tables_are_consistent_and_carry_provenance(screened):
         assert (ff["work_function_eV"] * ff["area_fraction"]).sum() == pytest.approx(row.weighted_work_function_eV)
         assert (ff["surface_energy_eV_per_A2"] * ff["area_fraction"]).sum() == pytest.approx(
             row.weighted_surface_energy_eV_per_A2)
+    # trust: "trusted" exactly when every flag passes; the printed ranking uses the same rule
+    good = w["compound_in_domain"] & w["dominant_facet_in_domain"] & (w["n_facets_on_shape"] >= 2) \
+        & w["weighted_surface_energy_in_label_range"] & w["weighted_work_function_in_label_range"]
+    assert ((w["trust"] == "trusted") == good).all() and good.any()
     # a structure reloaded from the table is the slab that was predicted
     from pymatgen.core import Structure
 

@@ -73,17 +73,21 @@ def _interrupted(out: Path) -> str:
 def _print_summary(summary) -> None:
     import pandas as pd
 
+    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+    from semcgcnn.model.applicability import training_label_range
+    from semcgcnn.pipeline.rows import TRUST_REASONS, TRUSTED
+
     console = Console()
     wulff = pd.read_parquet(summary.tables["wulff"])
-    ranked = wulff[wulff["compound_in_domain"] & wulff["weighted_work_function_eV"].notna()]
-    flagged = int((~wulff["compound_in_domain"]).sum())
+    ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
+    reasons = wulff.loc[wulff["trust"] != TRUSTED, "trust"].str.split("; ").explode().value_counts()
     t = summary.stage_seconds
     log.info("screen done in %.1f s (slabs %.1f s wall, %.1f s CPU; predictions %.1f s; writing %.1f s)",
              t["total"], t["slabs_wall"], t["slabs_cpu"], t["predictions"], t["wulff_and_write"] + t["assemble"])
     table = Table(title=f"Screen: {summary.n_compounds} compounds, {summary.n_slabs} slabs "
                         f"({summary.n_slabs / max(summary.n_compounds, 1):.1f} per compound), "
                         f"{summary.n_errors} error rows → {summary.out}")
-    for col in ("ranking (in-domain compounds)", "compound", "formula", "value"):
+    for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value"):
         table.add_column(col)
     picks = [
         ("lowest Wulff work function", "weighted_work_function_eV", True, "eV"),
@@ -94,5 +98,12 @@ def _print_summary(summary) -> None:
         for i, row in enumerate(ranked.sort_values(col, ascending=ascending).head(3).itertuples()):
             table.add_row(label if i == 0 else "", row.compound_id, row.formula, f"{getattr(row, col):.3f} {unit}")
     console.print(table)
-    console.print(f"{flagged} of {len(wulff)} compounds are outside the model's domain (unseen elements or "
-                  f"anion chemistry): flagged in compound_in_domain, not ranked above.")
+    se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
+    console.print(f"Ranked: {len(ranked)} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet. "
+                  f"Left out: {len(wulff) - len(ranked)}, for (a compound can have several reasons):")
+    for reason in TRUST_REASONS:
+        if reasons.get(reason, 0):
+            console.print(f"  {reasons[reason]:4d}  {reason}")
+    console.print(f"Training labels' range (1st–99th percentile of the shipped Mg–X slabs): γ "
+                  f"{se[0] * EV_PER_A2_TO_J_PER_M2:.2f}–{se[1] * EV_PER_A2_TO_J_PER_M2:.2f} J/m², "
+                  f"Φ {wf[0]:.2f}–{wf[1]:.2f} eV.")
