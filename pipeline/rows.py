@@ -12,7 +12,7 @@ from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
 from .slabs import SlabResult
-from .wulff import Facet, WulffResult
+from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
 """Keys of a slab row that hold the structure as arrays (the table stores pymatgen JSON instead)."""
@@ -35,10 +35,6 @@ TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, FEW_FACETS,
 """Every reason :func:`wulff_trust` can give, in its order; ``trust`` joins those that apply with "; "."""
 WULFF_VALUES = ("weighted_surface_energy_eV_per_A2", "weighted_surface_energy_J_per_m2", "weighted_work_function_eV",
                 "shape_factor", "anisotropy", "dominant_area_fraction")
-
-
-def miller_label(miller: Sequence[int]) -> str:
-    return "({} {} {})".format(*miller)
 
 
 def compound_row(cand: Candidate, res: SlabResult, in_domain: bool, verdict: str) -> dict:
