@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from monty.json import MSONable
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def describe(compound_id: str, structure, source: str) -> Candidate:
 def check(structure) -> str | None:
     """Why a bulk structure cannot be screened, or ``None``: what no crystal graph can take
     (:func:`semcgcnn.validation.structure_problem`), no Mg, an implausible or overlapping cell."""
-    from semcgcnn.validation import structure_problem
+    from semcgcnn.validation import overlap_problem, structure_problem
 
     problem = structure_problem(structure)
     if problem:
@@ -75,9 +74,7 @@ def check(structure) -> str | None:
         return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
     if structure.volume / len(structure) < 3.0:
         return f"implausible cell: {structure.volume / len(structure):.2f} Å³ per atom"
-    if len(structure) > 1 and float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min()) < 0.5:
-        return "atoms closer than 0.5 Å (overlapping sites)"
-    return None
+    return overlap_problem(structure)
 
 
 def load_bundled() -> list[Candidate]:

@@ -144,6 +144,8 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path):
     disordered.to(filename=str(inputs / "MgAl_disordered.cif"))
     Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(
         filename=str(inputs / "POSCAR_Al"), fmt="poscar")
+    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(inputs / "MgMg_overlap.json"))
+    (inputs / "lattice_missing.json").write_text("{}")
 
     out = tmp_path / "out"
     res = _cli("screen", "--structures", str(inputs), "--out", str(out), "--workers", "1")
@@ -151,8 +153,10 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path):
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"], strict=True))
     assert set(errors["stage"]) == {"candidates"}
-    assert set(reasons) == {"broken.cif", "MgAl_disordered.cif", "POSCAR_Al"}
+    assert set(reasons) == {"broken.cif", "MgAl_disordered.cif", "POSCAR_Al", "MgMg_overlap.json", "lattice_missing.json"}
     assert "unreadable" in reasons["broken.cif"]
+    assert reasons["MgMg_overlap.json"] == "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.160 Å apart (closer than 0.5 Å)"
+    assert reasons["lattice_missing.json"] == "unreadable structure file: JSON is not a pymatgen Structure: no 'lattice' key"
     assert "partially occupied" in reasons["MgAl_disordered.cif"]
     assert "no Mg" in reasons["POSCAR_Al"]
     wulff = pd.read_parquet(out / "wulff.parquet")
