@@ -140,11 +140,25 @@ def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None =
     return [describe(str(d.material_id), d.structure, "mp") for d in docs]
 
 
+def element_filter(elements: Sequence[str]) -> set[str]:
+    """The element symbols of an ``--elements`` filter, or :class:`CandidateError` naming the ones
+    that are not elements (a typo would otherwise silently select nothing)."""
+    from pymatgen.core import Element
+
+    wanted = {e.strip() for e in elements if e.strip()}
+    bad = sorted(e for e in wanted if not Element.is_valid_symbol(e))
+    if bad:
+        raise CandidateError(f"--elements: {', '.join(bad)} {'is not an element' if len(bad) == 1 else 'are not elements'}"
+                             " (give symbols such as Al,Zn; case matters)")
+    return wanted
+
+
 def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_atoms: int | None = None,
            limit: int | None = None) -> list[Candidate]:
     """Keep candidates whose partner elements are all in ``elements`` (if given) and whose bulk
-    cell has at most ``max_atoms`` sites; then the first ``limit``, in source order."""
-    wanted = {e.strip() for e in elements if e.strip()}
+    cell has at most ``max_atoms`` sites; then the first ``limit``, in source order.
+    Raises :class:`CandidateError` if ``elements`` holds something that is not an element symbol."""
+    wanted = element_filter(elements)
     out = []
     for c in candidates:
         partners = {x for x in c.X_element.split(",") if x}
@@ -184,6 +198,7 @@ def screen_candidates(source: str = "bundled", structures: Path | None = None,
                       max_atoms: int | None = None, limit: int | None = None) -> CandidateSet:
     """Gather the source's structures, refuse the ones that cannot be screened (error rows),
     then apply the filters. Raises :class:`CandidateError` for problems the user must fix."""
+    element_filter(elements)  # before gathering, which may query the Materials Project
     cands, errors, label = gather(source, structures, e_above_hull)
     kept = []
     for c in cands:

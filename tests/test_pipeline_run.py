@@ -174,7 +174,9 @@ def test_user_mistakes_give_one_line_errors(tmp_path):
         (("screen", "--out", str(tmp_path / "c"), "--structures", str(bad_only)), "no candidate"),
         (("screen", "--out", str(tmp_path / "d"), "--source", "oqmd"), "unknown --source"),
         (("screen", "--out", str(tmp_path / "e"), "--limit", "0"), "must be"),
-        (("screen", "--out", str(tmp_path / "f"), "--elements", "Xx"), "no candidate"),
+        (("screen", "--out", str(tmp_path / "f"), "--elements", "Al,Xx"),
+         "--elements: Xx is not an element (give symbols such as Al,Zn; case matters)"),
+        (("screen", "--out", str(tmp_path / "g"), "--elements", "Og"), "no candidate"),
     ]
     for args, needle in cases:
         res = _cli(*args)
@@ -188,11 +190,13 @@ def test_existing_output_needs_resume(screened):
 
 
 def test_candidate_filters():
-    from semcgcnn.pipeline.candidates import load_bundled, select
+    from semcgcnn.pipeline.candidates import CandidateError, load_bundled, select
 
     cands = load_bundled()
     assert len(cands) == 210 and len({c.compound_id for c in cands}) == 210
     al = select(cands, elements=["Al"])
     assert al and all(c.X_element == "Al" for c in al)
+    with pytest.raises(CandidateError, match="^--elements: Xx, al are not elements"):
+        select(cands, elements=["Al", "Xx", "al"])
     small = select(cands, max_atoms=2, limit=3)
     assert len(small) == 3 and all(c.n_atoms <= 2 for c in small)
