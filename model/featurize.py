@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from semcgcnn.geometry import heights_along_normal
-from semcgcnn.validation import check_structure
+from semcgcnn.validation import MIN_DISTANCE_A, check_structure, overlapping
 
 from .atom_features import check_elements
 from .config import GraphConfig
@@ -104,8 +104,8 @@ def neighbor_table(lattice: np.ndarray, cart: np.ndarray, config: GraphConfig) -
     everyone = np.arange(n_atoms)
     r0 = min(config.search_radius, config.radius)
     c, n, d = _neighbor_pairs(cart, everyone, lattice, r0)
-    if len(d) and d.min() < 0.5:
-        raise OverlappingAtomsError(f"overlapping atoms ({d.min():.3f} Å apart)")
+    if len(d) and d.min() < MIN_DISTANCE_A:
+        raise OverlappingAtomsError(overlapping(float(d.min())))
     idx, dist, counts = _top_k(c, n, d, n_atoms, k, config.pad_distance)
     if r0 < config.radius:
         # atoms whose k-th neighbour is not safely inside r0 need the full-radius search

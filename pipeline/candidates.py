@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from monty.json import MSONable
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def describe(compound_id: str, structure, source: str) -> Candidate:
 def check(structure) -> str | None:
     """Why a bulk structure cannot be screened, or ``None``: what no crystal graph can take
     (:func:`semcgcnn.validation.structure_problem`), no Mg, an implausible or overlapping cell."""
-    from semcgcnn.validation import structure_problem
+    from semcgcnn.validation import overlap_problem, structure_problem
 
     problem = structure_problem(structure)
     if problem:
@@ -75,9 +74,7 @@ def check(structure) -> str | None:
         return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
     if structure.volume / len(structure) < 3.0:
         return f"implausible cell: {structure.volume / len(structure):.2f} Å³ per atom"
-    if len(structure) > 1 and float(structure.distance_matrix[np.triu_indices(len(structure), 1)].min()) < 0.5:
-        return "atoms closer than 0.5 Å (overlapping sites)"
-    return None
+    return overlap_problem(structure)
 
 
 def load_bundled() -> list[Candidate]:
@@ -143,11 +140,25 @@ def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None =
     return [describe(str(d.material_id), d.structure, "mp") for d in docs]
 
 
+def element_filter(elements: Sequence[str]) -> set[str]:
+    """The element symbols of an ``--elements`` filter, or :class:`CandidateError` naming the ones
+    that are not elements (a typo would otherwise silently select nothing)."""
+    from pymatgen.core import Element
+
+    wanted = {e.strip() for e in elements if e.strip()}
+    bad = sorted(e for e in wanted if not Element.is_valid_symbol(e))
+    if bad:
+        raise CandidateError(f"--elements: {', '.join(bad)} {'is not an element' if len(bad) == 1 else 'are not elements'}"
+                             " (give symbols such as Al,Zn; case matters)")
+    return wanted
+
+
 def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_atoms: int | None = None,
            limit: int | None = None) -> list[Candidate]:
     """Keep candidates whose partner elements are all in ``elements`` (if given) and whose bulk
-    cell has at most ``max_atoms`` sites; then the first ``limit``, in source order."""
-    wanted = {e.strip() for e in elements if e.strip()}
+    cell has at most ``max_atoms`` sites; then the first ``limit``, in source order.
+    Raises :class:`CandidateError` if ``elements`` holds something that is not an element symbol."""
+    wanted = element_filter(elements)
     out = []
     for c in candidates:
         partners = {x for x in c.X_element.split(",") if x}
@@ -187,6 +198,7 @@ def screen_candidates(source: str = "bundled", structures: Path | None = None,
                       max_atoms: int | None = None, limit: int | None = None) -> CandidateSet:
     """Gather the source's structures, refuse the ones that cannot be screened (error rows),
     then apply the filters. Raises :class:`CandidateError` for problems the user must fix."""
+    element_filter(elements)  # before gathering, which may query the Materials Project
     cands, errors, label = gather(source, structures, e_above_hull)
     kept = []
     for c in cands:

@@ -42,30 +42,119 @@ def find_structure_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path
     return files, missing
 
 
+def file_kind(path: Path) -> str:
+    """``"JSON"``, ``"CIF"`` or ``"POSCAR"``: the format a structure file is read as (by its name)."""
+    suffix = Path(path).suffix.lower()
+    return "JSON" if suffix == ".json" else "CIF" if suffix == ".cif" else "POSCAR"
+
+
 def parse_structure(path: Path):
-    """A pymatgen ``Structure`` parsed from one file, or :class:`InputError` with the reason."""
+    """A pymatgen ``Structure`` parsed from one file, or :class:`InputError` saying in words what
+    is wrong with the file (``"JSON is not a pymatgen Structure: no 'lattice' key"``, ...)."""
     from pymatgen.core import Structure
 
     path = Path(path)
+    kind = file_kind(path)
     try:
-        if path.suffix.lower() == ".json":
-            return Structure.from_dict(json.loads(path.read_text()))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Structure.from_file(path)
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"unreadable file ({e.__class__.__name__}: {e})") from None
-    except Exception as e:  # noqa: BLE001 - any parser failure on a user file is one clear message
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise InputError(f"not a structure ({msg[:200]})") from None
+    if not text.strip():
+        raise InputError(f"{kind} file is empty")
+    if kind == "JSON":
+        return _structure_from_json(text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return Structure.from_file(path)
+        except Exception as e:  # noqa: BLE001 - any parser failure on a user file is one clear message
+            hints = [str(w.message) for w in caught]
+            reason = _cif_problem(text, hints) if kind == "CIF" else _poscar_problem(e)
+    raise InputError(reason)
+
+
+def _first_line(e: BaseException) -> str:
+    msg = str(e).strip()
+    return (msg.splitlines()[0] if msg else e.__class__.__name__)[:200]
+
+
+def _structure_from_json(text: str):
+    from pymatgen.core import Structure
+
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"JSON is malformed: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if not isinstance(d, dict):
+        raise InputError(f"JSON is not a pymatgen Structure: the top level is {_json_type(d)}, not an object "
+                         "with 'lattice' and 'sites'")
+    if "lattice" not in d:
+        if d.get("@class") == "Molecule":
+            raise InputError("JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)")
+        raise InputError("JSON is not a pymatgen Structure: no 'lattice' key")
+    if "sites" not in d:
+        raise InputError("JSON is not a pymatgen Structure: no 'sites' key")
+    if not isinstance(d["lattice"], dict) or not isinstance(d["sites"], list):
+        raise InputError("JSON is not a pymatgen Structure: 'lattice' must be an object and 'sites' a list")
+    try:
+        return Structure.from_dict(d)
+    except KeyError as e:
+        raise InputError(f"JSON is not a valid pymatgen Structure: missing key {e.args[0]!r}") from None
+    except Exception as e:  # noqa: BLE001 - a malformed lattice or site entry
+        raise InputError(f"JSON is not a valid pymatgen Structure: {_first_line(e)}") from None
+
+
+def _json_type(value) -> str:
+    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _cif_problem(text: str, hints: list[str]) -> str:
+    """Why pymatgen read no structure from a CIF, in words (from the blocks and the parser's warnings)."""
+    from pymatgen.io.cif import CifFile, str2float
+
+    try:
+        blocks = list(CifFile.from_str(text).data.values())
+    except Exception:  # noqa: BLE001 - not even CIF syntax
+        blocks = []
+    if not blocks:
+        return "CIF has no data_ block: this is not a CIF file"
+    data = blocks[0].data
+    if not all(f"_cell_length_{x}" in data for x in "abc"):
+        return "CIF has no cell: _cell_length_a, _b or _c is missing"
+    try:
+        lengths = [str2float(data[f"_cell_length_{x}"]) for x in "abc"]
+    except (TypeError, ValueError):
+        return "CIF cell lengths are not numbers"
+    if min(lengths) <= 0:
+        return f"CIF cell has a zero or negative length (a, b, c = {', '.join(f'{v:g}' for v in lengths)} Å)"
+    if "_atom_site_fract_x" not in data and "_atom_site_Cartn_x" not in data:
+        return "CIF has no atom sites: no _atom_site_fract_x/_atom_site_Cartn_x loop"
+    if any("sum to > 1" in h for h in hints):
+        return "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), so no structure was read"
+    if any("Singular matrix" in h for h in hints):
+        return "CIF cell is degenerate: its lattice vectors are coplanar (check the cell angles)"
+    return "CIF has no readable structure (pymatgen found none: are atoms overlapping or the cell missing?)"
+
+
+def _poscar_problem(e: Exception) -> str:
+    msg = _first_line(e)
+    if isinstance(e, IndexError):
+        return ("POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
+                "element names and counts, then one coordinate row per atom)")
+    if msg.startswith("could not convert string to float"):
+        return f"POSCAR is malformed: expected numbers, found {msg.partition(': ')[2]}"
+    if "at least 1 site" in msg:
+        return "POSCAR lists no atoms (the atom counts are zero)"
+    return f"POSCAR is malformed: {msg}"
 
 
 def read_structure(path: Path):
-    """:func:`parse_structure`, then refuse what no crystal graph can take (empty, disordered)."""
-    from .validation import structure_problem
+    """:func:`parse_structure`, then refuse what no crystal graph can take (empty, disordered,
+    a degenerate cell, overlapping atoms)."""
+    from .validation import overlap_problem, structure_problem
 
     s = parse_structure(path)
-    problem = structure_problem(s)
+    problem = structure_problem(s) or overlap_problem(s)
     if problem:
         raise InputError(problem)
     return s

@@ -148,6 +148,8 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path):
     disordered.to(filename=str(inputs / "MgAl_disordered.cif"))
     Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(
         filename=str(inputs / "POSCAR_Al"), fmt="poscar")
+    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(inputs / "MgMg_overlap.json"))
+    (inputs / "lattice_missing.json").write_text("{}")
 
     out = tmp_path / "out"
     res = _cli("screen", "--structures", str(inputs), "--out", str(out), "--workers", "1")
@@ -155,8 +157,10 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path):
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"], strict=True))
     assert set(errors["stage"]) == {"candidates"}
-    assert set(reasons) == {"broken.cif", "MgAl_disordered.cif", "POSCAR_Al"}
+    assert set(reasons) == {"broken.cif", "MgAl_disordered.cif", "POSCAR_Al", "MgMg_overlap.json", "lattice_missing.json"}
     assert "unreadable" in reasons["broken.cif"]
+    assert reasons["MgMg_overlap.json"] == "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.160 Å apart (closer than 0.5 Å)"
+    assert reasons["lattice_missing.json"] == "unreadable structure file: JSON is not a pymatgen Structure: no 'lattice' key"
     assert "partially occupied" in reasons["MgAl_disordered.cif"]
     assert "no Mg" in reasons["POSCAR_Al"]
     wulff = pd.read_parquet(out / "wulff.parquet")
@@ -174,7 +178,9 @@ def test_user_mistakes_give_one_line_errors(tmp_path):
         (("screen", "--out", str(tmp_path / "c"), "--structures", str(bad_only)), "no candidate"),
         (("screen", "--out", str(tmp_path / "d"), "--source", "oqmd"), "unknown --source"),
         (("screen", "--out", str(tmp_path / "e"), "--limit", "0"), "must be"),
-        (("screen", "--out", str(tmp_path / "f"), "--elements", "Xx"), "no candidate"),
+        (("screen", "--out", str(tmp_path / "f"), "--elements", "Al,Xx"),
+         "--elements: Xx is not an element (give symbols such as Al,Zn; case matters)"),
+        (("screen", "--out", str(tmp_path / "g"), "--elements", "Og"), "no candidate"),
     ]
     for args, needle in cases:
         res = _cli(*args)
@@ -188,11 +194,13 @@ def test_existing_output_needs_resume(screened):
 
 
 def test_candidate_filters():
-    from semcgcnn.pipeline.candidates import load_bundled, select
+    from semcgcnn.pipeline.candidates import CandidateError, load_bundled, select
 
     cands = load_bundled()
     assert len(cands) == 210 and len({c.compound_id for c in cands}) == 210
     al = select(cands, elements=["Al"])
     assert al and all(c.X_element == "Al" for c in al)
+    with pytest.raises(CandidateError, match="^--elements: Xx, al are not elements"):
+        select(cands, elements=["Al", "Xx", "al"])
     small = select(cands, max_atoms=2, limit=3)
     assert len(small) == 3 and all(c.n_atoms <= 2 for c in small)

@@ -99,7 +99,7 @@ def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
     assert "overlapping" in reasons["overlap"]
     assert "vacuum" in reasons["POSCAR_bulk"]
     assert "Og" in reasons["unknown_element"]
-    assert "not a structure" in reasons["not_a_structure"]
+    assert reasons["not_a_structure"] == "JSON is not a pymatgen Structure: no 'lattice' key"
     # the CLI's numbers are the API's numbers
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.io import read_structure
@@ -130,3 +130,85 @@ def test_files_read_in_parallel_give_the_same_rows_and_errors(slab_dir, monkeypa
     pd.testing.assert_frame_equal(serial, par)
     pd.testing.assert_frame_equal(serial_err, par_err)
     assert len(par) == 3 and len(par_err) == 6
+
+
+_CIF_HEAD = """data_x
+_cell_length_a 3.2
+_cell_length_b 3.2
+_cell_length_c 30
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 120
+_symmetry_space_group_name_H-M 'P 1'
+loop_
+_symmetry_equiv_pos_as_xyz
+ 'x, y, z'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+"""
+_POSCAR_CELL = "Mg\n1.0\n3 0 0\n0 3 0\n0 0 30\n"
+_FILE_ENDS_EARLY = ("POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
+                    "element names and counts, then one coordinate row per atom)")
+BAD_FILES = {  # file name: (content, the one-line reason `semcgcnn predict` gives)
+    "empty.json": ("{}", "JSON is not a pymatgen Structure: no 'lattice' key"),
+    "list.json": ("[1, 2]", "JSON is not a pymatgen Structure: the top level is a list, not an object with "
+                            "'lattice' and 'sites'"),
+    "broken.json": ("{not json", "JSON is malformed: Expecting property name enclosed in double quotes at line 1 column 2"),
+    "no_sites.json": ('{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}}',
+                      "JSON is not a pymatgen Structure: no 'sites' key"),
+    "site_without_species.json": ('{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}, "sites": [{"abc": [0, 0, 0]}]}',
+                                  "JSON is not a valid pymatgen Structure: missing key 'species'"),
+    "molecule.json": ('{"@class": "Molecule", "sites": []}',
+                      "JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)"),
+    "empty.cif": ("", "CIF file is empty"),
+    "text.cif": ("hello world\n", "CIF has no data_ block: this is not a CIF file"),
+    "no_cell.cif": ("data_x\nloop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+                    "Mg1 0 0 0\n", "CIF has no cell: _cell_length_a, _b or _c is missing"),
+    "no_atoms.cif": (_CIF_HEAD.split("loop_\n_atom_site_label")[0],
+                     "CIF has no atom sites: no _atom_site_fract_x/_atom_site_Cartn_x loop"),
+    "zero_cell.cif": (_CIF_HEAD.replace("_cell_length_a 3.2", "_cell_length_a 0") + "Mg1 Mg 0 0 0.4 1\n",
+                      "CIF cell has a zero or negative length (a, b, c = 0, 3.2, 30 Å)"),
+    "same_position.cif": (_CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0 0 0.4 1\n",
+                          "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), "
+                          "so no structure was read"),
+    "close.cif": (_CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0.01 0 0.4 1\n",
+                  "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.032 Å apart (closer than 0.5 Å)"),
+    "POSCAR_short": (_POSCAR_CELL[:-7], _FILE_ENDS_EARLY),
+    "POSCAR_no_coords": (_POSCAR_CELL + "Mg\n2\nDirect\n0 0 0.4\n", _FILE_ENDS_EARLY),
+    "POSCAR_words": ("this is\nnot a poscar\n", "POSCAR is malformed: expected numbers, found 'not a poscar'"),
+    "POSCAR_zero_atoms": (_POSCAR_CELL + "Mg\n0\nDirect\n", "POSCAR lists no atoms (the atom counts are zero)"),
+    "POSCAR_flat_cell": ("Mg\n1.0\n0 0 0\n0 3 0\n0 0 30\nMg\n1\nDirect\n0 0 0.4\n",
+                         "degenerate cell: volume 0 Å³ (lattice vectors zero or coplanar; a, b, c = 0, 3, 30 Å)"),
+    "POSCAR_overlap": (_POSCAR_CELL + "Mg\n2\nCartesian\n0 0 12\n0.2 0 12\n",
+                       "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.200 Å apart (closer than 0.5 Å)"),
+    "POSCAR_Xx": (_POSCAR_CELL + "Xx\n1\nDirect\n0 0 0.4\n",
+                  "unknown element symbol(s): Xx (give element symbols such as Mg, Al)"),
+}
+
+
+def test_bad_structure_files_say_what_is_wrong_in_one_line(tmp_path):
+    """Each bad file of the table is one error row whose reason says what is wrong with the file;
+    the good slab in the same folder is still predicted."""
+    from pymatgen.core import Lattice, Structure
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for name, (content, _) in BAD_FILES.items():
+        (d / name).write_text(content)
+    Structure(Lattice.hexagonal(3.21, 30.0), ["Mg", "Mg"], [[0, 0, 0.4], [1 / 3, 2 / 3, 0.47]]).to(
+        filename=str(d / "good.cif"))
+    out = tmp_path / "p.parquet"
+    run = subprocess.run([sys.executable, "-m", "semcgcnn", "predict", str(d), "--out", str(out)],
+                         capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "300"})
+    assert run.returncode == 0 and "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert list(pd.read_parquet(out)["structure_id"]) == ["good"]
+    err = pd.read_parquet(tmp_path / "p.errors.parquet")
+    reasons = {p.rsplit("/", 1)[-1]: r for p, r in zip(err["path"], err["reason"], strict=True)}
+    assert reasons == {name: why for name, (_, why) in BAD_FILES.items()}
+    for name, (_, why) in BAD_FILES.items():
+        assert f"skipped {d / name}: {why}" in run.stdout

@@ -102,6 +102,79 @@ def test_bad_checkpoints_are_refused(tmp_path):
         load_checkpoint(tmp_path / "missing")
 
 
+def _shipped_copy(folder, edit=None, card_text=None):
+    """The shipped checkpoint copied into ``folder`` as ``m.json`` + ``m.safetensors``, its card
+    changed by ``edit(card)`` or replaced by ``card_text``."""
+    import shutil
+
+    from semcgcnn.model.checkpoint import SHIPPED_MODEL
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHIPPED_MODEL.with_suffix(".safetensors"), folder / "m.safetensors")
+    card = json.loads(SHIPPED_MODEL.with_suffix(".json").read_text())
+    if edit:
+        edit(card)
+    (folder / "m.json").write_text(card_text if card_text is not None else json.dumps(card))
+    return folder / "m"
+
+
+def _set(section, key, value):
+    return lambda card: card[section].__setitem__(key, value)
+
+
+CARD_FAULTS = {  # name: (card edit or replacement text, the one-line problem after "<file>: ")
+    "h_fea_len": (_set("model_config", "h_fea_len", 64),
+                  "m.safetensors: weights do not match the model card's model_config: heads.surface_energy.0.weight "
+                  "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)"),
+    "n_conv": (_set("model_config", "n_conv", 2), "m.safetensors: weights do not match the model card's model_config: "
+                                                  "12 tensor(s) the card does not describe, e.g. convs.2.bn1.bias"),
+    "list": ("[1, 2]", "m.json: checkpoint card is a JSON list, not an object"),
+    "no_model_config": (lambda card: card.pop("model_config"), "m.json: checkpoint card lacks model_config"),
+    "huge_layer": (_set("model_config", "atom_fea_len", 10**6),
+                   "m.json: model_config.atom_fea_len = 1000000 is out of range (1..8192)"),
+    "too_many_weights": (lambda card: card["model_config"].update(atom_fea_len=8192, h_fea_len=8192, n_hidden=64),
+                         "m.json: model_config implies 9,400,442,888 weights, over the 50,000,000 this loader "
+                         "accepts (is a layer size mistyped?)"),
+    "string_size": (_set("model_config", "n_conv", "three"), "m.json: model_config.n_conv must be an integer, not 'three'"),
+    "unknown_task": (_set("model_config", "tasks", ["band_gap"]),
+                     "m.json: model_config.tasks: unknown task(s) band_gap (known: surface_energy, work_function, "
+                     "bulk_modulus_vrh, shear_modulus_vrh, energy_per_atom)"),
+    "gaussians": (_set("graph_config", "radius", 8.0), "m.json: graph_config gives 41 Gaussian distance features but "
+                                                        "model_config.n_gaussians is 61"),
+    "normalizer": (_set("normalizer", "mean", [0.1]),
+                   "m.json: normalizer must hold 'mean' and 'std' lists of 2 numbers (one per task)"),
+}
+
+
+@pytest.mark.parametrize("fault", CARD_FAULTS)
+def test_a_card_that_does_not_fit_its_weights_is_one_line_error(tmp_path, fault):
+    """Checked from the card and the safetensors header before any model is built (no 160 GB allocation)."""
+    edit, problem = CARD_FAULTS[fault]
+    stem = _shipped_copy(tmp_path, *((None, edit) if isinstance(edit, str) else (edit,)))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(stem)
+    assert str(info.value) == f"{tmp_path}/{problem}"
+
+
+def test_model_folder_holding_one_pair_loads_and_zero_or_two_are_refused(tmp_path):
+    from semcgcnn.model.checkpoint import SHIPPED_MODEL, resolve_checkpoint
+
+    assert resolve_checkpoint(SHIPPED_MODEL.parent) == SHIPPED_MODEL
+    ck = load_checkpoint(_shipped_copy(tmp_path / "one").parent)
+    assert ck.model_id == load_checkpoint(SHIPPED_MODEL).model_id
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "notes.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}/none: folder holds no checkpoint"):
+        load_checkpoint(tmp_path / "none")
+    _shipped_copy(tmp_path / "two")
+    import shutil
+
+    shutil.copy(tmp_path / "two" / "m.safetensors", tmp_path / "two" / "n.safetensors")
+    shutil.copy(tmp_path / "two" / "m.json", tmp_path / "two" / "n.json")
+    with pytest.raises(CheckpointError, match=f"^{tmp_path}/two: folder holds 2 checkpoints \\(m, n\\): name one"):
+        load_checkpoint(tmp_path / "two")
+
+
 def test_train_variant_trains_and_saves_a_loadable_model_of_the_paper_variant(tmp_path):
     # what `semcgcnn train` runs: the sem variant on the grouped split of all 3218 Mg slabs, one epoch
     from semcgcnn.model.predict import load_pretrained
