@@ -79,8 +79,6 @@ def test_predict_model_folder_with_two_checkpoints_is_one_line(tmp_path):
     assert " ".join(out.stderr.split()) == f"error: {folder}: folder holds 2 checkpoints (m, n): name one, e.g. {folder}/m"
 
 
-@pytest.mark.xfail(strict=True, reason="pipeline/run.py _load_predictor catches only FileNotFoundError, not "
-                                       "CheckpointError: screen --model still prints a traceback (lead's file)")
 def test_screen_with_a_card_that_does_not_fit_its_weights_is_one_line(tmp_path):
     folder = _mismatched_model(tmp_path)
     out = _cli("screen", "--out", str(tmp_path / "s"), "--limit", "1", "--model", str(folder))

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from semcgcnn.model.config import GraphConfig
 
@@ -27,8 +28,9 @@ Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle
 
 
 def fail(msg: str, code: int = 2) -> typer.Exit:
-    """Print a one-line error (no traceback) and return the exit to raise."""
-    Console(stderr=True).print(f"[bold red]error:[/] {msg}")
+    """Print a one-line error (no traceback; never wrapped, and brackets in paths are not
+    markup) and return the exit to raise."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
     return typer.Exit(code)
 
 

@@ -12,7 +12,7 @@ from .common import console, fail
 def predict(
     paths: Annotated[list[str], typer.Argument(help="Slab files (CIF, POSCAR/.vasp, pymatgen JSON) or directories of them.")],
     out: Annotated[str, typer.Option(help="Predictions Parquet; errors go to OUT with .errors.parquet.")] = "predictions.parquet",
-    model: Annotated[str, typer.Option(help="Checkpoint (.json/.safetensors stem); default: the shipped model.")] = "",
+    model: Annotated[str, typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: the shipped model.")] = "",
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the convolutions: ≈1.4× faster on "
                                                               "thousands of slabs, after a few seconds' compile.")] = False,
 ) -> None:

@@ -28,13 +28,14 @@ def screen(
     e_above_hull: Annotated[float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")] = DEFAULT.e_above_hull,
     workers: Annotated[int, typer.Option(help="Slab processes (0: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted screen in OUT.")] = False,
-    model: Annotated[Path | None, typer.Option(help="Checkpoint (.json/.safetensors stem); default: shipped model.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: shipped model.")] = None,
     batch_size: Annotated[int, typer.Option(help="Compounds per committed batch.")] = BATCH_SIZE,
     min_slab: Annotated[float, typer.Option(help="Minimum slab thickness, Å.")] = DEFAULT.slab.min_slab_size_A,
     min_vacuum: Annotated[float, typer.Option(help="Minimum vacuum thickness, Å.")] = DEFAULT.slab.min_vacuum_size_A,
     max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = DEFAULT.slab.max_index,
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
+    from semcgcnn.pipeline.candidates import CandidateError, element_filter
     from semcgcnn.pipeline.run import ScreenError, run_screen
     from semcgcnn.progress import Bars
 
@@ -46,6 +47,10 @@ def screen(
                     "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):
         raise fail(f"--model {model}: no such checkpoint")
+    try:
+        element_filter(elements.split(","))
+    except CandidateError as exc:
+        raise fail(str(exc)) from None
     cfg = ScreenConfig(
         source=source, structures=str(structures.resolve()) if structures else None,
         elements=tuple(sorted(e.strip() for e in elements.split(",") if e.strip())),
