@@ -102,16 +102,24 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
     assert reduced > 0  # the centred cells did reduce
 
 
-def test_lost_terminations_are_retried_thicker_or_reported(bulk):
+def test_lost_terminations_are_retried_thicker_or_reported(bulk, monkeypatch):
     from semcgcnn.pipeline.slabs import SlabConfig, compound_slabs
+    from semcgcnn.pipeline.slabs.generator import FastSlabGenerator
 
     li2mg = bulk["mp-977218"]
-    plain = compound_slabs("mp-977218", li2mg, SlabConfig(retry_thickness_factors=()))
-    retried = compound_slabs("mp-977218", li2mg, SlabConfig())
+    with monkeypatch.context() as m:  # pymatgen's symmetrisation alone, then with thicker retries
+        m.setattr(FastSlabGenerator, "mirrored_slab", lambda *a, **k: None)
+        plain = compound_slabs("mp-977218", li2mg, SlabConfig(retry_thickness_factors=()))
+        retried = compound_slabs("mp-977218", li2mg, SlabConfig())
     assert len(plain.errors) == 2 and all(e["stage"] == "slabs" and "termination" in e["reason"] and
                                           e["id"] == "mp-977218" for e in plain.errors)
     assert (len(plain.slabs), len(retried.slabs), retried.errors) == (23, 27, [])
     assert {r["min_slab_size_A"] for r in retried.slabs} == {10.0, 15.0}
+    # the default: the thicker retries recover them first, so the rebuilt slabs change nothing here
+    assert compound_slabs("mp-977218", li2mg, SlabConfig()).slabs == retried.slabs
+    # without retries, the two lost terminations are rebuilt with one plane on both faces instead
+    rebuilt = compound_slabs("mp-977218", li2mg, SlabConfig(retry_thickness_factors=()))
+    assert (len(rebuilt.slabs), rebuilt.errors) == (25, [])
 
 
 def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
@@ -123,3 +131,159 @@ def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
     res = compound_slabs("bad", overlapping)
     assert res.slabs == [] and res.errors == [
         {"stage": "slabs", "reason": "symmetry analysis failed: Unable to determine symmetry", "id": "bad"}]
+
+
+# ----------------------------------------------------------------- every termination (issue 11)
+
+
+def _hcp_mg_321():
+    from pymatgen.core import Lattice, Structure
+
+    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]])
+
+
+def _faces(row, ftol=0.1):
+    """Sorted species of the bottom and of the top atomic plane of a slab row."""
+    from semcgcnn.geometry import heights_along_normal
+
+    z, _ = heights_along_normal(np.asarray(row["lattice"]), np.asarray(row["frac_coords"]))
+    zn = np.asarray(row["atomic_numbers"])
+    return sorted(zn[z <= z.min() + ftol].tolist()), sorted(zn[z >= z.max() - ftol].tolist())
+
+
+def _without_mirrored(monkeypatch, cid, structure):
+    """The compound's slabs as before issue 11: no rebuilt terminations."""
+    from semcgcnn.pipeline.slabs import compound_slabs
+    from semcgcnn.pipeline.slabs.generator import FastSlabGenerator
+
+    with monkeypatch.context() as m:
+        m.setattr(FastSlabGenerator, "mirrored_slab", lambda *a, **k: None)
+        return compound_slabs(cid, structure)
+
+
+# compound -> (slabs per Miller index, lost terminations per Miller index), all hand-checked below
+CASES = {
+    "hcp-Mg": ({(1, 0, 0): 2, (0, 0, 1): 1, (1, 1, 0): 1, (1, 0, 1): 2, (1, 1, 1): 1}, {}),
+    "mp-2696": ({(1, 0, 0): 2, (1, 1, 0): 1, (1, 1, 1): 2}, {}),  # MgAg, B2 (CsCl) Pm-3m, 2 atoms
+    "mp-10760": ({(1, 0, 0): 1, (1, 1, 0): 1, (1, 1, 1): 2}, {}),  # MgSe rocksalt Fm-3m
+    "mp-18316": ({(1, 0, 0): 3, (1, 1, 0): 4, (1, 1, 1): 5}, {}),  # Mg2Pd Fd-3m: 8 rebuilt
+    # Mg17Al12 I-43m, 58 atoms: (1 1 1) is polar in -43m (no inversion, no 2-fold axis or mirror
+    # across [111]), so its 7 terminations stay lost with that reason
+    "mp-2151": ({(1, 0, 0): 11, (1, 1, 0): 13}, {(1, 1, 1): 7}),
+}
+
+
+@pytest.fixture(scope="module")
+def structures(bulk):
+    return {"hcp-Mg": _hcp_mg_321(), **{k: bulk[k] for k in CASES if k.startswith("mp-")}}
+
+
+@pytest.mark.parametrize("cid", list(CASES))
+def test_every_termination_symmetric_thick_enough_and_distinct(cid, structures, monkeypatch):
+    from pymatgen.core.surface import Slab
+
+    from semcgcnn.pipeline.slabs import compound_slabs, group_slabs, is_symmetric
+
+    res = compound_slabs(cid, structures[cid])
+    per_miller, lost = CASES[cid]
+    assert Counter((r["miller_h"], r["miller_k"], r["miller_l"]) for r in res.slabs) == per_miller
+    lost_found = Counter(tuple(int(x) for x in e["reason"][1:e["reason"].index(")")].split()) for e in res.errors)
+    assert lost_found == lost
+    for e in res.errors:  # one physical sentence, no algorithm
+        assert "polar direction" in e["reason"] and "symmetrize" not in e["reason"]
+    structs = [_structure(r) for r in res.slabs]
+    for r, s in zip(res.slabs, structs):
+        assert is_symmetric(s) and Slab.is_symmetric(s)
+        assert r["slab_thickness_A"] >= 10.0 - 1e-6 and r["vacuum_A"] >= 15.0 - 1e-6
+        assert abs(np.average(s.frac_coords[:, 2], weights=[x.species.weight for x in s]) - 0.5) < 1e-6  # centred
+    # distinct terminations within each Miller index, ids unique
+    for m in per_miller:
+        same = [s for r, s in zip(res.slabs, structs) if (r["miller_h"], r["miller_k"], r["miller_l"]) == m]
+        assert len(group_slabs(same, 0.1)) == len(same)
+    assert len({r["slab_id"] for r in res.slabs}) == len(res.slabs)
+    # today's slabs unchanged and first per Miller index; rebuilt ones appended (by shift)
+    before = _without_mirrored(monkeypatch, cid, structures[cid])
+    now = {r["slab_id"]: r for r in res.slabs}
+    for r in before.slabs:
+        assert now[r["slab_id"]]["frac_coords"] == r["frac_coords"] and now[r["slab_id"]]["lattice"] == r["lattice"]
+    rebuilt = [r for r in res.slabs if r["slab_id"] not in {b["slab_id"] for b in before.slabs}]
+    for r in rebuilt:  # the same plane on both faces
+        bottom, top = _faces(r)
+        assert bottom == top
+    n_before = len(before.errors) - len(res.errors)
+    assert len(rebuilt) == n_before  # every lost non-polar termination came back, none a duplicate
+
+
+def _termination(row, bulk_comp):
+    """(shift, bottom face species, top face species, excess of the first element per 100 Å²)."""
+    zn = list(row["atomic_numbers"])
+    els = sorted(bulk_comp.elements, key=lambda e: e.Z)
+    if len(els) == 1:
+        excess = 0.0
+    else:
+        (a, b), (na, nb) = (bulk_comp[e] for e in els), (zn.count(e.Z) for e in els)
+        excess = (na * b - nb * a) / row["surface_area_A2"] * 100
+    bottom, top = _faces(row)
+    return round(row["shift_frac"], 4), tuple(bottom), tuple(top), round(excess, 3)
+
+
+@pytest.mark.parametrize(("cid", "n_pymatgen"), [("hcp-Mg", 7), ("mp-2696", 5), ("mp-10760", 2), ("mp-18316", 0)])
+def test_slabs_agree_with_pymatgen_where_pymatgen_finds_them(cid, n_pymatgen, structures):
+    """pymatgen's SlabGenerator(...).get_slabs(symmetrize=True) on the same conventional cell:
+    every slab it returns is one of ours (same shift, composition and face planes)."""
+    from pymatgen.core.surface import SlabGenerator, get_symmetrically_distinct_miller_indices
+
+    from semcgcnn.pipeline.slabs import compound_slabs, conventional_cell
+
+    conv, _, _ = conventional_cell(structures[cid])
+    bulk_comp = conv.composition.reduced_composition
+    ours = compound_slabs(cid, structures[cid]).slabs
+    n = 0
+    for m in get_symmetrically_distinct_miller_indices(conv, 1):
+        theirs = SlabGenerator(conv, m, 10.0, 15.0, center_slab=True, primitive=True).get_slabs(symmetrize=True)
+        # ours are cut so the atoms span >= 10 Å (pymatgen's often span less): compare the
+        # termination (shift and the species of both face planes) and the reduced composition
+        # termination (shift and the species of both face planes) and the surface excess of one
+        # element over the bulk ratio, per Å² (the same for any thickness of a symmetric slab)
+        mine = {_termination(r, bulk_comp) for r in ours if (r["miller_h"], r["miller_k"], r["miller_l"]) == tuple(m)}
+        for s in theirs:
+            row = {"lattice": s.lattice.matrix, "frac_coords": s.frac_coords, "atomic_numbers": s.atomic_numbers,
+                   "shift_frac": s.shift, "surface_area_A2": s.surface_area}
+            assert _termination(row, bulk_comp) in mine
+            n += 1
+    assert n == n_pymatgen
+
+
+def test_polar_rocksalt_111_is_one_species_on_both_faces_with_one_more_layer_of_it(structures):
+    """MgSe rocksalt (111): alternating Mg and Se planes of one atom per cell each. A symmetric
+    slab ends on the same species on both faces, so it holds exactly one more plane (atom per
+    in-plane cell) of that species than of the other: non-stoichiometric by one atom."""
+    from semcgcnn.pipeline.slabs import compound_slabs
+
+    rows = [r for r in compound_slabs("mp-10760", structures["mp-10760"]).slabs if r["miller_index"] == "(1 1 1)"]
+    assert len(rows) == 2
+    faces = set()
+    for r in rows:
+        bottom, top = _faces(r)
+        assert bottom == top and len(set(bottom)) == 1
+        face = bottom[0]
+        other = ({12, 34} - {face}).pop()
+        zn = list(r["atomic_numbers"])
+        assert zn.count(face) == zn.count(other) + len(bottom) and not r["stoichiometric"]
+        faces.add(face)
+    assert faces == {12, 34}  # one Mg-terminated, one Se-terminated
+
+
+def test_rebuilt_fcc_111_terminations_of_rb3mg(structures, bulk, monkeypatch):
+    """Rb3Mg (Fm-3m, D0_3-like): pymatgen's symmetrisation loses both (111) terminations even at
+    20 Å; the rebuilt slabs end on the same plane at both faces."""
+    from semcgcnn.pipeline.slabs import compound_slabs
+
+    before = _without_mirrored(monkeypatch, "mp-1186852", bulk["mp-1186852"])
+    after = compound_slabs("mp-1186852", bulk["mp-1186852"])
+    assert [e["reason"][:7] for e in before.errors] == ["(1 1 1)"] * 2 and after.errors == []
+    new = [r for r in after.slabs if r["miller_index"] == "(1 1 1)"]
+    assert [r["slab_id"] for r in new] == ["mp-1186852_1_1_1_t0", "mp-1186852_1_1_1_t1"]
+    for r in new:
+        bottom, top = _faces(r)
+        assert bottom == top and r["slab_thickness_A"] >= 10.0

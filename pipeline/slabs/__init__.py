@@ -15,7 +15,11 @@ replacing three costly pieces of pymatgen's ``SlabGenerator`` with equivalent ch
   sites; we tag the conventional cell once per compound.
 
 Terminations that pymatgen's symmetrisation loses ("Too many sites removed") are retried with
-thicker slabs; those still lost are returned as error rows with their reason.
+thicker slabs; those still lost are rebuilt with the same atomic plane on both faces (the bulk
+stacked above the termination, whole planes dropped from the top until a bulk operation that
+reverses the normal maps the bottom face onto the top one: ``FastSlabGenerator.mirrored_slab``),
+numbered after the other terminations of their Miller index. Those left are terminations of a
+polar direction (no bulk operation reverses it), returned as error rows saying so.
 
 Modules: :mod:`.config` (settings, result), :mod:`.symmetry` (surface equivalence),
 :mod:`.matching` (distinct terminations), :mod:`.generator` (the fast ``SlabGenerator``),

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import _pymatgen_private as private
 from .config import SlabConfig, SlabResult
-from .matching import group_slabs
+from .matching import group_slabs, matches_any
 from .rows import slab_row
 
 
@@ -40,18 +40,19 @@ def _slabs_for_miller(conv, miller: tuple[int, int, int], cfg: SlabConfig) -> tu
     )
     gen.symprec, gen.lost = cfg.slab_symprec, []
     slabs = gen.get_slabs(tol=cfg.tol, ftol=cfg.ftol, symmetrize=cfg.symmetrize)
-    errors, n_recovered = [], 0
+    still_lost, n_recovered = [], 0
     for lost in list(gen.lost):
         recovered = _retry_thicker(gen, lost, cfg)
         if recovered:
             slabs.extend(recovered)
             n_recovered += len(recovered)
         else:
-            errors.append({"stage": "slabs", "reason": _lost_reason(miller, lost.shift, cfg)})
+            still_lost.append(lost)
     if n_recovered:
         slabs = [g[0] for g in group_slabs(slabs, cfg.tol)]
     slabs.sort(key=lambda s: (s.shift, len(s)))
-    return slabs, errors
+    mirrored, errors = _mirrored_terminations(gen, conv, miller, still_lost, slabs, cfg)
+    return slabs + mirrored, errors
 
 
 def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
@@ -66,10 +67,56 @@ def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
     return recovered
 
 
-def _lost_reason(miller, shift: float, cfg: SlabConfig) -> str:
-    thickest = cfg.min_slab_size_A * max(cfg.retry_thickness_factors, default=1.0)
-    return (f"({' '.join(map(str, miller))}) termination at shift {shift:.4f}: no symmetric "
-            f"slab before too many sites were removed (pymatgen symmetrize), up to {thickest:.0f} Å")
+def _mirrored_terminations(gen, conv, miller, lost: list, slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
+    """Terminations that pymatgen's symmetrisation lost, rebuilt with the same plane on both faces
+    (:meth:`FastSlabGenerator.mirrored_slab`): new distinct slabs sorted by shift, to be numbered
+    after the others, and one error row (a physical reason) per termination with no symmetric slab.
+    A rebuilt slab that matches one already found adds nothing: that termination is there."""
+    new, errors = [], []
+    for slab in lost:
+        mirrored = gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)
+        if mirrored is None:
+            errors.append({"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg)})
+        elif not matches_any(mirrored, [*slabs, *new], cfg.tol):
+            new.append(mirrored)
+    new.sort(key=lambda s: (s.shift, len(s)))
+    return new, errors
+
+
+def reverses_normal(conv, miller, symprec: float = SlabConfig.bulk_symprec) -> bool:
+    """Does a point operation of the bulk map the (h k l) normal onto its opposite?"""
+    import spglib
+
+    lattice = np.asarray(conv.lattice.matrix)
+    ds = spglib.get_symmetry_dataset((lattice, conv.frac_coords, conv.atomic_numbers), symprec=symprec)
+    normal = np.asarray(miller, dtype=float) @ np.linalg.inv(lattice).T
+    # fractional rotation R acts on fractional columns; on Cartesian vectors it is L^T R L^-T
+    cart = np.einsum("ij,njk,kl->nil", lattice.T, ds.rotations, np.linalg.inv(lattice.T))
+    return bool(np.any(np.all(np.abs(cart @ normal + normal) < 1e-3 * np.linalg.norm(normal), axis=1)))
+
+
+def _face(slab, top: bool, ftol: float) -> str:
+    """Composition of the outermost atomic plane (heights within ``ftol`` Å) of one face."""
+    from semcgcnn.geometry import heights_along_normal
+
+    z, _ = heights_along_normal(slab.lattice.matrix, slab.frac_coords)
+    edge = z.max() if top else z.min()
+    species = [site.specie.symbol for site, zi in zip(slab, z) if abs(zi - edge) <= ftol]
+    return "".join(f"{el}{species.count(el) if species.count(el) > 1 else ''}" for el in sorted(set(species)))
+
+
+def lost_reason(conv, miller, slab, cfg: SlabConfig) -> str:
+    """One physical sentence: why no symmetric slab has this termination on both faces."""
+    hkl = f"({' '.join(map(str, miller))})"
+    bottom, top = _face(slab, False, cfg.ftol), _face(slab, True, cfg.ftol)
+    faces = f"{bottom} vs {top}" if bottom != top else f"both {bottom}, stacked differently beneath"
+    if not reverses_normal(conv, miller, cfg.bulk_symprec):
+        return (f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
+                f"(no symmetry of the bulk reverses it), so a slab's two faces are different surfaces "
+                f"(here {faces}) and no symmetric slab has this termination on both sides")
+    return (f"{hkl} termination at shift {slab.shift:.4f}: no symmetry of the bulk maps this atomic plane onto "
+            f"a plane that could be the top face within {cfg.slab_symprec} Å (here {faces}), "
+            f"so no symmetric slab has this termination on both sides")
 
 
 def compound_slabs(compound_id: str, bulk, cfg: SlabConfig = SlabConfig()) -> SlabResult:

@@ -11,11 +11,13 @@ import math
 import numpy as np
 from pymatgen.core.surface import SlabGenerator
 
+from semcgcnn.geometry import heights_along_normal, normal_height
+
 from . import _pymatgen_private as private
 from .config import MAX_EXTRA_LAYERS, SlabConfig
 from .matching import group_slabs
 from .rows import thickness_A
-from .symmetry import is_symmetric_arrays
+from .symmetry import is_symmetric, is_symmetric_arrays
 
 
 def center(slab) -> None:
@@ -116,6 +118,65 @@ class FastSlabGenerator(SlabGenerator):
                 return None
             if is_symmetric_arrays(frac[keep], numbers[keep], lattice, self.symprec):
                 return keep
+
+    def mirrored_slab(self, shift: float, tol: float, thickness: float, ftol: float):
+        """A symmetric slab with the termination at ``shift`` on both faces, or None.
+
+        The bulk is stacked one oriented cell (height h) more than ``thickness`` above the
+        termination plane; whole atomic planes (heights clustered within ``ftol`` Å, as pymatgen
+        finds terminations) are then removed from the top, never touching the bottom face, and
+        the thinnest slab still at least ``thickness`` thick that :func:`is_symmetric_arrays`
+        accepts is kept. If a bulk operation g reverses the normal, it maps the bottom plane P
+        onto an equivalent plane g(P) and the slab between them onto itself; the images of P
+        under g and the lattice translations lie less than h apart along the normal, so one
+        falls in the stacked window. Without such an operation this is None for thick slabs.
+        """
+        h = private.projected_height(self)
+        slab = self.slab_at(shift, tol, thickness + h + ftol)
+        numbers = np.array([site.specie.Z for site in slab], dtype=np.int32)
+        frac, lattice = slab.frac_coords, slab.lattice.matrix
+        z, _ = heights_along_normal(lattice, frac)
+        order = np.argsort(z, kind="stable")
+        tops = np.flatnonzero(np.diff(z[order]) > ftol)  # last index (in ``order``) of every plane but the top one
+        best = None
+        for last in tops[::-1]:  # drop the top plane, then the next, ...
+            keep = np.sort(order[: last + 1])
+            if z[order[last]] - z[order[0]] < thickness - 1e-6:
+                break
+            if is_symmetric_arrays(frac[keep], numbers[keep], lattice, self.symprec):
+                best = keep
+        if best is None:
+            return None
+        out = self._without_sites(slab, best)
+        trimmed = self._trim_vacuum(out, h)
+        if trimmed is not out and is_symmetric(trimmed, self.symprec):
+            out = trimmed
+        out.target_thickness = thickness
+        return out
+
+    def _trim_vacuum(self, slab, h: float):
+        """``slab`` with as many oriented cells (height ``h``) of vacuum taken out as leave at least
+        ``min_vac_size`` Å: removing planes from the top of a stack one cell taller than needed
+        leaves more vacuum than pymatgen's own slabs have. Atoms keep their relative positions."""
+        from pymatgen.core import Lattice
+        from pymatgen.core.surface import Slab
+
+        if not self.center_slab:
+            return slab
+        height = normal_height(slab.lattice.matrix)
+        extra = math.floor((height - thickness_A(slab) - self.min_vac_size) / h + 1e-9)
+        if extra <= 0:
+            return slab
+        f = (height - extra * h) / height
+        matrix = slab.lattice.matrix.copy()
+        matrix[2] *= f
+        frac = slab.frac_coords.copy()
+        frac[:, 2] = 0.5 + (frac[:, 2] - 0.5) / f  # centred slab: z about the middle, scaled back
+        out = Slab(Lattice(matrix), slab.species, frac, slab.miller_index, slab.oriented_unit_cell, slab.shift,
+                   slab.scale_factor, reorient_lattice=False, site_properties=slab.site_properties,
+                   energy=slab.energy)
+        center(out)
+        return out
 
     def _without_sites(self, init_slab, keep: np.ndarray):
         """A copy of ``init_slab`` holding only the sites ``keep``, centred like every slab."""

@@ -86,3 +86,12 @@ def group_slabs(slabs: list, tol: float) -> list[list]:
         else:
             groups.append([i])
     return [[slabs[i] for i in g] for g in groups]
+
+
+def matches_any(slab, others: list, tol: float) -> bool:
+    """Would :func:`group_slabs` put ``slab`` (listed after ``others``) into an existing group,
+    i.e. does one of ``others`` fit it? Only ``slab`` is compared, not ``others`` pairwise."""
+    if not others:
+        return False
+    fitter = _Fitter([*others, slab], tol)
+    return any(fitter.fits(r, len(others)) for r in range(len(others)))
