@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from semcgcnn.model.applicability import element_symbols
-from semcgcnn.schema import TABLES
+from semcgcnn.schema import TABLES, empty_frame
 
 from . import rows
 from .candidates import Candidate
@@ -55,4 +55,4 @@ def screen_batch(batch: list[tuple[Candidate, SlabResult]], predictor) -> dict[s
     for cand, res in batch:
         for name, new in compound_tables(cand, res, structures, by_id, predictor).items():
             tables[name].extend(new)
-    return {name: pd.DataFrame(r) for name, r in tables.items()}
+    return {name: pd.DataFrame(r) if r else empty_frame(name) for name, r in tables.items()}

@@ -26,8 +26,9 @@ single predicted facet, with nothing to average."""
 NO_SHAPE = "no Wulff shape"
 COMPOUND_OUT = "compound out of domain"
 DOMINANT_OUT = "dominant facet out of domain"
+DOMINANT_ASYMMETRIC = "dominant facet from an asymmetric polar slab (γ the mean of two faces)"
 FEW_FACETS = f"fewer than {MIN_FACETS_ON_SHAPE} facet families on the shape"
-TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, FEW_FACETS,
+TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, DOMINANT_ASYMMETRIC, FEW_FACETS,
                  "weighted surface energy below the training labels' range",
                  "weighted surface energy above the training labels' range",
                  "weighted work function below the training labels' range",
@@ -47,6 +48,7 @@ def compound_row(cand: Candidate, res: SlabResult, in_domain: bool, verdict: str
         "spacegroup_symbol": res.spacegroup_symbol, "spacegroup_number": res.spacegroup_number,
         "n_miller": res.n_miller, "n_slabs": len(res.slabs),
         "n_slabs_lost": sum(e["stage"] == "slabs" and "termination" in e["reason"] for e in res.errors),
+        "n_slabs_asymmetric": sum(not s.get("symmetric", True) for s in res.slabs),
         "compound_in_domain": in_domain, "domain_reason": verdict,
     }
 
@@ -58,7 +60,7 @@ def slab_table_row(slab: dict, structure_json: str) -> dict:
 
 def prediction_row(slab: dict, prediction: dict) -> dict:
     """The ``predictions`` row of a slab: its identity and the model's row (``slab_id`` keyed)."""
-    return {**{k: slab[k] for k in PREDICTION_KEYS}, **prediction}
+    return {**{k: slab[k] for k in PREDICTION_KEYS}, "symmetric_slab": slab.get("symmetric", True), **prediction}
 
 
 def mark_facet_minima(rows: list[dict], best: Sequence[Facet]) -> None:
@@ -72,7 +74,7 @@ def facet_rows(compound_id: str, best: Sequence[Facet], fractions: Sequence[floa
     """The ``facets`` rows of a compound: each facet's lowest-energy slab and its Wulff area."""
     return [{
         "compound_id": compound_id, "miller_h": f.miller[0], "miller_k": f.miller[1], "miller_l": f.miller[2],
-        "miller_index": miller_label(f.miller), "slab_id": f.slab_id,
+        "miller_index": miller_label(f.miller), "slab_id": f.slab_id, "from_symmetric_slab": f.symmetric,
         "surface_energy_eV_per_A2": f.surface_energy_eV_per_A2,
         "surface_energy_J_per_m2": f.surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2,
         "work_function_eV": f.work_function_eV, "area_fraction": a, "on_wulff_shape": a > 0,
@@ -90,7 +92,7 @@ def _range_reason(value: float, bounds: tuple[float, float], what: str) -> str |
 def wulff_trust(row: dict) -> str:
     """``"trusted"``, or why a Wulff row should not be ranked: its reasons from
     :data:`TRUST_REASONS` joined by "; ". Trusted means: a shape, the compound and its dominant
-    facet's prediction in the model's domain, at least :data:`MIN_FACETS_ON_SHAPE` facet families
+    facet's prediction in the model's domain and from a symmetric slab, at least :data:`MIN_FACETS_ON_SHAPE` facet families
     on the shape, and weighted γ and Φ inside the 1st–99th percentile of the training labels
     (:func:`semcgcnn.model.applicability.training_label_range`)."""
     from semcgcnn.model.applicability import training_label_range
@@ -100,6 +102,7 @@ def wulff_trust(row: dict) -> str:
     bounds = training_label_range()
     reasons = [COMPOUND_OUT if not row["compound_in_domain"] else None,
                DOMINANT_OUT if not row["dominant_facet_in_domain"] else None,
+               DOMINANT_ASYMMETRIC if not row["dominant_facet_symmetric"] else None,
                FEW_FACETS if row["n_facets_on_shape"] < MIN_FACETS_ON_SHAPE else None,
                _range_reason(row["weighted_surface_energy_eV_per_A2"], bounds["surface_energy_eV_per_A2"],
                              "surface energy"),
@@ -117,6 +120,7 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
     from semcgcnn.model.applicability import training_label_range
 
     row = {"compound_id": cand.compound_id, "formula": cand.formula, "n_facets": len(best), "n_facets_on_shape": 0,
+           "n_asymmetric_facets_on_shape": 0, "dominant_facet_symmetric": True,
            "compound_in_domain": in_domain, "domain_reason": verdict, "model_id": model_id,
            "dominant_facet_in_domain": False, "weighted_surface_energy_in_label_range": False,
            "weighted_work_function_in_label_range": False}
@@ -127,6 +131,8 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
         bounds = training_label_range()
         row.update(
             n_facets_on_shape=sum(a > 0 for a in fractions),
+            n_asymmetric_facets_on_shape=sum(a > 0 and not f.symmetric for f, a in zip(best, fractions, strict=True)),
+            dominant_facet_symmetric=best[top].symmetric,
             weighted_surface_energy_eV_per_A2=shape.weighted_surface_energy_eV_per_A2,
             weighted_surface_energy_J_per_m2=shape.weighted_surface_energy_J_per_m2,
             weighted_work_function_eV=shape.weighted_work_function_eV, shape_factor=shape.shape_factor,

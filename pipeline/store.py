@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from semcgcnn.schema import SCHEMAS, TABLES, to_table, write_parquet
+from semcgcnn.schema import TABLES, empty_frame, to_table, write_parquet
 
 PARTS = "parts"
 LOCK = ".lock"
@@ -68,11 +68,6 @@ class RunLock:
             self._fh = None
 ERROR_STAGES = ("candidates", "slabs", "predictions", "wulff")
 """Error rows are ordered by stage, then by candidate order."""
-
-
-def empty_frame(name: str) -> pd.DataFrame:
-    """A table with the named schema's columns and no rows."""
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in SCHEMAS[name].names})
 
 
 def _frame(name: str, df: pd.DataFrame) -> pd.DataFrame:

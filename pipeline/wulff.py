@@ -37,21 +37,25 @@ class Facet:
     slab_id: str
     surface_energy_eV_per_A2: float
     work_function_eV: float
+    symmetric: bool = True  # False: an asymmetric polar slab (γ the mean of its two faces)
 
 
 def lowest_per_facet(rows: Sequence[dict]) -> list[Facet]:
-    """From slab rows (``miller_h/k/l``, ``slab_id``, surface energy, work function), the slab of
-    lowest surface energy per Miller index, in first-seen Miller order. NaN energies are skipped."""
+    """From slab rows (``miller_h/k/l``, ``slab_id``, surface energy, work function, optionally
+    ``symmetric_slab``), the slab of lowest surface energy per Miller index, in first-seen Miller
+    order: among the symmetric slabs where the index has any, else among its asymmetric ones.
+    NaN energies are skipped."""
     best: dict[tuple[int, int, int], dict] = {}
     for r in rows:
         se = r["surface_energy_eV_per_A2"]
         if se is None or not math.isfinite(se):
             continue
         hkl = (int(r["miller_h"]), int(r["miller_k"]), int(r["miller_l"]))
-        if hkl not in best or se < best[hkl]["surface_energy_eV_per_A2"]:
+        rank = (not r.get("symmetric_slab", True), se)
+        if hkl not in best or rank < (not best[hkl].get("symmetric_slab", True), best[hkl]["surface_energy_eV_per_A2"]):
             best[hkl] = r
-    return [Facet(hkl, r["slab_id"], float(r["surface_energy_eV_per_A2"]), float(r["work_function_eV"]))
-            for hkl, r in best.items()]
+    return [Facet(hkl, r["slab_id"], float(r["surface_energy_eV_per_A2"]), float(r["work_function_eV"]),
+                  bool(r.get("symmetric_slab", True))) for hkl, r in best.items()]
 
 
 @dataclass

@@ -34,43 +34,48 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("source", pa.string()), ("n_atoms_bulk", pa.int32()), ("Mg_fraction", pa.float64()),
         ("spacegroup_symbol", pa.string()), ("spacegroup_number", pa.int32()),
         ("n_miller", pa.int32()), ("n_slabs", pa.int32()), ("n_slabs_lost", pa.int32()),
+        ("n_slabs_asymmetric", pa.int32()),
         ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()),
     ]),
-    # one row per symmetric slab; the structure as a pymatgen JSON string
+    # one row per slab; the structure as a pymatgen JSON string. Symmetric slabs, plus (symmetric
+    # False) the asymmetric slab of each termination along a polar direction, where no symmetric
+    # slab can exist; asymmetry_note says why in words
     "slabs": pa.schema([
         ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
         ("shift_frac", pa.float64()), ("termination_index", pa.int32()), ("n_atoms", pa.int32()),
         ("formula", pa.string()), ("stoichiometric", pa.bool_()), ("slab_thickness_A", pa.float64()),
         ("vacuum_A", pa.float64()), ("surface_area_A2", pa.float64()), ("min_slab_size_A", pa.float64()),
-        ("structure_json", pa.string()),
+        ("symmetric", pa.bool_()), ("asymmetry_note", pa.string()), ("structure_json", pa.string()),
     ]),
     # one row per slab: model predictions and whether the slab gives its facet's lowest energy
     "predictions": pa.schema([
         ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
-        ("termination_index", pa.int32()),
+        ("termination_index", pa.int32()), ("symmetric_slab", pa.bool_()),
         ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
         ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
         ("is_facet_minimum", pa.bool_()),
     ]),
-    # one row per compound and facet (Miller index): the facet's lowest-energy slab and its Wulff area
+    # one row per compound and facet (Miller index): the facet's lowest-energy slab (a symmetric one
+    # where the facet has any; else its asymmetric polar slab, γ the mean of two faces) and its Wulff area
     "facets": pa.schema([
-        ("compound_id", pa.string()), *_MILLER, ("slab_id", pa.string()),
+        ("compound_id", pa.string()), *_MILLER, ("slab_id", pa.string()), ("from_symmetric_slab", pa.bool_()),
         ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
         ("work_function_eV", pa.float64()), ("area_fraction", pa.float64()), ("on_wulff_shape", pa.bool_()),
     ]),
     # one row per compound: Wulff-weighted properties, and how far to trust them. Trusted ("trusted"
     # in `trust`, otherwise its reasons joined by "; "): a shape; compound and dominant facet's
-    # prediction in domain; ≥ 2 facet families on the shape; weighted γ and Φ inside the 1st–99th
+    # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ inside the 1st–99th
     # percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
     # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
     "wulff": pa.schema([
         ("compound_id", pa.string()), ("formula", pa.string()), ("n_facets", pa.int32()),
-        ("n_facets_on_shape", pa.int32()),
+        ("n_facets_on_shape", pa.int32()), ("n_asymmetric_facets_on_shape", pa.int32()),
         ("weighted_surface_energy_eV_per_A2", pa.float64()), ("weighted_surface_energy_J_per_m2", pa.float64()),
         ("weighted_work_function_eV", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
         ("dominant_facet", pa.string()), ("dominant_area_fraction", pa.float64()),
         ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()), ("model_id", pa.string()),
-        ("dominant_facet_in_domain", pa.bool_()), ("weighted_surface_energy_in_label_range", pa.bool_()),
+        ("dominant_facet_in_domain", pa.bool_()), ("dominant_facet_symmetric", pa.bool_()),
+        ("weighted_surface_energy_in_label_range", pa.bool_()),
         ("weighted_work_function_in_label_range", pa.bool_()), ("trust", pa.string()),
     ]),
     # anything that failed, with its stage and reason; the run still completes
@@ -86,6 +91,11 @@ SCHEMAS: dict[str, pa.Schema] = {
 
 TABLES: tuple[str, ...] = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 """The tables of a screen (``semcgcnn screen``), in the order they are written."""
+
+
+def empty_frame(name: str) -> pd.DataFrame:
+    """A table with the named schema's columns and no rows."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in SCHEMAS[name].names})
 
 
 def to_table(name: str, rows: pd.DataFrame | Sequence[dict]) -> pa.Table:

@@ -171,14 +171,24 @@ def test_every_compound_whose_planes_cannot_close_says_so_in_words(bundled):
 
 
 @pytest.mark.parametrize("cid", ["mp-977273", "mp-17783", "mp-1039198"])
-def test_real_screen_gives_a_physical_reason_not_a_qhull_message(screened, cid):
+def test_compounds_that_lost_whole_polar_families_now_get_a_shape(screened, cid):
+    # their missing families (e.g. (0 0 1) of P6_3cm Mg3Au) are polar directions: no symmetric slab
+    # exists, so the family's asymmetric slab stands in (γ the mean of its two faces), flagged
     tables, _ = screened
-    (reason,) = tables["errors"].query("stage == 'wulff' and id == @cid")["reason"]
-    millers, direction = NO_CLOSURE[cid]
-    assert reason.startswith("facet") and reason.endswith("do not enclose a finite crystal")
-    assert all("({} {} {})".format(*m) in reason for m in millers) and "QH" not in reason
+    assert tables["errors"].query("stage == 'wulff' and id == @cid").empty
     row = tables["wulff"].set_index("compound_id").loc[cid]
-    assert row["trust"].startswith("no Wulff shape") and row["n_facets_on_shape"] == 0
+    facets = tables["facets"][tables["facets"]["compound_id"] == cid]
+    symmetric_only, _ = NO_CLOSURE[cid]
+    closing = facets[~facets["from_symmetric_slab"]]
+    assert set(zip(closing.miller_h, closing.miller_k, closing.miller_l)).isdisjoint(symmetric_only)
+    assert row["n_facets_on_shape"] >= 2 and row["n_asymmetric_facets_on_shape"] >= 1
+    assert facets["area_fraction"].sum() == pytest.approx(1.0)
+    assert row["weighted_work_function_eV"] == pytest.approx(
+        float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9)
+    slabs = tables["slabs"].set_index("slab_id").loc[closing["slab_id"]]
+    assert (~slabs["symmetric"]).all() and slabs["asymmetry_note"].str.contains("polar direction").all()
+    assert row["dominant_facet_symmetric"] == bool(
+        facets.loc[facets["area_fraction"].idxmax(), "from_symmetric_slab"])
 
 
 @pytest.mark.parametrize("cid", AGREE)

@@ -70,17 +70,41 @@ def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
 def _mirrored_terminations(gen, conv, miller, lost: list, slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
     """Terminations that pymatgen's symmetrisation lost, rebuilt with the same plane on both faces
     (:meth:`FastSlabGenerator.mirrored_slab`): new distinct slabs sorted by shift, to be numbered
-    after the others, and one error row (a physical reason) per termination with no symmetric slab.
-    A rebuilt slab that matches one already found adds nothing: that termination is there."""
-    new, errors = [], []
+    after the others. A rebuilt slab that matches one already found adds nothing: that
+    termination is there. A termination along a polar direction (no symmetric slab can exist)
+    gets its asymmetric slab instead (:func:`_asymmetric_slab`), numbered after the symmetric
+    ones; any other termination with no symmetric slab, an error row with a physical reason."""
+    new, asymmetric, errors = [], [], []
+    polar = bool(lost) and not reverses_normal(conv, miller, cfg.bulk_symprec)
     for slab in lost:
         mirrored = gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)
-        if mirrored is None:
-            errors.append({"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg)})
-        elif not matches_any(mirrored, [*slabs, *new], cfg.tol):
-            new.append(mirrored)
+        if mirrored is not None:
+            if not matches_any(mirrored, [*slabs, *new], cfg.tol):
+                new.append(mirrored)
+        elif not polar:
+            errors.append({"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg, polar)})
+        else:
+            plain = _asymmetric_slab(gen, conv, miller, slab, cfg)
+            if not matches_any(plain, [*slabs, *new, *asymmetric], cfg.tol):
+                asymmetric.append(plain)
     new.sort(key=lambda s: (s.shift, len(s)))
-    return new, errors
+    asymmetric.sort(key=lambda s: (s.shift, len(s)))
+    return new + asymmetric, errors
+
+
+def _asymmetric_slab(gen, conv, miller, lost, cfg: SlabConfig):
+    """The plain (unsymmetrised) slab of a termination along a polar direction, as pymatgen cuts
+    it: its two faces are different surfaces, so its surface energy is their mean — the quantity
+    an asymmetric slab defines without chemical potentials, and the one a Wulff shape on the
+    (centrosymmetric) lattice point group uses for the (h k l)/(-h -k -l) pair. The slab carries
+    ``asymmetry_note``, the physical sentence of why it is not symmetric."""
+    slab = gen.slab_at(lost.shift, cfg.tol, cfg.min_slab_size_A)
+    hkl = f"({' '.join(map(str, miller))})"
+    slab.asymmetry_note = (f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
+                           f"(no symmetry of the bulk reverses it), so the two faces of a slab are different surfaces "
+                           f"(here {_faces(slab, cfg.ftol)}) and no symmetric slab exists; this asymmetric slab "
+                           "stands in, and its surface energy is the mean of its two faces")
+    return slab
 
 
 def reverses_normal(conv, miller, symprec: float = SlabConfig.bulk_symprec) -> bool:
@@ -105,15 +129,23 @@ def _face(slab, top: bool, ftol: float) -> str:
     return "".join(f"{el}{species.count(el) if species.count(el) > 1 else ''}" for el in sorted(set(species)))
 
 
-def lost_reason(conv, miller, slab, cfg: SlabConfig) -> str:
-    """One physical sentence: why no symmetric slab has this termination on both faces."""
+def _faces(slab, ftol: float) -> str:
+    """The two outermost planes in words, e.g. "Mg vs Se" or "both Mg3, stacked differently beneath"."""
+    bottom, top = _face(slab, False, ftol), _face(slab, True, ftol)
+    return f"{bottom} vs {top}" if bottom != top else f"both {bottom}, stacked differently beneath"
+
+
+def lost_reason(conv, miller, slab, cfg: SlabConfig, polar: bool | None = None) -> str:
+    """One physical sentence: why no symmetric slab has this termination on both faces
+    (``polar``: whether (h k l) is a polar direction, computed if not given)."""
     hkl = f"({' '.join(map(str, miller))})"
-    bottom, top = _face(slab, False, cfg.ftol), _face(slab, True, cfg.ftol)
-    faces = f"{bottom} vs {top}" if bottom != top else f"both {bottom}, stacked differently beneath"
-    if not reverses_normal(conv, miller, cfg.bulk_symprec):
+    faces = _faces(slab, cfg.ftol)
+    if polar is None:
+        polar = not reverses_normal(conv, miller, cfg.bulk_symprec)
+    if polar:
         return (f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
                 f"(no symmetry of the bulk reverses it), so a slab's two faces are different surfaces "
-                f"(here {faces}) and no symmetric slab has this termination on both sides")
+                f"(here {faces}), and no symmetric slab has this termination on both sides")
     return (f"{hkl} termination at shift {slab.shift:.4f}: no symmetry of the bulk maps this atomic plane onto "
             f"a plane that could be the top face within {cfg.slab_symprec} Å (here {faces}), "
             f"so no symmetric slab has this termination on both sides")

@@ -37,6 +37,8 @@ def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int
         "vacuum_A": cell_height - thickness,
         "surface_area_A2": area,
         "min_slab_size_A": float(getattr(slab, "target_thickness", math.nan)),
+        "symmetric": not getattr(slab, "asymmetry_note", ""),
+        "asymmetry_note": getattr(slab, "asymmetry_note", ""),
         # the structure as plain lists, so a row is JSON as it is (jobflow stores job outputs as JSON)
         "lattice": np.asarray(slab.lattice.matrix, dtype=np.float64).tolist(),
         "atomic_numbers": [int(z) for z in slab.atomic_numbers],
