@@ -44,6 +44,7 @@ def plain_pymatgen(sample, seed: int) -> dict:
         rows.append({"compound_id": c.compound_id, "formula": c.formula, "bulk_sites": c.n_atoms,
                      "pymatgen_s": round(t_plain, 3), "pymatgen_slabs": len(plain),
                      "project_s": round(t_ours, 3), "project_slabs": len(ours.slabs),
+                     "project_symmetric_slabs": sum(r["symmetric"] for r in ours.slabs),
                      "project_lost_terminations": len(ours.errors)})
     tp, to = sum(r["pymatgen_s"] for r in rows), sum(r["project_s"] for r in rows)
     return {
@@ -52,6 +53,7 @@ def plain_pymatgen(sample, seed: int) -> dict:
         "speedup_one_process": round(tp / to, 2),
         "pymatgen_slabs_per_compound": round(sum(r["pymatgen_slabs"] for r in rows) / len(rows), 2),
         "project_slabs_per_compound": round(sum(r["project_slabs"] for r in rows) / len(rows), 2),
+        "project_symmetric_slabs_per_compound": round(sum(r["project_symmetric_slabs"] for r in rows) / len(rows), 2),
     }
 
 
@@ -84,10 +86,15 @@ def main() -> None:
         "compounds": summary.n_compounds, "slabs": summary.n_slabs,
         "slabs_per_compound": round(summary.n_slabs / summary.n_compounds, 2),
         "compounds_without_slabs": int((compounds["n_slabs"] == 0).sum()),
+        "symmetric_slabs": int((compounds["n_slabs"] - compounds["n_slabs_asymmetric"]).sum()),
+        "asymmetric_polar_slabs": int(compounds["n_slabs_asymmetric"].sum()),
+        "symmetric_slabs_per_compound": round(
+            float((compounds["n_slabs"] - compounds["n_slabs_asymmetric"]).sum()) / summary.n_compounds, 2),
         "lost_terminations": int(compounds["n_slabs_lost"].sum()),
         "error_rows_by_stage": errors["stage"].value_counts().to_dict(),
         "compounds_out_of_domain": int((~wulff["compound_in_domain"]).sum()),
         "compounds_with_wulff": int(wulff["weighted_work_function_eV"].notna().sum()),
+        "trusted_wulff_rows": int((wulff["trust"] == "trusted").sum()),
         "workers": args.workers or cores, "wall_s": round(wall, 1),
         "stage_s": {k: round(v, 1) for k, v in summary.stage_seconds.items()},
     }
