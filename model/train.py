@@ -52,20 +52,25 @@ def _val_score(metrics: dict, normalizer: Normalizer, tasks) -> float:
     return float(np.mean([metrics[t]["mae"] / normalizer.std[k] for k, t in enumerate(tasks)]))
 
 
-def train(
-    data: GraphTensors,
-    split: tuple[np.ndarray, np.ndarray, np.ndarray],
-    model_cfg: ModelConfig,
-    train_cfg: TrainConfig,
-    run_dir: Path | None = None,
-    progress: bool = True,
-) -> TrainResult:
-    """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch."""
+@dataclass
+class _Session:
+    """What one training run updates: the model, its optimiser and task weights, the shuffling
+    RNG, the normaliser and the data (on the training device)."""
+
+    model: SEMCGCNN
+    opt: torch.optim.Optimizer
+    weighting: TaskWeights
+    rng: np.random.Generator
+    normalizer: Normalizer
+    data: GraphTensors
+
+
+def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, train_cfg: TrainConfig) -> _Session:
+    """Threads, seeds, normaliser (training rows only), model, optimiser and task weighting."""
     from semcgcnn.runtime import keep_freed_memory
 
     if train_cfg.device == "cpu":
         keep_freed_memory()
-    train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
     torch.set_num_threads(train_cfg.threads or os.cpu_count() or 1)
     torch.manual_seed(train_cfg.seed)
     rng = np.random.default_rng(train_cfg.seed)
@@ -80,49 +85,76 @@ def train(
         if train_cfg.weighting == "gradnorm"
         else TaskWeights(n_tasks, device=device)
     )
-    state = {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
-    ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
-    if ckpt and ckpt.exists():
-        state = _resume(ckpt, model, opt, weighting, rng)
-        log.info("resuming %s from epoch %d", run_dir, state["epoch"])
+    return _Session(model, opt, weighting, rng, normalizer, data)
 
+
+def _initial_state(run: _Session, ckpt: Path | None) -> dict:
+    """A fresh run's state, or the state saved after the last finished epoch of ``ckpt``."""
+    if ckpt and ckpt.exists():
+        state = _resume(ckpt, run.model, run.opt, run.weighting, run.rng)
+        log.info("resuming %s from epoch %d", ckpt.parent, state["epoch"])
+        return state
+    return {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
+
+
+def _run_epoch(run: _Session, epoch: int, train_idx, val_idx, train_cfg: TrainConfig, state: dict) -> tuple[float, float, float]:
+    """One epoch at its learning rate, validation, best-model bookkeeping; returns
+    ``(train_loss, val_score, epoch_s)``."""
+    tasks = run.model.cfg.tasks
+    lr = train_cfg.lr * (train_cfg.lr_drop_factor if epoch >= train_cfg.lr_drop_epoch else 1.0)
+    for g in run.opt.param_groups:
+        g["lr"] = lr
+    t0 = time.perf_counter()
+    train_loss = _train_epoch(run.model, run.opt, run.weighting, run.data, run.rng.permutation(train_idx),
+                              train_cfg.batch_size, run.normalizer)
+    epoch_s = time.perf_counter() - t0
+    val = evaluate(run.model, run.data, val_idx, run.normalizer)
+    score = _val_score(val, run.normalizer, tasks)
+    if score < state["best_score"]:
+        state.update(best_score=score, best_epoch=epoch, best_model=copy.deepcopy(run.model.state_dict()))
+    state["train_s"] += epoch_s
+    state["history"].append(
+        {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_score": score, "epoch_s": epoch_s,
+         "weights": [float(w) for w in run.weighting.weights.detach()],
+         **{f"val_mae_{t}": val[t]["mae"] for t in tasks}}
+    )
+    state["epoch"] = epoch + 1
+    return train_loss, score, epoch_s
+
+
+def train(
+    data: GraphTensors,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    run_dir: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch."""
+    train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
+    run = _start(data, train_idx, model_cfg, train_cfg)
+    ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
+    state = _initial_state(run, ckpt)
     bar = _progress(progress, train_cfg.epochs, state["epoch"])
     t_start = time.perf_counter()
     for epoch in range(state["epoch"], train_cfg.epochs):
-        lr = train_cfg.lr * (train_cfg.lr_drop_factor if epoch >= train_cfg.lr_drop_epoch else 1.0)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        t0 = time.perf_counter()
-        train_loss = _train_epoch(model, opt, weighting, data, rng.permutation(train_idx), train_cfg.batch_size, normalizer)
-        epoch_s = time.perf_counter() - t0
-        val = evaluate(model, data, val_idx, normalizer)
-        score = _val_score(val, normalizer, model_cfg.tasks)
-        if score < state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch, best_model=copy.deepcopy(model.state_dict()))
-        state["train_s"] += epoch_s
-        state["history"].append(
-            {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_score": score, "epoch_s": epoch_s,
-             "weights": [float(w) for w in weighting.weights.detach()],
-             **{f"val_mae_{t}": val[t]["mae"] for t in model_cfg.tasks}}
-        )
-        state["epoch"] = epoch + 1
+        train_loss, score, epoch_s = _run_epoch(run, epoch, train_idx, val_idx, train_cfg, state)
         if ckpt:
-            _save_resume(ckpt, model, opt, weighting, rng, state)
+            _save_resume(ckpt, run.model, run.opt, run.weighting, run.rng, state)
         bar(epoch, train_loss, score)
         if epoch == 0 or (epoch + 1) % 25 == 0:  # a heartbeat where no progress bar is drawn (logs, batch jobs)
             log.info("epoch %d/%d: %.2f s, train loss %.4f, val score %.4f", epoch + 1, train_cfg.epochs,
                      epoch_s, train_loss, score)
     bar(None, 0, 0)
-
-    model.load_state_dict(state["best_model"])
-    metrics = {name: evaluate(model, data, idx, normalizer) for name, idx in
+    run.model.load_state_dict(state["best_model"])
+    metrics = {name: evaluate(run.model, run.data, idx, run.normalizer) for name, idx in
                (("train", train_idx), ("val", val_idx), ("test", test_idx))}
     hist = state["history"]
     return TrainResult(
-        model=model.cpu(), normalizer=normalizer, metrics=metrics, history=hist, best_epoch=state["best_epoch"],
-        wall_s=time.perf_counter() - t_start,
+        model=run.model.cpu(), normalizer=run.normalizer, metrics=metrics, history=hist,
+        best_epoch=state["best_epoch"], wall_s=time.perf_counter() - t_start,
         epoch_s=float(np.median([h["epoch_s"] for h in hist])) if hist else 0.0,
-        task_weights=[float(w) for w in weighting.weights.detach()],
+        task_weights=[float(w) for w in run.weighting.weights.detach()],
     )
 
 
