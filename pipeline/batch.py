@@ -1,8 +1,9 @@
 """One batch of compounds whose slabs are cut → the rows of all six tables.
 
 :func:`compound_tables` is the per-compound step (predictions already made): verdict, facet
-minima, Wulff shape and rows. :func:`screen_batch` predicts a batch's slabs in one call and
-applies it to each compound. Both return plain rows; nothing is written here.
+minima, Wulff shape and rows; :func:`screen_compound` predicts one compound's slabs and applies
+it; :func:`screen_batch` does so for each compound of a batch. All return plain rows; nothing
+is written here.
 """
 
 from __future__ import annotations
@@ -45,14 +46,22 @@ def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, obje
     }
 
 
+def screen_compound(cand: Candidate, res: SlabResult, predictor) -> dict[str, list[dict]]:
+    """Rows of every table for one compound whose slabs are cut: its slabs predicted in one call
+    of their own, so a compound's numbers never depend on which others share its batch (float32
+    inference rounds differently with the batch's make-up) — a screen gives the same tables with
+    any worker count, batch size or resume point."""
+    structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
+    predicted, errors = predict_slabs(predictor, structures)
+    tables = compound_tables(cand, res, structures, {p["slab_id"]: p for p in predicted}, predictor)
+    tables["errors"] = errors + tables["errors"]
+    return tables
+
+
 def screen_batch(batch: list[tuple[Candidate, SlabResult]], predictor) -> dict[str, pd.DataFrame]:
     """The six tables of a batch of compounds whose slabs are cut."""
-    structures = {s["slab_id"]: slab_structure(s) for _, res in batch for s in res.slabs}
-    predicted, errors = predict_slabs(predictor, structures)
-    by_id = {p["slab_id"]: p for p in predicted}
     tables: dict[str, list[dict]] = {name: [] for name in TABLES}
-    tables["errors"] = errors
     for cand, res in batch:
-        for name, new in compound_tables(cand, res, structures, by_id, predictor).items():
+        for name, new in screen_compound(cand, res, predictor).items():
             tables[name].extend(new)
     return {name: pd.DataFrame(r) if r else empty_frame(name) for name, r in tables.items()}

@@ -170,7 +170,7 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
                  len(found.errors), workers)
         slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
         batch_bar = progress.stage("predictions+wulff", len(order), completed=len(order) - len(todo))
-        with _torch_threads(1 if workers > 1 else None):
+        with _torch_threads(1):  # one thread always: the same tables with any --workers (see batch.py)
             for batch in _slab_batches(todo, cfg.slab, workers, batch_size, clock, slabs_bar):
                 _commit(batch, predictor, store, clock)
                 batch_bar(len(batch))
@@ -195,8 +195,9 @@ def _locked(out: Path) -> Iterator[None]:
 
 @contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
-    """torch's thread count set to ``n`` for a block (``None``: unchanged): one thread per
-    process while slab workers share the cores."""
+    """torch's thread count set to ``n`` for a block (``None``: unchanged). The screen predicts on
+    one thread: slab workers use the other cores, and float32 results do not then depend on how
+    many threads a run had, so the tables are the same with any ``--workers``."""
     if n is None:
         yield
         return

@@ -204,3 +204,13 @@ def test_candidate_filters():
         select(cands, elements=["Al", "Xx", "al"])
     small = select(cands, max_atoms=2, limit=3)
     assert len(small) == 3 and all(c.n_atoms <= 2 for c in small)
+
+
+def test_tables_do_not_depend_on_workers_or_batch_size(screened, tmp_path):
+    # each compound is predicted in a call of its own on one thread: float32 results cannot
+    # depend on which compounds share a batch, how many workers ran, or where a run resumed
+    out = tmp_path / "parallel"
+    res = _cli("screen", "--limit", "8", "--workers", "2", "--batch-size", "3", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    for name, df in _tables(out).items():
+        pd.testing.assert_frame_equal(df, _tables(screened)[name], check_exact=True, obj=name)
