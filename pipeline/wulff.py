@@ -111,15 +111,16 @@ def _direction_label(lattice, cart: np.ndarray) -> str:
     return "[{:.3f} {:.3f} {:.3f}]".format(*frac)
 
 
-def closure_problem(lattice, facets: Sequence[Facet]) -> str | None:
+def closure_problem(lattice, facets: Sequence[Facet], planes: list | None = None) -> str | None:
     """Why these facets cannot enclose a finite crystal, in one sentence, or ``None`` when they can.
 
     The planes n·x = γ (γ > 0, all symmetry-equivalent normals n, a set closed under inversion
     because every lattice point group is) bound a finite body exactly when their normals span
     3-D space. When every normal is perpendicular to one direction, the shape is an open prism
-    along it; when all normals are parallel, it is an infinite slab.
+    along it; when all normals are parallel, it is an infinite slab. ``planes``: the facets'
+    :func:`symmetry_planes`, if already known.
     """
-    planes = symmetry_planes(lattice, facets)
+    planes = planes if planes is not None else symmetry_planes(lattice, facets)
     normals = _unit_normals(lattice, [hkl for _, hkl in planes])
     _, s, vt = np.linalg.svd(normals)
     rank = int((s > 1e-6 * s[0]).sum())
@@ -137,18 +138,18 @@ def miller_label(miller: Sequence[int]) -> str:
     return "({} {} {})".format(*miller)
 
 
-def halfspace_wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
+def halfspace_wulff(lattice, facets: Sequence[Facet], planes: list | None = None) -> WulffResult:
     """The Wulff shape as the intersection of the half-spaces {x : n·x ≤ γ} over every
     symmetry-equivalent plane (scipy ``HalfspaceIntersection``, in Cartesian coordinates with γ
     scaled to at most 1), each facet's area from the triangles of the shape's convex hull.
 
     The same construction as pymatgen's ``WulffShape`` (same planes, same area, volume, shape
-    factor and anisotropy definitions) without its dual hull, used when that one fails.
-    Assumes positive γ and facets that enclose a crystal (:func:`closure_problem`).
+    factor and anisotropy definitions) without its dual hull. Assumes positive γ and facets that
+    enclose a crystal (:func:`closure_problem`); ``planes``: their :func:`symmetry_planes`, if known.
     """
     from scipy.spatial import ConvexHull, HalfspaceIntersection
 
-    planes = symmetry_planes(lattice, facets)
+    planes = planes if planes is not None else symmetry_planes(lattice, facets)
     idx = np.array([i for i, _ in planes])
     gamma = np.array([facets[i].surface_energy_eV_per_A2 for i in idx], dtype=float)
     order = np.argsort(gamma, kind="stable")  # ties go to the lower-energy plane, as in pymatgen
@@ -167,14 +168,13 @@ def halfspace_wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
             last = exc
     else:
         raise ValueError(f"half-space Wulff construction failed: {str(last).splitlines()[0]}") from None
+    pts = verts[hull.simplices]  # (triangles, 3 corners, xyz)
+    dist = np.abs(pts.mean(axis=1) @ normals.T - gamma / scale)  # each triangle's centre to each plane
+    plane = dist.argmin(axis=1)
+    if (dist[np.arange(len(plane)), plane] > 1e-6).any():
+        raise ValueError("half-space Wulff construction: a face of the shape lies on no facet plane")
     area = np.zeros(len(facets))
-    for simplex in hull.simplices:
-        pts = verts[simplex]
-        dist = np.abs(normals @ pts.mean(axis=0) - gamma / scale)
-        j = int(np.argmin(dist))
-        if dist[j] > 1e-6:
-            raise ValueError("half-space Wulff construction: a face of the shape lies on no facet plane")
-        area[idx[j]] += 0.5 * np.linalg.norm(np.cross(pts[1] - pts[0], pts[2] - pts[0]))
+    np.add.at(area, idx[plane], 0.5 * np.linalg.norm(np.cross(pts[:, 1] - pts[:, 0], pts[:, 2] - pts[:, 0]), axis=1))
     total = area.sum()
     fractions = area / total
     se = np.array([f.surface_energy_eV_per_A2 for f in facets])
@@ -197,10 +197,11 @@ def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
     if bad:  # a Wulff construction needs positive γ; the model can extrapolate below zero
         raise ValueError(f"predicted surface energy ≤ 0 (unphysical) for facet(s) {', '.join(map(str, bad))}")
     lattice = _as_lattice(lattice)
-    problem = closure_problem(lattice, facets)
+    planes = symmetry_planes(lattice, facets)
+    problem = closure_problem(lattice, facets, planes)
     if problem:
         raise ValueError(problem)
-    return halfspace_wulff(lattice, facets)
+    return halfspace_wulff(lattice, facets, planes)
 
 
 def compound_wulff(compound_id: str, lattice, facets: Sequence[Facet]) -> tuple[WulffResult | None, list[dict]]:

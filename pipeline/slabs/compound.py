@@ -68,28 +68,26 @@ def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
 
 
 def _mirrored_terminations(gen, conv, miller, lost: list, slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
-    """Terminations that pymatgen's symmetrisation lost, rebuilt with the same plane on both faces
-    (:meth:`FastSlabGenerator.mirrored_slab`): new distinct slabs sorted by shift, to be numbered
-    after the others. A rebuilt slab that matches one already found adds nothing: that
-    termination is there. A termination along a polar direction (no symmetric slab can exist)
-    gets its asymmetric slab instead (:func:`_asymmetric_slab`), numbered after the symmetric
-    ones; any other termination with no symmetric slab, an error row with a physical reason."""
-    new, asymmetric, errors = [], [], []
-    polar = bool(lost) and not reverses_normal(conv, miller, cfg.bulk_symprec)
-    for slab in lost:
-        mirrored = gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)
-        if mirrored is not None:
-            if not matches_any(mirrored, [*slabs, *new], cfg.tol):
-                new.append(mirrored)
-        elif not polar:
-            errors.append({"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg, polar)})
-        else:
-            plain = _asymmetric_slab(gen, conv, miller, slab, cfg)
-            if not matches_any(plain, [*slabs, *new, *asymmetric], cfg.tol):
-                asymmetric.append(plain)
+    """Terminations that pymatgen's symmetrisation lost. Along a polar direction no symmetric slab
+    can exist, so each gets its asymmetric slab (:func:`_asymmetric_slab`); otherwise each is
+    rebuilt with the same plane on both faces (:meth:`FastSlabGenerator.mirrored_slab`), or gets
+    an error row with a physical reason. New distinct slabs, sorted by shift, are numbered after
+    the others; one that matches a slab already found adds nothing: that termination is there."""
+    if not lost:
+        return [], []
+    if not reverses_normal(conv, miller, cfg.bulk_symprec):
+        candidates, errors = [_asymmetric_slab(gen, conv, miller, slab, cfg) for slab in lost], []
+    else:
+        rebuilt = [(slab, gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)) for slab in lost]
+        candidates = [m for _, m in rebuilt if m is not None]
+        errors = [{"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg, polar=False)}
+                  for slab, m in rebuilt if m is None]
+    new = []
+    for slab in candidates:
+        if not matches_any(slab, [*slabs, *new], cfg.tol):
+            new.append(slab)
     new.sort(key=lambda s: (s.shift, len(s)))
-    asymmetric.sort(key=lambda s: (s.shift, len(s)))
-    return new + asymmetric, errors
+    return new, errors
 
 
 def _asymmetric_slab(gen, conv, miller, lost, cfg: SlabConfig):

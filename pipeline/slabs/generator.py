@@ -139,12 +139,13 @@ class FastSlabGenerator(SlabGenerator):
         order = np.argsort(z, kind="stable")
         tops = np.flatnonzero(np.diff(z[order]) > ftol)  # last index (in ``order``) of every plane but the top one
         best = None
-        for last in tops[::-1]:  # drop the top plane, then the next, ...
-            keep = np.sort(order[: last + 1])
+        for last in tops:  # the thinnest stack still thick enough first: the first symmetric one wins
             if z[order[last]] - z[order[0]] < thickness - 1e-6:
-                break
+                continue
+            keep = np.sort(order[: last + 1])
             if is_symmetric_arrays(frac[keep], numbers[keep], lattice, self.symprec):
                 best = keep
+                break
         if best is None:
             return None
         out = self._without_sites(slab, best)

@@ -35,7 +35,6 @@ def screen(
     max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = DEFAULT.slab.max_index,
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
-    from semcgcnn.pipeline.candidates import CandidateError, element_filter
     from semcgcnn.pipeline.run import ScreenError, run_screen
     from semcgcnn.progress import Bars
 
@@ -47,10 +46,6 @@ def screen(
                     "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):
         raise fail(f"--model {model}: no such checkpoint")
-    try:
-        element_filter(elements.split(","))
-    except CandidateError as exc:
-        raise fail(str(exc)) from None
     cfg = ScreenConfig(
         source=source, structures=str(structures.resolve()) if structures else None,
         elements=tuple(sorted(e.strip() for e in elements.split(",") if e.strip())),
