@@ -12,7 +12,7 @@ from rich.table import Table
 
 from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
 
-from .common import fail
+from .common import csv_items, fail
 
 log = logging.getLogger("semcgcnn.screen")
 DEFAULT = ScreenConfig()
@@ -48,7 +48,7 @@ def screen(
         raise fail(f"--model {model}: no such checkpoint")
     cfg = ScreenConfig(
         source=source, structures=str(structures.resolve()) if structures else None,
-        elements=tuple(sorted(e.strip() for e in elements.split(",") if e.strip())),
+        elements=tuple(sorted(csv_items(elements))),
         max_atoms=max_atoms, limit=limit, e_above_hull=e_above_hull, model=str(model) if model else None,
     ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
     try:
