@@ -33,6 +33,18 @@ class FolderLockedError(RuntimeError):
     """Another process holds the screen folder; the message names it."""
 
 
+def _read_holder(fh, wait_s: float = 2.0) -> str:
+    """The holder line of a held lock. A run that has just taken the lock writes its line a moment
+    later, so an empty file is re-read for up to ``wait_s`` before falling back to a generic name."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        fh.seek(0)
+        holder = fh.read().strip()
+        if holder or time.monotonic() > deadline:
+            return holder or "another process"
+        time.sleep(0.02)
+
+
 class RunLock:
     """An exclusive lock on a screen folder for the life of one run (``fcntl.flock`` on
     ``out/.lock``, which records the holder). The kernel drops it when the holder exits, even on
@@ -48,8 +60,7 @@ class RunLock:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = _read_holder(fh)
             fh.close()
             raise FolderLockedError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
                                     "(or stop it), then run again with --resume") from None
@@ -63,9 +74,13 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         if self._fh is not None:
+            self._fh.truncate(0)  # no stale holder line for the next run's refusal message
+            self._fh.flush()
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+
 ERROR_STAGES = ("candidates", "slabs", "predictions", "wulff")
 """Error rows are ordered by stage, then by candidate order."""
 

@@ -136,3 +136,26 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     proc.wait()
     gone = _wait_for(lambda: not any(_alive(w) for w in workers), timeout=15)
     assert gone, f"worker processes {workers} outlived their killed parent"
+
+
+def test_refusal_names_a_holder_that_writes_its_line_late(tmp_path):
+    """The CI race: a run refused in the instant between the other's flock and its pid line
+    must still name the holder, and a lock released cleanly leaves no stale holder line."""
+    import fcntl
+    import threading
+
+    from pipeline.store import FolderLockedError, RunLock
+
+    with RunLock(tmp_path):
+        pass
+    assert (tmp_path / ".lock").read_text() == ""
+    held = open(tmp_path / ".lock", "a+")  # noqa: SIM115 - another holder, its line not yet written
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    threading.Timer(0.3, lambda: (held.write("pid 4242 on elsewhere"), held.flush())).start()
+    try:
+        with RunLock(tmp_path):
+            raise AssertionError("a held folder was locked twice")
+    except FolderLockedError as err:
+        assert "is in use by pid 4242 on elsewhere" in str(err)
+    finally:
+        held.close()
