@@ -184,7 +184,10 @@ def _check_card(jpath: Path, card) -> tuple[ModelConfig, GraphConfig, Normalizer
     unknown = [t for t in tasks if t not in TARGETS]
     if unknown:
         _fail(jpath, f"model_config.tasks: unknown task(s) {', '.join(unknown)} (known: {', '.join(TARGETS)})")
-    cfg = ModelConfig.from_dict(mc)
+    try:
+        cfg = ModelConfig.from_dict(mc)
+    except (TypeError, ValueError) as e:  # e.g. an unknown readout
+        _fail(jpath, f"model_config is malformed ({e})")
     if not isinstance(card["graph_config"], dict):
         _fail(jpath, "graph_config is not an object")
     try:

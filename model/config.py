@@ -53,6 +53,15 @@ class GraphConfig:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
+READOUTS = ("paper", "surface")
+"""Crystal readouts: the paper's mean pooling, and the thickness-invariant surface readout."""
+
+SURFACE_DENSITY_REF = 0.1
+"""Surface-region atoms per Å² of one face (n_surface / 2A) at which the surface readout's per-atom
+energy is ε = γ / density: it only sets the scale of the surface-energy head's output
+(hcp Mg(0001) with the 2 Å surface depth: 0.112)."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """SEM-CGCNN architecture (paper §2.3): 64-dim embedding, 3 convolutions, 3 hidden layers per head."""
@@ -67,6 +76,13 @@ class ModelConfig:
     n_gaussians: int = 61
     n_descriptors: int = 0  # element-level descriptor columns (semcgcnn.model.descriptors), 0: none
     surface_pool: bool = False  # heads also read the mean over surface-flagged atoms (WF is a surface property)
+    readout: str = "paper"  # "paper" (mean over atoms) or "surface" (thickness-invariant; network.SEMCGCNN)
+
+    def __post_init__(self):
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+        if self.readout == "surface" and self.surface_pool:
+            raise ValueError("surface_pool belongs to the paper readout; the surface readout pools surface atoms itself")
 
     @property
     def pooled_len(self) -> int:

@@ -53,9 +53,12 @@ class Batch:
     batch: torch.Tensor  # (A,)
     n_graphs: int
     y: torch.Tensor  # (n_graphs, n_tasks), NaN where a target is missing
+    side: torch.Tensor  # (A,) uint8, BOTTOM/TOP bits of each atom (0: interior)
+    area: torch.Tensor  # (n_graphs,) Å², one face of each slab
 
     def inputs(self) -> tuple:
-        return self.atom_fea, self.nbr_idx, self.edge_fea, self.edge_idx, self.batch, self.n_graphs
+        """The model's positional inputs, in :meth:`SEMCGCNN.forward` order."""
+        return self.atom_fea, self.nbr_idx, self.edge_fea, self.edge_idx, self.batch, self.n_graphs, self.side, self.area
 
     def dense_edge_features(self) -> torch.Tensor:
         """(A, M, G): what CGCNN would store per edge."""
@@ -75,9 +78,11 @@ class GraphTensors:
         self.ids = graphs.ids
         table = torch.from_numpy(atom_feature_table().copy())
         z = torch.from_numpy(graphs.atomic_numbers.astype(np.int64))
-        surf = torch.from_numpy(graphs.surface.astype(np.float32))[:, None]
+        surf = torch.from_numpy(graphs.surface.astype(np.float32))[:, None]  # the paper's surface flag
         extra = [] if descriptors is None else [torch.from_numpy(np.asarray(descriptors, dtype=np.float32))[z]]
         self.atom_fea = torch.cat([table[z], surf, *extra], dim=1)
+        self.side = torch.from_numpy(graphs.side.astype(np.uint8))
+        self.area = torch.from_numpy(graphs.area.astype(np.float32))
         self.descriptor_table = None if descriptors is None else np.asarray(descriptors, dtype=np.float32)
         self.nbr_idx = torch.from_numpy(graphs.nbr_idx.astype(np.int64))
         self.atomic_numbers = graphs.atomic_numbers.astype(np.int64)
@@ -100,7 +105,7 @@ class GraphTensors:
         there once); targets and index bookkeeping stay on the CPU."""
         out = copy.copy(self)
         out.device = torch.device(device)
-        for name in ("atom_fea", "nbr_idx", "uniq_dist", "edge_local"):
+        for name in ("atom_fea", "nbr_idx", "uniq_dist", "edge_local", "side", "area"):
             setattr(out, name, getattr(self, name).to(out.device))
         return out
 
@@ -167,6 +172,8 @@ class GraphTensors:
             batch=crystal,
             n_graphs=len(idx),
             y=self.y[torch.from_numpy(idx)].to(self.device),
+            side=self.side.index_select(0, atoms),
+            area=self.area.index_select(0, torch.from_numpy(idx).to(self.device)),
         )
 
     def batches(self, idx: np.ndarray, batch_size: int):

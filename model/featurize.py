@@ -1,6 +1,7 @@
 """Structure → crystal graph, as CGCNN and SEM-CGCNN define it, vectorised.
 
-* nodes: atomic number (→ 92 CGCNN features) plus a surface flag (SEM-CGCNN §2.2.2);
+* nodes: atomic number (→ 92 CGCNN features) plus a surface flag (SEM-CGCNN §2.2.2), kept
+  per side (bottom/top) for the surface readout, with the face area per graph;
 * edges: the ``max_neighbors`` nearest neighbours within ``radius`` (periodic images
   included), ordered by distance then neighbour index; atoms with fewer neighbours are
   padded CGCNN-style with index 0 at distance ``radius + 1``;
@@ -35,17 +36,28 @@ class OverlappingAtomsError(ValueError):
     """Two atoms sit (almost) on top of each other."""
 
 
+BOTTOM, TOP = 1, 2
+"""Bits of a graph's per-atom ``side``: within ``surface_depth`` of the bottom / the top surface
+(an atom of a very thin slab can carry both)."""
+
+
 @dataclass
 class CrystalGraph:
     """The graph of one structure (local neighbour indices)."""
 
     atomic_numbers: np.ndarray  # (N,) int
-    surface: np.ndarray  # (N,) bool
+    side: np.ndarray  # (N,) uint8 bitmask of BOTTOM/TOP, 0 for interior atoms
     nbr_idx: np.ndarray  # (N, M) int64
     nbr_dist: np.ndarray  # (N, M) float64, Å
+    area: float  # Å², |a × b|: the area of one face
 
     def __len__(self) -> int:
         return len(self.atomic_numbers)
+
+    @property
+    def surface(self) -> np.ndarray:
+        """(N,) bool: the paper's surface flag (within ``surface_depth`` of either surface)."""
+        return self.side > 0
 
 
 def slab_heights(lattice: np.ndarray, frac: np.ndarray, min_vacuum: float) -> tuple[np.ndarray, float]:
@@ -61,11 +73,24 @@ def slab_heights(lattice: np.ndarray, frac: np.ndarray, min_vacuum: float) -> tu
     return heights, vacuum
 
 
-def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:
-    """True for atoms within ``surface_depth`` Å of either surface, along the a×b normal."""
+def surface_sides(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:
+    """(N,) uint8: :data:`BOTTOM` for atoms within ``surface_depth`` Å of the bottom surface,
+    :data:`TOP` for the top one (along the a×b normal), both bits for an atom within reach of both."""
     h, _ = slab_heights(lattice, frac, config.min_vacuum)
     tol = 1e-6
-    return (h <= config.surface_depth + tol) | (h.max() - h <= config.surface_depth + tol)
+    bottom = h <= config.surface_depth + tol
+    top = h.max() - h <= config.surface_depth + tol
+    return (bottom * BOTTOM + top * TOP).astype(np.uint8)
+
+
+def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:
+    """True for atoms within ``surface_depth`` Å of either surface, along the a×b normal."""
+    return surface_sides(lattice, frac, config) > 0
+
+
+def face_area(lattice: np.ndarray) -> float:
+    """Area (Å²) of one face of a slab whose surface is the a×b plane."""
+    return float(np.linalg.norm(np.cross(lattice[0], lattice[1])))
 
 
 def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, r: float):
@@ -125,9 +150,9 @@ def featurize_arrays(
     check_elements(atomic_numbers)
     lattice = np.asarray(lattice, dtype=np.float64)
     frac = np.asarray(frac, dtype=np.float64)
-    surface = surface_flags(lattice, frac, config)
+    side = surface_sides(lattice, frac, config)
     idx, dist = neighbor_table(lattice, frac @ lattice, config)
-    return CrystalGraph(atomic_numbers, surface, idx, dist)
+    return CrystalGraph(atomic_numbers, side, idx, dist, face_area(lattice))
 
 
 def featurize(structure, config: GraphConfig | None = None) -> CrystalGraph:

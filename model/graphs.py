@@ -25,7 +25,7 @@ from .featurize import CrystalGraph, featurize_arrays
 
 log = logging.getLogger(__name__)
 
-FEATURIZER_VERSION = "1"
+FEATURIZER_VERSION = "2"  # 2: per-atom surface side and per-graph face area
 
 
 @dataclass
@@ -35,13 +35,19 @@ class GraphSet:
     ids: list[str]
     atom_ptr: np.ndarray  # (n + 1,)
     atomic_numbers: np.ndarray  # (A,)
-    surface: np.ndarray  # (A,) bool
+    side: np.ndarray  # (A,) uint8, BOTTOM/TOP bits (featurize.surface_sides)
     nbr_idx: np.ndarray  # (A, M) local (per-structure) indices
     nbr_dist: np.ndarray  # (A, M) Å
+    area: np.ndarray  # (n,) Å², one face per graph
     config: GraphConfig
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def surface(self) -> np.ndarray:
+        """(A,) bool: the paper's surface flag."""
+        return self.side > 0
 
     @property
     def n_atoms(self) -> np.ndarray:
@@ -49,7 +55,8 @@ class GraphSet:
 
     def __getitem__(self, i: int) -> CrystalGraph:
         a, b = self.atom_ptr[i], self.atom_ptr[i + 1]
-        return CrystalGraph(self.atomic_numbers[a:b], self.surface[a:b], self.nbr_idx[a:b], self.nbr_dist[a:b])
+        return CrystalGraph(self.atomic_numbers[a:b], self.side[a:b], self.nbr_idx[a:b], self.nbr_dist[a:b],
+                            float(self.area[i]))
 
     @classmethod
     def from_graphs(cls, ids: list[str], graphs: list[CrystalGraph], config: GraphConfig) -> GraphSet:
@@ -60,9 +67,10 @@ class GraphSet:
             ids=list(ids),
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
             atomic_numbers=cat([g.atomic_numbers for g in graphs], np.int16, (0,)),
-            surface=cat([g.surface for g in graphs], bool, (0,)),
+            side=cat([g.side for g in graphs], np.uint8, (0,)),
             nbr_idx=cat([g.nbr_idx for g in graphs], np.int32, (0, m)),
             nbr_dist=cat([g.nbr_dist for g in graphs], np.float64, (0, m)),
+            area=np.array([g.area for g in graphs], dtype=np.float64),
             config=config,
         )
 
@@ -76,9 +84,10 @@ class GraphSet:
             ids=[i for s in sets for i in s.ids],
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
             atomic_numbers=np.concatenate([s.atomic_numbers for s in sets]),
-            surface=np.concatenate([s.surface for s in sets]),
+            side=np.concatenate([s.side for s in sets]),
             nbr_idx=np.concatenate([s.nbr_idx for s in sets]),
             nbr_dist=np.concatenate([s.nbr_dist for s in sets]),
+            area=np.concatenate([s.area for s in sets]),
             config=sets[0].config,
         )
 
@@ -89,9 +98,10 @@ class GraphSet:
             ids=[self.ids[i] for i in idx],
             atom_ptr=np.concatenate([[0], np.cumsum(self.n_atoms[idx])]),
             atomic_numbers=self.atomic_numbers[atoms],
-            surface=self.surface[atoms],
+            side=self.side[atoms],
             nbr_idx=self.nbr_idx[atoms],
             nbr_dist=self.nbr_dist[atoms],
+            area=self.area[idx],
             config=self.config,
         )
 
@@ -104,9 +114,10 @@ class GraphSet:
                     ids=np.array(self.ids, dtype=str),
                     atom_ptr=self.atom_ptr,
                     atomic_numbers=self.atomic_numbers,
-                    surface=self.surface,
+                    side=self.side,
                     nbr_idx=self.nbr_idx,
                     nbr_dist=self.nbr_dist,
+                    area=self.area,
                     config=np.array(json.dumps(self.config.to_dict())),
                 )
 
@@ -119,9 +130,10 @@ class GraphSet:
                 ids=z["ids"].tolist(),
                 atom_ptr=z["atom_ptr"],
                 atomic_numbers=z["atomic_numbers"],
-                surface=z["surface"],
+                side=z["side"],
                 nbr_idx=z["nbr_idx"],
                 nbr_dist=z["nbr_dist"],
+                area=z["area"],
                 config=GraphConfig.from_dict(json.loads(str(z["config"]))),
             )
 

@@ -1,4 +1,5 @@
-"""The SEM-CGCNN network: CGCNN convolutions (Eq. 2), mean pooling, one head per task.
+"""The SEM-CGCNN network: CGCNN convolutions (Eq. 2), a readout (the paper's mean pooling or the
+thickness-invariant surface readout), one head per task.
 
 The convolution keeps CGCNN's parameters (one ``fc_full`` Linear over [v_i, v_j, u_ij]) but
 evaluates it split: ``v·W_self`` and ``v·W_nbr`` per atom (the latter gathered by neighbour
@@ -13,8 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ModelConfig
+from .config import SURFACE_DENSITY_REF, ModelConfig
 from .data import mean_pool
+from .featurize import BOTTOM, TOP
 
 
 def gate_sum(self_term: torch.Tensor, nbr_term: torch.Tensor, edge_term: torch.Tensor, nbr_idx: torch.Tensor,
@@ -97,7 +99,19 @@ def _head(cfg: ModelConfig) -> nn.Sequential:
 
 
 class SEMCGCNN(nn.Module):
-    """Shared embedding + convolutions + pooling (hard parameter sharing), one MLP head per task."""
+    """Shared embedding + convolutions + a readout (hard parameter sharing), one MLP head per task.
+
+    Readouts (``cfg.readout``):
+
+    * ``paper`` (mean pooling): every head reads the mean over all atoms (and, with
+      ``surface_pool``, the mean over surface-flagged atoms). The prediction then depends on the
+      fraction of surface atoms, so on the slab's thickness.
+    * ``surface`` (thickness-invariant): the surface-energy head maps each surface atom (within
+      ``surface_depth`` of either face) to its excess energy ε_i, and γ = Σ_i ε_i / 2A; every other
+      head reads the mean over each face's surface atoms and averages the two faces. Surface atoms'
+      states see a fixed depth of the slab (three convolutions over nearest neighbours), so once a
+      slab is thicker than that, adding interior layers, vacuum or in-plane repeats changes nothing.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -106,6 +120,17 @@ class SEMCGCNN(nn.Module):
         self.register_buffer("input_cols", torch.tensor(cfg.input_columns()), persistent=False)
         self.convs = nn.ModuleList(ConvLayer(cfg.atom_fea_len, cfg.n_gaussians) for _ in range(cfg.n_conv))
         self.heads = nn.ModuleDict({t: _head(cfg) for t in cfg.tasks})
+        if cfg.readout == "surface":  # the training targets' scale, so ε_i is in eV per atom (set_target_scale)
+            self.register_buffer("target_mean", torch.zeros(len(cfg.tasks)))
+            self.register_buffer("target_std", torch.ones(len(cfg.tasks)))
+
+    def set_target_scale(self, mean, std) -> SEMCGCNN:
+        """The normaliser's per-task mean and std (original units): the extensive surface-energy
+        readout needs them to add per-atom energies in eV (``surface`` readout only)."""
+        if self.cfg.readout == "surface":
+            self.target_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            self.target_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+        return self
 
     def compile_inference(self, enabled: bool = True) -> SEMCGCNN:
         """Run the convolutions' edge work (:func:`gate_sum`) through ``torch.compile`` in eval
@@ -125,10 +150,9 @@ class SEMCGCNN(nn.Module):
         valid while the weights and the train/eval mode stay as they are."""
         return [conv.edge_term(edge_fea) for conv in self.convs]
 
-    def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
-               edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Crystal embeddings (n_graphs, ``cfg.pooled_len``): the mean over all atoms, then (with
-        ``surface_pool``) the mean over the surface-flagged atoms (zeros where a slab has none)."""
+    def atom_states(self, atom_fea, nbr_idx, edge_fea, edge_idx, plain: bool = False,
+                    edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """(A, ``atom_fea_len``): every atom's state after the convolutions."""
         if edge_fea is None and edge_terms is None:
             raise ValueError("a batch of a shared distance table needs edge_terms=model.edge_terms(...)")
         x = self.embedding(atom_fea.index_select(1, self.input_cols))
@@ -137,13 +161,46 @@ class SEMCGCNN(nn.Module):
                 x = conv.forward_plain(x, nbr_idx, edge_fea, edge_idx)
             else:
                 x = conv(x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k])
+        return x
+
+    def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, *_, plain: bool = False,
+               edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The ``paper`` readout's crystal embeddings (n_graphs, ``cfg.pooled_len``): the mean over
+        all atoms, then (with ``surface_pool``) the mean over the surface-flagged atoms (zeros
+        where a slab has none)."""
+        x = self.atom_states(atom_fea, nbr_idx, edge_fea, edge_idx, plain=plain, edge_terms=edge_terms)
+        return self._mean_embedding(x, atom_fea, batch, n_graphs)
+
+    def _mean_embedding(self, x, atom_fea, batch, n_graphs: int) -> torch.Tensor:
         pooled = mean_pool(x, batch, n_graphs)
         if not self.cfg.surface_pool:
             return pooled
         return torch.cat([pooled, mean_pool(x, batch, n_graphs, weights=atom_fea[:, self.cfg.n_atom_features])], dim=1)
 
-    def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, plain: bool = False,
-                edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """Predictions (n_graphs, n_tasks) in normalised units, columns in ``cfg.tasks`` order."""
-        crys = self.encode(atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs, plain=plain, edge_terms=edge_terms)
-        return torch.cat([self.heads[t](crys) for t in self.cfg.tasks], dim=1)
+    def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, side=None, area=None,
+                plain: bool = False, edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Predictions (n_graphs, n_tasks) in normalised units, columns in ``cfg.tasks`` order.
+        ``side`` (A,) and ``area`` (n_graphs,) are the batch's :attr:`Batch.side`/``area``, which the
+        ``surface`` readout needs."""
+        x = self.atom_states(atom_fea, nbr_idx, edge_fea, edge_idx, plain=plain, edge_terms=edge_terms)
+        if self.cfg.readout == "paper":
+            crys = self._mean_embedding(x, atom_fea, batch, n_graphs)
+            return torch.cat([self.heads[t](crys) for t in self.cfg.tasks], dim=1)
+        if side is None or area is None:
+            raise ValueError("the surface readout needs each atom's side and each slab's area (Batch.inputs())")
+        return torch.cat([self._surface_readout(k, x, batch, n_graphs, side, area) for k in range(len(self.cfg.tasks))],
+                         dim=1)
+
+    def _surface_readout(self, k: int, x, batch, n_graphs: int, side, area) -> torch.Tensor:
+        """Task ``k`` of the ``surface`` readout, (n_graphs, 1) in normalised units."""
+        task = self.cfg.tasks[k]
+        head = self.heads[task]
+        if task == "surface_energy":
+            on = side > 0
+            mean, std = self.target_mean[k], self.target_std[k]
+            eps = (mean + std * head(x[on]).squeeze(1)) / SURFACE_DENSITY_REF  # eV per surface atom
+            total = torch.zeros(n_graphs, dtype=x.dtype, device=x.device).index_add_(0, batch[on], eps)
+            gamma = total / (2.0 * area.to(x.dtype))  # eV/Å²
+            return ((gamma - mean) / std)[:, None]
+        faces = [mean_pool(x, batch, n_graphs, weights=(side & bit) > 0) for bit in (BOTTOM, TOP)]
+        return 0.5 * (head(faces[0]) + head(faces[1]))

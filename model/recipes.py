@@ -41,10 +41,15 @@ class Recipe:
     descriptors: str  # "" (none) or a descriptors.DESCRIPTOR_SETS entry
     description: str
 
-    def model_config(self) -> ModelConfig:
-        """The ``sem`` network (GradNorm is the training default) on this recipe's inputs."""
-        return ModelConfig(tasks=TASKS, surface_flag=True, n_descriptors=len(descriptor_names(self.descriptors)) if self.descriptors else 0)
+    def model_config(self, readout: str = "paper") -> ModelConfig:
+        """The ``sem`` network (GradNorm is the training default) on this recipe's inputs, with
+        ``readout`` (:data:`~semcgcnn.model.config.READOUTS`)."""
+        return ModelConfig(tasks=TASKS, surface_flag=True, readout=readout,
+                           n_descriptors=len(descriptor_names(self.descriptors)) if self.descriptors else 0)
 
+
+SHIPPED_READOUT = "surface"
+"""The shipped model's readout: thickness-invariant (see ``reports/readout.md`` for the comparison)."""
 
 RECIPES = {
     r.name: r
@@ -95,14 +100,18 @@ def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 
     return np.sort(np.concatenate([mg[tr], others])), mg[va], mg[te]
 
 
-def recorded_evaluation(results_dir: Path, recipe: str) -> dict:
-    """Test metrics of ``recipe``'s experiment results in ``results_dir`` (``EPOCHSep/SPLIT/RECIPE-seedN.json``,
-    as the generalisation study writes them), keyed ``SPLIT_EPOCHSep_seedN``: what a shipped
-    model's card records as its evaluation. Hyper-parameter variants (``RECIPE-TAG-seedN``) are
-    not the recipe and are left out; a missing folder gives ``{}``."""
+def recorded_evaluation(results_dir: Path, recipe: str, readout: str = "paper") -> dict:
+    """Test metrics of ``recipe``'s experiment results in ``results_dir`` (``EPOCHSep/SPLIT/RECIPE[-rosurface]-seedN.json``,
+    as the generalisation study writes them) for the model with ``readout``, keyed
+    ``SPLIT_EPOCHSep_seedN``: what a shipped model's card records as its evaluation. Other
+    hyper-parameter variants (``RECIPE-TAG-seedN``) are not the recipe and are left out; a
+    missing folder gives ``{}``."""
+    tag = "" if readout == "paper" else f"-ro{readout}"
     evaluation = {}
-    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}-seed*.json")):
+    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{tag}-seed*.json")):
         r = json.loads(p.read_text())
+        if r.get("model_config", {}).get("readout", "paper") != readout:
+            continue
         evaluation[f"{r['split']}_{r['train_config']['epochs']}ep_seed{r['seed']}"] = r["test"]
     return evaluation
 
@@ -120,7 +129,7 @@ def device_name(device: str) -> str:
 
 def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
                   evaluation: dict | None = None, progress: bool = True, bundle: Path | None = None,
-                  validation: str = "all") -> Path:
+                  validation: str = "all", readout: str = SHIPPED_READOUT) -> Path:
     """Train the shipped model on ``recipe``'s data, holding out for model selection either
     whole Mg–X systems (``all-systems``, ≈ 10 % of the Mg slabs) or a random 10 % of rows
     (``all``), and save it as a safe checkpoint; return the JSON card path. ``evaluation``
@@ -134,7 +143,8 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     gcfg = GraphConfig()
     data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors, bundle=bundle)
     idx = split_rows(frame, validation, train_cfg.seed)
-    res = train(data, idx, r.model_config(), replace(train_cfg, split=validation), run_dir=runs_dir, progress=progress)
+    res = train(data, idx, r.model_config(readout), replace(train_cfg, split=validation), run_dir=runs_dir,
+                progress=progress)
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
     extra = {
         "recipe": recipe,
@@ -157,7 +167,7 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
 
 
 def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config: GraphConfig | None = None,
-                  run_dir: Path | None = None) -> tuple[Path, TrainResult]:
+                  run_dir: Path | None = None, readout: str = "paper") -> tuple[Path, TrainResult]:
     """Train one multi-task Table-1 ``variant`` on the shipped Mg slabs (split ``train_cfg.split``,
     seed ``train_cfg.seed``; the variant sets the loss weighting) and save a safe checkpoint at
     ``out``. Returns the card path and the training result (``semcgcnn train``)."""
@@ -173,7 +183,7 @@ def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config:
     train_cfg = replace(train_cfg, weighting=weighting)
     data, groups = load_mg_tensors(graph_config)
     idx = make_split(train_cfg.split, len(data), groups, train_cfg.seed)
-    res = train(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface), train_cfg, run_dir=run_dir)
+    res = train(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface, readout=readout), train_cfg, run_dir=run_dir)
     spec = DATASETS["mg_binary_slabs"]
     card = save_checkpoint(
         Path(out), res.model, graph_config, res.normalizer, train_cfg,

@@ -77,7 +77,8 @@ def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, tr
     normalizer = Normalizer.fit(data.y[torch.from_numpy(train_idx)].double().numpy())
     device = torch.device(train_cfg.device)
     data = data.to(device)
-    model = SEMCGCNN(model_cfg).to(device)  # initialised on the CPU: same weights on any device
+    model = SEMCGCNN(model_cfg).set_target_scale(normalizer.mean, normalizer.std)
+    model = model.to(device)  # initialised on the CPU: same weights on any device
     opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
     n_tasks = len(model_cfg.tasks)
     weighting = (

@@ -80,7 +80,7 @@ def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) ->
     if gs.nbr_idx.max() >= np.iinfo(np.int16).max:
         raise ValueError("a slab has more atoms than the bundle's int16 neighbour indices hold")
     arrays = {
-        "atom_ptr": gs.atom_ptr, "atomic_numbers": gs.atomic_numbers.astype(np.int16), "surface": gs.surface,
+        "atom_ptr": gs.atom_ptr, "atomic_numbers": gs.atomic_numbers.astype(np.int16), "side": gs.side, "area": gs.area,
         "nbr_idx": gs.nbr_idx.astype(np.int16), "nbr_dist": gs.nbr_dist.astype(np.float32),  # training reads float32
         "y": y, **{f"descriptors_{k}": element_descriptor_table(k) for k in DESCRIPTOR_SETS},
         **{c: frame[c].to_numpy(str) for c in ("source", "structure_id", "chemsys")},
@@ -110,8 +110,11 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
             raise ValueError(f"{path} lacks dataset(s) {missing}")
         # rows in the order of ``datasets``, as when read from the datasets themselves
         rows = np.concatenate([np.flatnonzero(frame["source"].to_numpy() == d) for d in datasets])
-        gs = GraphSet(list(frame["structure_id"]), z["atom_ptr"], z["atomic_numbers"], z["surface"],
-                      z["nbr_idx"].astype(np.int32), z["nbr_dist"], saved).subset(rows)
+        if "side" not in z:
+            raise ValueError(f"{path} predates the surface readout (no per-atom side): rebuild it with `semcgcnn bundle`")
+        gs = GraphSet(ids=list(frame["structure_id"]), atom_ptr=z["atom_ptr"], atomic_numbers=z["atomic_numbers"],
+                      side=z["side"], nbr_idx=z["nbr_idx"].astype(np.int32), nbr_dist=z["nbr_dist"],
+                      area=z["area"], config=saved).subset(rows)
         tables = {k: z[f"descriptors_{k}"] for k in DESCRIPTOR_SETS if f"descriptors_{k}" in z}
         return gs, z["y"][rows], frame.iloc[rows].reset_index(drop=True), tables
 

@@ -25,7 +25,7 @@ import pandas as pd
 import typer
 
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
-from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
+from semcgcnn.model.config import READOUTS, GraphConfig, ModelConfig, TrainConfig
 from semcgcnn.model.metrics import regression_metrics
 from semcgcnn.model.recipes import RECIPES, device_name, split_rows
 from semcgcnn.model.train import predict, train
@@ -60,7 +60,8 @@ def variant_tag(train_cfg: TrainConfig, model_cfg: ModelConfig, graph_config: Gr
              f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
              f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
              f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
-             "spool" if model_cfg.surface_pool else ""]
+             "spool" if model_cfg.surface_pool else "",
+             f"ro{model_cfg.readout}" if model_cfg.readout != ref_m.readout else ""]
     return "".join(f"-{p}" for p in parts if p)
 
 
@@ -122,6 +123,7 @@ def main(
     hidden: Annotated[int, typer.Option(help="Width of the heads' hidden layers (CGCNN: 128).")] = 128,
     surface_depth: Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")] = GraphConfig().surface_depth,
     surface_pool: Annotated[bool, typer.Option(help="Heads also read the mean over surface atoms (not in the paper).")] = False,
+    readout: Annotated[str, typer.Option(help="paper (the paper's mean pooling) or surface (thickness-invariant; tag -rosurface).")] = "paper",
     results_dir: Annotated[Path, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = REPO / "reports/shipped_runs",
     runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = REPO / "runs/generalise",
     report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = str(REPO / "reports/shipped_model.md"),
@@ -139,8 +141,8 @@ def main(
         s for s in split_list if s not in ("grouped", "random", "grouped-randval")]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
-    if batch_size < 2 or lr <= 0 or hidden < 1 or surface_depth < 0:
-        raise fail("need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1 and --surface-depth ≥ 0")
+    if batch_size < 2 or lr <= 0 or hidden < 1 or surface_depth < 0 or readout not in READOUTS:
+        raise fail(f"need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1, --surface-depth ≥ 0 and --readout in {READOUTS}")
     cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
                                  device=device, batch_size=batch_size, lr=lr)
     gcfg = GraphConfig(surface_depth=surface_depth)
@@ -148,7 +150,8 @@ def main(
         for recipe in recipe_list:
             try:
                 r = run_experiment(recipe, split, cfg, results_dir, runs_dir, graph_config=gcfg,
-                                   bundle=bundle, model_overrides={"h_fea_len": hidden, "surface_pool": surface_pool})
+                                   bundle=bundle, model_overrides={"h_fea_len": hidden, "surface_pool": surface_pool,
+                                                                    "readout": readout})
             except ValueError as e:  # e.g. a bundle built for another surface depth
                 raise fail(str(e)) from None
             console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "

@@ -64,14 +64,15 @@ def _sort_key(r: dict):
 
 
 _VARIANT_WORDS = {"bs": "batch size {}", "lr": "learning rate {}", "h": "heads' hidden width {}",
-                  "sd": "surface atoms within {} Å", "spool": "heads also read the surface atoms' mean{}"}
+                  "sd": "surface atoms within {} Å", "spool": "heads also read the surface atoms' mean{}",
+                  "ro": "{} readout"}
 
 
 def describe_variant(tag: str) -> str:
     """``-bs32-h64`` -> ``batch size 32, heads' hidden width 64`` (see studies/generalise.py: variant_tag)."""
     import re
 
-    parts = [re.fullmatch(r"(bs|lr|h|sd|spool)(.*)", p) for p in tag.split("-") if p]
+    parts = [re.fullmatch(r"(bs|lr|h|sd|spool|ro)(.*)", p) for p in tag.split("-") if p]
     return ", ".join(_VARIANT_WORDS[m.group(1)].format(m.group(2)) for m in parts if m)
 
 
@@ -164,6 +165,8 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
     card = json.loads(Path(card_path).read_text()) if Path(card_path).exists() else {}
     shipped = card.get("recipe", "?")
     shipped_epochs = card.get("train_config", {}).get("epochs")
+    readout = card.get("model_config", {}).get("readout", "paper")
+    shipped_tag = "" if readout == "paper" else f"-ro{readout}"  # studies/generalise.py: variant_tag
     lines = ["# The shipped SEM-CGCNN model: accuracy on Mg–X systems it never saw", ""]
     if card:
         lines += [
@@ -196,7 +199,8 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
                   f"{base['work_function']:.3f} | — | — | — |"]
         for r in sorted(res[split], key=_sort_key):
             t, ep = r["test"], r["train_config"]["epochs"]
-            mark = " **(shipped recipe)**" if r["recipe"] == shipped and ep == shipped_epochs and not r.get("variant") else ""
+            mark = (" **(shipped recipe)**" if r["recipe"] == shipped and ep == shipped_epochs
+                    and r.get("variant", "") == shipped_tag else "")
             what = (f"**{describe_variant(r['variant'])}**; else as `{r['recipe']}`" if r.get("variant")
                     else r["description"])
             lines.append(f"| {r['recipe']}{r.get('variant', '')}{mark} | {what} | {ep} | {r['seed']} | "
@@ -209,7 +213,7 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
         lines.append("")
     for r in sorted(res.get("grouped", []), key=_sort_key):
         if (r["recipe"] != shipped or r["train_config"]["epochs"] != shipped_epochs or not r.get("per_system")
-                or r.get("variant")):
+                or r.get("variant", "") != shipped_tag):
             continue
         lines += [f"## Per-system errors of the grouped split ({shipped}, {shipped_epochs} epochs, seed {r['seed']})", "",
                   "| system | slabs | SE MAE (eV/Å²) | SE bias (eV/Å²) | WF MAE (eV) | WF bias (eV) |",

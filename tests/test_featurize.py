@@ -9,6 +9,7 @@ from pymatgen.core import Lattice, Structure
 from semcgcnn.model import GraphConfig, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand
 from semcgcnn.model.atom_features import UnknownElementError, atom_feature_table
 from semcgcnn.model.data import GraphTensors, mean_pool
+from semcgcnn.model.featurize import BOTTOM, TOP
 from semcgcnn.model.graphs import GraphSet, dataset_graphs, featurize_structures
 
 from reference_cgcnn import reference_graph
@@ -155,10 +156,11 @@ def test_graph_set_round_trip_and_dataset_cache(tmp_path, mg_records):
     gs.save(tmp_path / "g.npz")
     back = GraphSet.load(tmp_path / "g.npz")
     assert back.ids == gs.ids and back.config == gs.config
-    for field in ("atom_ptr", "atomic_numbers", "surface", "nbr_idx", "nbr_dist"):
+    for field in ("atom_ptr", "atomic_numbers", "side", "nbr_idx", "nbr_dist", "area"):
         np.testing.assert_array_equal(getattr(back, field), getattr(gs, field))
     sub = gs.subset([4, 2])
     np.testing.assert_array_equal(sub[1].nbr_idx, gs[2].nbr_idx)
+    assert sub.area.tolist() == [gs.area[4], gs.area[2]] and sub[1].area == gs[2].area
 
 
 def test_dataset_graphs_cached_per_config(tmp_path, monkeypatch, mg_records):
@@ -173,3 +175,28 @@ def test_dataset_graphs_cached_per_config(tmp_path, monkeypatch, mg_records):
     # the parallel path gives exactly the serial graphs
     i = g1.ids.index("78Mg0001")
     np.testing.assert_array_equal(g1[i].surface, [1, 0, 0, 0, 0, 0, 0, 1])
+    np.testing.assert_array_equal(g1[i].side, [BOTTOM, 0, 0, 0, 0, 0, 0, TOP])
+
+
+def test_sides_and_face_area_of_real_slabs(mg_records):
+    """Each surface atom knows its face (bottom or top); the graph knows the area of one face,
+    |a x b|, which an in-plane supercell multiplies and a c-axis change leaves alone."""
+    rec = next(r for r in mg_records if len(r.structure) >= 8)
+    s = rec.structure
+    g = featurize(s, GraphConfig())
+    h = s.cart_coords @ (np.cross(*s.lattice.matrix[:2]) / np.linalg.norm(np.cross(*s.lattice.matrix[:2])))
+    assert g.area == pytest.approx(np.linalg.norm(np.cross(*s.lattice.matrix[:2])), rel=1e-12)
+    bottom, top = (g.side & BOTTOM) > 0, (g.side & TOP) > 0
+    assert bottom.any() and top.any() and not (bottom & top).any()  # a thick slab: two separate faces
+    assert h[top].min() > h[bottom].max()  # top atoms lie above bottom atoms (no wrap in the record)
+    np.testing.assert_array_equal(g.surface, bottom | top)
+    big = featurize(s.copy().make_supercell([2, 3, 1]), GraphConfig())
+    assert big.area == pytest.approx(6 * g.area, rel=1e-12)
+    assert np.bincount(big.side, minlength=4).tolist() == (6 * np.bincount(g.side, minlength=4)).tolist()
+
+
+def test_a_monolayer_is_both_faces():
+    from pymatgen.core import Lattice, Structure
+
+    layer = Structure(Lattice.hexagonal(3.2, 20.0), ["Mg"], [[0, 0, 0.5]])
+    assert featurize(layer, GraphConfig()).side.tolist() == [BOTTOM | TOP]

@@ -165,6 +165,25 @@ def test_hyper_parameter_variants_are_named_in_the_result_file():
 
     assert describe_variant(tag) == ("batch size 32, learning rate 0.0005, heads' hidden width 64, "
                                      "surface atoms within 3 Å, heads also read the surface atoms' mean")
+    surface = variant_tag(TrainConfig(), ModelConfig(readout="surface"), GraphConfig())
+    assert surface == "-rosurface" and describe_variant(surface) == "surface readout"
+
+
+def test_the_card_records_the_evaluation_of_its_own_readout(tmp_path):
+    """``semcgcnn ship --results-dir`` copies test metrics into the card: those of the recipe with
+    the shipped model's readout, never the other readout's or another variant's."""
+    import json
+
+    from semcgcnn.model.recipes import recorded_evaluation
+
+    for name, readout, mae in (("joint+desc+mp-seed0", "paper", 0.1), ("joint+desc+mp-rosurface-seed0", "surface", 0.2),
+                               ("joint+desc+mp-h64-seed0", "paper", 0.3)):
+        p = tmp_path / "150ep" / "grouped" / f"{name}.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"split": "grouped", "seed": 0, "train_config": {"epochs": 150},
+                                 "model_config": {"readout": readout}, "test": {"surface_energy": {"mae": mae}}}))
+    assert recorded_evaluation(tmp_path, "joint+desc+mp", "paper") == {"grouped_150ep_seed0": {"surface_energy": {"mae": 0.1}}}
+    assert recorded_evaluation(tmp_path, "joint+desc+mp", "surface") == {"grouped_150ep_seed0": {"surface_energy": {"mae": 0.2}}}
 
 
 def test_element_descriptors_alone_miss_boron_by_far():

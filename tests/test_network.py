@@ -101,7 +101,7 @@ def test_surface_pool_appends_the_mean_over_surface_atoms(mg_small):
     torch.manual_seed(0)
     m = SEMCGCNN(ModelConfig(surface_pool=True)).eval()
     assert m.heads["work_function"][0].in_features == 128  # 64 (all atoms) + 64 (surface atoms)
-    atom_fea, nbr_idx, edge_fea, edge_idx, batch, n = b.inputs()
+    atom_fea, nbr_idx, edge_fea, edge_idx, batch, n, *_ = b.inputs()
     with torch.no_grad():
         crys = m.encode(*b.inputs())
         x = m.embedding(atom_fea.index_select(1, m.input_cols))
@@ -114,6 +114,52 @@ def test_surface_pool_appends_the_mean_over_surface_atoms(mg_small):
         torch.testing.assert_close(crys[g, :64], x[on].mean(0))
         torch.testing.assert_close(crys[g, 64:], x[on & surf].mean(0))
     assert m(*b.inputs()).shape == (6, 2)
+
+
+def test_surface_readout_sums_surface_atom_energies_over_twice_the_area(mg_small):
+    """γ = Σ_i ε_i / 2A over the surface atoms, ε_i = (μ + σ h(x_i)) / ρ_ref in eV per atom; the work
+    function is the mean of the two faces' heads. Checked by hand on real slabs."""
+    from semcgcnn.model.config import SURFACE_DENSITY_REF
+    from semcgcnn.model.featurize import BOTTOM, TOP
+
+    data, _ = mg_small
+    b = data.batch(np.arange(6))
+    torch.manual_seed(0)
+    m = SEMCGCNN(ModelConfig(readout="surface")).eval()
+    mean, std = np.array([0.05, 4.0]), np.array([0.02, 0.5])
+    m.set_target_scale(mean, std)
+    assert m.heads["surface_energy"][0].in_features == 64  # per atom, not a pooled crystal vector
+    with torch.no_grad():
+        out = m(*b.inputs()).double()
+        x = m.atom_states(*b.inputs()[:4])
+        for g in range(b.n_graphs):
+            on = b.batch == g
+            h = m.heads["surface_energy"](x[on & (b.side > 0)]).squeeze(1).double()
+            gamma = ((mean[0] + std[0] * h) / SURFACE_DENSITY_REF).sum() / (2 * float(b.area[g]))
+            assert float(out[g, 0]) == pytest.approx(float((gamma - mean[0]) / std[0]), abs=1e-4)
+            faces = [m.heads["work_function"](x[on & ((b.side & bit) > 0)].mean(0)) for bit in (BOTTOM, TOP)]
+            assert float(out[g, 1]) == pytest.approx(float(0.5 * (faces[0] + faces[1])), abs=1e-5)
+    with pytest.raises(ValueError, match="side"):
+        m(*b.inputs()[:6])
+
+
+def test_surface_readout_scale_travels_with_the_weights(tmp_path, mg_small):
+    from semcgcnn.model.checkpoint import load_checkpoint, save_checkpoint
+    from semcgcnn.model.config import GraphConfig
+    from semcgcnn.model.inference import Normalizer
+
+    m = SEMCGCNN(ModelConfig(readout="surface")).set_target_scale([0.06, 4.1], [0.02, 0.45]).eval()
+    card = save_checkpoint(tmp_path / "m", m, GraphConfig(), Normalizer(np.array([0.06, 4.1]), np.array([0.02, 0.45])))
+    back = load_checkpoint(card).model
+    assert back.cfg.readout == "surface"
+    torch.testing.assert_close(back.target_mean, torch.tensor([0.06, 4.1]))
+    b = mg_small[0].batch(np.arange(4))
+    with torch.no_grad():
+        torch.testing.assert_close(back(*b.inputs()), m(*b.inputs()))
+    with pytest.raises(ValueError, match="unknown readout"):
+        ModelConfig(readout="sum")
+    with pytest.raises(ValueError, match="surface_pool"):
+        ModelConfig(readout="surface", surface_pool=True)
 
 
 class _Toy(torch.nn.Module):

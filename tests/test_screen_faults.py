@@ -144,7 +144,7 @@ def test_refusal_names_a_holder_that_writes_its_line_late(tmp_path):
     import fcntl
     import threading
 
-    from pipeline.store import FolderLockedError, RunLock
+    from semcgcnn.pipeline.store import FolderLockedError, RunLock
 
     with RunLock(tmp_path):
         pass

@@ -141,6 +141,8 @@ CARD_FAULTS = {  # name: (card edit or replacement text, the one-line problem af
                      "bulk_modulus_vrh, shear_modulus_vrh, energy_per_atom)"),
     "gaussians": (_set("graph_config", "radius", 8.0), "m.json: graph_config gives 41 Gaussian distance features but "
                                                         "model_config.n_gaussians is 61"),
+    "readout": (_set("model_config", "readout", "sum"),
+                "m.json: model_config is malformed (unknown readout 'sum'; choose one of paper, surface)"),
     "normalizer": (_set("normalizer", "mean", [0.1]),
                    "m.json: normalizer must hold 'mean' and 'std' lists of 2 numbers (one per task)"),
 }

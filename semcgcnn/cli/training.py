@@ -22,20 +22,23 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
     surface_depth: SurfaceDepth = DEFAULT_GRAPH.surface_depth,
     run_dir: Annotated[str, typer.Option(help="Epoch checkpoints; an interrupted run resumes from here.")] = "",
+    readout: Annotated[str, typer.Option(help="paper (mean pooling, Table 1) or surface (thickness-invariant).")] = "paper",
 ) -> None:
     """Train one multi-task model on the shipped Mg slabs and save a safe checkpoint."""
     from pathlib import Path
 
-    from semcgcnn.model.config import GraphConfig, TrainConfig
+    from semcgcnn.model.config import READOUTS, GraphConfig, TrainConfig
     from semcgcnn.model.recipes import VARIANTS, train_variant
 
     if variant not in VARIANTS or variant == "stl":
         raise fail(f"unknown multi-task variant {variant!r}; choose sem, mtl-surface, mtl-gradnorm or mtl")
     if split not in ("random", "grouped") or epochs < 1 or surface_depth < 0:
         raise fail("split must be random or grouped, epochs ≥ 1 and surface depth ≥ 0 Å")
+    if readout not in READOUTS:
+        raise fail(f"--readout must be one of {', '.join(READOUTS)}, not {readout!r}")
     tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, split=split, seed=seed)
     card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
-                              run_dir=Path(run_dir) if run_dir else None)
+                              run_dir=Path(run_dir) if run_dir else None, readout=readout)
     t = res.metrics["test"]
     console.print(f"test SE MAE {t['surface_energy']['mae']:.4f} eV/Å², WF MAE {t['work_function']['mae']:.3f} eV "
                   f"(best epoch {res.best_epoch}); checkpoint {card}")
@@ -58,22 +61,28 @@ def ship(
                                                   "there are copied into the card as its evaluation. Empty (the "
                                                   "default): no evaluation copied.")] = "",
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
+    readout: Annotated[str, typer.Option(help="surface (thickness-invariant) or paper (the paper's mean pooling); empty: "
+                                              "the shipped model's (recipes.SHIPPED_READOUT).")] = "",
 ) -> None:
     """Train the shipped model on all shipped slab data with ``recipe`` and save it."""
     from pathlib import Path
 
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
-    from semcgcnn.model.recipes import RECIPES, recorded_evaluation, train_shipped
+    from semcgcnn.model.config import READOUTS
+    from semcgcnn.model.recipes import RECIPES, SHIPPED_READOUT, recorded_evaluation, train_shipped
 
     if recipe not in RECIPES:
         raise fail(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     if results_dir and not Path(results_dir).is_dir():
         raise fail(f"--results-dir {results_dir} is not a folder")
-    evaluation = recorded_evaluation(Path(results_dir), recipe) if results_dir else {}
     if validation not in ("systems", "random"):
         raise fail(f"--validation must be systems or random, not {validation!r}")
+    if readout and readout not in READOUTS:
+        raise fail(f"--readout must be one of {', '.join(READOUTS)}, not {readout!r}")
     cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
                                   device=device)
+    evaluation = recorded_evaluation(Path(results_dir), recipe, readout or SHIPPED_READOUT) if results_dir else {}
     card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle,
-                         validation="all-systems" if validation == "systems" else "all")
+                         validation="all-systems" if validation == "systems" else "all",
+                         readout=readout or SHIPPED_READOUT)
     console.print(f"shipped model written: {card}")
