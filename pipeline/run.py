@@ -104,19 +104,22 @@ def load_predictor(model: str | None):
         raise ScreenError(str(exc)) from None
 
 
-def check_manifest(out: Path, params: dict, model_id: str, resume: bool) -> None:
-    """Refuse to mix two screens in one folder; write the manifest of a new one."""
+def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id: str | None = None) -> None:
+    """Refuse to mix two screens in one folder; write the manifest of a new one. ``run_id``: a
+    workflow's id for this screen; a workflow manager rerunning that same workflow (a lost or
+    failed job) continues it as if resumed."""
     path = out / MANIFEST
     if path.exists():
-        if not resume:
-            raise ScreenError(f"{out} already holds a screen; pass --resume to continue it or choose a new --out")
         old = json.loads(path.read_text())
+        if not resume and (run_id is None or old.get("run_id") != run_id):
+            raise ScreenError(f"{out} already holds a screen; pass --resume to continue it or choose a new --out")
         if old.get("parameters") != params or old.get("model_id") != model_id:
             raise ScreenError(f"{out} holds a screen with other parameters or model; use a new --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"parameters": params, "model_id": model_id}, indent=1))
+        manifest = {"parameters": params, "model_id": model_id, **({"run_id": run_id} if run_id else {})}
+        tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path)
 
 

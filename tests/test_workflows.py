@@ -1,0 +1,128 @@
+"""The screen as a jobflow Flow: run_locally (``--engine jobflow``), FireWorks, jobflow-remote config.
+
+Every engine must write the same six tables as the plain ``semcgcnn screen`` for the same
+candidates: Mg3Br (a predicted γ ≤ 0, so a Wulff-stage error row) and three Ca–Mg binaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BIN = Path(sys.executable).parent
+SEMCGCNN = str(BIN / "semcgcnn")
+TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
+SCREEN = ("screen", "--elements", "Br,Ca", "--limit", "4", "--workers", "1", "--batch-size", "1")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(cmd: list[str], env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", **(env or {})}
+    env.pop("MP_API_KEY", None)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, **kw)
+
+
+def _tables(out: Path) -> dict[str, pd.DataFrame]:
+    return {t: pd.read_parquet(out / f"{t}.parquet") for t in TABLES}
+
+
+def _assert_same_tables(out: Path, ref: Path) -> None:
+    got, want = _tables(out), _tables(ref)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("plain") / "screen"
+    res = _run([SEMCGCNN, *SCREEN, "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_plain_reference_has_the_wulff_error_row(plain):
+    t = _tables(plain)
+    assert t["compounds"]["formula"].tolist()[0] == "Mg3Br" and len(t["compounds"]) == 4
+    (err,) = t["errors"].itertuples()
+    assert (err.stage, err.id) == ("wulff", "mp-978272") and "surface energy ≤ 0" in err.reason
+    assert len(t["slabs"]) == len(t["predictions"]) > 20
+
+
+def test_screen_config_round_trips_through_plain_json():
+    from semcgcnn.pipeline.config import ScreenConfig
+
+    cfg = ScreenConfig(elements=("Br", "Ca"), limit=4, max_atoms=12).with_slab(max_index=2, min_slab_size_A=12.5)
+    again = ScreenConfig.from_parameters(json.loads(json.dumps(cfg.parameters())))
+    assert again == cfg and again.slab.retry_thickness_factors == (1.5, 2.0)
+
+
+def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
+    from jobflow import Flow
+
+    from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
+    from semcgcnn.workflows.screening import ScreeningMaker
+
+    assert ScreeningMaker().config() == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
+    cfg = ScreenConfig(elements=("Ca",), limit=3).with_slab(max_index=2)
+    maker = ScreeningMaker.from_config(cfg, batch_size=2)
+    assert maker.config() == cfg
+    flow = maker.make(tmp_path / "out")
+    assert isinstance(flow, Flow)
+    assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]
+    assert flow.jobs[0].function_args[0] == cfg.parameters() and flow.output.uuid == flow.jobs[2].uuid
+
+
+def test_jobflow_engine_writes_the_plain_tables(plain, tmp_path):
+    out = tmp_path / "jf"
+    t0 = time.perf_counter()
+    res = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)])
+    seconds = time.perf_counter() - t0
+    assert res.returncode == 0, res.stderr
+    assert "4 compounds" in res.stdout and "1 error" in res.stdout
+    _assert_same_tables(out, plain)
+    docs = json.loads((out / "jobflow" / "docs.json").read_text())
+    names = sorted(d["name"] for d in docs)
+    assert names.count("screen batch 1/4") == 1 and "assemble tables" in names and len(docs) == 8
+    summary = next(d["output"] for d in docs if d["name"] == "assemble tables")
+    assert summary["@class"] == "ScreenSummaryDoc" and summary["table_rows"]["errors"] == 1
+    assert summary["n_slabs"] == len(_tables(plain)["slabs"])
+    print(f"--engine jobflow, 4 compounds: {seconds:.1f} s")  # shown with -s; the README quotes it
+
+
+def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(plain, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {p.name for p in (out / "parts").glob("part-*")}
+    assert 1 <= len(first) < 4 and not (out / "wulff.parquet").exists(), "the kill did not land mid-run"
+
+    again = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)])
+    assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    res = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out), "--resume"])
+    assert res.returncode == 0, res.stderr
+    parts = sorted((out / "parts").glob("part-*"))
+    assert first <= {p.name for p in parts}  # the killed run's parts are kept, not redone
+    done = [cid for p in parts for cid in json.loads((p / "done.json").read_text())]
+    assert len(done) == len(set(done)) == 4
+    _assert_same_tables(out, plain)
+
+
+def test_jobflow_engine_user_mistakes_are_one_line(tmp_path):
+    bad = _run([SEMCGCNN, "screen", "--out", str(tmp_path / "a"), "--engine", "dask"])
+    assert bad.returncode != 0 and "unknown --engine 'dask'" in bad.stderr and "Traceback" not in bad.stderr
+    res = _run([SEMCGCNN, "screen", "--out", str(tmp_path / "b"), "--engine", "jobflow", "--elements", "Xx"])
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("error: --elements: Xx is not an element")
