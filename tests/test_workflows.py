@@ -126,3 +126,122 @@ def test_jobflow_engine_user_mistakes_are_one_line(tmp_path):
     res = _run([SEMCGCNN, "screen", "--out", str(tmp_path / "b"), "--engine", "jobflow", "--elements", "Xx"])
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("error: --elements: Xx is not an element")
+
+
+FIREWORKS_ADD = """
+import sys
+from fireworks import LaunchPad
+from jobflow.managers.fireworks import flow_to_workflow
+from semcgcnn.workflows.screening import ScreeningMaker
+
+flow = ScreeningMaker(elements=("Br", "Ca"), limit=4, batch_size=1).make(sys.argv[1])
+lp = LaunchPad()
+lp.reset("", require_password=False)
+lp.add_wf(flow_to_workflow(flow))
+"""
+
+FIREWORKS_STATES = """
+import json
+from fireworks import LaunchPad
+print(json.dumps({fw["name"]: fw["state"] for fw in LaunchPad().fireworks.find({}, {"state": 1, "name": 1})}))
+"""
+
+
+def _fireworks_env(tmp_path: Path) -> dict[str, str]:
+    """FireWorks' embedded mode (a mongomock server persisted in a JSON file) and a jobflow job
+    store in JSON files, shared by the processes that follow one another."""
+    server = tmp_path / "mongomock.json"
+    server.write_text("{}")
+    store = {"JOB_STORE": {"docs_store": {"type": "JSONStore", "paths": str(tmp_path / "docs.json"), "read_only": False},
+                           "additional_stores": {"data": {"type": "JSONStore", "paths": str(tmp_path / "data.json"),
+                                                          "read_only": False}}}}
+    config = tmp_path / "jobflow.yaml"
+    config.write_text(json.dumps(store))  # JSON is YAML
+    return {"MONGOMOCK_SERVERSTORE_FILE": str(server), "JOBFLOW_CONFIG_FILE": str(config)}
+
+
+def test_fireworks_rapidfire_completes_the_screen(plain, tmp_path):
+    env = _fireworks_env(tmp_path)
+    out, launches = tmp_path / "fw_screen", tmp_path / "launches"
+    launches.mkdir()
+    add = _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches)
+    assert add.returncode == 0, add.stderr
+    t0 = time.perf_counter()
+    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    seconds = time.perf_counter() - t0
+    assert fire.returncode == 0, fire.stderr
+    states = _fw_states(env, launches)  # candidates, fan-out, 4 batches, the fan-out's output collector, assemble
+    assert len(states) == 8 and set(states.values()) == {"COMPLETED"}, states
+    _assert_same_tables(out, plain)
+    print(f"FireWorks rlaunch rapidfire, 4 compounds: {seconds:.1f} s")
+
+
+def _interrupt_mid_run(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
+    """Start ``cmd``; send ``sig`` inside a batch job (just after a first part is committed)."""
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
+        time.sleep(0.01)
+    time.sleep(0.2)  # into the next batch job
+    proc.send_signal(sig)
+    proc.wait()
+    assert len(list((out / "parts").glob("part-*"))) < 4 and not (out / "wulff.parquet").exists(), \
+        "the interrupt did not land mid-run"
+
+
+def _fw_states(env: dict, cwd: Path) -> dict[str, str]:
+    res = _run([sys.executable, "-c", FIREWORKS_STATES], env=env, cwd=cwd)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def _committed_once(out: Path) -> None:
+    done = [cid for p in (out / "parts").glob("part-*") for cid in json.loads((p / "done.json").read_text())]
+    assert len(done) == len(set(done)) == 4
+
+
+def test_fireworks_interrupted_worker_is_rerun_and_loses_no_rows(plain, tmp_path):
+    """A worker interrupted (Ctrl-C) inside a batch job: FireWorks marks that Firework FIZZLED and
+    the assemble job refuses to write tables without its compounds; ``lpad rerun_fws -s FIZZLED``
+    and a new rapidfire finish the screen, and no row is lost or duplicated."""
+    env = _fireworks_env(tmp_path)
+    out, launches = tmp_path / "fw_screen", tmp_path / "launches"
+    launches.mkdir()
+    assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
+    _interrupt_mid_run([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGINT)
+    states = _fw_states(env, launches)
+    fizzled = sorted(name for name, state in states.items() if state == "FIZZLED")
+    assert len(fizzled) == 2 and fizzled[0] == "assemble tables" and fizzled[1].startswith("screen batch"), states
+
+    rerun = _run([str(BIN / "lpad"), "rerun_fws", "-s", "FIZZLED"], env=env, cwd=launches)
+    assert rerun.returncode == 0, rerun.stderr
+    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    assert fire.returncode == 0, fire.stderr
+    assert set(_fw_states(env, launches).values()) == {"COMPLETED"}
+    _committed_once(out)
+    _assert_same_tables(out, plain)
+
+
+def test_fireworks_after_a_killed_worker_skips_committed_compounds(plain, tmp_path):
+    """A SIGKILLed worker: the embedded mongomock writes its file only when a process exits, so the
+    LaunchPad forgets that worker's progress (on a MongoDB server it would show a RUNNING
+    Firework for ``lpad detect_lostruns --rerun``). A new rapidfire reruns the flow from its start;
+    the candidates job finds the compounds the killed worker committed and leaves them out, so the
+    tables are still exact."""
+    env = _fireworks_env(tmp_path)
+    out, launches = tmp_path / "fw_screen", tmp_path / "launches"
+    launches.mkdir()
+    assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
+    _interrupt_mid_run([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGKILL)
+    kept = {p.name for p in (out / "parts").glob("part-*")}
+    assert kept and _fw_states(env, launches)["screen in batches"] != "COMPLETED"
+    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    assert fire.returncode == 0, fire.stderr
+    assert set(_fw_states(env, launches).values()) == {"COMPLETED"}
+    assert kept <= {p.name for p in (out / "parts").glob("part-*")}
+    docs = json.loads((tmp_path / "docs.json").read_text())
+    (found,) = [d["output"] for d in docs if d["name"] == "find candidates"]  # the rerun's (same uuid)
+    assert found["n_already_done"] == len(kept)  # one compound per part: the rerun fans out only the rest
+    _committed_once(out)
+    _assert_same_tables(out, plain)
