@@ -176,6 +176,25 @@ def test_fireworks_rapidfire_completes_the_screen(plain, tmp_path):
     print(f"FireWorks rlaunch rapidfire, 4 compounds: {seconds:.1f} s")
 
 
+def test_jobflow_remote_accepts_the_example_project():
+    import yaml
+    from jobflow_remote.config.base import Project, RemoteWorker
+    from pydantic import ValidationError
+
+    import semcgcnn.workflows
+
+    path = Path(semcgcnn.workflows.__file__).parent / "examples" / "jobflow_remote_project.yaml"
+    raw = yaml.safe_load(path.read_text())
+    project = Project.model_validate(raw)
+    cluster = project.workers["cluster"]
+    assert isinstance(cluster, RemoteWorker) and cluster.scheduler_type == "slurm"
+    assert cluster.resources["cpus_per_task"] == 4 and project.queue.store["type"] == "MongoStore"
+    assert set(project.get_jobstore().additional_stores) == {"data"}  # where find candidates puts structures
+    raw["workers"]["cluster"]["scheduler_type"] = "slurmm"
+    with pytest.raises(ValidationError, match="Unknown scheduler type slurmm"):
+        Project.model_validate(raw)
+
+
 def _interrupt_mid_run(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
     """Start ``cmd``; send ``sig`` inside a batch job (just after a first part is committed)."""
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL,
