@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -103,9 +104,10 @@ def assemble_job(found: CandidatesDoc, batch_docs: list[CompoundBatchDoc]) -> Sc
         raise IncompleteScreenError(f"{len(missing)} compound(s) not committed, e.g. {missing[0]}; "
                                     "rerun their batch jobs, then this one")
     order = {cid: i for i, cid in enumerate(found.compound_ids)}
+    t0 = time.perf_counter()
     paths = store.assemble(order, found.candidate_errors, provenance(found.model_id, found.source, found.parameters))
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in TABLES}
-    seconds: dict[str, float] = {}
+    seconds: dict[str, float] = {"assemble": time.perf_counter() - t0}
     for doc in batch_docs:
         for stage, s in doc.stage_seconds.items():
             seconds[stage] = seconds.get(stage, 0.0) + s
