@@ -32,10 +32,8 @@ class ScreenConfig:
     @classmethod
     def from_parameters(cls, params: dict) -> ScreenConfig:
         """The configuration that :meth:`parameters` wrote (a jobflow job's plain-JSON input)."""
-        slab = dict(params.get("slab", {}))
-        if "retry_thickness_factors" in slab:
-            slab["retry_thickness_factors"] = tuple(slab["retry_thickness_factors"])
-        return cls(**{**params, "elements": tuple(params.get("elements", ())), "slab": SlabConfig(**slab)})
+        return cls(**{**params, "elements": tuple(params.get("elements", ())),
+                      "slab": SlabConfig.from_plain(params.get("slab", {}))})
 
     def with_slab(self, **slab_fields) -> ScreenConfig:
         """A copy with some slab parameters changed."""

@@ -66,6 +66,7 @@ def test_screen_config_round_trips_through_plain_json():
 
 def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     from jobflow import Flow
+    from monty.json import MontyDecoder, jsanitize
 
     from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
     from semcgcnn.workflows.screening import ScreeningMaker
@@ -74,6 +75,8 @@ def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     cfg = ScreenConfig(elements=("Ca",), limit=3).with_slab(max_index=2)
     maker = ScreeningMaker.from_config(cfg, batch_size=2)
     assert maker.config() == cfg
+    again = MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True))))
+    assert again == maker and again.config() == cfg  # a maker survives a job store or a FireWorks spec
     flow = maker.make(tmp_path / "out")
     assert isinstance(flow, Flow)
     assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]

@@ -42,6 +42,13 @@ class ScreeningMaker(Maker):
     batch_size: int = BATCH_SIZE
     workers: int = 1
 
+    def __post_init__(self) -> None:
+        """Accept the plain JSON that ``as_dict`` writes (a maker stored in a job store, a
+        FireWorks spec or a jobflow-remote database comes back as dicts and lists)."""
+        self.elements = tuple(self.elements)
+        if isinstance(self.slab, dict):
+            self.slab = SlabConfig.from_plain(self.slab)
+
     @classmethod
     def from_config(cls, cfg: ScreenConfig, **kwargs) -> ScreeningMaker:
         """A maker for the screen ``cfg`` describes (``kwargs``: batch_size, workers, name)."""
