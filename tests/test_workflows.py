@@ -81,6 +81,8 @@ def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     assert isinstance(flow, Flow)
     assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]
     assert flow.jobs[0].function_args[0] == cfg.parameters() and flow.output.uuid == flow.jobs[2].uuid
+    assert flow.jobs[1].function_args[3:] == (2, 2, 1)  # compounds per job (batch_size), per part, workers
+    assert ScreeningMaker(job_size=6).make(tmp_path / "o").jobs[1].function_args[3:] == (6, BATCH_SIZE, 1)
 
 
 def test_jobflow_engine_writes_the_plain_tables(plain, tmp_path):
@@ -93,7 +95,9 @@ def test_jobflow_engine_writes_the_plain_tables(plain, tmp_path):
     _assert_same_tables(out, plain)
     docs = json.loads((out / "jobflow" / "docs.json").read_text())
     names = sorted(d["name"] for d in docs)
-    assert names.count("screen batch 1/4") == 1 and "assemble tables" in names and len(docs) == 8
+    # --workers 1: 4 compounds per batch job (COMPOUNDS_PER_WORKER), committed one per part
+    assert names.count("screen batch 1/1") == 1 and "assemble tables" in names and len(docs) == 5
+    assert len(list((out / "parts").glob("part-*"))) == 4
     summary = next(d["output"] for d in docs if d["name"] == "assemble tables")
     assert summary["@class"] == "ScreenSummaryDoc" and summary["table_rows"]["errors"] == 1
     assert summary["n_slabs"] == len(_tables(plain)["slabs"])

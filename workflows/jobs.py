@@ -59,11 +59,11 @@ def batches(todo: list[Candidate], batch_size: int) -> list[list[Candidate]]:
 
 
 @job
-def screen_batches_job(todo: list[Candidate], parameters: dict, out: str, batch_size: int,
+def screen_batches_job(todo: list[Candidate], parameters: dict, out: str, job_size: int, batch_size: int,
                        workers: int = 1) -> Response:
-    """Fan out: replace this job by one batch job per ``batch_size`` compounds; its output becomes
+    """Fan out: replace this job by one batch job per ``job_size`` compounds; its output becomes
     the list of their :class:`CompoundBatchDoc` (so the assemble job waits for all of them)."""
-    jobs = [screen_batch_job(b, parameters, out, workers) for b in batches(todo, batch_size)]
+    jobs = [screen_batch_job(b, parameters, out, batch_size, workers) for b in batches(todo, job_size)]
     for i, j in enumerate(jobs):
         j.name = f"screen batch {i + 1}/{len(jobs)}"
     if not jobs:
@@ -72,15 +72,16 @@ def screen_batches_job(todo: list[Candidate], parameters: dict, out: str, batch_
 
 
 @job
-def screen_batch_job(candidates: list[Candidate], parameters: dict, out: str, workers: int = 1) -> CompoundBatchDoc:
-    """Cut, predict, Wulff-construct and commit one batch (one part); committed compounds are skipped."""
+def screen_batch_job(candidates: list[Candidate], parameters: dict, out: str, batch_size: int,
+                     workers: int = 1) -> CompoundBatchDoc:
+    """Cut, predict, Wulff-construct and commit some compounds, in parts of ``batch_size`` as their
+    slabs finish (``workers`` slab processes); compounds already committed are skipped."""
     cfg = ScreenConfig.from_parameters(parameters)
     store = PartStore(Path(out))
     done = store.done()
     todo = [c for c in candidates if c.compound_id not in done]
     clock = stages.StageClock.for_screen()
-    parts = stages.screen_and_commit(todo, cfg.slab, _predictor(cfg.model), store, workers,
-                                     batch_size=max(len(todo), 1), clock=clock)
+    parts = stages.screen_and_commit(todo, cfg.slab, _predictor(cfg.model), store, workers, batch_size, clock)
     return CompoundBatchDoc(
         compound_ids=[c.compound_id for c in candidates], n_compounds_screened=len(todo),
         n_compounds_skipped=len(candidates) - len(todo), n_slabs=_rows(parts, "slabs"),

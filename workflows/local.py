@@ -16,6 +16,7 @@ from pathlib import Path
 from jobflow import JobStore, run_locally
 from maggma.stores import JSONStore
 
+from semcgcnn.parallel import n_workers
 from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
 from semcgcnn.pipeline.run import ScreenSummary, check_output, locked
 
@@ -25,6 +26,9 @@ from .screening import ScreeningMaker
 log = logging.getLogger(__name__)
 
 JOBFLOW_DIR = "jobflow"
+COMPOUNDS_PER_WORKER = 4
+"""run_locally runs one job at a time, so each batch job gets this many compounds per slab
+process (at least ``batch_size``): a pool per job stays busy, while parts stay ``batch_size``."""
 
 
 def file_job_store(folder: Path) -> JobStore:
@@ -46,7 +50,9 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
     t0 = time.perf_counter()
     with locked(out), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
-        flow = ScreeningMaker.from_config(cfg, batch_size=batch_size, workers=workers).make(out, resume)
+        job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
+        maker = ScreeningMaker.from_config(cfg, batch_size=batch_size, job_size=job_size, workers=workers)
+        flow = maker.make(out, resume)
         responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
                                 log=False, raise_immediately=True, ensure_success=True)
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output

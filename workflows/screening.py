@@ -26,9 +26,9 @@ _DEFAULT = ScreenConfig()
 class ScreeningMaker(Maker):
     """Screen Mg compounds into Parquet tables, as a jobflow Flow.
 
-    ``batch_size`` compounds make one batch job (and one committed part); ``workers`` is the
-    number of slab processes inside a batch job (1: none, the right choice under a workflow
-    manager that gives each job one core)."""
+    ``job_size`` compounds make one batch job (``None``: ``batch_size``), which commits them in
+    parts of ``batch_size`` as their slabs finish on ``workers`` processes (1: none, the right
+    choice under a workflow manager that gives each job one core)."""
 
     name: str = "semcgcnn screen"
     source: str = _DEFAULT.source
@@ -40,6 +40,7 @@ class ScreeningMaker(Maker):
     model: str | None = _DEFAULT.model
     slab: SlabConfig = field(default_factory=SlabConfig)
     batch_size: int = BATCH_SIZE
+    job_size: int | None = None
     workers: int = 1
 
     def __post_init__(self) -> None:
@@ -51,7 +52,7 @@ class ScreeningMaker(Maker):
 
     @classmethod
     def from_config(cls, cfg: ScreenConfig, **kwargs) -> ScreeningMaker:
-        """A maker for the screen ``cfg`` describes (``kwargs``: batch_size, workers, name)."""
+        """A maker for the screen ``cfg`` describes (``kwargs``: batch_size, job_size, workers, name)."""
         return cls(source=cfg.source, structures=cfg.structures, elements=tuple(cfg.elements),
                    max_atoms=cfg.max_atoms, limit=cfg.limit, e_above_hull=cfg.e_above_hull, model=cfg.model,
                    slab=cfg.slab, **kwargs)
@@ -67,7 +68,8 @@ class ScreeningMaker(Maker):
         params, out, run_id = self.config().parameters(), str(Path(out).resolve()), str(uuid.uuid4())
         found = find_candidates_job(params, out, resume, run_id)
         found.name = "find candidates"
-        fan_out = screen_batches_job(found.output.todo, params, out, self.batch_size, self.workers)
+        fan_out = screen_batches_job(found.output.todo, params, out, self.job_size or self.batch_size,
+                                     self.batch_size, self.workers)
         fan_out.name = "screen in batches"
         tables = assemble_job(found.output, fan_out.output)
         tables.name = "assemble tables"
