@@ -29,6 +29,12 @@ class ScreenConfig:
         d["slab"]["retry_thickness_factors"] = list(self.slab.retry_thickness_factors)
         return d
 
+    @classmethod
+    def from_parameters(cls, params: dict) -> ScreenConfig:
+        """The configuration that :meth:`parameters` wrote (a jobflow job's plain-JSON input)."""
+        return cls(**{**params, "elements": tuple(params.get("elements", ())),
+                      "slab": SlabConfig.from_plain(params.get("slab", {}))})
+
     def with_slab(self, **slab_fields) -> ScreenConfig:
         """A copy with some slab parameters changed."""
         return replace(self, slab=replace(self.slab, **slab_fields))

@@ -67,7 +67,16 @@ def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResu
     return cand, res, time.perf_counter() - t0
 
 
-def _candidates(cfg: ScreenConfig) -> CandidateSet:
+def check_output(out: Path) -> None:
+    """Refuse an output folder that cannot hold a screen (one-line :class:`ScreenError`)."""
+    try:
+        check_output_dir(out)
+    except OutputPathError as exc:
+        raise ScreenError(str(exc)) from None
+
+
+def find_candidates(cfg: ScreenConfig) -> CandidateSet:
+    """The screen's candidates; a problem the user must fix raises :class:`ScreenError`."""
     try:
         found = screen_candidates(cfg.source, Path(cfg.structures) if cfg.structures else None, cfg.e_above_hull,
                                   cfg.elements, cfg.max_atoms, cfg.limit)
@@ -82,7 +91,8 @@ def _candidates(cfg: ScreenConfig) -> CandidateSet:
     return found
 
 
-def _load_predictor(model: str | None):
+def load_predictor(model: str | None):
+    """The model for a screen (``None``: the shipped one); a bad checkpoint raises :class:`ScreenError`."""
     from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
 
@@ -94,19 +104,22 @@ def _load_predictor(model: str | None):
         raise ScreenError(str(exc)) from None
 
 
-def _check_manifest(out: Path, params: dict, model_id: str, resume: bool) -> None:
-    """Refuse to mix two screens in one folder; write the manifest of a new one."""
+def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id: str | None = None) -> None:
+    """Refuse to mix two screens in one folder; write the manifest of a new one. ``run_id``: a
+    workflow's id for this screen; a workflow manager rerunning that same workflow (a lost or
+    failed job) continues it as if resumed."""
     path = out / MANIFEST
     if path.exists():
-        if not resume:
-            raise ScreenError(f"{out} already holds a screen; pass --resume to continue it or choose a new --out")
         old = json.loads(path.read_text())
+        if not resume and (run_id is None or old.get("run_id") != run_id):
+            raise ScreenError(f"{out} already holds a screen; pass --resume to continue it or choose a new --out")
         if old.get("parameters") != params or old.get("model_id") != model_id:
             raise ScreenError(f"{out} holds a screen with other parameters or model; use a new --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"parameters": params, "model_id": model_id}, indent=1))
+        manifest = {"parameters": params, "model_id": model_id, **({"run_id": run_id} if run_id else {})}
+        tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path)
 
 
@@ -120,6 +133,11 @@ class StageClock(dict):
             yield
         finally:
             self[stage] = self.get(stage, 0.0) + time.perf_counter() - t0
+
+    @classmethod
+    def for_screen(cls) -> StageClock:
+        """A clock with every stage of a screen at zero."""
+        return cls(slabs_wall=0.0, slabs_cpu=0.0, predictions=0.0, wulff_and_write=0.0)
 
 
 def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock,
@@ -140,28 +158,44 @@ def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_si
         yield batch
 
 
-def _commit(batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock) -> None:
+def _commit(batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock) -> Path:
     """Predict, Wulff-construct and commit one batch as a part."""
     with clock.timed("predictions"):
         tables = screen_batch(batch, predictor)
     with clock.timed("wulff_and_write"):
-        store.commit(tables, [c.compound_id for c, _ in batch])
+        return store.commit(tables, [c.compound_id for c, _ in batch])
+
+
+def _ignore(n: int = 1) -> None:
+    """A progress callback that reports nowhere."""
+
+
+def screen_and_commit(todo: list[Candidate], cfg: SlabConfig, predictor, store: PartStore, workers: int = 1,
+                      batch_size: int = BATCH_SIZE, clock: StageClock | None = None, on_slabs=_ignore,
+                      on_batch=_ignore) -> list[Path]:
+    """Cut, predict, Wulff-construct and commit ``todo`` in parts of ``batch_size`` compounds
+    (slabs on ``workers`` processes, predictions on one torch thread); returns the new parts.
+    ``clock`` (see :meth:`StageClock.for_screen`) gets the stage times."""
+    clock = StageClock.for_screen() if clock is None else clock
+    parts = []
+    with _torch_threads(1):  # one thread always: the same tables with any --workers (see batch.py)
+        for batch in _slab_batches(todo, cfg, workers, batch_size, clock, on_slabs):
+            parts.append(_commit(batch, predictor, store, clock))
+            on_batch(len(batch))
+    return parts
 
 
 def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = False, batch_size: int = BATCH_SIZE,
                progress: Bars = QUIET) -> ScreenSummary:
     """Run (or resume) a screen into ``out``; returns counts, stage times and the table paths."""
     out, workers = Path(out), n_workers(workers)
-    clock = StageClock(slabs_wall=0.0, slabs_cpu=0.0, predictions=0.0, wulff_and_write=0.0)
-    try:
-        check_output_dir(out)
-    except OutputPathError as exc:
-        raise ScreenError(str(exc)) from None
-    with clock.timed("total"), _locked(out):
-        predictor = _load_predictor(cfg.model)  # a bad model fails before any work
+    clock = StageClock.for_screen()
+    check_output(out)
+    with clock.timed("total"), locked(out):
+        predictor = load_predictor(cfg.model)  # a bad model fails before any work
         with clock.timed("candidates"):
-            found = _candidates(cfg)
-        _check_manifest(out, cfg.parameters(), predictor.model_id, resume)
+            found = find_candidates(cfg)
+        check_manifest(out, cfg.parameters(), predictor.model_id, resume)
         store = PartStore(out)
         order = {c.compound_id: i for i, c in enumerate(found.candidates)}
         done = store.done()
@@ -170,10 +204,7 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
                  len(found.errors), workers)
         slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
         batch_bar = progress.stage("predictions+wulff", len(order), completed=len(order) - len(todo))
-        with _torch_threads(1):  # one thread always: the same tables with any --workers (see batch.py)
-            for batch in _slab_batches(todo, cfg.slab, workers, batch_size, clock, slabs_bar):
-                _commit(batch, predictor, store, clock)
-                batch_bar(len(batch))
+        screen_and_commit(todo, cfg.slab, predictor, store, workers, batch_size, clock, slabs_bar, batch_bar)
         with clock.timed("assemble"):
             paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters()))
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
@@ -181,7 +212,7 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
 
 
 @contextmanager
-def _locked(out: Path) -> Iterator[None]:
+def locked(out: Path) -> Iterator[None]:
     """Hold the folder lock for the run; a second run on the same folder stops with one line."""
     try:
         lock = RunLock(out).__enter__()

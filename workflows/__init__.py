@@ -1,1 +1,7 @@
-"""jobflow workflows (atomate2-style Makers) around the screening pipeline."""
+"""jobflow workflows (atomate2-style Makers) around the screening pipeline.
+
+:class:`~.screening.ScreeningMaker` builds the screen as a jobflow ``Flow``; :mod:`.local` runs
+it with ``jobflow.run_locally`` on a file-backed job store (``semcgcnn screen --engine jobflow``).
+The same Flow runs on FireWorks (``jobflow.managers.fireworks.flow_to_workflow``) or
+jobflow-remote (``submit_flow``); see the README.
+"""

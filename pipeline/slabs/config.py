@@ -31,6 +31,14 @@ class SlabConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_plain(cls, d: dict) -> SlabConfig:
+        """The config that :meth:`as_dict` wrote, after JSON (lists back to tuples; ``@`` keys ignored)."""
+        fields = {k: v for k, v in d.items() if not k.startswith("@")}
+        if "retry_thickness_factors" in fields:
+            fields["retry_thickness_factors"] = tuple(fields["retry_thickness_factors"])
+        return cls(**fields)
+
 
 @dataclass
 class SlabResult(MSONable):

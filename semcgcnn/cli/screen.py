@@ -16,6 +16,7 @@ from .common import csv_items, fail
 
 log = logging.getLogger("semcgcnn.screen")
 DEFAULT = ScreenConfig()
+ENGINES = ("plain", "jobflow")
 
 
 def screen(
@@ -33,6 +34,8 @@ def screen(
     min_slab: Annotated[float, typer.Option(help="Minimum slab thickness, Å.")] = DEFAULT.slab.min_slab_size_A,
     min_vacuum: Annotated[float, typer.Option(help="Minimum vacuum thickness, Å.")] = DEFAULT.slab.min_vacuum_size_A,
     max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = DEFAULT.slab.max_index,
+    engine: Annotated[str, typer.Option(help="'plain' (process pool) or 'jobflow' (the ScreeningMaker Flow, "
+                                             "run_locally, job store in OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
     from semcgcnn.pipeline.run import ScreenError, run_screen
@@ -44,6 +47,8 @@ def screen(
             or batch_size < 1 or min_slab <= 0 or min_vacuum <= 0 or max_index < 1 or e_above_hull < 0:
         raise fail("--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
                     "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0")
+    if engine not in ENGINES:
+        raise fail(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):
         raise fail(f"--model {model}: no such checkpoint")
     cfg = ScreenConfig(
@@ -53,7 +58,12 @@ def screen(
     ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
     try:
         with Bars() as bars:
-            summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
+            if engine == "jobflow":
+                from semcgcnn.workflows.local import run_screen_jobflow
+
+                summary = run_screen_jobflow(cfg, out, workers=workers, resume=resume, batch_size=batch_size)
+            else:
+                summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
     except ScreenError as exc:
         raise fail(str(exc), code=1) from None
     except KeyboardInterrupt:

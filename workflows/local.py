@@ -1,0 +1,62 @@
+"""``semcgcnn screen --engine jobflow``: the :class:`ScreeningMaker` Flow run by ``jobflow.run_locally``.
+
+The job store is file-backed, in the screen folder (``out/jobflow/``: a maggma ``JSONStore`` for
+the job documents and one for the ``data`` additional store), so a run's documents outlive it;
+the folder lock, the manifest and the part store are the plain screen's, so ``--resume`` after a
+kill skips every committed compound.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+
+from jobflow import JobStore, run_locally
+from maggma.stores import JSONStore
+
+from semcgcnn.parallel import n_workers
+from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
+from semcgcnn.pipeline.run import ScreenSummary, check_output, locked
+
+from .schemas import ScreenSummaryDoc
+from .screening import ScreeningMaker
+
+log = logging.getLogger(__name__)
+
+JOBFLOW_DIR = "jobflow"
+COMPOUNDS_PER_WORKER = 4
+"""run_locally runs one job at a time, so each batch job gets this many compounds per slab
+process (at least ``batch_size``): a pool per job stays busy, while parts stay ``batch_size``."""
+
+
+def file_job_store(folder: Path) -> JobStore:
+    """A jobflow JobStore in two JSON files under ``folder`` (docs, and the ``data`` store)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def json_store(name: str) -> JSONStore:
+        return JSONStore(str(folder / f"{name}.json"), read_only=False)
+
+    return JobStore(json_store("docs"), additional_stores={"data": json_store("data")})
+
+
+def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False,
+                       batch_size: int = BATCH_SIZE) -> ScreenSummary:
+    """Run (or resume) the screen ``cfg`` into ``out`` as a jobflow Flow; the same tables as
+    :func:`~semcgcnn.pipeline.run.run_screen`. User mistakes raise ``ScreenError``."""
+    out = Path(out).resolve()
+    check_output(out)
+    t0 = time.perf_counter()
+    with locked(out), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
+        job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
+        maker = ScreeningMaker.from_config(cfg, batch_size=batch_size, job_size=job_size, workers=workers)
+        flow = maker.make(out, resume)
+        responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
+                                log=False, raise_immediately=True, ensure_success=True)
+    doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output
+    seconds = {"slabs_wall": 0.0, "slabs_cpu": 0.0, "predictions": 0.0, "wulff_and_write": 0.0, "assemble": 0.0,
+               **doc.stage_seconds, "total": time.perf_counter() - t0}
+    return ScreenSummary(out, doc.n_candidates, doc.n_compounds, doc.n_slabs, doc.n_error_rows, seconds,
+                         {k: Path(v) for k, v in doc.table_paths.items()})

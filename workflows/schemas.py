@@ -1,0 +1,52 @@
+"""Output documents of the screening jobs (pydantic, atomate2/emmet style; units in field names).
+
+Each job of :class:`~semcgcnn.workflows.screening.ScreeningMaker` returns one of these; jobflow
+stores them in the job store (the candidates' structures go to the ``data`` additional store).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from semcgcnn.pipeline.candidates import Candidate
+
+
+class CandidatesDoc(BaseModel):
+    """The candidates of a screen, found once; the fan-out job cuts them into batches."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    out_dir: str = Field(description="Screen folder: parts, final tables, manifest.")
+    source: str = Field(description="Candidate source label, as in the tables' metadata.")
+    model_id: str = Field(description="Id of the model that predicts.")
+    parameters: dict = Field(description="ScreenConfig.parameters(): everything that decides the results.")
+    compound_ids: list[str] = Field(description="Every candidate, in candidate order (the tables' order).")
+    candidate_errors: list[dict] = Field(default_factory=list, description="Error rows of refused inputs.")
+    n_already_done: int = Field(0, description="Compounds committed by an earlier run of this screen (--resume).")
+    todo: list[Candidate] = Field(default_factory=list, description="Candidates still to screen.")
+
+
+class CompoundBatchDoc(BaseModel):
+    """What one batch job committed to the part store."""
+
+    compound_ids: list[str] = Field(description="The batch's compounds.")
+    n_compounds_screened: int = Field(description="Compounds cut, predicted and committed by this job.")
+    n_compounds_skipped: int = Field(description="Compounds already committed (an earlier or rerun job).")
+    n_slabs: int = Field(description="Slab rows committed by this job.")
+    n_error_rows: int = Field(description="Error rows committed by this job (slab, prediction, Wulff stages).")
+    parts: list[str] = Field(default_factory=list, description="Part folders this job committed.")
+    stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall (and slab CPU) time per stage, s.")
+
+
+class ScreenSummaryDoc(BaseModel):
+    """The assembled screen: the six Parquet tables and their row counts."""
+
+    out_dir: str = Field(description="Screen folder.")
+    model_id: str = Field(description="Id of the model that predicted.")
+    n_candidates: int = Field(description="Candidates screened.")
+    n_compounds: int = Field(description="Rows of compounds.parquet.")
+    n_slabs: int = Field(description="Rows of slabs.parquet.")
+    n_error_rows: int = Field(description="Rows of errors.parquet (all stages).")
+    table_paths: dict[str, str] = Field(description="Parquet file of each table.")
+    table_rows: dict[str, int] = Field(description="Row count of each table.")
+    stage_seconds: dict[str, float] = Field(default_factory=dict, description="Summed batch-job stage times, s.")
