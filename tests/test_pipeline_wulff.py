@@ -203,16 +203,23 @@ def test_area_fractions_agree_with_pymatgen_wulffshape(screened, cid):
     res = wulff(lattices[cid], facets)
     ref = WulffShape(Lattice(lattices[cid]), [f.miller for f in facets], [f.surface_energy_eV_per_A2 for f in facets])
     assert res.area_fractions == pytest.approx([ref.area_fraction_dict[f.miller] for f in facets], abs=1e-6)
-    assert sum(a > 0 for a in res.area_fractions) >= 3
+    assert sum(a > 0 for a in res.area_fractions) >= 2  # a real comparison: facet families share the shape
     assert res.weighted_surface_energy_eV_per_A2 == pytest.approx(ref.weighted_surface_energy, rel=1e-9)
     assert res.shape_factor == pytest.approx(ref.shape_factor, rel=1e-9)
     assert res.anisotropy == pytest.approx(ref.anisotropy, rel=1e-6, abs=1e-12)
 
 
+MGCD_SLIVER_GAMMAS = {(1, 0, 0): 0.043767, (1, 1, 0): 0.044420, (1, 1, 1): 0.047277}
+"""Cubic MgCd's facet energies (eV/Å²) as the previous shipped model (semcgcnn-e76ca064b2d1)
+predicted them: a fixed input here, because this test is about the Wulff geometry they make."""
+
+
 def test_face_triangles_go_to_the_plane_they_lie_on(screened):
-    """Cubic MgCd (mp-1038814): γ(100) < γ(110) within 1.5 %, so (100) planes pass within 1e-5
-    eV/Å² of the centres of thin (110) triangles. pymatgen hands those to (100); here each facet's
-    area is the polygon of the shape's vertices on its own plane."""
+    """Cubic MgCd (mp-1038814) with γ(100) < γ(110) within 1.5 % (:data:`MGCD_SLIVER_GAMMAS`):
+    (100) planes pass within 1e-5 eV/Å² of the centres of thin (110) triangles. pymatgen hands
+    those to (100); here each facet's area is the polygon of the shape's vertices on its own plane."""
+    from dataclasses import replace
+
     from pymatgen.analysis.wulff import WulffShape
     from pymatgen.core import Lattice
     from scipy.spatial import ConvexHull, HalfspaceIntersection
@@ -220,7 +227,9 @@ def test_face_triangles_go_to_the_plane_they_lie_on(screened):
     from semcgcnn.pipeline.wulff import symmetry_planes, wulff
 
     tables, lattices = screened
-    lat, facets = Lattice(lattices["mp-1038814"]), _facets(tables, "mp-1038814")
+    lat = Lattice(lattices["mp-1038814"])
+    facets = [replace(f, surface_energy_eV_per_A2=MGCD_SLIVER_GAMMAS[f.miller]) for f in _facets(tables, "mp-1038814")]
+    assert sorted(f.miller for f in facets) == sorted(MGCD_SLIVER_GAMMAS)
     res = wulff(lat, facets)
     # independent: vertices from the half-spaces, each plane's face as a 2-D polygon of the vertices on it
     planes = symmetry_planes(lat, facets)
@@ -248,12 +257,16 @@ def test_trust_flags_on_real_rows(screened):
     w = tables["wulff"].set_index("compound_id")
     lo, hi = training_label_range()["surface_energy_eV_per_A2"]
     assert 0.017 < lo < 0.019 and 0.17 < hi < 0.18  # 1st-99th percentile of the 3218 Mg–X labels, eV/Å²
-    # SmMg3: one (100) cube, weighted γ ≈ 0.1 J/m², far below the training labels
+    # SmMg3: a (100)-dominated shape whose weighted γ lies below the training labels
     sm = w.loc["mp-30779"]
-    assert sm["n_facets_on_shape"] == 1 and sm["weighted_surface_energy_J_per_m2"] < 0.2
+    assert sm["weighted_surface_energy_eV_per_A2"] < lo and sm["dominant_facet"] == "(1 0 0)"
     assert not sm["weighted_surface_energy_in_label_range"] and sm["dominant_facet_in_domain"]
-    assert sm["trust"] == ("fewer than 2 facet families on the shape; "
-                           "weighted surface energy below the training labels' range")
+    assert "weighted surface energy below the training labels' range" in sm["trust"].split("; ")
+    # the same row with a one-family shape is refused for that too, and each reason is named once
+    from semcgcnn.pipeline.rows import FEW_FACETS, wulff_trust
+
+    one = {**sm.to_dict(), "n_facets_on_shape": 1}
+    assert wulff_trust(one) == f"{FEW_FACETS}; weighted surface energy below the training labels' range"
     # monoclinic YMg5: seven facet families on the shape, values inside the labels' range
     y = w.loc["mp-981252"]
     assert y["trust"] == TRUSTED and y["n_facets_on_shape"] >= 3 and y["dominant_facet_in_domain"]

@@ -133,7 +133,7 @@ CARD_FAULTS = {  # name: (card edit or replacement text, the one-line problem af
     "huge_layer": (_set("model_config", "atom_fea_len", 10**6),
                    "m.json: model_config.atom_fea_len = 1000000 is out of range (1..8192)"),
     "too_many_weights": (lambda card: card["model_config"].update(atom_fea_len=8192, h_fea_len=8192, n_hidden=64),
-                         "m.json: model_config implies 9,400,442,888 weights, over the 50,000,000 this loader "
+                         "m.json: model_config implies 9,400,442,892 weights, over the 50,000,000 this loader "
                          "accepts (is a layer size mistyped?)"),
     "string_size": (_set("model_config", "n_conv", "three"), "m.json: model_config.n_conv must be an integer, not 'three'"),
     "unknown_task": (_set("model_config", "tasks", ["band_gap"]),
