@@ -26,9 +26,11 @@ from .screening import ScreeningMaker
 log = logging.getLogger(__name__)
 
 JOBFLOW_DIR = "jobflow"
-COMPOUNDS_PER_WORKER = 4
+COMPOUNDS_PER_WORKER = 24
 """run_locally runs one job at a time, so each batch job gets this many compounds per slab
-process (at least ``batch_size``): a pool per job stays busy, while parts stay ``batch_size``."""
+process (at least ``batch_size``): a job's pool then waits for its slowest compound only a few
+times per screen, while parts (what a kill can lose) stay ``batch_size``. Measured on the 210
+binaries, 2 workers: 4 gave 1.36x the plain screen's wall time (27 jobs), 24 gave 1.09x (5 jobs)."""
 
 
 def file_job_store(folder: Path) -> JobStore:
