@@ -100,15 +100,20 @@ def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 
     return np.sort(np.concatenate([mg[tr], others])), mg[va], mg[te]
 
 
+def readout_tag(readout: str) -> str:
+    """What a result file name adds for ``readout``: ``""`` for the paper's, else e.g. ``-rosurface``
+    (``RECIPE[-TAG]-seedN.json``, as the generalisation study names its results)."""
+    return "" if readout == "paper" else f"-ro{readout}"
+
+
 def recorded_evaluation(results_dir: Path, recipe: str, readout: str = "paper") -> dict:
     """Test metrics of ``recipe``'s experiment results in ``results_dir`` (``EPOCHSep/SPLIT/RECIPE[-rosurface]-seedN.json``,
     as the generalisation study writes them) for the model with ``readout``, keyed
     ``SPLIT_EPOCHSep_seedN``: what a shipped model's card records as its evaluation. Other
     hyper-parameter variants (``RECIPE-TAG-seedN``) are not the recipe and are left out; a
     missing folder gives ``{}``."""
-    tag = "" if readout == "paper" else f"-ro{readout}"
     evaluation = {}
-    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{tag}-seed*.json")):
+    for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{readout_tag(readout)}-seed*.json")):
         r = json.loads(p.read_text())
         if r.get("model_config", {}).get("readout", "paper") != readout:
             continue

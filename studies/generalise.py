@@ -27,7 +27,7 @@ import typer
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.model.config import READOUTS, GraphConfig, ModelConfig, TrainConfig
 from semcgcnn.model.metrics import regression_metrics
-from semcgcnn.model.recipes import RECIPES, device_name, split_rows
+from semcgcnn.model.recipes import RECIPES, device_name, readout_tag, split_rows
 from semcgcnn.model.train import predict, train
 from semcgcnn.model.training_data import TASKS, load_slab_tensors
 
@@ -60,9 +60,8 @@ def variant_tag(train_cfg: TrainConfig, model_cfg: ModelConfig, graph_config: Gr
              f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
              f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
              f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
-             "spool" if model_cfg.surface_pool else "",
-             f"ro{model_cfg.readout}" if model_cfg.readout != ref_m.readout else ""]
-    return "".join(f"-{p}" for p in parts if p)
+             "spool" if model_cfg.surface_pool else ""]
+    return "".join(f"-{p}" for p in parts if p) + readout_tag(model_cfg.readout)
 
 
 def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,

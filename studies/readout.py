@@ -24,7 +24,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2, labels
+from semcgcnn.model.config import READOUTS
 from semcgcnn.model.predict import Predictor, load_pretrained
+from semcgcnn.model.recipes import readout_tag
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -120,8 +122,8 @@ def dft_references() -> dict:
 def accuracy(results_dir: Path, recipe: str) -> pd.DataFrame:
     """Test MAEs of both readouts, per split, epochs and seed, from the generalisation results."""
     rows = []
-    for readout, tag in (("paper", ""), ("surface", "-rosurface")):
-        for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{tag}-seed*.json")):
+    for readout in READOUTS:
+        for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{readout_tag(readout)}-seed*.json")):
             r = json.loads(p.read_text())
             if r.get("model_config", {}).get("readout", "paper") != readout or r["split"] not in ("grouped", "random"):
                 continue
@@ -137,8 +139,8 @@ def accuracy(results_dir: Path, recipe: str) -> pd.DataFrame:
 def per_system(results_dir: Path, recipe: str, epochs: int, seed: int) -> pd.DataFrame:
     """Per held-out Mg–X system (grouped split): MAE of both readouts."""
     frames = []
-    for readout, tag in (("paper", ""), ("surface", "-rosurface")):
-        p = Path(results_dir) / f"{epochs}ep" / "grouped" / f"{recipe}{tag}-seed{seed}.json"
+    for readout in READOUTS:
+        p = Path(results_dir) / f"{epochs}ep" / "grouped" / f"{recipe}{readout_tag(readout)}-seed{seed}.json"
         df = pd.DataFrame(json.loads(p.read_text())["per_system"]).set_index("chemsys")
         frames.append(df[["n_slabs", "surface_energy_mae", "work_function_mae"]].add_prefix(f"{readout}_"))
     out = frames[0].join(frames[1], how="outer")

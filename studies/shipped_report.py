@@ -17,6 +17,7 @@ import numpy as np
 import typer
 
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
+from semcgcnn.model.recipes import readout_tag
 
 REPO = Path(__file__).resolve().parents[1]
 """The checkout this study lives in: its default paths are anchored here, not to the working directory."""
@@ -166,7 +167,7 @@ def write_shipped_report(results_dir: Path, table1_dir: Path, card_path: Path, o
     shipped = card.get("recipe", "?")
     shipped_epochs = card.get("train_config", {}).get("epochs")
     readout = card.get("model_config", {}).get("readout", "paper")
-    shipped_tag = "" if readout == "paper" else f"-ro{readout}"  # studies/generalise.py: variant_tag
+    shipped_tag = readout_tag(readout)
     lines = ["# The shipped SEM-CGCNN model: accuracy on Mg–X systems it never saw", ""]
     if card:
         lines += [

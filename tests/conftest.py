@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -33,3 +35,25 @@ def mg_small():
     idx = np.arange(0, len(gs), 20)
     y = df[["surface_energy_eV_per_A2", "work_function_eV"]].to_numpy()[idx]
     return GraphTensors(gs.subset(idx), y), df["chemsys"].to_numpy()[idx]
+
+
+@pytest.fixture
+def bulk_inputs(tmp_path):
+    """``bulk_inputs(overlap_name)``: a folder ``tmp_path/in`` of bulk inputs for a screen (see
+    :func:`_write_bulk_inputs`)."""
+    return lambda overlap_name: _write_bulk_inputs(tmp_path / "in", overlap_name)
+
+
+def _write_bulk_inputs(folder: Path, overlap_name: str) -> Path:
+    """Real hcp Mg (the shipped elemental reference Mg-3), an unreadable ``broken.cif`` and two Mg
+    atoms 0.16 Å apart (``overlap_name``)."""
+    from pymatgen.core import Lattice, Structure
+
+    from semcgcnn.datasets import load
+
+    folder.mkdir(parents=True)
+    (mg,) = [r.structure for r in load("elemental_refs") if r.structure_id == "Mg-3"]
+    (folder / "hcp_Mg.json").write_text(mg.to_json())
+    (folder / "broken.cif").write_text("data_broken\n_cell_length_a 3.2\nthis is not a CIF loop\n")
+    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(folder / overlap_name))
+    return folder

@@ -134,21 +134,14 @@ def test_resume_discards_a_half_written_part(screened, tmp_path):
         pd.testing.assert_frame_equal(_tables(out)[name], _tables(screened)[name], obj=name)
 
 
-def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path):
+def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path, bulk_inputs):
     from pymatgen.core import Lattice, Structure
 
-    from semcgcnn.datasets import load
-
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    (mg,) = [r.structure for r in load("elemental_refs") if r.structure_id == "Mg-3"]
-    (inputs / "hcp_Mg.json").write_text(mg.to_json())
-    (inputs / "broken.cif").write_text("data_broken\n_cell_length_a 3.2\nthis is not a CIF loop\n")
+    inputs = bulk_inputs("MgMg_overlap.json")
     disordered = Structure(Lattice.cubic(3.2), [{"Mg": 0.5, "Al": 0.5}], [[0, 0, 0]])
     disordered.to(filename=str(inputs / "MgAl_disordered.cif"))
     Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(
         filename=str(inputs / "POSCAR_Al"), fmt="poscar")
-    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(inputs / "MgMg_overlap.json"))
     (inputs / "lattice_missing.json").write_text("{}")
 
     out = tmp_path / "out"

@@ -272,20 +272,12 @@ def test_fireworks_after_a_killed_worker_skips_committed_compounds(plain, tmp_pa
     _assert_same_tables(out, plain)
 
 
-def test_refused_inputs_are_the_same_error_rows_under_both_engines(tmp_path):
-    from pymatgen.core import Lattice, Structure
-
-    from semcgcnn.datasets import load
+def test_refused_inputs_are_the_same_error_rows_under_both_engines(tmp_path, bulk_inputs):
     from semcgcnn.pipeline.config import ScreenConfig
     from semcgcnn.pipeline.run import run_screen
     from semcgcnn.workflows.local import run_screen_jobflow
 
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    (mg,) = [r.structure for r in load("elemental_refs") if r.structure_id == "Mg-3"]
-    (inputs / "hcp_Mg.json").write_text(mg.to_json())
-    (inputs / "broken.cif").write_text("data_broken\n_cell_length_a 3.2\nthis is not a CIF loop\n")
-    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(inputs / "overlap.json"))
+    inputs = bulk_inputs("overlap.json")
     cfg = ScreenConfig(structures=str(inputs))
     plain = run_screen(cfg, tmp_path / "plain", workers=1)
     flow = run_screen_jobflow(cfg, tmp_path / "flow", workers=1)

@@ -18,7 +18,7 @@ from maggma.stores import JSONStore
 
 from semcgcnn.parallel import n_workers
 from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.run import ScreenSummary, check_output, locked
+from semcgcnn.pipeline.run import ScreenSummary, StageClock, check_output, locked
 
 from .schemas import ScreenSummaryDoc
 from .screening import ScreeningMaker
@@ -58,7 +58,6 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
         responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
                                 log=False, raise_immediately=True, ensure_success=True)
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output
-    seconds = {"slabs_wall": 0.0, "slabs_cpu": 0.0, "predictions": 0.0, "wulff_and_write": 0.0, "assemble": 0.0,
-               **doc.stage_seconds, "total": time.perf_counter() - t0}
+    seconds = {**StageClock.for_screen(), "assemble": 0.0, **doc.stage_seconds, "total": time.perf_counter() - t0}
     return ScreenSummary(out, doc.n_candidates, doc.n_compounds, doc.n_slabs, doc.n_error_rows, seconds,
                          {k: Path(v) for k, v in doc.table_paths.items()})

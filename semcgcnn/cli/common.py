@@ -54,6 +54,14 @@ def check_device(device: str) -> None:
         raise fail(f"device {device!r} asked for, but torch sees no CUDA GPU here")
 
 
+def check_readout(readout: str) -> None:
+    """A ``--readout`` value, or a one-line error."""
+    from semcgcnn.model.config import READOUTS
+
+    if readout not in READOUTS:
+        raise fail(f"--readout must be one of {', '.join(READOUTS)}, not {readout!r}")
+
+
 def csv_items(text: str) -> list[str]:
     """Items of a comma-separated option, blanks dropped."""
     return [x.strip() for x in text.split(",") if x.strip()]

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .common import (DEFAULT_GRAPH, Device, Epochs, Graphs, LrDropEpoch, Seed, SurfaceDepth, Threads, console, fail,
-                     training_setup)
+from .common import (DEFAULT_GRAPH, Device, Epochs, Graphs, LrDropEpoch, Seed, SurfaceDepth, Threads, check_readout,
+                     console, fail, training_setup)
 
 
 def train(
@@ -27,15 +27,14 @@ def train(
     """Train one multi-task model on the shipped Mg slabs and save a safe checkpoint."""
     from pathlib import Path
 
-    from semcgcnn.model.config import READOUTS, GraphConfig, TrainConfig
+    from semcgcnn.model.config import GraphConfig, TrainConfig
     from semcgcnn.model.recipes import VARIANTS, train_variant
 
     if variant not in VARIANTS or variant == "stl":
         raise fail(f"unknown multi-task variant {variant!r}; choose sem, mtl-surface, mtl-gradnorm or mtl")
     if split not in ("random", "grouped") or epochs < 1 or surface_depth < 0:
         raise fail("split must be random or grouped, epochs ≥ 1 and surface depth ≥ 0 Å")
-    if readout not in READOUTS:
-        raise fail(f"--readout must be one of {', '.join(READOUTS)}, not {readout!r}")
+    check_readout(readout)
     tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, split=split, seed=seed)
     card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
                               run_dir=Path(run_dir) if run_dir else None, readout=readout)
@@ -68,7 +67,6 @@ def ship(
     from pathlib import Path
 
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
-    from semcgcnn.model.config import READOUTS
     from semcgcnn.model.recipes import RECIPES, SHIPPED_READOUT, recorded_evaluation, train_shipped
 
     if recipe not in RECIPES:
@@ -77,12 +75,12 @@ def ship(
         raise fail(f"--results-dir {results_dir} is not a folder")
     if validation not in ("systems", "random"):
         raise fail(f"--validation must be systems or random, not {validation!r}")
-    if readout and readout not in READOUTS:
-        raise fail(f"--readout must be one of {', '.join(READOUTS)}, not {readout!r}")
+    readout = readout or SHIPPED_READOUT
+    check_readout(readout)
     cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
                                   device=device)
-    evaluation = recorded_evaluation(Path(results_dir), recipe, readout or SHIPPED_READOUT) if results_dir else {}
+    evaluation = recorded_evaluation(Path(results_dir), recipe, readout) if results_dir else {}
     card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle,
                          validation="all-systems" if validation == "systems" else "all",
-                         readout=readout or SHIPPED_READOUT)
+                         readout=readout)
     console.print(f"shipped model written: {card}")
