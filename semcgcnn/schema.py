@@ -87,6 +87,23 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
     ]),
     "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),
+    # `semcgcnn label`: one row per labelled slab (DFT or ML potential), the unrelaxed slab as the
+    # training data holds it (structure_json, pymatgen JSON), so `--extra-labels` trains on it as it
+    # is. γ by chemical_potential_convention (μ per atom in chemical_potentials_json); the work
+    # function of each face (NaN where the backend has no electrons: work_function_available False)
+    "labels": pa.schema([
+        ("structure_id", pa.string()), ("bulk_id", pa.string()), ("bulk_formula", pa.string()),
+        ("formula", pa.string()), ("chemsys", pa.string()), *_MILLER, ("termination_index", pa.int32()),
+        ("shift_frac", pa.float64()), ("n_atoms", pa.int32()), ("stoichiometric", pa.bool_()),
+        ("symmetric", pa.bool_()), ("surface_area_A2", pa.float64()),
+        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
+        ("work_function_eV", pa.float64()), ("work_function_bottom_eV", pa.float64()),
+        ("work_function_top_eV", pa.float64()), ("work_function_available", pa.bool_()),
+        ("chemical_potential_convention", pa.string()), ("chemical_potentials_json", pa.string()),
+        ("backend", pa.string()), ("preset", pa.string()), ("method", pa.string()), ("code_version", pa.string()),
+        ("settings_json", pa.string()), ("slab_relaxed", pa.bool_()), ("bulk_relaxed", pa.bool_()),
+        ("n_ionic_steps", pa.int32()), ("wall_s", pa.float64()), ("structure_json", pa.string()),
+    ]),
 }
 
 TABLES: tuple[str, ...] = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
