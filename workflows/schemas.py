@@ -50,3 +50,15 @@ class ScreenSummaryDoc(BaseModel):
     table_paths: dict[str, str] = Field(description="Parquet file of each table.")
     table_rows: dict[str, int] = Field(description="Row count of each table.")
     stage_seconds: dict[str, float] = Field(default_factory=dict, description="Summed batch-job stage times, s.")
+
+
+class LabelSetDoc(BaseModel):
+    """What a :class:`~semcgcnn.workflows.labelling.SurfacePropertyMaker` Flow produced: one row
+    per labelled slab (``semcgcnn.schema.SCHEMAS["labels"]``: γ in eV/Å² and J/m², Φ in eV) and
+    one error row (stage, id, reason) per slab that could not be labelled."""
+
+    bulk_id: str = Field(description="Id of the bulk crystal whose slabs were labelled.")
+    backend: str = Field(description="gpaw, vasp or mlip.")
+    preset: str = Field(description="The backend's settings preset.")
+    rows: list[dict] = Field(default_factory=list, description="Rows of labels.parquet.")
+    errors: list[dict] = Field(default_factory=list, description="Rows of errors.parquet.")

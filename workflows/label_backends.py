@@ -1,0 +1,105 @@
+"""The labelling backends as jobflow pieces, one interface: ``check(structures, dry_run)`` raises
+a one-line :class:`~semcgcnn.pipeline.labels.calc.LabelError` before any job exists, and
+``calc(structure, kind, relax, name)`` returns a Job or Flow whose ``output`` is a
+:class:`~semcgcnn.pipeline.labels.calc.CalcResult` (or an error result, see :mod:`.label_jobs`).
+
+* ``gpaw``: one job per calculation, GPAW in its own process (relaxation and the final static
+  run with the electrostatic potential in one go).
+* ``vasp``: atomate2's VASP Makers (relax, then static with the paper's INCAR), then a job that
+  reads the static run's files (energy, Fermi level, LOCPOT).
+* ``mlip``: atomate2's force-field Makers (relax, then static); no work function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobflow import Flow, Job
+
+from semcgcnn.pipeline.labels.calc import LabelError
+
+from .label_jobs import forcefield_result_job, gpaw_calc_job, vasp_result_job
+
+BACKENDS = ("gpaw", "vasp", "mlip")
+PRESETS = ("fast", "default")
+
+
+@dataclass
+class GpawBackend:
+    preset: str = "fast"
+
+    def check(self, structures: list, dry_run: bool = False) -> None:
+        from semcgcnn.pipeline.labels.gpaw import check_gpaw
+
+        if dry_run:
+            raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+        check_gpaw(structures)
+
+    def calc(self, structure, kind: str, relax: bool, name: str) -> Job:
+        j = gpaw_calc_job(structure, kind, self.preset, relax)
+        j.name = name
+        return j
+
+
+def _chain(relax_maker, static_maker, structure, relax: bool, result_job, kind: str, name: str) -> Flow:
+    """relax (optional) → static on the relaxed structure → the job turning the static's task
+    document into a CalcResult; one Flow whose output is that result."""
+    jobs = []
+    if relax:
+        r = relax_maker.make(structure)
+        r.name = f"{name} relax"
+        jobs.append(r)
+        structure = r.output.structure
+    s = static_maker.make(structure)
+    s.name = f"{name} static"
+    parse = result_job(s.output, kind)
+    parse.name = f"{name} result"
+    return Flow([*jobs, s, parse], output=parse.output, name=name)
+
+
+@dataclass
+class VaspBackend:
+    preset: str = "default"  # the paper's settings; VASP has one preset
+
+    def check(self, structures: list, dry_run: bool = False) -> None:
+        from semcgcnn.pipeline.labels.vasp import check_vasp
+
+        check_vasp(dry_run, structures)
+
+    def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
+        from semcgcnn.pipeline.labels.vasp import vasp_makers
+
+        relax_maker, static_maker = vasp_makers(kind, relax_bulk_cell=kind == "bulk")
+        return _chain(relax_maker, static_maker, structure, relax, vasp_result_job, kind, name)
+
+
+@dataclass
+class MlipBackend:
+    model: str = "SevenNet"
+    preset: str = "default"
+
+    def check(self, structures: list, dry_run: bool = False) -> None:
+        from semcgcnn.pipeline.labels.mlip import check_mlip
+
+        if dry_run:
+            raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+        check_mlip(self.model, structures)
+
+    def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
+        from semcgcnn.pipeline.labels.mlip import mlip_makers
+
+        relax_maker, static_maker = mlip_makers(self.model, kind)
+        return _chain(relax_maker, static_maker, structure, relax, forcefield_result_job, kind, name)
+
+
+def make_backend(name: str, preset: str = "fast", mlip_model: str = "SevenNet"):
+    """The backend called ``name`` (one-line :class:`LabelError` for an unknown name or preset)."""
+    if name not in BACKENDS:
+        raise LabelError(f"unknown backend {name!r}: choose {', '.join(BACKENDS)}")
+    if preset not in PRESETS:
+        raise LabelError(f"unknown preset {preset!r}: choose {', '.join(PRESETS)}")
+    if name == "gpaw":
+        return GpawBackend(preset)
+    if name == "vasp":
+        return VaspBackend()
+    return MlipBackend(mlip_model)

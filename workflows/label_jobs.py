@@ -1,0 +1,113 @@
+"""The labelling jobs (small ``@job`` functions; each calls one pipeline function).
+
+A calculation job's output is a :class:`~semcgcnn.pipeline.labels.calc.CalcResult`, or
+``{"error": reason}`` when the calculation failed for a reason worth a table row (GPAW's crash,
+a convergence failure): the row job then writes an error row instead of a label, so no slab is
+ever dropped silently. The row and collect jobs run even when an upstream atomate2 job failed
+(``OnMissing.NONE``): a missing result becomes an error row naming the calculation.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from jobflow import JobConfig, job
+from jobflow.core.reference import OnMissing
+
+from semcgcnn.pipeline.labels.calc import CalcResult, LabelError
+
+from .schemas import LabelSetDoc
+
+log = logging.getLogger(__name__)
+_TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
+
+
+@job
+def gpaw_calc_job(structure, kind: str, preset: str, relax: bool) -> CalcResult | dict:
+    """One GPAW calculation in this job's folder (its own process; a crash is an error result)."""
+    from semcgcnn.pipeline.labels.gpaw import GPAW_PRESETS, run_gpaw
+
+    try:
+        return run_gpaw(structure, kind, GPAW_PRESETS[preset], Path.cwd(), relax=relax)
+    except LabelError as exc:
+        log.warning("GPAW %s calculation failed: %s", kind, exc)
+        return {"error": f"GPAW {kind} calculation failed: {exc}"}
+
+
+@job(config=_TOLERANT)
+def vasp_result_job(task_doc, kind: str) -> CalcResult | dict:
+    """The :class:`CalcResult` of a finished atomate2 VASP job, read from its folder's files."""
+    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir
+
+    if task_doc is None:
+        return {"error": f"the VASP {kind} job failed (see its job folder)"}
+    folder = str(task_doc.dir_name).split(":", 1)[-1]  # atomate2 writes "host:/path"
+    try:
+        return parse_vasp_dir(Path(folder), kind)
+    except (LabelError, OSError, ValueError) as exc:
+        return {"error": f"VASP {kind} outputs in {folder} unreadable: {exc}"}
+
+
+@job(config=_TOLERANT)
+def forcefield_result_job(task_doc, kind: str) -> CalcResult | dict:
+    """The :class:`CalcResult` of a finished atomate2 force-field job."""
+    from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc
+
+    if task_doc is None:
+        return {"error": f"the ML-potential {kind} job failed (see its log)"}
+    return calc_result_from_forcefield_doc(task_doc, kind)
+
+
+@job
+def recut_slab_job(bulk_calc, bulk_id: str, miller: list[int], termination: int, slab_config: dict) -> dict:
+    """The slab of one termination cut again from the *relaxed* bulk (``relax_bulk``): its row and
+    its structure with the interior fixed, or an error."""
+    from semcgcnn.pipeline.labels.slabs import label_slabs, with_fixed_interior
+    from semcgcnn.pipeline.slabs import SlabConfig
+
+    if not isinstance(bulk_calc, CalcResult):
+        return {"error": (bulk_calc or {}).get("error", "the bulk calculation failed")}
+    cut, _ = label_slabs(bulk_calc.pmg_structure(), bulk_id, [tuple(miller)], cfg=SlabConfig.from_plain(slab_config))
+    if termination >= len(cut):
+        return {"error": f"the relaxed bulk gives {len(cut)} terminations of {tuple(miller)}, not {termination + 1}"}
+    row, slab = cut[termination]
+    return {"row": row, "structure": with_fixed_interior(slab.get_sorted_structure())}
+
+
+@job(config=_TOLERANT)
+def label_row_job(slab_id: str, slab, slab_calc, bulk_calc, ref_calc, meta: dict) -> dict:
+    """``{"row": labels row}`` or ``{"error": errors row}`` for one slab. ``slab``: its slab-stage
+    row, or the :func:`recut_slab_job` output."""
+    from semcgcnn.pipeline.labels.rows import label_row
+
+    def error(reason: str) -> dict:
+        return {"error": {"stage": "label", "id": slab_id, "reason": reason}}
+
+    if not isinstance(slab, dict) or "error" in slab:
+        return error((slab or {}).get("error", "the slab could not be cut from the relaxed bulk"))
+    for what, calc in (("slab", slab_calc), ("bulk", bulk_calc)):
+        if not isinstance(calc, CalcResult):
+            return error((calc or {}).get("error", f"the {what} calculation did not finish"))
+    try:
+        row = label_row(slab.get("row", slab), slab_calc, bulk_calc,
+                        ref_calc if isinstance(ref_calc, CalcResult) else None, bulk_id=meta["bulk_id"],
+                        backend=meta["backend"], preset=meta["preset"], bulk_relaxed=meta["relax_bulk"],
+                        slab_relaxed=meta["relax_slabs"], rich=meta["rich_element"])
+    except LabelError as exc:
+        return error(str(exc))
+    return {"row": row}
+
+
+@job(config=_TOLERANT)
+def collect_labels_job(results: list, slab_errors: list[dict], meta: dict) -> LabelSetDoc:
+    """Every slab's row or error row, in slab order."""
+    rows, errors = [], list(slab_errors)
+    for r in results:
+        if isinstance(r, dict) and "row" in r:
+            rows.append(r["row"])
+        else:
+            errors.append(r["error"] if isinstance(r, dict) else {"stage": "label", "id": meta["bulk_id"],
+                                                                   "reason": "a row job did not finish"})
+    return LabelSetDoc(bulk_id=meta["bulk_id"], backend=meta["backend"], preset=meta["preset"], rows=rows,
+                       errors=errors)
