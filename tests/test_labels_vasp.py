@@ -241,3 +241,27 @@ def test_parse_vasp_dir_errors(tmp_path):
 
     with pytest.raises(LabelError, match="no vasprun.xml or OUTCAR"):
         parse_vasp_dir(tmp_path, "slab")
+
+
+def test_parse_vasprun_of_a_real_vasp_run(tmp_path):
+    """The vasprun.xml branch on a real VASP 6.3 output (ASE's test data: C, 2 atoms, PSTRESS)."""
+    import shutil
+    from pathlib import Path
+
+    ase = pytest.importorskip("ase")
+    src = Path(ase.__file__).parent / "test" / "testdata" / "vasp" / "vasprun_pstress.xml"
+    if not src.exists():
+        pytest.skip("ASE's VASP test data are not installed")
+    shutil.copy(src, tmp_path / "vasprun.xml")
+    from ase.io import read
+
+    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir
+
+    got = parse_vasp_dir(tmp_path, "bulk")
+    ref = read(tmp_path / "vasprun.xml")
+    assert got.code_version == "6.3.0" and got.method.startswith("VASP 6.3.0")
+    assert got.n_atoms == 2 and got.pmg_structure().composition.reduced_formula == "C"
+    assert got.fermi_eV == pytest.approx(ref.calc.get_fermi_level(), abs=1e-6)
+    # pymatgen repairs VASP's σ→0 energy in vasprun.xml (its final_energy); ASE reads it raw
+    assert got.energy_eV == pytest.approx(ref.get_potential_energy(), abs=0.01)
+    assert got.potential_z_eV is None

@@ -228,15 +228,13 @@ def write_dry_run(structure, kind: str, folder, relax_bulk_cell: bool = False) -
 
 
 def _vasp_version(folder: Path) -> str:
-    for name in ("OUTCAR",):
-        p = folder / name
-        if p.exists():
-            with open(p, errors="replace") as fh:
-                head = fh.readline()
-            if head.strip().startswith("vasp."):
-                return head.split()[0].removeprefix("vasp.")
-            return head.strip()[:80]
-    return ""
+    """The OUTCAR's first line names the VASP version (``vasp.6.4.2 ...``); else that line, cut."""
+    p = folder / "OUTCAR"
+    if not p.exists():
+        return ""
+    with open(p, errors="replace") as fh:
+        head = fh.readline().strip()
+    return head.split()[0].removeprefix("vasp.") if head.startswith("vasp.") else head[:80]
 
 
 def parse_vasp_dir(folder, kind: str) -> CalcResult:
@@ -261,13 +259,17 @@ def parse_vasp_dir(folder, kind: str) -> CalcResult:
     structure = None
     version = ""
     settings: dict = {}
+    shown: dict = {}
     if (vr := find("vasprun.xml")) is not None:
-        run = Vasprun(str(vr), parse_dos=False, parse_eigen=False, parse_potcar_file=False)
+        run = Vasprun(str(vr), parse_dos=True, parse_eigen=False, parse_potcar_file=False)  # efermi is read with the DOS
         energy, fermi = float(run.final_energy), run.efermi
         n_steps = len(run.ionic_steps)
         structure = run.final_structure
         version = str(run.vasp_version)
-        settings = {k: v for k, v in run.incar.items()}
+        settings = {k: v for k, v in run.incar.items()}  # the INCAR as given
+        params = run.parameters  # every parameter as VASP ran it (ENMAX: the ENCUT used)
+        shown = {"GGA": params.get("GGA"), "ENCUT": params.get("ENMAX"), "EDIFF": params.get("EDIFF"),
+                 "EDIFFG": params.get("EDIFFG")}
     elif (oc := find("OUTCAR")) is not None:
         out = Outcar(str(oc))
         energy, fermi = out.final_energy, out.efermi
@@ -291,8 +293,8 @@ def parse_vasp_dir(folder, kind: str) -> CalcResult:
 
         settings = dict(Incar.from_file(ic))
     settings = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in settings.items()}
-    method = f"VASP {version} " + ", ".join(f"{k} {settings[k]}" for k in ("GGA", "ENCUT", "EDIFF", "EDIFFG")
-                                             if k in settings)
+    shown = {k: shown.get(k, settings.get(k)) for k in ("GGA", "ENCUT", "EDIFF", "EDIFFG")}
+    method = f"VASP {version} " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, ""))
     return CalcResult(kind=kind, energy_eV=float(energy), n_atoms=len(structure), structure=structure.as_dict(),
                       code="VASP", code_version=version, method=method.strip(), settings=settings,
                       fermi_eV=None if fermi is None else float(fermi), potential_z_eV=potential,
@@ -326,7 +328,8 @@ def write_vasp_files(result: CalcResult, potential_3d, folder) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     s = result.pmg_structure()
-    s.remove_site_property("selective_dynamics") if "selective_dynamics" in s.site_properties else None
+    if "selective_dynamics" in s.site_properties:  # a finished run's structure: no constraints to write
+        s.remove_site_property("selective_dynamics")
     poscar = Poscar(s, comment=f"{s.composition.reduced_formula} written by sem-cgcnn from a {result.code} run")
     poscar.write_file(folder / "POSCAR")
     poscar.write_file(folder / "CONTCAR")
