@@ -30,14 +30,15 @@ def mg():
     return bulk, with_fixed_interior(slabs[0])
 
 
-def _run(jobs):
+def _run(jobs, root):
     from jobflow import Flow, run_locally
     from jobflow.core.store import JobStore
     from maggma.stores import MemoryStore
 
     # atomate2's force-field jobs write to an additional "data" store
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
-    resp = run_locally(Flow(jobs), store=store, ensure_success=True, create_folders=False)
+    # each job in its own folder under root: atomate2's relaxer writes final_atoms_object.xyz in the cwd
+    resp = run_locally(Flow(jobs), store=store, ensure_success=True, create_folders=True, root_dir=root)
     return [resp[j.uuid][1].output for j in jobs]
 
 
@@ -76,7 +77,7 @@ def test_makers_settings():
 
 
 @pytest.mark.slow
-def test_sevennet_surface_energy_of_mg0001(mg):
+def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
     from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc, check_mlip, mlip_makers
     from semcgcnn.pipeline.labels.surface import surface_energy
 
@@ -85,7 +86,7 @@ def test_sevennet_surface_energy_of_mg0001(mg):
     _, bulk_static = mlip_makers("SevenNet", "bulk")
     slab_relax, slab_static = mlip_makers("SevenNet", "slab")
     jobs = [bulk_static.make(bulk), slab_static.make(slab), slab_relax.make(slab)]
-    docs = _run(jobs)
+    docs = _run(jobs, tmp_path)
     b, s_static, s_relax = (calc_result_from_forcefield_doc(d, k) for d, k in zip(docs, ["bulk", "slab", "slab"]))
     assert b.code == "SevenNet" and "7net-0" in b.method and b.fermi_eV is None and b.potential_z_eV is None
     assert b.n_atoms == 2 and s_static.n_atoms == len(slab) and s_static.n_ionic_steps == 1
@@ -96,10 +97,11 @@ def test_sevennet_surface_energy_of_mg0001(mg):
         assert 0.40 < g < 0.55  # 7net-0: ~0.47; PBE 0.54
     assert s_relax.energy_eV <= s_static.energy_eV + 1e-6
     assert s_relax.fermi_eV is None  # no work function from an ML potential
+    assert s_relax.dir_name.startswith(str(tmp_path))
 
 
 @pytest.mark.slow
-def test_slab_relax_keeps_fixed_atoms_fixed(mg):
+def test_slab_relax_keeps_fixed_atoms_fixed(mg, tmp_path):
     from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc, mlip_makers
 
     _, slab = mg
@@ -108,7 +110,7 @@ def test_slab_relax_keeps_fixed_atoms_fixed(mg):
     for i in range(len(rattled)):  # so that every atom feels a force
         rattled.translate_sites([i], rng.normal(0, 0.08, 3), frac_coords=False, to_unit_cell=False)
     relax, _ = mlip_makers("SevenNet", "slab")
-    (doc,) = _run([relax.make(rattled)])
+    (doc,) = _run([relax.make(rattled)], tmp_path)
     res = calc_result_from_forcefield_doc(doc, "slab")
     moved = np.linalg.norm(res.pmg_structure().cart_coords - rattled.cart_coords, axis=1)
     free = np.array([sd[0] for sd in rattled.site_properties["selective_dynamics"]])
