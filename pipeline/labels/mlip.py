@@ -1,0 +1,129 @@
+"""Universal ML-potential backend: SevenNet 7net-0 (default) or CHGNet 0.3.0 through atomate2's
+force-field Makers. Both ship their weights in the wheel, so they run offline; neither has
+electrons, so an ML-potential label has a surface energy and no work function (``fermi_eV`` None).
+
+* :func:`check_mlip`: before anything runs, a one-line :class:`~.calc.LabelError` when the package
+  is missing or a structure holds an element outside the model's training set.
+* :func:`mlip_makers`: (relax Maker, static Maker). A slab relax keeps the cell and honours the
+  slab's ``selective_dynamics`` (pymatgen's ``AseAtomsAdaptor`` turns it into ASE ``FixAtoms``,
+  which atomate2's relaxer keeps: tested); a bulk relax may also relax the cell.
+* :func:`calc_result_from_forcefield_doc`: atomate2's ``ForceFieldTaskDocument`` as a
+  :class:`~.calc.CalcResult`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+
+from .calc import CalcResult, LabelError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'sem-cgcnn[mlip]'"
+
+#: name -> how atomate2 builds it: ``force_field_name`` (atomate2's MLFF), ``calculator_kwargs``,
+#: the Python package it needs, and the model's label for the method line.
+MLIP_MODELS: dict[str, dict] = {
+    "SevenNet": {"force_field_name": "SevenNet", "calculator_kwargs": {"model": "7net-0", "device": "cpu"},
+                 "package": "sevenn", "model": "7net-0 (11Jul2024, MPtrj, PBE(+U))"},
+    "CHGNet": {"force_field_name": "CHGNet",
+               "calculator_kwargs": {"use_device": "cpu"},  # CHGNetCalculator loads 0.3.0 by default
+               "package": "chgnet", "model": "0.3.0 (MPtrj, PBE(+U))"},
+}
+DEFAULT_MLIP = "SevenNet"
+RELAX_FMAX = 0.02  # eV/Å, the paper's EDIFFG
+RELAX_STEPS = 300
+
+
+def _spec(name: str) -> dict:
+    if name not in MLIP_MODELS:
+        raise LabelError(f"unknown ML potential {name!r}: choose one of {', '.join(MLIP_MODELS)}")
+    return MLIP_MODELS[name]
+
+
+@functools.lru_cache(maxsize=None)
+def model_elements(name: str) -> frozenset[str] | None:
+    """The elements the model was trained on, read from the model itself; None where this module
+    cannot read them (then no element check is made, and a log line says so)."""
+    if name == "SevenNet":
+        from sevenn.util import load_checkpoint, pretrained_name_to_path
+
+        cp = load_checkpoint(pretrained_name_to_path(MLIP_MODELS[name]["calculator_kwargs"]["model"]))
+        return frozenset(cp.config["chemical_species"])
+    return None
+
+
+def check_mlip(name: str, structures=()) -> None:
+    """One-line LabelError before anything runs: unknown model, its package not installed, or an
+    element of ``structures`` outside the model's elements (where the model lists them)."""
+    spec = _spec(name)
+    if importlib.util.find_spec(spec["package"]) is None:
+        raise LabelError(f"the {name} ML potential needs the {spec['package']} package: {INSTALL_HINT}")
+    allowed = model_elements(name)
+    if allowed is None:
+        log.info("%s: the model's element list is not read here, so no element check", name)
+        return
+    for s in structures:
+        outside = sorted({el.symbol for el in s.composition.elements} - allowed)
+        if outside:
+            raise LabelError(f"{s.composition.reduced_formula}: {', '.join(outside)} outside the elements "
+                             f"{name} {spec['calculator_kwargs'].get('model') or ''} was trained on".replace("  ", " "))
+
+
+def mlip_makers(name: str = DEFAULT_MLIP, kind: str = "slab", relax_bulk_cell: bool = False):
+    """(relax Maker, static Maker): atomate2's ``ForceFieldRelaxMaker``/``ForceFieldStaticMaker``.
+    The relax keeps the cell (slab, or a bulk unless ``relax_bulk_cell``), stops at
+    max force < 0.02 eV/Å (paper's EDIFFG) or 300 steps, and keeps atoms fixed by
+    ``selective_dynamics``."""
+    from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
+
+    if kind not in ("bulk", "slab"):
+        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
+    spec = _spec(name)
+    kw = dict(spec["calculator_kwargs"])  # atomate2 pads them with its defaults
+    relax = ForceFieldRelaxMaker(name=f"{name} {kind} relax", force_field_name=spec["force_field_name"],
+                                 relax_cell=bool(relax_bulk_cell and kind == "bulk"), steps=RELAX_STEPS,
+                                 relax_kwargs={"fmax": RELAX_FMAX}, calculator_kwargs=kw)
+    static = ForceFieldStaticMaker(name=f"{name} {kind} static", force_field_name=spec["force_field_name"],
+                                   calculator_kwargs=kw)
+    return relax, static
+
+
+def _get(obj, key, default=None):
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def calc_result_from_forcefield_doc(doc, kind: str) -> CalcResult:
+    """atomate2's ``ForceFieldTaskDocument`` (object or its dict) as a CalcResult: final energy and
+    structure, no Fermi level or potential (no electrons), the steps taken."""
+    from pymatgen.core import Structure
+
+    out = _get(doc, "output")
+    inp = _get(doc, "input")
+    struct = _get(out, "structure") or _get(doc, "structure")
+    if isinstance(struct, dict):
+        struct = Structure.from_dict(struct)
+    if struct is None or _get(out, "energy") is None:
+        raise LabelError("the force-field task document has no final structure or energy")
+    ff = str(_get(doc, "forcefield_name") or "").removeprefix("MLFF.")
+    name = next((k for k, v in MLIP_MODELS.items() if v["force_field_name"] == ff), ff or "ML potential")
+    version = str(_get(doc, "forcefield_version") or "")
+    steps = int(_get(inp, "steps") or 1)
+    relax_cell = bool(_get(inp, "relax_cell"))
+    fmax = (_get(inp, "relax_kwargs") or {}).get("fmax")
+    model = MLIP_MODELS.get(name, {}).get("model", "")
+    what = "single point" if steps <= 1 else (f"relaxed to fmax {fmax} eV/Å" + (" with the cell" if relax_cell else
+                                                                                 ", cell fixed"))
+    method = f"{name} {version} model {model}, {what}".replace("  ", " ")
+    s = struct.copy()
+    settings = {"force_field": name, "model": model, "steps": steps, "relax_cell": relax_cell, "fmax_eV_per_A": fmax}
+    return CalcResult(kind=kind, energy_eV=float(_get(out, "energy")), n_atoms=len(s), structure=s.as_dict(),
+                      code=name, code_version=version, method=method, settings=settings, fermi_eV=None,
+                      potential_z_eV=None, n_ionic_steps=int(_get(out, "n_steps") or 0),
+                      wall_s=float(_get(out, "elapsed_time") or 0.0), dir_name=str(_get(doc, "dir_name") or ""))

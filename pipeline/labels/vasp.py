@@ -1,0 +1,344 @@
+"""VASP backend: the paper's settings (§2.1) as atomate2 input-set generators and Makers, submit-ready
+dry-run folders, the checks before a real run, and parsing a finished VASP folder into a
+:class:`~.calc.CalcResult`.
+
+Paper §2.1: PBE, PAW, ENCUT 480 eV, EDIFF 1e-4 eV, EDIFFG −0.02 eV/Å, pymatgen automatic k-points,
+symmetric slabs > 10 Å with 15 Å of vacuum, atoms > 3 Å from either surface fixed, work function
+from the Fermi level and the local vacuum level. What the paper does not state is chosen here and
+written in :data:`UNSTATED_SETTINGS` (smearing, POTCAR set, k-point density, no +U).
+
+One source of truth: :class:`PaperSetGenerator` builds every INCAR/KPOINTS/POSCAR/POTCAR; the
+atomate2 Makers of :func:`vasp_makers` carry it and :func:`write_dry_run` writes through
+atomate2's own ``write_vasp_input_set`` with those Makers' generators.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from atomate2.vasp.sets.base import VaspInputGenerator
+from pymatgen.io.vasp import Kpoints
+
+from .calc import CalcResult, LabelError
+
+log = logging.getLogger(__name__)
+
+#: INCAR of every step (paper §2.1 where stated; see :data:`UNSTATED_SETTINGS` for the rest).
+PAPER_INCAR = {
+    "GGA": "PE",  # PBE (atomate2's base set is PBEsol/r2SCAN-derived: GGA = PS, so this matters)
+    "ENCUT": 480,
+    "EDIFF": 1e-4,
+    "EDIFFG": -0.02,  # negative: a force criterion, eV/Å
+    "PREC": "Accurate",
+    "LREAL": False,
+    "ISMEAR": 0,
+    "SIGMA": 0.05,
+    "LDAU": False,
+    "ISPIN": 1,
+    "LWAVE": False,
+}
+#: added on slabs (relax and static): the Hartree + ionic potential to LOCPOT and a dipole
+#: correction along c, centred on the slab (DIPOL set per structure by :func:`slab_dipole_centre`).
+SLAB_INCAR = {"LVHAR": True, "LDIPOL": True, "IDIPOL": 3}
+RELAX_INCAR = {"IBRION": 2, "NSW": 200, "LCHARG": False}
+STATIC_INCAR = {"IBRION": -1, "NSW": 0, "LCHARG": True}
+#: pymatgen's slab k-point rule (``MVLSlabSet``): n_i = round(K_PRODUCT / |a_i|) along a and b,
+#: and along c for a bulk; 1 along c (the slab normal) for a slab.
+K_PRODUCT = 50
+#: what the paper leaves open, chosen here; written into every CalcResult's settings.
+UNSTATED_SETTINGS = {
+    "smearing": "ISMEAR 0 (Gaussian), SIGMA 0.05 eV, as pymatgen's MVLSlabSet; energies σ→0",
+    "potcars": "Materials Project PBE set (pymatgen MPRelaxSet: e.g. Mg_pv)",
+    "kpoints": f"Gamma-centred, n = round({K_PRODUCT}/|a_i|), 1 along c for slabs (pymatgen MVLSlabSet rule)",
+    "spin": "ISPIN 1, no +U",
+}
+
+
+def _mp_config() -> dict:
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    cfg = deepcopy(MPRelaxSet()._config_dict)  # noqa: SLF001  PBE POTCARs (POTCAR_FUNCTIONAL PBE, Mg_pv)
+    cfg["KPOINTS"] = {}
+    return cfg
+
+
+def slab_dipole_centre(structure) -> list[float]:
+    """DIPOL: fractional centre of the slab (the middle of the atoms along c, unwrapped across the
+    periodic boundary at the vacuum gap); a and b at 0.5 (IDIPOL = 3 uses the c component only)."""
+    from semcgcnn.geometry import largest_gap
+
+    z = np.asarray(structure.frac_coords)[:, 2] % 1.0
+    bottom, gap = largest_gap(z)
+    return [0.5, 0.5, float((bottom + (1.0 - gap) / 2.0) % 1.0)]
+
+
+def kpoint_mesh(structure, slab: bool) -> tuple[int, int, int]:
+    """The k-point rule: see :data:`K_PRODUCT`."""
+    a, b, c = structure.lattice.abc
+    n = [max(1, int(K_PRODUCT / x + 0.5)) for x in (a, b, c)]
+    return (n[0], n[1], 1 if slab else n[2])
+
+
+@dataclass
+class PaperSetGenerator(VaspInputGenerator):
+    """The paper's INCAR for one step: ``slab`` (else bulk), ``relax`` (else static) and
+    ``relax_cell`` (ISIF 3, bulk only; else ISIF 2). KPOINTS by :func:`kpoint_mesh`."""
+
+    slab: bool = True
+    relax: bool = True
+    relax_cell: bool = False
+
+    @property
+    def incar_updates(self) -> dict:
+        upd = dict(PAPER_INCAR)
+        upd.update(RELAX_INCAR if self.relax else STATIC_INCAR)
+        if self.relax:
+            upd["ISIF"] = 3 if (self.relax_cell and not self.slab) else 2
+        if self.slab:
+            upd.update(SLAB_INCAR)
+            if self.structure is not None:
+                upd["DIPOL"] = slab_dipole_centre(self.structure)
+        return upd
+
+    @property
+    def kpoints_updates(self):
+        if self.structure is None:
+            return {}
+        return Kpoints.gamma_automatic(kpoint_mesh(self.structure, self.slab))
+
+
+def paper_generator(kind: str, relax: bool, relax_cell: bool = False) -> PaperSetGenerator:
+    """A :class:`PaperSetGenerator` for one step (auto smearing and INCAR inheritance off: the
+    settings are fixed, whatever a previous step wrote)."""
+    if kind not in ("bulk", "slab"):
+        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
+    return PaperSetGenerator(config_dict=_mp_config(), slab=kind == "slab", relax=relax, relax_cell=relax_cell,
+                             auto_ismear=False, auto_metal_kpoints=False, inherit_incar=False)
+
+
+def vasp_makers(kind: str, relax_bulk_cell: bool = False):
+    """(relax Maker, static Maker) for a ``"bulk"`` or ``"slab"`` with the paper's settings:
+    atomate2's ``RelaxMaker``/``StaticMaker`` carrying a :class:`PaperSetGenerator`. A slab relax
+    is ISIF 2 and honours the structure's ``selective_dynamics`` (see
+    :func:`~.slabs.with_fixed_interior`); a bulk relax is ISIF 3 when ``relax_bulk_cell``, else
+    ISIF 2 (internal coordinates at the given cell)."""
+    from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
+
+    relax = RelaxMaker(name=f"{kind} relax (paper)",
+                       input_set_generator=paper_generator(kind, relax=True, relax_cell=relax_bulk_cell))
+    static = StaticMaker(name=f"{kind} static (paper)", input_set_generator=paper_generator(kind, relax=False))
+    return relax, static
+
+
+def potcar_symbols(structure) -> list[str]:
+    """POTCAR symbol of each element (in POSCAR order); a one-line LabelError for an element the
+    set has no POTCAR for."""
+    cfg = _mp_config()["POTCAR"]
+    missing = sorted({el.symbol for el in structure.composition.elements} - set(cfg))
+    if missing:
+        raise LabelError(f"no POTCAR for {', '.join(missing)} in the Materials Project PBE set used for VASP labels")
+    return [cfg[el.symbol] for el in structure.composition.elements]
+
+
+def check_vasp(dry_run: bool, structures=()) -> None:
+    """Before anything runs: one-line LabelError when an element has no POTCAR symbol; and, unless
+    ``dry_run``, when atomate2's ``VASP_CMD`` is not on PATH or the POTCAR library
+    (``PMG_VASP_PSP_DIR``) is unset or missing."""
+    for s in structures:
+        potcar_symbols(s)
+    if dry_run:
+        return
+    import shlex
+
+    from atomate2 import SETTINGS
+
+    cmd = shlex.split(SETTINGS.VASP_CMD or "")
+    # the VASP executable: the token naming vasp (after a launcher such as mpirun/srun), else the first
+    exes = [t for t in cmd if "vasp" in Path(t).name.lower()] or cmd[:1]
+    if not exes or not any(shutil.which(e) for e in exes):
+        raise LabelError(f"VASP not found: atomate2's VASP_CMD is {SETTINGS.VASP_CMD!r} and "
+                         f"{exes[0] if exes else 'no executable'!r} is not on PATH "
+                         "(set ATOMATE2_VASP_CMD, or use --dry-run to write the inputs only)")
+    psp = _psp_dir()
+    if not psp:
+        raise LabelError("no POTCAR library: set PMG_VASP_PSP_DIR (or use --dry-run to write POTCAR.spec files)")
+    if not Path(psp).is_dir():
+        raise LabelError(f"no POTCAR library: PMG_VASP_PSP_DIR={psp} is not a folder")
+
+
+def _psp_dir() -> str | None:
+    import os
+
+    from pymatgen.core import SETTINGS as PMG
+
+    return os.environ.get("PMG_VASP_PSP_DIR") or PMG.get("PMG_VASP_PSP_DIR")
+
+
+DRY_RUN_README = """VASP inputs written by sem-cgcnn ({kind}, paper §2.1 settings; dry run: nothing was run).
+
+relax/   run first. {relax_note}
+static/  the single point that gives the label's energy{wf}. Its POSCAR is the UNRELAXED
+         structure: before running, copy relax/CONTCAR to static/POSCAR (the static step takes the
+         relaxed CONTCAR). Everything else in static/ stays as written.
+{potcar_note}
+Settings: {settings}
+Chosen where the paper is silent: {unstated}
+"""
+
+
+def write_dry_run(structure, kind: str, folder, relax_bulk_cell: bool = False) -> Path:
+    """Submit-ready input folders ``folder/relax`` and ``folder/static`` (INCAR, KPOINTS, POSCAR with
+    selective dynamics for a slab, POTCAR when a POTCAR library is set, else POTCAR.spec) and a
+    README.txt; written by atomate2's ``write_vasp_input_set`` with the generators of
+    :func:`vasp_makers`. A slab without ``selective_dynamics`` gets the paper's fixed interior."""
+    from atomate2.vasp.files import write_vasp_input_set
+
+    from .slabs import with_fixed_interior
+
+    folder = Path(folder)
+    potcar_symbols(structure)
+    if kind == "slab" and "selective_dynamics" not in structure.site_properties:
+        structure = with_fixed_interior(structure)
+    psp = _psp_dir()
+    spec = not (psp and Path(psp).is_dir())
+    for maker in vasp_makers(kind, relax_bulk_cell):
+        step = "relax" if "relax" in maker.name else "static"
+        d = folder / step
+        d.mkdir(parents=True, exist_ok=True)
+        gen = deepcopy(maker.input_set_generator)  # get_input_set stores the structure on the generator
+        # clean_prev=False: atomate2 0.1.5 would delete INCAR/POSCAR/... in the *current* folder
+        write_vasp_input_set(structure, gen, directory=d, potcar_spec=spec, clean_prev=False,
+                             apply_incar_updates=False)
+    relax_note = ("ISIF 2, atoms more than 3 Å below either surface fixed (POSCAR selective dynamics)"
+                  if kind == "slab" else ("ISIF 3 (cell and positions)" if relax_bulk_cell else "ISIF 2 (positions, cell fixed)"))
+    (folder / "README.txt").write_text(DRY_RUN_README.format(
+        kind=kind, relax_note=relax_note, wf=" and the LOCPOT (work function)" if kind == "slab" else "",
+        potcar_note=("POTCAR.spec lists the POTCAR symbols; set PMG_VASP_PSP_DIR and write the POTCAR with "
+                     "`pmg potcar --symbols ...` (or rerun with the library set)." if spec else
+                     f"POTCAR from {psp}."),
+        settings=", ".join(f"{k} {v}" for k, v in PAPER_INCAR.items()),
+        unstated="; ".join(f"{k}: {v}" for k, v in UNSTATED_SETTINGS.items())))
+    log.info("VASP dry run (%s) written to %s", kind, folder)
+    return folder
+
+
+def _vasp_version(folder: Path) -> str:
+    """The OUTCAR's first line names the VASP version (``vasp.6.4.2 ...``); else that line, cut."""
+    p = folder / "OUTCAR"
+    if not p.exists():
+        return ""
+    with open(p, errors="replace") as fh:
+        head = fh.readline().strip()
+    return head.split()[0].removeprefix("vasp.") if head.startswith("vasp.") else head[:80]
+
+
+def parse_vasp_dir(folder, kind: str) -> CalcResult:
+    """A finished VASP folder as a :class:`CalcResult`: energy (σ→0) from vasprun.xml if present,
+    else OUTCAR; Fermi level likewise; final structure from CONTCAR (else vasprun.xml, POSCAR);
+    the LOCPOT's planar average along c when there is a LOCPOT."""
+    from pymatgen.core import Structure
+    from pymatgen.io.vasp import Locpot, Outcar, Vasprun
+
+    folder = Path(folder)
+    if kind not in ("bulk", "slab"):
+        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
+
+    def find(name):
+        for cand in (folder / name, folder / f"{name}.gz"):
+            if cand.exists():
+                return cand
+        return None
+
+    energy = fermi = None
+    n_steps = 0
+    structure = None
+    version = ""
+    settings: dict = {}
+    shown: dict = {}
+    if (vr := find("vasprun.xml")) is not None:
+        run = Vasprun(str(vr), parse_dos=True, parse_eigen=False, parse_potcar_file=False)  # efermi is read with the DOS
+        energy, fermi = float(run.final_energy), run.efermi
+        n_steps = len(run.ionic_steps)
+        structure = run.final_structure
+        version = str(run.vasp_version)
+        settings = {k: v for k, v in run.incar.items()}  # the INCAR as given
+        params = run.parameters  # every parameter as VASP ran it (ENMAX: the ENCUT used)
+        shown = {"GGA": params.get("GGA"), "ENCUT": params.get("ENMAX"), "EDIFF": params.get("EDIFF"),
+                 "EDIFFG": params.get("EDIFFG")}
+    elif (oc := find("OUTCAR")) is not None:
+        out = Outcar(str(oc))
+        energy, fermi = out.final_energy, out.efermi
+        version = _vasp_version(folder)
+    else:
+        raise LabelError(f"{folder}: no vasprun.xml or OUTCAR (not a finished VASP run)")
+    if energy is None:
+        raise LabelError(f"{folder}: no final energy in the VASP outputs (did the run finish?)")
+    for name in ("CONTCAR", "POSCAR"):
+        if structure is None and (p := find(name)) is not None and p.stat().st_size > 0:
+            structure = Structure.from_file(p)
+    if structure is None:
+        raise LabelError(f"{folder}: no final structure (CONTCAR, vasprun.xml or POSCAR)")
+    potential = None
+    if (lp := find("LOCPOT")) is not None:
+        potential = [float(v) for v in Locpot.from_file(str(lp)).get_average_along_axis(2)]
+    elif kind == "slab":
+        log.warning("%s: no LOCPOT, so no work function for this slab (LVHAR was off?)", folder)
+    if (ic := find("INCAR")) is not None and not settings:
+        from pymatgen.io.vasp import Incar
+
+        settings = dict(Incar.from_file(ic))
+    settings = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in settings.items()}
+    shown = {k: shown.get(k, settings.get(k)) for k in ("GGA", "ENCUT", "EDIFF", "EDIFFG")}
+    method = f"VASP {version} " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, ""))
+    return CalcResult(kind=kind, energy_eV=float(energy), n_atoms=len(structure), structure=structure.as_dict(),
+                      code="VASP", code_version=version, method=method.strip(), settings=settings,
+                      fermi_eV=None if fermi is None else float(fermi), potential_z_eV=potential,
+                      n_ionic_steps=n_steps, dir_name=str(folder.resolve()))
+
+
+OUTCAR_TEMPLATE = """ {header}
+ number of bands    NBANDS=      0
+ total plane-waves  NPLWV =      0
+   IBRION =     -1    (not a VASP run: no ionic steps here)
+ (sem-cgcnn: only the lines pymatgen's Outcar reads for the final energy and the Fermi level)
+
+ E-fermi : {fermi:14.8f}     XC(G=0):   0.0000     alpha+bet :  0.0000
+
+  FREE ENERGIE OF THE ION-ELECTRON SYSTEM (eV)
+  ---------------------------------------------------
+  free  energy   TOTEN  = {energy:20.8f} eV
+
+  energy  without entropy= {energy:20.8f}  energy(sigma->0) = {energy:20.8f}
+"""
+
+
+def write_vasp_files(result: CalcResult, potential_3d, folder) -> Path:
+    """A finished calculation of any code (e.g. GPAW) in VASP's file formats, so the VASP parsing
+    runs on real outputs without VASP: POSCAR and CONTCAR (the final structure), LOCPOT
+    (``potential_3d``: the electrostatic potential energy of an electron, eV, on the cell's grid;
+    None for no LOCPOT) and a minimal OUTCAR holding the energy and Fermi level lines that
+    pymatgen's ``Outcar`` reads (its header says so)."""
+    from pymatgen.io.vasp import Locpot, Poscar
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    s = result.pmg_structure()
+    if "selective_dynamics" in s.site_properties:  # a finished run's structure: no constraints to write
+        s.remove_site_property("selective_dynamics")
+    poscar = Poscar(s, comment=f"{s.composition.reduced_formula} written by sem-cgcnn from a {result.code} run")
+    poscar.write_file(folder / "POSCAR")
+    poscar.write_file(folder / "CONTCAR")
+    if potential_3d is not None:
+        # pymatgen's LOCPOT convention: values stored as they are (no volume scaling, unlike CHGCAR)
+        Locpot(poscar, {"total": np.asarray(potential_3d, dtype=float)}).write_file(folder / "LOCPOT")
+    header = (f"written by sem-cgcnn from a {result.code} {result.code_version} run ({result.method}); "
+              "not a VASP output")
+    (folder / "OUTCAR").write_text(OUTCAR_TEMPLATE.format(
+        header=header, fermi=result.fermi_eV if result.fermi_eV is not None else float("nan"),
+        energy=result.energy_eV))
+    return folder
