@@ -96,6 +96,9 @@ def label_row_job(slab_id: str, slab, slab_calc, bulk_calc, ref_calc, meta: dict
                         slab_relaxed=meta["relax_slabs"], rich=meta["rich_element"])
     except LabelError as exc:
         return error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one slab's failure becomes its error row, never a lost row
+        log.exception("label row of %s", slab_id)
+        return error(f"{type(exc).__name__}: {exc}".splitlines()[0])
     return {"row": row}
 
 

@@ -130,6 +130,7 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
     advance = bars.stage(f"{maker.backend} jobs", _n_jobs(flow))
     with _count_jobs(advance), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
+        warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)  # SevenNet on a CPU
         responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
                                 create_folders=True, log=False, raise_immediately=False, ensure_success=False)
     final = responses.get(flow.jobs[-1].uuid)

@@ -36,6 +36,9 @@ class CalcResult(MSONable):
         return self.energy_eV / self.n_atoms
 
     def pmg_structure(self):
+        """The final structure (``structure`` is a dict, or a Structure once a job store's
+        decoder has turned the dict back into one)."""
         from pymatgen.core import Structure
 
-        return Structure.from_dict(self.structure)
+        s = self.structure
+        return s.copy() if isinstance(s, Structure) else Structure.from_dict(s)
