@@ -143,8 +143,8 @@ class FinetuneConfig:
     """How a checkpoint is fine-tuned on new labels (``semcgcnn finetune``;
     :func:`semcgcnn.model.finetune.finetune`). Defaults chosen by the measurement in ``reports/finetune.md``."""
 
-    epochs: int = 30
-    lr: float = 3e-4  # Adam, constant
+    epochs: int = 50
+    lr: float = 1e-4  # Adam, constant
     batch_size: int = 16
     freeze_convolutions: bool = False  # train only the heads (embedding and convolutions fixed)
     replay_fraction: float = 0.5  # share of each epoch's rows drawn afresh from the parent's training data
