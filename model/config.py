@@ -136,3 +136,30 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How a checkpoint is fine-tuned on new labels (``semcgcnn finetune``;
+    :func:`semcgcnn.model.finetune.finetune`). Defaults chosen by the measurement in ``reports/finetune.md``."""
+
+    epochs: int = 50
+    lr: float = 1e-4  # Adam, constant
+    batch_size: int = 16
+    freeze_convolutions: bool = False  # train only the heads (embedding and convolutions fixed)
+    replay_fraction: float = 0.5  # share of each epoch's rows drawn afresh from the parent's training data
+    seed: int = 0
+    threads: int = 1  # torch intra-op threads; 0: all cores
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ValueError("epochs and batch size must be ≥ 1 and the learning rate > 0")
+        if not 0.0 <= self.replay_fraction < 1.0:
+            raise ValueError(f"replay fraction must be in [0, 1), not {self.replay_fraction}")
+
+    def n_replay(self, n_new: int) -> int:
+        """Replay rows per epoch next to ``n_new`` new labels: f / (1 − f) of them."""
+        return int(round(n_new * self.replay_fraction / (1.0 - self.replay_fraction)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -8,6 +8,7 @@ reports are studies, not library: see ``studies/`` in the repository.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pandas as pd
 from .checkpoint import SHIPPED_MODEL
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .descriptors import descriptor_names
+from .extra_labels import SOURCE, ExtraLabels, held_out_overlap, load_extra_labels, with_extra_training_rows
 from .splits import make_split
 from .train import TrainResult, train
 from .training_data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
@@ -134,11 +136,14 @@ def device_name(device: str) -> str:
 
 def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
                   evaluation: dict | None = None, progress: bool = True, bundle: Path | None = None,
-                  validation: str = "all", readout: str = SHIPPED_READOUT) -> Path:
+                  validation: str = "all", readout: str = SHIPPED_READOUT,
+                  extra_labels: Sequence[Path] = ()) -> Path:
     """Train the shipped model on ``recipe``'s data, holding out for model selection either
     whole Mg–X systems (``all-systems``, ≈ 10 % of the Mg slabs) or a random 10 % of rows
     (``all``), and save it as a safe checkpoint; return the JSON card path. ``evaluation``
-    (test metrics measured elsewhere, by name) is copied into the card as given."""
+    (test metrics measured elsewhere, by name) is copied into the card as given.
+    ``extra_labels``: labels tables (``semcgcnn label``) whose rows join the training rows
+    only (never model selection); the card records them."""
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
@@ -146,8 +151,12 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
 
     r = RECIPES[recipe]
     gcfg = GraphConfig()
-    data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors, bundle=bundle)
-    idx = split_rows(frame, validation, train_cfg.seed)
+    labels = load_extra_labels(extra_labels, gcfg) if extra_labels else None
+    data, frame = load_slab_tensors(r.datasets, gcfg, descriptors=r.descriptors, bundle=bundle, extra=labels)
+    n_base = len(frame) - (len(labels) if labels else 0)
+    idx = split_rows(frame.iloc[:n_base], validation, train_cfg.seed)
+    if labels:
+        idx = with_extra_training_rows(idx, n_base, len(labels))
     res = train(data, idx, r.model_config(readout), replace(train_cfg, split=validation), run_dir=runs_dir,
                 progress=progress)
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
@@ -166,16 +175,27 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     return save_checkpoint(
         out, res.model, gcfg, res.normalizer, replace(train_cfg, split=validation),
         training_data={"datasets": list(r.datasets), "sha256": sha256_files(files),
-                       "n_train_val": [int(len(idx[0])), int(len(idx[1]))]},
+                       "n_train_val": [int(len(idx[0])), int(len(idx[1]))],
+                       **_extra_card(labels, frame, idx)},
         metrics={k: v for k, v in res.metrics.items() if k != "test"}, extra=extra,
     )
 
 
+def _extra_card(extra: ExtraLabels | None, frame: pd.DataFrame, idx) -> dict:
+    """What a card records of extra labels: each file (name, sha256, rows, exclusions), and the
+    extra rows in validation/test systems (they joined training, so those metrics are optimistic)."""
+    if not extra:
+        return {}
+    return {"extra_labels": extra.card(), "extra_labels_in_held_out_systems": held_out_overlap(frame, idx)}
+
+
 def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config: GraphConfig | None = None,
-                  run_dir: Path | None = None, readout: str = "paper") -> tuple[Path, TrainResult]:
+                  run_dir: Path | None = None, readout: str = "paper",
+                  extra_labels: Sequence[Path] = ()) -> tuple[Path, TrainResult]:
     """Train one multi-task Table-1 ``variant`` on the shipped Mg slabs (split ``train_cfg.split``,
     seed ``train_cfg.seed``; the variant sets the loss weighting) and save a safe checkpoint at
-    ``out``. Returns the card path and the training result (``semcgcnn train``)."""
+    ``out``. ``extra_labels``: labels tables whose rows join the training rows only (the split of
+    the Mg slabs is unchanged). Returns the card path and the training result (``semcgcnn train``)."""
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
@@ -186,14 +206,21 @@ def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config:
         raise ValueError(f"{variant!r} trains one model per task; train_variant trains one multi-task model")
     graph_config = graph_config or GraphConfig()
     train_cfg = replace(train_cfg, weighting=weighting)
-    data, groups = load_mg_tensors(graph_config)
-    idx = make_split(train_cfg.split, len(data), groups, train_cfg.seed)
+    labels = load_extra_labels(extra_labels, graph_config) if extra_labels else None
+    data, groups = load_mg_tensors(graph_config, extra=labels)
+    n_base = len(data) - (len(labels) if labels else 0)
+    idx = make_split(train_cfg.split, n_base, groups[:n_base], train_cfg.seed)
+    if labels:
+        idx = with_extra_training_rows(idx, n_base, len(labels))
     res = train(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface, readout=readout), train_cfg, run_dir=run_dir)
     spec = DATASETS["mg_binary_slabs"]
     card = save_checkpoint(
         Path(out), res.model, graph_config, res.normalizer, train_cfg,
         training_data={"datasets": ["mg_binary_slabs"], "sha256": sha256_files(sorted(spec.path.glob("*.*"))),
-                       "n_train_val_test": [len(i) for i in idx]},
+                       "n_train_val_test": [len(i) for i in idx],
+                       **_extra_card(labels, pd.DataFrame({"source": np.where(np.arange(len(data)) < n_base,
+                                                                              "mg_binary_slabs", SOURCE),
+                                                            "chemsys": groups}), idx)},
         metrics=res.metrics, extra={"best_epoch": res.best_epoch, "history": res.history},
     )
     return card, res

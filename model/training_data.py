@@ -17,6 +17,7 @@ import pandas as pd
 from .config import GraphConfig
 from .data import GraphTensors
 from .descriptors import DESCRIPTOR_SETS, element_descriptor_table
+from .extra_labels import ExtraLabels
 
 TASKS = ("surface_energy", "work_function")
 SLAB_DATASETS = ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs")
@@ -24,12 +25,14 @@ SLAB_DATASETS = ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs")
 
 def load_slab_tensors(
     datasets: tuple[str, ...] = SLAB_DATASETS, graph_config: GraphConfig | None = None, descriptors: str = "",
-    bundle: Path | None = None,
+    bundle: Path | None = None, extra: ExtraLabels | None = None,
 ) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the named slab datasets, concatenated, and a row table
     (``source``, ``structure_id``, ``chemsys``) in the same order. ``descriptors``: "" (none)
     or one of :data:`~semcgcnn.model.descriptors.DESCRIPTOR_SETS`, appended to the atom
-    features. Read from ``bundle`` (see :func:`save_training_bundle`) when given."""
+    features. Read from ``bundle`` (see :func:`save_training_bundle`) when given. ``extra``:
+    new labels (:func:`~semcgcnn.model.extra_labels.load_extra_labels`, featurized with the same
+    graph config) appended after the datasets' rows (``source`` ``"extra_labels"``)."""
     graph_config = graph_config or GraphConfig()
     if bundle is not None:
         gs, y, frame, tables = _load_bundle(Path(bundle), datasets, graph_config)
@@ -39,19 +42,43 @@ def load_slab_tensors(
     else:
         gs, y, frame = _slab_graphs(datasets, graph_config)
         table = element_descriptor_table(descriptors) if descriptors else None
+    if extra is not None:
+        gs, y, frame = _with_extra(gs, y, frame, extra, graph_config)
     return GraphTensors(gs, y, descriptors=table), frame
 
 
-def load_mg_tensors(graph_config: GraphConfig | None = None) -> tuple[GraphTensors, np.ndarray]:
-    """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs (the paper's data)."""
+def _with_extra(gs, y: np.ndarray, frame: pd.DataFrame, extra: ExtraLabels, graph_config: GraphConfig):
+    """Graphs, targets and row table with ``extra``'s rows appended."""
+    from dataclasses import replace
+
+    from .graphs import GraphSet
+
+    if extra.graphs.config.key() != graph_config.key():
+        raise ValueError(f"extra labels were featurized with another graph config ({extra.graphs.config})")
+    extra_graphs = replace(extra.graphs, config=gs.config)  # same graphs (the keys agree); search_radius may differ
+    clash = set(extra.frame["structure_id"]) & set(frame["structure_id"])
+    if clash:
+        raise ValueError(f"extra label structure_id {sorted(clash)[0]!r} is also a training row's id")
+    return (GraphSet.concat([gs, extra_graphs]), np.concatenate([y, extra.y]),
+            pd.concat([frame, extra.frame], ignore_index=True))
+
+
+def load_mg_tensors(graph_config: GraphConfig | None = None,
+                    extra: ExtraLabels | None = None) -> tuple[GraphTensors, np.ndarray]:
+    """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs (the paper's data),
+    plus ``extra`` labels appended after them."""
     from semcgcnn.datasets import TARGETS, labels
 
     from .graphs import dataset_graphs
 
     df = labels("mg_binary_slabs")
-    gs, _ = dataset_graphs("mg_binary_slabs", graph_config or GraphConfig())
+    graph_config = graph_config or GraphConfig()
+    gs, _ = dataset_graphs("mg_binary_slabs", graph_config)
     y = df[[TARGETS[t].column for t in TASKS]].to_numpy()
-    return GraphTensors(gs, y), df["chemsys"].to_numpy()
+    frame = pd.DataFrame({"source": "mg_binary_slabs", "structure_id": df["structure_id"], "chemsys": df["chemsys"]})
+    if extra is not None:
+        gs, y, frame = _with_extra(gs, y, frame, extra, graph_config)
+    return GraphTensors(gs, y), frame["chemsys"].to_numpy()
 
 
 def _slab_graphs(datasets: tuple[str, ...], graph_config: GraphConfig):

@@ -158,3 +158,9 @@ def read_structure(path: Path):
     if problem:
         raise InputError(problem)
     return s
+
+
+def structure_from_json(text: str):
+    """A pymatgen Structure from a JSON string (``Structure.to_json``, e.g. a table's
+    ``structure_json`` cell), or a one-line :class:`InputError` saying what is wrong."""
+    return _structure_from_json(text)

@@ -25,8 +25,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     )
 
 
-for command in (data.datasets, data.featurize, training.train, predict.predict, training.ship, data.bundle,
-                screen.screen, label.label):
+for command in (data.datasets, data.featurize, training.train, predict.predict, training.ship, training.finetune,
+                data.bundle, screen.screen, label.label):
     app.command()(command)
 
 

@@ -1,6 +1,7 @@
-"""Training commands: ``train`` (one Table-1 variant on the Mg slabs) and ``ship`` (the shipped
-model). The studies that compare variants and recipes (Table 1, the generalisation sweep) are
-scripts in the repository's ``studies/``, not commands."""
+"""Training commands: ``train`` (one Table-1 variant on the Mg slabs), ``ship`` (the shipped
+model) and ``finetune`` (a checkpoint on new labels from ``semcgcnn label``). The studies that
+compare variants and recipes (Table 1, the generalisation sweep) are scripts in the repository's
+``studies/``, not commands."""
 
 from __future__ import annotations
 
@@ -8,8 +9,36 @@ from typing import Annotated
 
 import typer
 
+from semcgcnn.model.config import FinetuneConfig
+
 from .common import (DEFAULT_GRAPH, Device, Epochs, Graphs, LrDropEpoch, Seed, SurfaceDepth, Threads, check_readout,
                      console, fail, training_setup)
+
+FINETUNE_DEFAULTS = FinetuneConfig()
+
+ExtraLabelsOption = Annotated[list[str] | None, typer.Option(
+    "--extra-labels", help="labels.parquet from `semcgcnn label` (repeatable): its slabs join the TRAINING rows only, "
+                           "never validation or test (a labelled slab of a held-out system makes that system's "
+                           "metrics optimistic; the card counts such rows). The card records each file's name, "
+                           "sha256 and row count.")]
+
+
+def _extra_label_paths(extra_labels: list[str] | None):
+    """The ``--extra-labels`` files, each checked to exist (one-line error otherwise)."""
+    from pathlib import Path
+
+    paths = [Path(p) for p in extra_labels or []]
+    for p in paths:
+        if not p.is_file():
+            raise fail(f"--extra-labels {p}: file not found")
+    return paths
+
+
+def _labels_error():
+    """The exception types that mean a bad labels table (a one-line error, not a traceback)."""
+    from semcgcnn.model.extra_labels import ExtraLabelsError
+
+    return ExtraLabelsError
 
 
 def train(
@@ -23,6 +52,7 @@ def train(
     surface_depth: SurfaceDepth = DEFAULT_GRAPH.surface_depth,
     run_dir: Annotated[str, typer.Option(help="Epoch checkpoints; an interrupted run resumes from here.")] = "",
     readout: Annotated[str, typer.Option(help="paper (mean pooling, Table 1) or surface (thickness-invariant).")] = "paper",
+    extra_labels: ExtraLabelsOption = None,
 ) -> None:
     """Train one multi-task model on the shipped Mg slabs and save a safe checkpoint."""
     from pathlib import Path
@@ -35,9 +65,13 @@ def train(
     if split not in ("random", "grouped") or epochs < 1 or surface_depth < 0:
         raise fail("split must be random or grouped, epochs ≥ 1 and surface depth ≥ 0 Å")
     check_readout(readout)
+    extra = _extra_label_paths(extra_labels)
     tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, split=split, seed=seed)
-    card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
-                              run_dir=Path(run_dir) if run_dir else None, readout=readout)
+    try:
+        card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
+                                  run_dir=Path(run_dir) if run_dir else None, readout=readout, extra_labels=extra)
+    except _labels_error() as e:
+        raise fail(str(e)) from None
     t = res.metrics["test"]
     console.print(f"test SE MAE {t['surface_energy']['mae']:.4f} eV/Å², WF MAE {t['work_function']['mae']:.3f} eV "
                   f"(best epoch {res.best_epoch}); checkpoint {card}")
@@ -62,6 +96,7 @@ def ship(
     runs_dir: Annotated[str, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = "runs/ship",
     readout: Annotated[str, typer.Option(help="surface (thickness-invariant) or paper (the paper's mean pooling); empty: "
                                               "the shipped model's (recipes.SHIPPED_READOUT).")] = "",
+    extra_labels: ExtraLabelsOption = None,
 ) -> None:
     """Train the shipped model on all shipped slab data with ``recipe`` and save it."""
     from pathlib import Path
@@ -77,10 +112,55 @@ def ship(
         raise fail(f"--validation must be systems or random, not {validation!r}")
     readout = readout or SHIPPED_READOUT
     check_readout(readout)
+    extra = _extra_label_paths(extra_labels)
     cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
                                   device=device)
     evaluation = recorded_evaluation(Path(results_dir), recipe, readout) if results_dir else {}
-    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation, bundle=bundle,
-                         validation="all-systems" if validation == "systems" else "all",
-                         readout=readout)
+    try:
+        card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation,
+                             bundle=bundle, validation="all-systems" if validation == "systems" else "all",
+                             readout=readout, extra_labels=extra)
+    except _labels_error() as e:
+        raise fail(str(e)) from None
     console.print(f"shipped model written: {card}")
+
+
+def finetune(
+    extra_labels: Annotated[list[str], typer.Option(
+        "--extra-labels", help="labels.parquet from `semcgcnn label` (repeatable): the new labels to fine-tune on "
+                               "(rows without a finite surface energy are excluded and reported; the work function "
+                               "is masked where unavailable).")],
+    out: Annotated[str, typer.Option(help="Checkpoint stem of the fine-tuned model: writes OUT.safetensors and OUT.json.")],
+    from_: Annotated[str, typer.Option("--from", help="Checkpoint to start from (stem, card or folder); empty: the "
+                                                     "shipped model.")] = "",
+    epochs: Annotated[int, typer.Option(help="Passes over the new labels.")] = FINETUNE_DEFAULTS.epochs,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (constant).")] = FINETUNE_DEFAULTS.lr,
+    batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = FINETUNE_DEFAULTS.batch_size,
+    freeze_convolutions: Annotated[bool, typer.Option(
+        "--freeze-convolutions", help="Train only the heads (embedding and convolutions fixed).")] =
+        FINETUNE_DEFAULTS.freeze_convolutions,
+    replay_fraction: Annotated[float, typer.Option(
+        help="Share of each epoch's rows drawn afresh from the checkpoint's own training data so it does not "
+             "forget (0: none; 0.5: as many as new labels).")] = FINETUNE_DEFAULTS.replay_fraction,
+    seed: Seed = FINETUNE_DEFAULTS.seed,
+    threads: Threads = FINETUNE_DEFAULTS.threads,
+) -> None:
+    """Fine-tune a checkpoint (the shipped model by default) on new labels and save a new checkpoint
+    whose card names its parent model and the labels."""
+    from pathlib import Path
+
+    from semcgcnn.model.checkpoint import SHIPPED_MODEL, CheckpointError
+    from semcgcnn.model.finetune import finetune as run_finetune
+
+    paths = _extra_label_paths(extra_labels)
+    try:
+        cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, freeze_convolutions=freeze_convolutions,
+                             replay_fraction=replay_fraction, seed=seed, threads=threads)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    try:
+        res = run_finetune(Path(from_) if from_ else SHIPPED_MODEL, paths, cfg, out=Path(out))
+    except (_labels_error(), CheckpointError) as e:
+        raise fail(str(e)) from None
+    console.print(f"fine-tuned {res.parent_model_id} on {res.n_labels} labels in {res.wall_s:.1f} s; "
+                  f"checkpoint {res.card_path}")
