@@ -108,3 +108,9 @@ def test_bad_interpreter_is_one_line_error(monkeypatch):
     monkeypatch.setenv("SEMCGCNN_GPAW_PYTHON", "/nonexistent/python")
     with pytest.raises(LabelError, match="apt-get install -y gpaw gpaw-data"):
         G.gpaw_python()
+
+
+def test_timeout_kills_the_run(tmp_path):
+    with pytest.raises(LabelError, match=r"no result after 0\.5 s") as e:
+        G.run_gpaw(mg_bulk(), "bulk", G.preset("fast", timeout_s=0.5), tmp_path / "slow", relax=False)
+    assert "\n" not in str(e.value)

@@ -205,6 +205,21 @@ def _command(settings: GpawSettings, input_name: str) -> list[str]:
     return [mpirun, "-np", str(ranks), *launcher, str(RUNNER), input_name]
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """End a run we started: SIGTERM to its process group (mpirun passes it on to the ranks, which
+    OpenMPI puts in process groups of their own), SIGKILL if it is still there after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.communicate(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     for ln in reversed(lines):
@@ -285,8 +300,7 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
     try:
         stdout, stderr = proc.communicate(timeout=settings.timeout_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its MPI ranks (their own session)
-        proc.communicate()
+        _stop(proc)
         raise _failure(kind, workdir, f"no result after {settings.timeout_s:g} s (timeout_s)") from None
     wall = time.time() - t0
     (workdir / "runner.log").write_text((stdout or "") + (stderr or ""))
