@@ -160,6 +160,14 @@ def _write_atomic(path, data):
     os.replace(tmp, path)
 
 
+def _maxiter(path):
+    try:
+        with open(path) as fh:
+            return json.load(fh)["calc"].get("maxiter")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
 def main(argv):
     if len(argv) != 2:
         print("gpaw runner: usage: _gpaw_runner.py input.json", file=sys.stderr)
@@ -173,6 +181,8 @@ def main(argv):
         return 0
     except BaseException as e:  # noqa: BLE001 - any failure: one line for the caller
         msg = " ".join(str(e).split()) or "no message"
+        if type(e).__name__ == "KohnShamConvergenceError":  # GPAW's own text is often empty or odd
+            msg = f"SCF did not converge (maxiter {_maxiter(argv[1])}; GPAW says: {msg})"
         try:
             rank = _world().rank
         except Exception:  # noqa: BLE001
