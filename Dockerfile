@@ -13,6 +13,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 # (the package pins torch==2.13.0, which the installed 2.13.0+cpu satisfies).
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 
+# GPAW for DFT labels: Debian's packages (bookworm: GPAW 22.8, its PAW setups, OpenMPI) install
+# into Debian's own /usr/bin/python3 (numpy 1.x), apart from this image's /usr/local Python;
+# semcgcnn runs GPAW there in a child process (semcgcnn.pipeline.labels.gpaw.gpaw_python).
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gpaw gpaw-data >/dev/null \
+    && rm -rf /var/lib/apt/lists/* \
+    && /usr/bin/python3 -c "import gpaw; print('GPAW', gpaw.__version__)"
+
 WORKDIR /src
 # the distribution maps these folders into the one `semcgcnn` namespace (pyproject.toml)
 COPY pyproject.toml README.md ./
@@ -23,6 +31,7 @@ COPY pipeline ./pipeline
 COPY workflows ./workflows
 RUN pip install . \
     && python -c "import semcgcnn.pipeline.run, semcgcnn.model.predict; print('sem-cgcnn', __import__('semcgcnn').__version__)" \
+    && python -c "from semcgcnn.pipeline.labels.gpaw import gpaw_info; print('GPAW for labels:', gpaw_info()['python'], gpaw_info()['gpaw'])" \
     && rm -rf /src
 
 # run as an unprivileged user; parsed-structure caches go to /cache, results to a mounted /out

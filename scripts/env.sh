@@ -16,6 +16,18 @@ pip_quiet() {
   return "${PIPESTATUS[0]}"
 }
 
+# GPAW (DFT labels) runs in the system interpreter, apart from the venv (Debian's GPAW is built
+# against numpy 1.x): install the Debian packages once if they are missing and we may.
+if ! /usr/bin/python3 -c 'import gpaw' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[semcgcnn] installing GPAW (Debian packages gpaw, gpaw-data)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gpaw gpaw-data; } \
+      >/dev/null 2>&1 || echo "[semcgcnn] GPAW install failed (DFT labels unavailable); try: apt-get install -y gpaw gpaw-data" >&2
+  else
+    echo "[semcgcnn] GPAW not found (only DFT labels need it): sudo apt-get install -y gpaw gpaw-data, or set SEMCGCNN_GPAW_PYTHON" >&2
+  fi
+fi
+
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "sem-cgcnn needs Python >= 3.11"'
