@@ -289,8 +289,9 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
         out_file.unlink()  # never read a previous run's result
     (workdir / "input.json").write_text(json.dumps(inp))
     cmd = _command(settings, "input.json")
-    log.info("GPAW %s %s (%d atoms, k %s) in %s: %s", kind, structure.composition.reduced_formula, len(structure),
-             "x".join(map(str, kpts)), workdir, " ".join(cmd))
+    log.info("GPAW %s %s (%d atoms, k %s) in %s", kind, structure.composition.reduced_formula, len(structure),
+             "x".join(map(str, kpts)), workdir)
+    log.debug("GPAW command: %s", " ".join(cmd))
 
     t0 = time.time()
     try:
