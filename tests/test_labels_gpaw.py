@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backends_required import requires_gpaw
 from pymatgen.core import Lattice, Structure
 
 from semcgcnn.pipeline.labels import gpaw as G
@@ -19,15 +20,7 @@ GAMMA_REF = 0.0318  # eV/Å², Mg(0001)
 WF_REF = 3.61  # eV
 
 
-def _have_gpaw() -> bool:
-    try:
-        G.gpaw_python()
-    except LabelError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _have_gpaw(), reason="GPAW not installed (apt-get install -y gpaw gpaw-data)")
+pytestmark = requires_gpaw
 
 
 def mg_bulk() -> Structure:

@@ -9,9 +9,10 @@ import warnings
 
 import numpy as np
 import pytest
+from backends_required import requires_mlip
 
 warnings.filterwarnings("ignore")
-pytest.importorskip("sevenn", reason="the mlip extra is not installed (pip install 'sem-cgcnn[mlip]')")
+pytestmark = requires_mlip
 
 J_M2 = 16.021766  # J/m² per eV/Å²
 

@@ -5,14 +5,12 @@ and pymatgen's WorkFunctionAnalyzer."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import textwrap
 import warnings
 
 import numpy as np
 import pytest
+from backends_required import REQUIRED
 
 warnings.filterwarnings("ignore")
 
@@ -160,43 +158,19 @@ def test_check_vasp_errors(monkeypatch, tmp_path):
     assert "\n" not in str(e.value)
 
 
-GPAW_SCRIPT = textwrap.dedent("""
-    import json, time
-    import numpy as np
-    from ase.build import hcp0001
-    from gpaw import GPAW, PW, FermiDirac
-    import gpaw
-    t = time.time()
-    atoms = hcp0001('Mg', size=(1, 1, 4), a=3.21, c=5.21, vacuum=5.0)
-    atoms.pbc = [True, True, False]
-    atoms.calc = GPAW(mode=PW(250), xc='PBE', kpts={'size': (4, 4, 1), 'gamma': True},
-                      occupations=FermiDirac(0.1), poissonsolver={'dipolelayer': 'xy'}, txt='gpaw.txt')
-    e = atoms.get_potential_energy()
-    ef = atoms.calc.get_fermi_level()
-    v = atoms.calc.get_electrostatic_potential()
-    np.save('potential_3d.npy', v)
-    vz = v.mean(axis=(0, 1))
-    # GPAW's own vacuum levels: the flat potential next to the cell's boundary (dipole layer there)
-    json.dump({'energy': e, 'fermi': ef, 'cell': atoms.cell.tolist(), 'positions': atoms.positions.tolist(),
-               'symbols': atoms.get_chemical_symbols(), 'version': gpaw.__version__,
-               'wf_bottom': float(vz[1] - ef), 'wf_top': float(vz[-1] - ef), 'wall_s': time.time() - t},
-              open('out.json', 'w'))
-""")
-
-
 @pytest.fixture(scope="module")
-def gpaw_slab(tmp_path_factory):
-    """A real GPAW run (22.8, Debian's system python): 4-layer Mg(0001), PW 250 eV, k 4x4x1, FD 0.1
-    eV, dipole layer; about 3 s serial."""
-    py = "/usr/bin/python3"
-    if not os.path.exists(py) or subprocess.run([py, "-c", "import gpaw"], capture_output=True).returncode:
-        pytest.skip("GPAW is not importable by /usr/bin/python3 (apt-get install gpaw gpaw-data)")
+def gpaw_slab(mg, tmp_path_factory):
+    """A real GPAW run through the project's GPAW backend: the Mg(0001) slab, the fast preset with a
+    coarse k-mesh (a few seconds), no relaxation; its result and its 3D potential."""
+    from backends_required import have_gpaw
+
+    from semcgcnn.pipeline.labels.gpaw import preset, run_gpaw
+
+    if not have_gpaw() and not REQUIRED:
+        pytest.skip("GPAW not installed (apt-get install -y gpaw gpaw-data)")
     wd = tmp_path_factory.mktemp("gpaw")
-    (wd / "run.py").write_text(GPAW_SCRIPT)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    subprocess.run([py, "run.py"], cwd=wd, env=env, check=True, capture_output=True, timeout=300)
-    out = json.loads((wd / "out.json").read_text())
-    return out, np.load(wd / "potential_3d.npy"), wd
+    res = run_gpaw(mg[1], "slab", preset("fast", kpt_density_A=1.5), wd, relax=False)
+    return res, np.load(wd / "potential_3d.npy")
 
 
 def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
@@ -208,11 +182,11 @@ def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
     from semcgcnn.pipeline.labels.surface import work_functions
     from semcgcnn.pipeline.labels.vasp import parse_vasp_dir, write_vasp_files
 
-    out, v3, wd = gpaw_slab
-    s = Structure(Lattice(out["cell"]), out["symbols"], out["positions"], coords_are_cartesian=True)
-    res = CalcResult(kind="slab", energy_eV=out["energy"], n_atoms=len(s), structure=s.as_dict(), code="GPAW",
-                     code_version=out["version"], method="GPAW PBE PW 250 eV, FD 0.1 eV, k 4x4x1, dipole layer",
-                     fermi_eV=out["fermi"], potential_z_eV=v3.mean(axis=(0, 1)).tolist())
+    res, v3 = gpaw_slab
+    s = res.pmg_structure()
+    # GPAW's own vacuum levels: the flat potential next to the cell boundary (its dipole layer is there)
+    out = {"energy": res.energy_eV, "fermi": res.fermi_eV, "wf_bottom": res.potential_z_eV[1] - res.fermi_eV,
+           "wf_top": res.potential_z_eV[-1] - res.fermi_eV}
     folder = write_vasp_files(res, v3, tmp_path / "vasp")
     assert sorted(os.listdir(folder)) == ["CONTCAR", "LOCPOT", "OUTCAR", "POSCAR"]
     assert "written by sem-cgcnn from a GPAW" in (folder / "OUTCAR").read_text().splitlines()[0]
@@ -220,7 +194,7 @@ def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
     np.testing.assert_allclose(Locpot.from_file(folder / "LOCPOT").data["total"], v3, rtol=1e-9, atol=1e-9)
 
     got = parse_vasp_dir(folder, "slab")
-    assert got.code == "VASP" and got.kind == "slab" and got.n_atoms == 4
+    assert got.code == "VASP" and got.kind == "slab" and got.n_atoms == len(s)
     assert got.energy_eV == pytest.approx(out["energy"], abs=1e-7)
     assert got.fermi_eV == pytest.approx(out["fermi"], abs=1e-7)
     assert got.pmg_structure().matches(s)
