@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fireworks_embedded import fireworks_env
 
 BIN = Path(sys.executable).parent
 SEMCGCNN = str(BIN / "semcgcnn")
@@ -153,21 +154,8 @@ print(json.dumps({fw["name"]: fw["state"] for fw in LaunchPad().fireworks.find({
 """
 
 
-def _fireworks_env(tmp_path: Path) -> dict[str, str]:
-    """FireWorks' embedded mode (a mongomock server persisted in a JSON file) and a jobflow job
-    store in JSON files, shared by the processes that follow one another."""
-    server = tmp_path / "mongomock.json"
-    server.write_text("{}")
-    store = {"JOB_STORE": {"docs_store": {"type": "JSONStore", "paths": str(tmp_path / "docs.json"), "read_only": False},
-                           "additional_stores": {"data": {"type": "JSONStore", "paths": str(tmp_path / "data.json"),
-                                                          "read_only": False}}}}
-    config = tmp_path / "jobflow.yaml"
-    config.write_text(json.dumps(store))  # JSON is YAML
-    return {"MONGOMOCK_SERVERSTORE_FILE": str(server), "JOBFLOW_CONFIG_FILE": str(config)}
-
-
 def test_fireworks_rapidfire_completes_the_screen(plain, tmp_path):
-    env = _fireworks_env(tmp_path)
+    env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
     add = _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches)
@@ -230,7 +218,7 @@ def test_fireworks_interrupted_worker_is_rerun_and_loses_no_rows(plain, tmp_path
     """A worker interrupted (Ctrl-C) inside a batch job: FireWorks marks that Firework FIZZLED and
     the assemble job refuses to write tables without its compounds; ``lpad rerun_fws -s FIZZLED``
     and a new rapidfire finish the screen, and no row is lost or duplicated."""
-    env = _fireworks_env(tmp_path)
+    env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
     assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
@@ -254,7 +242,7 @@ def test_fireworks_after_a_killed_worker_skips_committed_compounds(plain, tmp_pa
     Firework for ``lpad detect_lostruns --rerun``). A new rapidfire reruns the flow from its start;
     the candidates job finds the compounds the killed worker committed and leaves them out, so the
     tables are still exact."""
-    env = _fireworks_env(tmp_path)
+    env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
     assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0

@@ -103,8 +103,10 @@ def label_row_job(slab_id: str, slab, slab_calc, bulk_calc, ref_calc, meta: dict
 
 
 @job(config=_TOLERANT)
-def collect_labels_job(results: list, slab_errors: list[dict], meta: dict) -> LabelSetDoc:
-    """Every slab's row or error row, in slab order."""
+def collect_labels_job(results: list, slab_errors: list[dict], meta: dict, out: str | None = None,
+                       parameters: dict | None = None) -> LabelSetDoc:
+    """Every slab's row or error row, in slab order; written to ``out/labels.parquet`` and
+    ``out/errors.parquet`` when ``out`` is given (``parameters``: the maker's, for the provenance)."""
     rows, errors = [], list(slab_errors)
     for r in results:
         if isinstance(r, dict) and "row" in r:
@@ -112,5 +114,11 @@ def collect_labels_job(results: list, slab_errors: list[dict], meta: dict) -> La
         else:
             errors.append(r["error"] if isinstance(r, dict) else {"stage": "label", "id": meta["bulk_id"],
                                                                    "reason": "a row job did not finish"})
+    paths = {}
+    if out:
+        from semcgcnn.pipeline.labels.rows import write_label_tables
+
+        paths = {k: str(v) for k, v in write_label_tables(rows, errors, out, f"semcgcnn label {meta['bulk_id']}",
+                                                           parameters or {}).items()}
     return LabelSetDoc(bulk_id=meta["bulk_id"], backend=meta["backend"], preset=meta["preset"], rows=rows,
-                       errors=errors)
+                       errors=errors, table_paths=paths)

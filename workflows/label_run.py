@@ -22,7 +22,6 @@ from semcgcnn.pipeline.labels.calc import LabelError
 from semcgcnn.pipeline.labels.references import check_bulk, elemental_reference
 from semcgcnn.pipeline.labels.surface import needs_rich_reference
 from semcgcnn.progress import Advance
-from semcgcnn.schema import provenance, to_table, write_parquet
 
 from .labelling import SurfacePropertyMaker
 from .local import file_job_store
@@ -125,7 +124,7 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
     cut = prepare(bulk, bulk_id, maker)
-    flow = maker.make(bulk, bulk_id)
+    flow = maker.make(bulk, bulk_id, out)
     bars = bars or QUIET
     advance = bars.stage(f"{maker.backend} jobs", _n_jobs(flow))
     with _count_jobs(advance), warnings.catch_warnings():
@@ -137,18 +136,6 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
     if not final:
         raise LabelError(f"the labelling flow did not finish; see the job folders in {out / JOBFLOW_DIR}")
     doc: LabelSetDoc = final[max(final)].output
-    paths = write_label_tables(doc, out, maker)
+    paths = {k: Path(v) for k, v in doc.table_paths.items()}
     log.info("%d slabs: %d labels, %d error rows", len(cut), len(doc.rows), len(doc.errors))
     return LabelSummary(out, len(cut), len(doc.rows), len(doc.errors), paths, time.perf_counter() - t0)
-
-
-def write_label_tables(doc: LabelSetDoc, out: Path, maker: SurfacePropertyMaker) -> dict[str, Path]:
-    """``labels.parquet`` and ``errors.parquet`` with provenance (backend, preset, every maker field)."""
-    from dataclasses import asdict
-
-    meta = provenance(model_id="", source=f"semcgcnn label {doc.bulk_id}",
-                      parameters={k: v for k, v in asdict(maker).items()})
-    paths = {"labels": out / "labels.parquet", "errors": out / "errors.parquet"}
-    write_parquet(paths["labels"], to_table("labels", doc.rows), meta)
-    write_parquet(paths["errors"], to_table("errors", doc.errors), meta)
-    return paths

@@ -12,7 +12,9 @@ default; :mod:`semcgcnn.pipeline.labels.surface`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from jobflow import Flow, Maker
 
@@ -57,7 +59,13 @@ class SurfacePropertyMaker(Maker):
         return {"bulk_id": bulk_id, "backend": self.backend, "preset": self.backend_impl().preset,
                 "relax_bulk": self.relax_bulk, "relax_slabs": self.relax_slabs, "rich_element": self.rich_element}
 
-    def make(self, bulk, bulk_id: str = "bulk") -> Flow:
+    def parameters(self) -> dict:
+        """Every field, as plain JSON (what the tables' provenance records)."""
+        return json.loads(json.dumps(asdict(self), default=list))
+
+    def make(self, bulk, bulk_id: str = "bulk", out: str | Path | None = None) -> Flow:
+        """The Flow labelling ``bulk``'s slabs; with ``out`` (a folder every worker sees), its
+        last job writes ``out/labels.parquet`` and ``out/errors.parquet``."""
         backend, meta = self.backend_impl(), self.meta(bulk_id)
         cut, slab_errors = self.slabs(bulk, bulk_id)
         bulk_calc = backend.calc(bulk, "bulk", self.relax_bulk, f"{bulk_id} bulk")
@@ -82,6 +90,7 @@ class SurfacePropertyMaker(Maker):
             label.name = f"{sid} label"
             jobs += [calc, label]
             results.append(label.output)
-        done = collect_labels_job(results, slab_errors, meta)
+        done = collect_labels_job(results, slab_errors, meta, str(Path(out).resolve()) if out else None,
+                                  self.parameters())
         done.name = "collect labels"
         return Flow([*jobs, done], output=done.output, name=f"{self.name} {bulk_id}")

@@ -62,3 +62,4 @@ class LabelSetDoc(BaseModel):
     preset: str = Field(description="The backend's settings preset.")
     rows: list[dict] = Field(default_factory=list, description="Rows of labels.parquet.")
     errors: list[dict] = Field(default_factory=list, description="Rows of errors.parquet.")
+    table_paths: dict[str, str] = Field(default_factory=dict, description="labels/errors Parquet files, if written.")

@@ -51,8 +51,17 @@ def _orthogonal_slab(atoms):
     middle = (order[i] + gaps[i] / 2.0) % 1.0  # middle of the vacuum, fractional along the normal
     z = (z - middle) % 1.0  # vacuum middle -> 0
     in_plane = pos - np.outer(pos @ normal, normal)
+    pos = in_plane + np.outer(z * height, normal)
+    # GPAW's dipole layer wants c along Cartesian z and a, b in the xy plane (exactly): rotate into
+    # the frame a along x, normal along z (a rotation: energies and the potential along c unchanged)
+    e1 = cell[0] / np.linalg.norm(cell[0])
+    frame = np.array([e1, np.cross(normal, e1), normal])  # rows: new x, y, z axes
+    cell = cell @ frame.T
+    cell[0, 1:] = 0.0
+    cell[1, 2] = 0.0
+    cell[2, :2] = 0.0
     atoms.set_cell(cell, scale_atoms=False)
-    atoms.set_positions(in_plane + np.outer(z * height, normal))
+    atoms.set_positions(pos @ frame.T)
     atoms.pbc = [True, True, False]
     return float(gaps[i] * height)
 

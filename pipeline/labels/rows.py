@@ -52,3 +52,19 @@ def label_row(slab_row: dict, slab: CalcResult, bulk: CalcResult, rich_reference
         "n_ionic_steps": int(slab.n_ionic_steps), "wall_s": float(slab.wall_s),
         "structure_json": slab_structure_json(slab_row),
     }
+
+
+def write_label_tables(rows: list[dict], errors: list[dict], out, source: str, parameters: dict) -> dict:
+    """``out/labels.parquet`` and ``out/errors.parquet`` with provenance (``parameters``: every
+    setting of the labelling); returns ``{"labels": path, "errors": path}``."""
+    from pathlib import Path
+
+    from semcgcnn.schema import provenance, to_table, write_parquet
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = provenance(model_id="", source=source, parameters=parameters)
+    paths = {"labels": out / "labels.parquet", "errors": out / "errors.parquet"}
+    write_parquet(paths["labels"], to_table("labels", rows), meta)
+    write_parquet(paths["errors"], to_table("errors", errors), meta)
+    return paths
