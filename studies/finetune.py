@@ -3,7 +3,7 @@ system predict that system's other slabs better, and what does it forget?
 
     python studies/finetune.py --out reports/finetune.json --report reports/finetune.md
 
-Base model: ``studies/models/semcgcnn-grouped-s0`` (``studies/export_grouped_model.py``), which
+Base model: ``studies/models/semcgcnn-grouped-s0`` (``studies/export_split_model.py``), which
 never saw the grouped split's 10 validation and 11 test systems. The shipped DFT labels act as
 the oracle: ``PER_SYSTEM`` slabs per system are written to a labels.parquet (as ``semcgcnn label``
 would) and fine-tuned on; errors are measured on the *remaining* slabs of those systems and, for

@@ -1,7 +1,8 @@
-"""Export the grouped-split seed-0 model as a safe checkpoint: a base model that never saw 11 Mg–X
-systems, for the fine-tuning test and for active learning.
+"""Export a split's model of the generalisation study as a safe checkpoint: the grouped-split seed-0
+model (a base model that never saw 21 Mg–X systems, for the fine-tuning test, the ensemble's
+calibration and active learning) or the random-split one (``--split random``).
 
-    python studies/export_grouped_model.py \\
+    python studies/export_split_model.py \\
         --resume /work/main/runs/generalise/150ep/grouped/joint+desc+mp-rosurface-seed0/last_epoch.pt \\
         --result reports/shipped_runs/150ep/grouped/joint+desc+mp-rosurface-seed0.json \\
         --out studies/models/semcgcnn-grouped-s0
@@ -35,9 +36,9 @@ from semcgcnn.model.network import SEMCGCNN
 from semcgcnn.model.recipes import RECIPES, split_rows
 from semcgcnn.model.training_data import TASKS, load_slab_tensors, training_elements
 
-log = logging.getLogger("export_grouped_model")
+log = logging.getLogger("export_split_model")
 
-RECIPE, SPLIT, SEED, READOUT = "joint+desc+mp", "grouped", 0, "surface"
+RECIPE, SEED, READOUT = "joint+desc+mp", 0, "surface"
 TOLERANCE = 1e-6
 
 
@@ -45,7 +46,9 @@ def main(
     resume: Annotated[Path, typer.Option(help="last_epoch.pt of the grouped seed-0 run (read only).")],
     result: Annotated[Path, typer.Option(help="The run's result JSON (test MAE to reproduce).")],
     out: Annotated[Path, typer.Option(help="Checkpoint stem to write.")] = Path("studies/models/semcgcnn-grouped-s0"),
+    split: Annotated[str, typer.Option(help="grouped or random (the run's split).")] = "grouped",
 ) -> None:
+    SPLIT = split
     torch.set_num_threads(1)
     recorded = json.loads(result.read_text())
     r = RECIPES[RECIPE]
@@ -73,14 +76,13 @@ def main(
             raise SystemExit(f"{t}: test MAE {test[t]['mae']} does not reproduce the recorded {recorded['test'][t]['mae']}")
     chemsys = frame["chemsys"].to_numpy()
     test_systems = sorted(set(chemsys[te]))
-    assert test_systems == recorded["test_systems"]
+    assert SPLIT != "grouped" or test_systems == recorded["test_systems"]
     extra = {
         "recipe": RECIPE,
         "training_elements": training_elements(data, tr),
         "training_systems": sorted(set(chemsys[tr])),
-        "validation_systems": sorted(set(chemsys[va])),
-        "test_systems": test_systems,
-        "never_seen_systems": sorted(set(chemsys[va]) | set(test_systems)),
+        **({"validation_systems": sorted(set(chemsys[va])), "test_systems": test_systems,
+            "never_seen_systems": sorted(set(chemsys[va]) | set(test_systems))} if SPLIT == "grouped" else {}),
         "best_epoch": int(blob["best_epoch"]),
         "trained_on": recorded["device"],
         "exported_from": {"resume_file": resume.name, "run": str(resume.parent.relative_to(resume.parents[3])),
