@@ -24,6 +24,8 @@ FORMAT = "sem-cgcnn-checkpoint/1"
 
 SHIPPED_MODEL = Path(__file__).resolve().parent / "weights" / "semcgcnn-mg"
 """The shipped model's checkpoint stem (``.safetensors`` + ``.json``), loaded by default."""
+SHIPPED_ENSEMBLE = SHIPPED_MODEL.with_name("semcgcnn-mg-ensemble.json")
+"""The shipped ensemble's card (members next to it), loaded by default when present."""
 
 
 class CheckpointError(ValueError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,13 +40,17 @@ class MemberConfig:
     threads: int = 1
 
 
-def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = MemberConfig(), progress: bool = False):
+def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = MemberConfig(), val=None):
     """A copy of ``parent`` trained ``cfg.epochs`` more epochs on a bootstrap resample of ``pool``
-    (:func:`~semcgcnn.model.finetune.replay_pool`) with seed ``seed``; returns the model."""
+    (:func:`~semcgcnn.model.finetune.replay_pool`) with seed ``seed``; returns the model. With
+    ``val`` (GraphTensors of the parent's validation rows), the state of the epoch with the best
+    validation score (as training selects: mean task MAE / training std) is kept, as the parent
+    itself was selected; otherwise the last."""
     from .data import GraphTensors
     from .finetune import _descriptor_table, _epoch
     from .gradnorm import TaskWeights
     from .network import SEMCGCNN
+    from .train import _val_score, evaluate
 
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(seed)
@@ -57,10 +62,18 @@ def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = Me
     data = GraphTensors(pool.graphs.subset(rows), pool.y[rows], descriptors=_descriptor_table(parent))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     weighting = TaskWeights(len(model.cfg.tasks))
+    best = (math.inf, None)
     for epoch in range(cfg.epochs):
         loss = _epoch(model, opt, weighting, data, rng, cfg.batch_size, parent.normalizer)
-        log.info("member seed %d: epoch %d/%d, train loss %.4f", seed, epoch + 1, cfg.epochs, loss)
+        score = _val_score(evaluate(model, val, np.arange(len(val)), parent.normalizer), parent.normalizer,
+                           model.cfg.tasks) if val is not None else -epoch
+        if score < best[0]:
+            best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
+        log.info("member seed %d: epoch %d/%d, train loss %.4f, val score %.4f", seed, epoch + 1, cfg.epochs, loss,
+                 score)
+    model.load_state_dict(best[1])
     model.eval()
+    log.info("member seed %d: kept epoch %d", seed, best[2])
     return model
 
 
@@ -102,7 +115,8 @@ def save_ensemble(path: Path, members: list[Path], calibration: dict[str, float]
     path = Path(path).with_suffix(".json")
     rel = [str(Path(m).with_suffix("").resolve().relative_to(path.parent.resolve())) for m in members]
     ids = [load_checkpoint(Path(m)).model_id for m in members]
-    digest = hashlib.sha256(json.dumps([ids, calibration], sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps([ids, calibration, (extra or {}).get("center", "mean")],
+                                       sort_keys=True).encode()).hexdigest()[:12]
     card = {"format": ENSEMBLE_FORMAT, "model_id": f"semcgcnn-ens-{digest}", "members": rel, "member_ids": ids,
             "calibration": calibration, **(extra or {})}
     path.write_text(json.dumps(card, indent=2) + "\n")
@@ -133,6 +147,12 @@ class Ensemble:
     def calibration(self) -> dict[str, float]:
         return self.card["calibration"]
 
+    @property
+    def center(self) -> str:
+        """``mean`` (the members' mean predicts) or ``first`` (the first member predicts; the
+        members' spread is its uncertainty)."""
+        return self.card.get("center", "mean")
+
 
 def load_ensemble(path: Path) -> Ensemble:
     """Load an ensemble card and its members (each checked as any checkpoint); the members must
@@ -150,3 +170,28 @@ def load_ensemble(path: Path) -> Ensemble:
         if m.card.get("element_descriptors") != first.card.get("element_descriptors"):
             raise CheckpointError(f"{path}: members disagree on element descriptors")
     return Ensemble(card, members)
+
+
+def finetune_ensemble(card_path: Path, extra, cfg=None, out: Path | None = None) -> Path:
+    """Fine-tune every member of the ensemble at ``card_path`` on ``extra`` labels (member i with
+    seed ``cfg.seed + i``) and write a new ensemble card at ``out`` (members in ``OUT-members/``),
+    with the parent's calibration; returns the card path."""
+    from dataclasses import replace
+
+    from .config import FinetuneConfig
+    from .extra_labels import ExtraLabels, load_extra_labels
+    from .finetune import finetune
+
+    cfg = cfg or FinetuneConfig()
+    ens = load_ensemble(card_path)
+    labels = extra if isinstance(extra, ExtraLabels) else load_extra_labels(extra, ens.members[0].graph_config)
+    out = Path(out).with_suffix("")
+    folder = out.parent / f"{out.name}-members"
+    folder.mkdir(parents=True, exist_ok=True)
+    stems = []
+    for i, member in enumerate(ens.members):
+        res = finetune(member, labels, replace(cfg, seed=cfg.seed + i), out=folder / f"member-{i}", progress=False)
+        stems.append(Path(res.card_path).with_suffix(""))
+    return save_ensemble(out.with_suffix(".json"), stems, ens.calibration,
+                         {"parent_model_id": ens.model_id, "center": ens.center,
+                          "description": f"{ens.model_id} with every member fine-tuned on {len(labels)} new labels"})

@@ -21,7 +21,7 @@ import pandas as pd
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
 from .applicability import element_symbols, element_verdict, prediction_verdicts
-from .checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint
+from .checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoint, load_checkpoint
 from .data import GraphTensors
 from .graphs import GraphSet, featurize_structures
 from .inference import predict as predict_rows
@@ -36,12 +36,22 @@ measured on 2 cores over the 3218 Mg slabs, 16 beat 8, 32, 64 and 512 (bench/pre
 class Predictor:
     """A loaded checkpoint plus what it needs to predict (graph config, descriptors, domain)."""
 
-    def __init__(self, checkpoint: Checkpoint, compile: bool = False):
+    def __init__(self, checkpoint: Checkpoint, compile: bool = False, members: Sequence[Checkpoint] = (),
+                 std_scale: dict[str, float] | None = None, ensemble_id: str = "", center: str = "mean"):
         """``compile``: ``torch.compile`` the convolutions' edge work (≈ 1.4× faster on large
-        batches, after a one-off compile of a few seconds; falls back to eager if it fails)."""
+        batches, after a one-off compile of a few seconds; falls back to eager if it fails).
+        ``members``: the checkpoints of an ensemble (``checkpoint`` is the first; see
+        :func:`load_pretrained`), ``std_scale`` its calibration per task, ``ensemble_id`` its id,
+        ``center`` what predicts: the members' ``mean`` or the ``first`` member (the others only
+        widen its uncertainty)."""
         self.checkpoint = checkpoint
+        self.members = list(members) or [checkpoint]
+        self.std_scale = dict(std_scale or {})
+        self._ensemble_id = ensemble_id
+        self.center = center
         self.compiled = bool(compile)
-        checkpoint.model.compile_inference(self.compiled)
+        for m in self.members:
+            m.model.compile_inference(self.compiled)
         card = checkpoint.card
         desc = card.get("element_descriptors")
         self.descriptors = np.asarray(desc["table"], dtype=np.float32) if desc else None
@@ -49,19 +59,24 @@ class Predictor:
 
     @property
     def model_id(self) -> str:
-        return self.checkpoint.model_id
+        return self._ensemble_id or self.checkpoint.model_id
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
 
     @property
     def graph_config(self):
         return self.checkpoint.graph_config
 
-    def predict_graphs(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-        """(n, n_tasks) predictions in the checkpoint's units for already-built graphs."""
+    def predict_members(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """(k, n, n_tasks) predictions of each of the k members (k = 1 for a single model), in the
+        checkpoint's units, for already-built graphs."""
         import torch
 
         data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
-        run = lambda: predict_rows(self.checkpoint.model, data, np.arange(len(data)),  # noqa: E731
-                                   self.checkpoint.normalizer, batch_size=batch_size)
+        run = lambda: np.stack([predict_rows(m.model, data, np.arange(len(data)),  # noqa: E731
+                                             m.normalizer, batch_size=batch_size) for m in self.members])
         with torch.inference_mode():
             if not self.compiled:
                 return run()
@@ -70,33 +85,65 @@ class Predictor:
             except Exception as e:  # noqa: BLE001 - e.g. no C compiler: predict all the same
                 log.warning("torch.compile failed (%s); predicting without it", str(e).splitlines()[0][:200])
                 self.compiled = False
-                self.checkpoint.model.compile_inference(False)
+                for m in self.members:
+                    m.model.compile_inference(False)
                 return run()
+
+    def predict_graphs(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
+        """(n, n_tasks) predictions (an ensemble's centre, :meth:`central`) for already-built graphs."""
+        return self.central(self.predict_members(graphs, batch_size))
+
+    def central(self, members: np.ndarray) -> np.ndarray:
+        """The prediction from member predictions ``(k, n, n_tasks)``: their mean, or the first's."""
+        return members[0] if self.center == "first" else members.mean(axis=0)
+
+    def spread(self, members: np.ndarray) -> np.ndarray:
+        """(n, n_tasks) calibrated uncertainty (1σ) from member predictions: the members' standard
+        deviation times each task's calibration scale; NaN for a single model."""
+        if len(members) < 2:
+            return np.full(members.shape[1:], np.nan)
+        scale = np.array([self.std_scale.get(t, 1.0) for t in self.checkpoint.tasks])
+        return members.std(axis=0, ddof=1) * scale
 
     def applicability(self, elements: Sequence[str]) -> tuple[str, bool, str]:
         """``(unseen_elements, out_of_domain, verdict)`` for a structure of these element symbols
         (:mod:`semcgcnn.model.applicability`)."""
         return element_verdict(elements, self.training_elements).as_tuple()
 
-    def frame(self, ids: Sequence[str], values: np.ndarray, elements: Sequence[Sequence[str]]) -> pd.DataFrame:
-        """The prediction table (units in column names) for rows already predicted."""
+    def frame(self, ids: Sequence[str], members: np.ndarray, elements: Sequence[Sequence[str]],
+              keep_members: bool = False) -> pd.DataFrame:
+        """The prediction table (units in column names) for rows already predicted by the members
+        (``(k, n, n_tasks)``, or ``(n, n_tasks)`` for one model): the mean, and each task's
+        calibrated 1σ in ``*_std`` (NaN for a single model). ``keep_members``: also the members'
+        values per row (lists, for the Wulff stage's propagation; not a table column)."""
+        members = members[None] if members.ndim == 2 else members
+        values, std = self.central(members), self.spread(members)
         tasks = list(self.checkpoint.tasks)
-        se = values[:, tasks.index("surface_energy")] if "surface_energy" in tasks else np.full(len(ids), np.nan)
-        wf = values[:, tasks.index("work_function")] if "work_function" in tasks else np.full(len(ids), np.nan)
+
+        def col(a: np.ndarray, task: str) -> np.ndarray:
+            return a[..., tasks.index(task)].astype(float) if task in tasks else np.full(a.shape[:-1], np.nan)
+
+        se = col(values, "surface_energy")
         verdicts = prediction_verdicts(elements, se, self.training_elements)
-        return pd.DataFrame({
+        df = pd.DataFrame({
             "structure_id": list(ids),
-            "surface_energy_eV_per_A2": se.astype(float),
-            "surface_energy_J_per_m2": se.astype(float) * EV_PER_A2_TO_J_PER_M2,
-            "work_function_eV": wf.astype(float),
+            "surface_energy_eV_per_A2": se,
+            "surface_energy_J_per_m2": se * EV_PER_A2_TO_J_PER_M2,
+            "work_function_eV": col(values, "work_function"),
+            "surface_energy_eV_per_A2_std": col(std, "surface_energy"),
+            "work_function_eV_std": col(std, "work_function"),
             "model_id": self.model_id,
             "unseen_elements": [v.unseen_elements for v in verdicts],
             "out_of_domain": [v.out_of_domain for v in verdicts],
             "applicability": [v.applicability for v in verdicts],
         })
+        if keep_members:
+            df["members_surface_energy_eV_per_A2"] = list(col(members, "surface_energy").T)
+            df["members_work_function_eV"] = list(col(members, "work_function").T)
+        return df
 
     def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
-                progress=None) -> pd.DataFrame:
+                progress=None, keep_members: bool = False) -> pd.DataFrame:
         """Predict pymatgen slabs (``Structure``/``Slab``); one row per structure, in order.
 
         Raises ``ValueError`` for a structure that cannot be featurized (use the CLI or
@@ -106,10 +153,17 @@ class Predictor:
             raise ValueError(f"{len(structures)} structures but {len(ids)} ids")
         graphs = featurize_structures(list(structures), ids, self.graph_config, workers=workers, progress=progress)
         elements = [element_symbols(s) for s in structures]
-        return self.frame(ids, self.predict_graphs(graphs), elements)
+        return self.frame(ids, self.predict_members(graphs), elements, keep_members)
 
 
 def load_pretrained(path: str | Path | None = None, compile: bool = False) -> Predictor:
-    """The shipped SEM-CGCNN model, or the checkpoint at ``path`` (``.json``/``.safetensors`` stem);
-    ``compile``: see :class:`Predictor`."""
-    return Predictor(load_checkpoint(Path(path) if path else SHIPPED_MODEL), compile=compile)
+    """The shipped SEM-CGCNN model (an ensemble where one is shipped), or the checkpoint or
+    ensemble card at ``path`` (``.json``/``.safetensors`` stem); ``compile``: see :class:`Predictor`."""
+    from .ensemble import is_ensemble_card, load_ensemble
+
+    path = Path(path) if path else SHIPPED_ENSEMBLE if is_ensemble_card(SHIPPED_ENSEMBLE) else SHIPPED_MODEL
+    if is_ensemble_card(path):
+        ens = load_ensemble(path)
+        return Predictor(ens.members[0], compile=compile, members=ens.members, std_scale=ens.calibration,
+                         ensemble_id=ens.model_id, center=ens.center)
+    return Predictor(load_checkpoint(path), compile=compile)

@@ -55,8 +55,8 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
             ok_paths.append(str(f))
             graphs.append(graph)
             elements.append(els)
-    values = predictor.predict_graphs(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
-    preds = predictor.frame(ids, values, elements)
+    members = predictor.predict_members(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
+    preds = predictor.frame(ids, members, elements)
     preds.insert(1, "path", ok_paths)
     return preds, pd.DataFrame(errors, columns=["path", "structure_id", "reason"])
 

@@ -8,6 +8,8 @@ is written here.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from semcgcnn.model.applicability import element_symbols
@@ -17,7 +19,7 @@ from . import rows
 from .candidates import Candidate
 from .predictions import predict_slabs, slab_structure
 from .slabs import SlabResult
-from .wulff import compound_wulff, lowest_per_facet
+from .wulff import compound_wulff, lowest_per_facet, weighted_spread
 
 def domain_verdict(predictor, cand: Candidate) -> tuple[bool, str]:
     """``(in_domain, reason)`` of a bulk compound for this model."""
@@ -35,13 +37,17 @@ def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, obje
     rows.mark_facet_minima(pred_rows, best)
     shape, wulff_errors = compound_wulff(cand.compound_id, res.lattice, best)
     fractions = shape.area_fractions if shape is not None else [0.0] * len(best)
+    members = {r["slab_id"]: {"surface_energy": r.pop("members_surface_energy_eV_per_A2"),
+                              "work_function": r.pop("members_work_function_eV")}
+               for r in pred_rows if "members_surface_energy_eV_per_A2" in r}
+    spread = weighted_spread(fractions, best, members, predictor.std_scale) if shape is not None else (math.nan,) * 2
     return {
         "compounds": [rows.compound_row(cand, res, in_domain, verdict)],
         "slabs": slab_rows,
         "predictions": pred_rows,
         "facets": rows.facet_rows(cand.compound_id, best, fractions),
         "wulff": [rows.wulff_row(cand, best, shape, in_domain, verdict, predictor.model_id,
-                                {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows})],
+                                {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows}, spread)],
         "errors": list(res.errors) + wulff_errors,
     }
 

@@ -22,12 +22,12 @@ def predict_slabs(predictor, structures: dict[str, object]) -> tuple[list[dict],
     ids, items = list(structures), list(structures.values())
     errors: list[dict] = []
     try:
-        df = predictor.predict(items, ids=ids, workers=1)
+        df = predictor.predict(items, ids=ids, workers=1, keep_members=predictor.is_ensemble)
     except Exception:  # noqa: BLE001 - retry one by one to isolate the bad slab
         parts = []
         for sid, s in zip(ids, items, strict=True):
             try:
-                parts.append(predictor.predict([s], ids=[sid], workers=1))
+                parts.append(predictor.predict([s], ids=[sid], workers=1, keep_members=predictor.is_ensemble))
             except Exception as exc:  # noqa: BLE001
                 errors.append({"stage": "predictions", "id": sid, "reason": str(exc).splitlines()[0]})
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["structure_id"])

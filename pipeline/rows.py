@@ -35,6 +35,7 @@ TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, DOMINANT_ASYMMETRIC, FEW_
                  "weighted work function above the training labels' range")
 """Every reason :func:`wulff_trust` can give, in its order; ``trust`` joins those that apply with "; "."""
 WULFF_VALUES = ("weighted_surface_energy_eV_per_A2", "weighted_surface_energy_J_per_m2", "weighted_work_function_eV",
+                "weighted_surface_energy_eV_per_A2_std", "weighted_work_function_eV_std",
                 "shape_factor", "anisotropy", "dominant_area_fraction")
 
 
@@ -112,10 +113,11 @@ def wulff_trust(row: dict) -> str:
 
 
 def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None, in_domain: bool, verdict: str,
-              model_id: str, out_of_domain: dict[str, bool]) -> dict:
+              model_id: str, out_of_domain: dict[str, bool], weighted_std: tuple[float, float] = (math.nan, math.nan)) -> dict:
     """The ``wulff`` row of a compound; NaN values and no dominant facet without a shape.
 
-    ``out_of_domain``: each slab's prediction verdict, by ``slab_id`` (for the dominant facet's).
+    ``out_of_domain``: each slab's prediction verdict, by ``slab_id`` (for the dominant facet's);
+    ``weighted_std``: the weighted γ's and Φ's 1σ (:func:`~.wulff.weighted_spread`).
     """
     from semcgcnn.model.applicability import training_label_range
 
@@ -136,6 +138,7 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
             weighted_surface_energy_eV_per_A2=shape.weighted_surface_energy_eV_per_A2,
             weighted_surface_energy_J_per_m2=shape.weighted_surface_energy_J_per_m2,
             weighted_work_function_eV=shape.weighted_work_function_eV, shape_factor=shape.shape_factor,
+            weighted_surface_energy_eV_per_A2_std=weighted_std[0], weighted_work_function_eV_std=weighted_std[1],
             anisotropy=shape.anisotropy, dominant_facet=miller_label(best[top].miller),
             dominant_area_fraction=fractions[top],
             dominant_facet_in_domain=not out_of_domain[best[top].slab_id],

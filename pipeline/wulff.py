@@ -214,3 +214,22 @@ def compound_wulff(compound_id: str, lattice, facets: Sequence[Facet]) -> tuple[
         return wulff(lattice, facets), []
     except ValueError as exc:
         return None, [{"stage": "wulff", "id": compound_id, "reason": str(exc)}]
+
+
+def weighted_spread(fractions: Sequence[float], best: Sequence[Facet], members: dict[str, dict],
+                    scales: dict[str, float]) -> tuple[float, float]:
+    """1σ of the Wulff-weighted γ and Φ propagated through an ensemble's members: each member's
+    Σ fᵢ·γᵢ (and Σ fᵢ·Φᵢ) over the facets' slabs at the ensemble mean's area fractions fᵢ (the
+    shape held fixed: first order), their standard deviation times the task's calibration scale.
+    ``members``: per slab_id ``{"surface_energy": [k values], "work_function": [k values]}``; NaN
+    without members (a single model) or without a shape."""
+    f = np.asarray(fractions, dtype=float)
+    if not len(best) or f.sum() <= 0 or any(b.slab_id not in members for b in best):
+        return math.nan, math.nan
+    out = []
+    for task in ("surface_energy", "work_function"):
+        m = np.array([members[b.slab_id][task] for b in best], dtype=float)  # (facets, k)
+        if m.ndim != 2 or m.shape[1] < 2:
+            return math.nan, math.nan
+        out.append(float((f @ m).std(ddof=1) * scales.get(task, 1.0)))
+    return out[0], out[1]

@@ -25,6 +25,8 @@ METADATA_KEY = b"semcgcnn"
 _MILLER = [("miller_h", pa.int32()), ("miller_k", pa.int32()), ("miller_l", pa.int32()),
            ("miller_index", pa.string())]
 _DOMAIN = [("unseen_elements", pa.string()), ("out_of_domain", pa.bool_()), ("applicability", pa.string())]
+# an ensemble's calibrated 1σ uncertainty of a prediction (NaN from a single model)
+_STD = [("surface_energy_eV_per_A2_std", pa.float64()), ("work_function_eV_std", pa.float64())]
 
 SCHEMAS: dict[str, pa.Schema] = {
     # one row per candidate bulk compound that entered the slab stage
@@ -52,7 +54,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
         ("termination_index", pa.int32()), ("symmetric_slab", pa.bool_()),
         ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
+        ("work_function_eV", pa.float64()), *_STD, ("model_id", pa.string()), *_DOMAIN,
         ("is_facet_minimum", pa.bool_()),
     ]),
     # one row per compound and facet (Miller index): the facet's lowest-energy slab (a symmetric one
@@ -71,7 +73,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("compound_id", pa.string()), ("formula", pa.string()), ("n_facets", pa.int32()),
         ("n_facets_on_shape", pa.int32()), ("n_asymmetric_facets_on_shape", pa.int32()),
         ("weighted_surface_energy_eV_per_A2", pa.float64()), ("weighted_surface_energy_J_per_m2", pa.float64()),
-        ("weighted_work_function_eV", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
+        ("weighted_work_function_eV", pa.float64()), ("weighted_surface_energy_eV_per_A2_std", pa.float64()),
+        ("weighted_work_function_eV_std", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
         ("dominant_facet", pa.string()), ("dominant_area_fraction", pa.float64()),
         ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()), ("model_id", pa.string()),
         ("dominant_facet_in_domain", pa.bool_()), ("dominant_facet_symmetric", pa.bool_()),
@@ -84,7 +87,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "file_predictions": pa.schema([
         ("structure_id", pa.string()), ("path", pa.string()),
         ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), ("model_id", pa.string()), *_DOMAIN,
+        ("work_function_eV", pa.float64()), *_STD, ("model_id", pa.string()), *_DOMAIN,
     ]),
     "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),
     # `semcgcnn label`: one row per labelled slab (DFT or ML potential), the unrelaxed slab as the

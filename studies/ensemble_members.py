@@ -19,24 +19,31 @@ import numpy as np
 import typer
 
 from semcgcnn.model.checkpoint import load_checkpoint
+from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.ensemble import MemberConfig, perturbed_member, save_member
 from semcgcnn.model.finetune import ReplayPool, replay_pool
 
 log = logging.getLogger("ensemble_members")
 
 
-def split_pool(ckpt, split: str, seed: int) -> ReplayPool:
+def split_pool(ckpt, split: str, seed: int) -> tuple[ReplayPool, GraphTensors]:
     """Exactly the training rows of the parent's split (a random split's validation and test rows
-    share systems with its training rows, so the card's training systems would let them in)."""
+    share systems with its training rows, so the card's training systems would let them in), and
+    its validation rows as tensors (each member keeps its best epoch on them)."""
     from semcgcnn.model.recipes import split_rows
     from semcgcnn.model.training_data import _slab_graphs
 
     gs, y, frame = _slab_graphs(tuple(ckpt.card["training_data"]["datasets"]), ckpt.graph_config)
-    tr = np.sort(split_rows(frame, split, seed)[0])
-    n = ckpt.card["training_data"].get("n_train_val_test", [len(tr)])[0]
+    tr, va, _ = split_rows(frame, split, seed)
+    tr = np.sort(tr)
+    td = ckpt.card["training_data"]
+    n = (td.get("n_train_val_test") or td.get("n_train_val") or [len(tr)])[0]
     if len(tr) != n:
         raise SystemExit(f"{split} split seed {seed} gives {len(tr)} training rows, the card says {n}")
-    return ReplayPool(gs.subset(tr), y[tr], frame.iloc[tr].reset_index(drop=True))
+    desc = ckpt.card.get("element_descriptors")
+    table = np.asarray(desc["table"], dtype=np.float32) if desc else None
+    val = GraphTensors(gs.subset(np.sort(va)), y[np.sort(va)], descriptors=table)
+    return ReplayPool(gs.subset(tr), y[tr], frame.iloc[tr].reset_index(drop=True)), val
 
 
 def main(
@@ -45,14 +52,16 @@ def main(
     seeds: Annotated[str, typer.Option(help="Comma list of member seeds.")] = "1,2,3,4",
     epochs: Annotated[int, typer.Option(help="Extra epochs per member.")] = MemberConfig.epochs,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = MemberConfig.lr,
-    split: Annotated[str, typer.Option(help="The parent's split (grouped/random) to resample exactly its "
-                                            "training rows; empty: the rows of its card's training systems.")] = "",
+    split: Annotated[str, typer.Option(help="The parent's split (grouped, random, or all for the shipped model's "
+                                            "random 10 %% validation) to resample exactly its training rows and keep "
+                                            "each member's best validation epoch; empty: the rows of its card's "
+                                            "training systems, last epoch.")] = "",
     split_seed: Annotated[int, typer.Option(help="The parent's split seed.")] = 0,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     cfg = MemberConfig(epochs=epochs, lr=lr)
     ckpt = load_checkpoint(parent)
-    pool = split_pool(ckpt, split, split_seed) if split else replay_pool(ckpt)
+    pool, val = split_pool(ckpt, split, split_seed) if split else (replay_pool(ckpt), None)
     log.info("%s: %d training rows to resample", ckpt.model_id, len(pool))
     out.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in seeds.split(",")):
@@ -61,7 +70,7 @@ def main(
             log.info("%s exists, kept", stem)
             continue
         t0 = time.perf_counter()
-        model = perturbed_member(ckpt, pool, seed, cfg)
+        model = perturbed_member(ckpt, pool, seed, cfg, val)
         save_member(stem, model, ckpt, seed, cfg)
         log.info("member seed %d written in %.0f s", seed, time.perf_counter() - t0)
 

@@ -1,0 +1,127 @@
+"""Which slabs to label next (``semcgcnn select``): the most uncertain predictions of a screen,
+spread over compounds and facets.
+
+The score of a slab is its calibrated 1σ on each task divided by that task's median 1σ over
+the screen, summed (each task counts the same whatever its unit). Picks go round by round: in
+each round every compound, in order of its best remaining score, gives at most one slab, the most
+uncertain of a Miller index not yet picked for it; rounds repeat until the budget is spent. So a
+budget of N labels N compounds before it labels a second facet of any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS = ("surface_energy_eV_per_A2_std", "work_function_eV_std")
+
+
+class SelectionError(ValueError):
+    """A selection the user must fix (one line)."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    slab_id: str
+    compound_id: str
+    miller_index: str
+    round: int
+
+
+def uncertainty_score(predictions: pd.DataFrame) -> pd.Series:
+    """Σ over tasks of σ / median σ (NaN σ counts 0); a table without spread is refused."""
+    stds = predictions[list(SCORE_COLUMNS)].astype(float)
+    if stds.isna().all().all():
+        raise SelectionError("the screen's predictions carry no uncertainty (a single model screened them): "
+                             "screen again with the default ensemble model")
+    med = stds.median()
+    return sum((stds[c] / med[c]).fillna(0.0) for c in SCORE_COLUMNS if math.isfinite(med[c]) and med[c] > 0)
+
+
+def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
+    """The ``budget`` picks (rows of ``predictions`` with ``score`` and ``round``), in pick order."""
+    if budget < 1:
+        raise SelectionError("--budget must be ≥ 1")
+    df = predictions.assign(score=uncertainty_score(predictions)).sort_values(["score", "slab_id"],
+                                                                             ascending=[False, True])
+    remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}
+    taken_facets: dict[str, set[str]] = {cid: set() for cid in remaining}
+    picks: list[tuple[int, pd.Series]] = []
+    rnd = 0
+    while len(picks) < budget and remaining:
+        rnd += 1
+        order = sorted(remaining, key=lambda c: (-remaining[c]["score"].iloc[0], c))
+        for cid in order:
+            g = remaining[cid]
+            fresh = g[~g["miller_index"].isin(taken_facets[cid])]
+            if fresh.empty:  # every facet of this compound picked once: any termination left
+                fresh = g
+            row = fresh.iloc[0]
+            picks.append((rnd, row))
+            taken_facets[cid].add(row["miller_index"])
+            remaining[cid] = g[g["slab_id"] != row["slab_id"]]
+            if remaining[cid].empty:
+                del remaining[cid]
+            if len(picks) == budget:
+                break
+    out = pd.DataFrame([r for _, r in picks]).reset_index(drop=True)
+    out.insert(0, "pick", np.arange(1, len(out) + 1))
+    out["round"] = [rnd for rnd, _ in picks]
+    return out
+
+
+def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dict[str, Path]:
+    """``out/picks.parquet``, each picked compound's bulk as ``out/bulk/ID.json`` and
+    ``out/label.sh`` (one ``semcgcnn label`` per picked compound and facet)."""
+    out = Path(out)
+    (out / "bulk").mkdir(parents=True, exist_ok=True)
+    for cid in picks["compound_id"].unique():
+        (out / "bulk" / f"{cid}.json").write_text(json.dumps(bulks[cid].as_dict()))
+    lines = ["#!/usr/bin/env bash", "# DFT labels of the picked slabs: every termination of each picked facet "
+             "(semcgcnn label cuts them as the screen did). BACKEND: gpaw (default), vasp or mlip.",
+             "set -euo pipefail", 'BACKEND=${BACKEND:-gpaw}; PRESET=${PRESET:-default}']
+    for (cid, hkl), _ in picks.groupby(["compound_id", "miller_index"], sort=False):
+        h, k, l = hkl.strip("()").split()
+        lines.append(f'semcgcnn label "$(dirname "$0")/bulk/{cid}.json" --miller {h} {k} {l} --backend "$BACKEND" '
+                     f'--preset "$PRESET" --out "$(dirname "$0")/labels/{cid}_{h}{k}{l}"')
+    (out / "label.sh").write_text("\n".join(lines) + "\n")
+    keep = ["pick", "round", "slab_id", "compound_id", "miller_index", "termination_index",
+            "surface_energy_eV_per_A2", "surface_energy_eV_per_A2_std", "work_function_eV", "work_function_eV_std",
+            "score", "out_of_domain", "applicability", "model_id"]
+    picks[[c for c in keep if c in picks]].to_parquet(out / "picks.parquet", index=False)
+    return {"picks": out / "picks.parquet", "label_script": out / "label.sh", "bulk": out / "bulk"}
+
+
+def read_screen(screen_dir: Path) -> tuple[pd.DataFrame, dict]:
+    """A finished screen's predictions (symmetric slabs with finite values) and its manifest."""
+    from .run import MANIFEST
+
+    screen_dir = Path(screen_dir)
+    pred, manifest = screen_dir / "predictions.parquet", screen_dir / MANIFEST
+    if not pred.is_file() or not manifest.is_file():
+        raise SelectionError(f"{screen_dir}: not a finished screen (needs predictions.parquet and {MANIFEST}; "
+                             "run semcgcnn screen --out there first)")
+    df = pd.read_parquet(pred)
+    ok = df["symmetric_slab"] & np.isfinite(df["surface_energy_eV_per_A2"])
+    return df[ok].reset_index(drop=True), json.loads(manifest.read_text())
+
+
+def screen_bulks(manifest: dict, compound_ids) -> dict[str, object]:
+    """The bulk structures of ``compound_ids``, found again from the screen's own candidate source."""
+    from .config import ScreenConfig
+    from .run import ScreenError, find_candidates
+
+    try:
+        found = find_candidates(ScreenConfig.from_parameters(manifest["parameters"]))
+    except ScreenError as exc:
+        raise SelectionError(f"the screen's candidates cannot be read again: {exc}") from None
+    bulks = {c.compound_id: c.structure for c in found.candidates}
+    missing = sorted(set(compound_ids) - set(bulks))
+    if missing:
+        raise SelectionError(f"bulk structure of {', '.join(missing[:5])} no longer in the screen's source")
+    return {cid: bulks[cid] for cid in compound_ids}

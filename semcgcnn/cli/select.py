@@ -1,0 +1,33 @@
+"""``semcgcnn select``: the slabs of a screen whose DFT labels would help the model most."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .common import console, fail
+
+
+def select(
+    screen_dir: Annotated[Path, typer.Argument(help="A finished `semcgcnn screen` folder (screened with an ensemble).")],
+    budget: Annotated[int, typer.Option(help="Number of slabs to pick.")],
+    out: Annotated[Path, typer.Option(help="Folder: picks.parquet, bulk/ID.json, label.sh (runs semcgcnn label).")] = Path("picks"),
+) -> None:
+    """Pick the most uncertain slabs, one per compound per round, new facets first."""
+    from semcgcnn.paths import OutputPathError, check_output_dir
+    from semcgcnn.pipeline.selection import SelectionError, read_screen, screen_bulks, select_slabs, write_picks
+
+    try:
+        check_output_dir(out)
+        preds, manifest = read_screen(screen_dir)
+        picks = select_slabs(preds, budget)
+        paths = write_picks(picks, screen_bulks(manifest, list(picks["compound_id"].unique())), out)
+    except (SelectionError, OutputPathError) as exc:
+        raise fail(str(exc)) from None
+    for r in picks.itertuples():
+        console.print(f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
+                      f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± {r.work_function_eV_std:.2f} eV")
+    console.print(f"{len(picks)} slabs of {picks['compound_id'].nunique()} compounds → {paths['picks']}; "
+                  f"label them with: bash {paths['label_script']}")

@@ -1,0 +1,85 @@
+"""The shipped ensemble: its mean and calibrated spread come from its members, the single model
+stays available, and the Wulff-weighted values' spread is propagated through the members."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_checkpoint
+from semcgcnn.model.ensemble import calibration_scale, coverage, is_ensemble_card, load_ensemble
+
+
+def test_calibration_scale_of_gaussian_errors_is_their_sigma_ratio():
+    """Errors drawn with σ = 2 × the reported spread need a scale of 2, after which 68 % / 95 % of
+    them fall within 1σ / 2σ."""
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(0.5, 1.5, 40000)
+    y = 2 * spread * rng.standard_normal(40000)
+    mean = np.zeros_like(y)
+    s = calibration_scale(y, mean, spread)
+    assert s == pytest.approx(2.0, rel=0.03)
+    assert coverage(y, mean, s * spread, 1) == pytest.approx(0.6827, abs=0.01)
+    assert coverage(y, mean, s * spread, 2) == pytest.approx(0.9545, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def slabs(mg_records):
+    recs = mg_records[::80]
+    return [r.structure for r in recs], [r.structure_id for r in recs]
+
+
+@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
+def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs):
+    from semcgcnn.model.predict import load_pretrained
+
+    structures, ids = slabs
+    ens = load_ensemble(SHIPPED_ENSEMBLE)
+    p = load_pretrained()  # the default is the ensemble
+    assert p.is_ensemble and p.model_id == ens.model_id and len(p.members) == len(ens.members) >= 3
+    df = p.predict(structures, ids)
+    singles = [load_pretrained(m) for m in [SHIPPED_MODEL, *(SHIPPED_ENSEMBLE.parent / s for s in ens.card["members"][1:])]]
+    member_vals = np.stack([s.predict(structures, ids)[["surface_energy_eV_per_A2", "work_function_eV"]].to_numpy()
+                            for s in singles])
+    center = member_vals[0] if ens.center == "first" else member_vals.mean(0)  # what the card says predicts
+    np.testing.assert_allclose(df["surface_energy_eV_per_A2"], center[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(df["work_function_eV"], center[:, 1], rtol=1e-6)
+    for k, (col, task) in enumerate((("surface_energy_eV_per_A2_std", "surface_energy"),
+                                     ("work_function_eV_std", "work_function"))):
+        expected = member_vals[:, :, k].std(0, ddof=1) * ens.calibration[task]
+        np.testing.assert_allclose(df[col], expected, rtol=1e-5)
+        assert (df[col] > 0).all()
+    # the single model stays available: member 0 alone, no spread
+    single = load_pretrained(SHIPPED_MODEL).predict(structures, ids)
+    assert single["surface_energy_eV_per_A2_std"].isna().all()
+    np.testing.assert_allclose(single["surface_energy_eV_per_A2"], member_vals[0, :, 0], rtol=1e-6)
+    assert single["model_id"].iloc[0] == load_checkpoint(SHIPPED_MODEL).model_id != p.model_id
+
+
+@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
+def test_wulff_spread_is_the_members_weighted_sums_spread():
+    from semcgcnn.model.predict import load_pretrained
+    from semcgcnn.pipeline.batch import compound_tables
+    from semcgcnn.pipeline.candidates import screen_candidates
+    from semcgcnn.pipeline.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.run import cut_slabs
+    from semcgcnn.pipeline.slabs import SlabConfig
+
+    p = load_pretrained()
+    cand = screen_candidates("bundled", elements=["Al"], limit=1).candidates[0]
+    res = cut_slabs(cand.compound_id, cand.structure, SlabConfig())
+    structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
+    predicted, errors = predict_slabs(p, structures)
+    members = {r["slab_id"]: (r["members_surface_energy_eV_per_A2"], r["members_work_function_eV"]) for r in predicted}
+    t = compound_tables(cand, res, structures, {r["slab_id"]: dict(r) for r in predicted}, p)
+    facets, (wulff,) = pd.DataFrame(t["facets"]), t["wulff"]
+    f = facets["area_fraction"].to_numpy()
+    for k, (col, task) in enumerate((("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
+                                     ("weighted_work_function_eV_std", "work_function"))):
+        m = np.array([members[sid][k] for sid in facets["slab_id"]])  # facets × members
+        assert wulff[col] == pytest.approx((f @ m).std(ddof=1) * p.std_scale[task], rel=1e-9)
+        assert wulff[col] > 0
+    # the predictions table keeps the per-slab spread, not the member lists
+    assert "members_surface_energy_eV_per_A2" not in pd.DataFrame(t["predictions"]).columns
+    assert (pd.DataFrame(t["predictions"])["surface_energy_eV_per_A2_std"] > 0).all()
