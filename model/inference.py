@@ -47,3 +47,21 @@ def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: No
     terms = model.edge_terms(data.shared_edge_features()) if data.shared_edges else None
     out = [model(*b.inputs(), edge_terms=terms).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
     return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
+
+
+@torch.no_grad()
+def predict_members(models: list[SEMCGCNN], normalizers: list[Normalizer], data: GraphTensors, idx: np.ndarray,
+                    batch_size: int = 256) -> np.ndarray:
+    """(k, n, n_tasks) predictions of k models on the rows ``idx``: each batch is built once and
+    run through every model (an ensemble's members share the graphs)."""
+    for m in models:
+        m.eval()
+    terms = [m.edge_terms(data.shared_edge_features()) if data.shared_edges else None for m in models]
+    out = [[] for _ in models]
+    for b in data.batches(np.asarray(idx), batch_size):
+        inputs = b.inputs()
+        for k, m in enumerate(models):
+            out[k].append(m(*inputs, edge_terms=terms[k]).double().cpu().numpy())
+    if not out[0]:
+        return np.zeros((len(models), 0, len(models[0].cfg.tasks)))
+    return np.stack([nz.denorm(np.concatenate(o)) for nz, o in zip(normalizers, out, strict=True)])

@@ -24,7 +24,7 @@ from .applicability import element_symbols, element_verdict, prediction_verdicts
 from .checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoint, load_checkpoint
 from .data import GraphTensors
 from .graphs import GraphSet, featurize_structures
-from .inference import predict as predict_rows
+from .inference import predict_members
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ class Predictor:
         import torch
 
         data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
-        run = lambda: np.stack([predict_rows(m.model, data, np.arange(len(data)),  # noqa: E731
-                                             m.normalizer, batch_size=batch_size) for m in self.members])
+        run = lambda: predict_members([m.model for m in self.members], [m.normalizer for m in self.members],  # noqa: E731
+                                      data, np.arange(len(data)), batch_size=batch_size)
         with torch.inference_mode():
             if not self.compiled:
                 return run()

@@ -34,8 +34,8 @@ class Bars:
     def __exit__(self, *exc) -> None:
         self._progress.stop()
 
-    def stage(self, description: str, total: int, completed: int = 0) -> Advance:
-        """Add a bar and return its ``advance`` callback."""
+    def stage(self, description: str, total: int | None, completed: int = 0) -> Advance:
+        """Add a bar and return its ``advance`` callback (``total`` None: not known in advance)."""
         task = self._progress.add_task(description, total=total, completed=completed, info="")
 
         def advance(n: int = 1, info: str | None = None) -> None:

@@ -121,7 +121,7 @@ def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars=None) -> dict:
 
     out = Path(out).resolve()
     flow = maker.make(out)
-    advance = bars.stage("loop jobs", 0) if bars is not None else (lambda *a, **k: None)
+    advance = bars.stage("loop jobs", None) if bars is not None else (lambda *a, **k: None)  # total unknown: jobs replace themselves
     with _count_jobs(advance), warnings.catch_warnings():
         warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)
         warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)
