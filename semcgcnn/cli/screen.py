@@ -99,14 +99,17 @@ def _print_summary(summary) -> None:
                         f"{summary.n_errors} error rows → {summary.out}")
     for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value"):
         table.add_column(col)
-    picks = [
-        ("lowest Wulff work function", "weighted_work_function_eV", True, "eV"),
-        ("highest Wulff work function", "weighted_work_function_eV", False, "eV"),
-        ("lowest weighted surface energy", "weighted_surface_energy_J_per_m2", True, "J/m²"),
+    picks = [  # (label, column, ascending, unit, its 1σ column and the factor to the column's unit)
+        ("lowest Wulff work function", "weighted_work_function_eV", True, "eV", "weighted_work_function_eV_std", 1.0),
+        ("highest Wulff work function", "weighted_work_function_eV", False, "eV", "weighted_work_function_eV_std", 1.0),
+        ("lowest weighted surface energy", "weighted_surface_energy_J_per_m2", True, "J/m²",
+         "weighted_surface_energy_eV_per_A2_std", EV_PER_A2_TO_J_PER_M2),
     ]
-    for label, col, ascending, unit in picks:
+    for label, col, ascending, unit, std_col, factor in picks:
         for i, row in enumerate(ranked.sort_values(col, ascending=ascending).head(3).itertuples()):
-            table.add_row(label if i == 0 else "", row.compound_id, row.formula, f"{getattr(row, col):.3f} {unit}")
+            std = getattr(row, std_col) * factor
+            spread = f" ± {std:.3f}" if pd.notna(std) else ""  # a single model has no 1σ
+            table.add_row(label if i == 0 else "", row.compound_id, row.formula, f"{getattr(row, col):.3f}{spread} {unit}")
     console.print(table)
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
     console.print(f"Ranked: {len(ranked)} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet. "
