@@ -245,3 +245,19 @@ def test_gpaw_relabels_a_shipped_li2mg_slab_close_to_its_vasp_label(tmp_path):
     assert abs(res["relative_difference_surface_energy"]) < 0.15
     assert abs(res["difference_work_function_eV"]) < 0.25
     assert abs(res["gpaw_work_function_bottom_eV"] - res["gpaw_work_function_top_eV"]) < 0.02  # symmetric slab
+
+
+@requires_mlip
+def test_relax_bulk_cuts_the_slabs_from_the_relaxed_cell(mg_file, hcp_mg, tmp_path):
+    """--relax-bulk relaxes the bulk's cell (SevenNet: hcp Mg's a 3.203 → 3.19 Å) and the labelled
+    slab is cut again from that cell, so its unrelaxed structure carries the relaxed in-plane lattice."""
+    from pymatgen.core import Structure
+
+    out = _cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "mlip", "--relax-bulk",
+               "--out", str(tmp_path / "rb"))
+    assert out.returncode == 0, out.stderr
+    labels, errors = _labels(tmp_path / "rb")
+    assert len(labels) == 1 and len(errors) == 0 and labels.bulk_relaxed[0]
+    slab = Structure.from_dict(json.loads(labels.structure_json[0]))
+    assert abs(slab.lattice.a - hcp_mg.lattice.a) > 0.005  # the cell relaxed; the slab follows it
+    assert len(slab) == 6 and 0.40 < labels.surface_energy_J_per_m2[0] < 0.55

@@ -88,7 +88,7 @@ class MlipBackend:
     def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
         from semcgcnn.pipeline.labels.mlip import mlip_makers
 
-        relax_maker, static_maker = mlip_makers(self.model, kind)
+        relax_maker, static_maker = mlip_makers(self.model, kind, relax_bulk_cell=kind == "bulk")
         return _chain(relax_maker, static_maker, structure, relax, forcefield_result_job, kind, name)
 
 
