@@ -131,8 +131,9 @@ def finetune(
                                "(rows without a finite surface energy are excluded and reported; the work function "
                                "is masked where unavailable).")],
     out: Annotated[str, typer.Option(help="Checkpoint stem of the fine-tuned model: writes OUT.safetensors and OUT.json.")],
-    from_: Annotated[str, typer.Option("--from", help="Checkpoint to start from (stem, card or folder); empty: the "
-                                                     "shipped model.")] = "",
+    from_: Annotated[str, typer.Option("--from", help="Checkpoint to start from (stem, card or folder), or an "
+                                                     "ensemble card (every member is fine-tuned); empty: the "
+                                                     "shipped single model.")] = "",
     epochs: Annotated[int, typer.Option(help="Passes over the new labels.")] = FINETUNE_DEFAULTS.epochs,
     lr: Annotated[float, typer.Option(help="Adam learning rate (constant).")] = FINETUNE_DEFAULTS.lr,
     batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = FINETUNE_DEFAULTS.batch_size,
@@ -158,7 +159,13 @@ def finetune(
                              replay_fraction=replay_fraction, seed=seed, threads=threads)
     except ValueError as e:
         raise fail(str(e)) from None
+    from semcgcnn.model.ensemble import finetune_ensemble, is_ensemble_card
+
     try:
+        if from_ and is_ensemble_card(Path(from_)):  # every member, one new ensemble card
+            card = finetune_ensemble(Path(from_), paths, cfg, Path(out))
+            console.print(f"fine-tuned every member of {from_}; ensemble card {card}")
+            return
         res = run_finetune(Path(from_) if from_ else SHIPPED_MODEL, paths, cfg, out=Path(out))
     except (_labels_error(), CheckpointError) as e:
         raise fail(str(e)) from None
