@@ -83,3 +83,24 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
     # the predictions table keeps the per-slab spread, not the member lists
     assert "members_surface_energy_eV_per_A2" not in pd.DataFrame(t["predictions"]).columns
     assert (pd.DataFrame(t["predictions"])["surface_energy_eV_per_A2_std"] > 0).all()
+
+
+@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
+def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
+    from semcgcnn.model.config import FinetuneConfig
+    from semcgcnn.model.ensemble import finetune_ensemble
+    from semcgcnn.model.extra_labels import labels_table_from_records
+    from semcgcnn.model.predict import load_pretrained
+    from semcgcnn.schema import write_parquet
+
+    recs = [r for r in mg_records if r.chemsys == "B-Mg"][:4]  # the system the model gets most wrong
+    write_parquet(tmp_path / "labels.parquet", labels_table_from_records(recs))
+    card = finetune_ensemble(SHIPPED_ENSEMBLE, [tmp_path / "labels.parquet"], FinetuneConfig(epochs=3), tmp_path / "ft")
+    old, new = load_ensemble(SHIPPED_ENSEMBLE), load_ensemble(card)
+    assert len(new.members) == len(old.members) and new.calibration == old.calibration and new.center == old.center
+    assert new.card["parent_model_id"] == old.model_id != new.model_id
+    assert [m.card["parent_model_id"] for m in new.members] == [m.model_id for m in old.members]
+    structures, ids = [r.structure for r in recs], [r.structure_id for r in recs]
+    before, after = load_pretrained(SHIPPED_ENSEMBLE).predict(structures, ids), load_pretrained(card).predict(structures, ids)
+    y = np.array([r.targets["surface_energy"] for r in recs])
+    assert np.abs(after["surface_energy_eV_per_A2"] - y).mean() < np.abs(before["surface_energy_eV_per_A2"] - y).mean()
