@@ -47,6 +47,12 @@ class Checkpoint:
     def tasks(self) -> tuple[str, ...]:
         return self.model.cfg.tasks
 
+    @property
+    def descriptor_table(self) -> np.ndarray | None:
+        """The element-descriptor table the model was trained with (appended to atom features), if any."""
+        desc = self.card.get("element_descriptors")
+        return np.asarray(desc["table"], dtype=np.float32) if desc else None
+
 
 def _paths(path: Path) -> tuple[Path, Path]:
     path = Path(path)

@@ -47,7 +47,7 @@ def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = Me
     validation score (as training selects: mean task MAE / training std) is kept, as the parent
     itself was selected; otherwise the last."""
     from .data import GraphTensors
-    from .finetune import _descriptor_table, _epoch
+    from .finetune import _epoch
     from .gradnorm import TaskWeights
     from .network import SEMCGCNN
     from .train import _val_score, evaluate
@@ -59,7 +59,7 @@ def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = Me
     model.load_state_dict(parent.model.state_dict())
     rows = rng.integers(0, len(pool), len(pool)) if cfg.bootstrap else np.arange(len(pool))
     rows = np.sort(rows)
-    data = GraphTensors(pool.graphs.subset(rows), pool.y[rows], descriptors=_descriptor_table(parent))
+    data = GraphTensors(pool.graphs.subset(rows), pool.y[rows], descriptors=parent.descriptor_table)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     weighting = TaskWeights(len(model.cfg.tasks))
     best = (math.inf, None)

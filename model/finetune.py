@@ -81,11 +81,6 @@ def replay_pool(checkpoint: Checkpoint) -> ReplayPool:
     return ReplayPool(gs.subset(rows), y[rows], frame.iloc[rows].reset_index(drop=True))
 
 
-def _descriptor_table(checkpoint: Checkpoint) -> np.ndarray | None:
-    desc = checkpoint.card.get("element_descriptors")
-    return np.asarray(desc["table"], dtype=np.float32) if desc else None
-
-
 def finetune(
     checkpoint: Path | Checkpoint = SHIPPED_MODEL,
     extra: Path | Sequence[Path] | ExtraLabels = (),
@@ -111,7 +106,7 @@ def finetune(
     model = SEMCGCNN(parent.model.cfg)
     model.load_state_dict(parent.model.state_dict())  # a copy: the parent stays as loaded
     normalizer = parent.normalizer
-    table = _descriptor_table(parent)
+    table = parent.descriptor_table
     new = labels.tensors(table)
     n_replay = cfg.n_replay(len(new))
     if n_replay and replay is None:

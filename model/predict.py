@@ -52,10 +52,8 @@ class Predictor:
         self.compiled = bool(compile)
         for m in self.members:
             m.model.compile_inference(self.compiled)
-        card = checkpoint.card
-        desc = card.get("element_descriptors")
-        self.descriptors = np.asarray(desc["table"], dtype=np.float32) if desc else None
-        self.training_elements = frozenset(card.get("training_elements", []))
+        self.descriptors = checkpoint.descriptor_table
+        self.training_elements = frozenset(checkpoint.card.get("training_elements", []))
 
     @property
     def model_id(self) -> str:

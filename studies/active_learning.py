@@ -29,11 +29,8 @@ import torch
 import typer
 
 from finetune import BASE, Bench
-from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.extra_labels import load_extra_labels
 from semcgcnn.model.finetune import FinetuneConfig, finetune
-from semcgcnn.model.inference import predict
-from semcgcnn.model.training_data import TASKS
 from semcgcnn.pipeline.selection import uncertainty_score
 
 log = logging.getLogger("active_learning")
@@ -42,9 +39,9 @@ BUDGETS = (0, 5, 10, 20)
 
 def ensemble_scores(bench: Bench, members: Path, rows: np.ndarray) -> np.ndarray:
     """The selection score of every row, from the ensemble's member spread."""
-    stems = [BASE, *sorted(p.with_suffix("") for p in members.glob("member-s*.json"))]
-    preds = np.stack([predict(load_checkpoint(s).model, bench.data, rows, load_checkpoint(s).normalizer)
-                      for s in stems])
+    from ensemble import member_predictions, member_stems
+
+    preds = member_predictions(member_stems(BASE, members), bench.data, rows)
     std = preds.std(axis=0, ddof=1)
     return uncertainty_score(pd.DataFrame({"surface_energy_eV_per_A2_std": std[:, 0],
                                            "work_function_eV_std": std[:, 1]})).to_numpy()

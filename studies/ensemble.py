@@ -29,7 +29,7 @@ import typer
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_checkpoint
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.ensemble import calibration_scale, coverage, save_ensemble
-from semcgcnn.model.inference import predict
+from semcgcnn.model.inference import predict_members
 from semcgcnn.model.recipes import RECIPES, split_rows
 from semcgcnn.model.training_data import TASKS, load_slab_tensors
 
@@ -45,11 +45,8 @@ def member_stems(parent: Path, folder: Path) -> list[Path]:
 
 def member_predictions(stems: list[Path], data: GraphTensors, rows: np.ndarray) -> np.ndarray:
     """(k, n, tasks) predictions of each member on ``rows``."""
-    out = []
-    for stem in stems:
-        ck = load_checkpoint(stem)
-        out.append(predict(ck.model, data, rows, ck.normalizer))
-    return np.stack(out)
+    cks = [load_checkpoint(s) for s in stems]
+    return predict_members([c.model for c in cks], [c.normalizer for c in cks], data, rows)
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

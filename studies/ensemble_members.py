@@ -40,9 +40,7 @@ def split_pool(ckpt, split: str, seed: int) -> tuple[ReplayPool, GraphTensors]:
     n = (td.get("n_train_val_test") or td.get("n_train_val") or [len(tr)])[0]
     if len(tr) != n:
         raise SystemExit(f"{split} split seed {seed} gives {len(tr)} training rows, the card says {n}")
-    desc = ckpt.card.get("element_descriptors")
-    table = np.asarray(desc["table"], dtype=np.float32) if desc else None
-    val = GraphTensors(gs.subset(np.sort(va)), y[np.sort(va)], descriptors=table)
+    val = GraphTensors(gs.subset(np.sort(va)), y[np.sort(va)], descriptors=ckpt.descriptor_table)
     return ReplayPool(gs.subset(tr), y[tr], frame.iloc[tr].reset_index(drop=True)), val
 
 

@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import torch
 import typer
 

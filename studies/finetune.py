@@ -54,9 +54,8 @@ class Bench:
 
     def __init__(self, base: Path, work: Path):
         self.ck = load_checkpoint(base)
-        desc = self.ck.card.get("element_descriptors")
         gs, y, frame = _slab_graphs(("mg_binary_slabs",), self.ck.graph_config)
-        self.data = GraphTensors(gs, y, descriptors=np.asarray(desc["table"], np.float32) if desc else None)
+        self.data = GraphTensors(gs, y, descriptors=self.ck.descriptor_table)
         self.frame = frame
         self.y = y
         self.records = {r.structure_id: r for r in load("mg_binary_slabs")}

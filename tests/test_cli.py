@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 

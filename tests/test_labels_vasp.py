@@ -175,10 +175,8 @@ def gpaw_slab(mg, tmp_path_factory):
 
 def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
     from pymatgen.analysis.surface_analysis import WorkFunctionAnalyzer
-    from pymatgen.core import Lattice, Structure
     from pymatgen.io.vasp import Locpot
 
-    from semcgcnn.pipeline.labels.calc import CalcResult
     from semcgcnn.pipeline.labels.surface import work_functions
     from semcgcnn.pipeline.labels.vasp import parse_vasp_dir, write_vasp_files
 

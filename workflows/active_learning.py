@@ -111,22 +111,14 @@ class ActiveLearningMaker(Maker):
 def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars=None) -> dict:
     """Run one round with ``jobflow.run_locally`` (job store and job folders in ``out/jobflow``);
     returns the labelled slabs' DFT values next to the predictions before and after."""
-    import warnings
-
     import pandas as pd
-    from jobflow import run_locally
 
-    from .label_run import _count_jobs
-    from .local import file_job_store
+    from .local import JOBFLOW_DIR, run_flow
 
     out = Path(out).resolve()
     flow = maker.make(out)
-    advance = bars.stage("loop jobs", None) if bars is not None else (lambda *a, **k: None)  # total unknown: jobs replace themselves
-    with _count_jobs(advance), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)
-        warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)
-        run_locally(flow, store=file_job_store(out / "jobflow"), root_dir=out / "jobflow", create_folders=True,
-                    log=False, raise_immediately=True, ensure_success=True)
+    advance = bars.stage("loop jobs", None) if bars is not None else None  # total unknown: jobs replace themselves
+    run_flow(flow, out / JOBFLOW_DIR, advance, create_folders=True)
     labels = pd.concat([pd.read_parquet(p) for p in sorted((out / "labels").glob("*/labels.parquet"))],
                        ignore_index=True)
     cols = ["slab_id", "surface_energy_eV_per_A2", "surface_energy_eV_per_A2_std", "work_function_eV",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +19,12 @@ from semcgcnn.paths import OutputPathError, check_output_dir
 from semcgcnn.pipeline.labels.calc import LabelError
 from semcgcnn.pipeline.labels.references import check_bulk, elemental_reference
 from semcgcnn.pipeline.labels.surface import needs_rich_reference
-from semcgcnn.progress import Advance
 
 from .labelling import SurfacePropertyMaker
-from .local import file_job_store
+from .local import JOBFLOW_DIR, run_flow
 from .schemas import LabelSetDoc
 
 log = logging.getLogger(__name__)
-JOBFLOW_DIR = "jobflow"
 
 
 @dataclass
@@ -51,8 +47,9 @@ def read_bulk(path: Path):
     return bulk
 
 
-def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False) -> list:
-    """The slabs to label, after the backend's checks on every structure it will see."""
+def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False) -> tuple[list, list[dict]]:
+    """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
+    after the backend's checks on every structure it will see."""
     cut, errors = maker.slabs(bulk, bulk_id)
     if not cut:
         reasons = "; ".join(e["reason"] for e in errors) or "no facet"
@@ -61,7 +58,7 @@ def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = Fal
     if any(needs_rich_reference(s.composition, bulk.composition) for _, s in cut):
         structures.append(elemental_reference(maker.rich_element))
     maker.backend_impl().check(structures, dry_run)
-    return cut
+    return cut, errors
 
 
 def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
@@ -69,40 +66,12 @@ def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path
     from semcgcnn.pipeline.labels.slabs import with_fixed_interior
     from semcgcnn.pipeline.labels.vasp import write_dry_run
 
-    cut = prepare(bulk, bulk_id, maker, dry_run=True)
+    cut, _ = prepare(bulk, bulk_id, maker, dry_run=True)
     root = out / "vasp_inputs"
     folders = [write_dry_run(bulk, "bulk", root / f"{bulk_id}_bulk")]
     for row, slab in cut:
         folders.append(write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"]))
     return folders
-
-
-class _JobCounter(logging.Handler):
-    """Advances a progress bar on each of jobflow's "Finished job" log records."""
-
-    def __init__(self, advance: Advance):
-        super().__init__(logging.INFO)
-        self.advance = advance
-
-    def emit(self, record: logging.LogRecord) -> None:
-        msg = record.getMessage()
-        if msg.startswith("Finished job - "):
-            self.advance(1, msg.removeprefix("Finished job - ").split(" (")[0])
-
-
-@contextmanager
-def _count_jobs(advance: Advance):
-    logger = logging.getLogger("jobflow.core.job")
-    handler, level, propagate = _JobCounter(advance), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # the bar reports progress; jobflow's own lines would break it
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def _n_jobs(flow) -> int:
@@ -111,8 +80,6 @@ def _n_jobs(flow) -> int:
 
 def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None) -> LabelSummary:
     """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note)."""
-    from jobflow import run_locally
-
     from semcgcnn.progress import QUIET
 
     t0 = time.perf_counter()
@@ -123,15 +90,12 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
         raise LabelError(str(exc)) from None
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
-    cut = prepare(bulk, bulk_id, maker)
-    flow = maker.make(bulk, bulk_id, out)
+    cut, slab_errors = prepare(bulk, bulk_id, maker)
+    flow = maker.make(bulk, bulk_id, out, (cut, slab_errors))  # the slabs prepare cut, not cut again
     bars = bars or QUIET
     advance = bars.stage(f"{maker.backend} jobs", _n_jobs(flow))
-    with _count_jobs(advance), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
-        warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)  # SevenNet on a CPU
-        responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
-                                create_folders=True, log=False, raise_immediately=False, ensure_success=False)
+    # not strict: a failed calculation becomes its slab's error row (the row jobs tolerate it)
+    responses = run_flow(flow, out / JOBFLOW_DIR, advance, strict=False, create_folders=True)
     final = responses.get(flow.jobs[-1].uuid)
     if not final:
         raise LabelError(f"the labelling flow did not finish; see the job folders in {out / JOBFLOW_DIR}")

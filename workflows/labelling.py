@@ -63,11 +63,13 @@ class SurfacePropertyMaker(Maker):
         """Every field, as plain JSON (what the tables' provenance records)."""
         return json.loads(json.dumps(asdict(self), default=list))
 
-    def make(self, bulk, bulk_id: str = "bulk", out: str | Path | None = None) -> Flow:
+    def make(self, bulk, bulk_id: str = "bulk", out: str | Path | None = None,
+             slabs: tuple[list, list[dict]] | None = None) -> Flow:
         """The Flow labelling ``bulk``'s slabs; with ``out`` (a folder every worker sees), its
-        last job writes ``out/labels.parquet`` and ``out/errors.parquet``."""
+        last job writes ``out/labels.parquet`` and ``out/errors.parquet``. ``slabs``: what
+        :meth:`slabs` returned for this bulk, if the caller has it already."""
         backend, meta = self.backend_impl(), self.meta(bulk_id)
-        cut, slab_errors = self.slabs(bulk, bulk_id)
+        cut, slab_errors = slabs if slabs is not None else self.slabs(bulk, bulk_id)
         bulk_calc = backend.calc(bulk, "bulk", self.relax_bulk, f"{bulk_id} bulk")
         jobs, results = [bulk_calc], []
         ref = None

@@ -8,9 +8,11 @@ kill skips every committed compound.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from jobflow import JobStore, run_locally
@@ -43,6 +45,49 @@ def file_job_store(folder: Path) -> JobStore:
     return JobStore(json_store("docs"), additional_stores={"data": json_store("data")})
 
 
+class _JobCounter(logging.Handler):
+    """Advances a progress bar on each of jobflow's "Finished job" log records."""
+
+    def __init__(self, advance):
+        super().__init__(logging.INFO)
+        self.advance = advance
+
+    def emit(self, record: logging.LogRecord) -> None:
+        msg = record.getMessage()
+        if msg.startswith("Finished job - "):
+            self.advance(1, msg.removeprefix("Finished job - ").split(" (")[0])
+
+
+@contextmanager
+def _count_jobs(advance):
+    logger = logging.getLogger("jobflow.core.job")
+    handler, level, propagate = _JobCounter(advance), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # the bar reports progress; jobflow's own lines would break it
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folders: bool = False) -> dict:
+    """``jobflow.run_locally`` with the job store in ``folder`` (:func:`file_job_store`, job folders
+    there too with ``create_folders``), ``advance(1, job name)`` called as each job finishes, and
+    the known noise of its dependencies silenced. ``strict``: raise on the first failed job
+    (otherwise failures are left to the Flow's own error handling)."""
+    with contextlib.ExitStack() as stack:
+        if advance is not None:
+            stack.enter_context(_count_jobs(advance))
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
+        warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)  # SevenNet on a CPU
+        return run_locally(flow, store=file_job_store(folder), root_dir=folder, create_folders=create_folders,
+                           log=False, raise_immediately=strict, ensure_success=strict)
+
+
 def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False,
                        batch_size: int = BATCH_SIZE) -> ScreenSummary:
     """Run (or resume) the screen ``cfg`` into ``out`` as a jobflow Flow; the same tables as
@@ -50,13 +95,11 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
     out = Path(out).resolve()
     check_output(out)
     t0 = time.perf_counter()
-    with locked(out), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
+    with locked(out):
         job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
         maker = ScreeningMaker.from_config(cfg, batch_size=batch_size, job_size=job_size, workers=workers)
         flow = maker.make(out, resume)
-        responses = run_locally(flow, store=file_job_store(out / JOBFLOW_DIR), root_dir=out / JOBFLOW_DIR,
-                                log=False, raise_immediately=True, ensure_success=True)
+        responses = run_flow(flow, out / JOBFLOW_DIR)
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output
     seconds = {**StageClock.for_screen(), "assemble": 0.0, **doc.stage_seconds, "total": time.perf_counter() - t0}
     return ScreenSummary(out, doc.n_candidates, doc.n_compounds, doc.n_slabs, doc.n_error_rows, seconds,
