@@ -21,6 +21,12 @@ RUN apt-get update -qq \
     && rm -rf /var/lib/apt/lists/* \
     && /usr/bin/python3 -c "import gpaw; print('GPAW', gpaw.__version__)"
 
+# Chromium (headless) to open `semcgcnn report`'s HTML and screenshot it (tests/test_report.py)
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null \
+    && rm -rf /var/lib/apt/lists/* \
+    && chromium --version
+
 WORKDIR /src
 # the distribution maps these folders into the one `semcgcnn` namespace (pyproject.toml)
 COPY pyproject.toml README.md ./
@@ -29,7 +35,8 @@ COPY model ./model
 COPY datasets ./datasets
 COPY pipeline ./pipeline
 COPY workflows ./workflows
-RUN pip install . \
+# the mlip extra (SevenNet 7net-0, weights in its wheel): offline formation energies for `semcgcnn dissolution`
+RUN pip install ".[mlip]" \
     && python -c "import semcgcnn.pipeline.run, semcgcnn.model.predict; print('sem-cgcnn', __import__('semcgcnn').__version__)" \
     && python -c "from semcgcnn.pipeline.labels.gpaw import gpaw_info; print('GPAW for labels:', gpaw_info()['python'], gpaw_info()['gpaw'])" \
     && rm -rf /src

@@ -28,6 +28,17 @@ if ! /usr/bin/python3 -c 'import gpaw' >/dev/null 2>&1; then
   fi
 fi
 
+# Chromium (headless): tests/test_report.py opens the HTML report in it and checks the screenshot.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[semcgcnn] installing Chromium (Debian packages chromium, chromium-driver)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
+      >/dev/null 2>&1 || echo "[semcgcnn] Chromium install failed (the report's browser test skips); try: apt-get install -y chromium chromium-driver" >&2
+  else
+    echo "[semcgcnn] Chromium not found (only the report's browser test needs it): sudo apt-get install -y chromium chromium-driver" >&2
+  fi
+fi
+
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$PY" -c 'import sys; assert sys.version_info >= (3, 11), "sem-cgcnn needs Python >= 3.11"'

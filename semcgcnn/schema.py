@@ -81,6 +81,14 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("weighted_surface_energy_in_label_range", pa.bool_()),
         ("weighted_work_function_in_label_range", pa.bool_()), ("trust", pa.string()),
     ]),
+    # `semcgcnn dissolution`: one row per screened compound, the equilibrium potential of its anodic
+    # dissolution (semcgcnn.pipeline.dissolution); NaN with the reason where none can be computed
+    "dissolution": pa.schema([
+        ("compound_id", pa.string()), ("formula", pa.string()), ("formation_energy_eV_per_atom", pa.float64()),
+        ("formation_energy_source", pa.string()), ("equilibrium_potential_V_SHE", pa.float64()),
+        ("electrons_per_formula_unit", pa.float64()), ("dissolved_species", pa.string()), ("reaction", pa.string()),
+        ("pH", pa.float64()), ("concentration_mol_per_L", pa.float64()), ("reason", pa.string()),
+    ]),
     # anything that failed, with its stage and reason; the run still completes
     "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),
     # `semcgcnn predict` on user slab files: one row per file predicted, one per file refused

@@ -57,3 +57,20 @@ def _write_bulk_inputs(folder: Path, overlap_name: str) -> Path:
     (folder / "broken.cif").write_text("data_broken\n_cell_length_a 3.2\nthis is not a CIF loop\n")
     Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(folder / overlap_name))
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_screen(tmp_path_factory) -> Path:
+    """A real `semcgcnn screen` of the first 4 shipped binaries (two Ac–Mg, two Mg–Ag; one worker),
+    shared by the dissolution and report tests. Each test that writes into it works on a copy."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("small_screen") / "screen"
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("MP_API_KEY", None)
+    res = subprocess.run([str(Path(sys.executable).with_name("semcgcnn")), "screen", "--limit", "4", "--workers", "1",
+                          "--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr
+    return out

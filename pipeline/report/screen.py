@@ -1,0 +1,183 @@
+"""The report of a finished screen (``semcgcnn report RUN_DIR``): ranked compounds with their 1σ and
+trust flags, distributions of the Wulff-weighted γ and Φ, Wulff shapes of the top candidates,
+Φ against the dissolution equilibrium potential (paper Fig. 6b), and the errors by reason."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import figures
+from .html import Section, image, page
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """What the screen report shows (defaults defined once)."""
+
+    top: int = 30  # rows of the ranked table
+    wulff_shapes: int = 6  # Wulff shapes drawn (the top trusted compounds)
+    dissolution_source: str = "mlip"  # when RUN_DIR has no dissolution.parquet: the offline default
+
+
+class ReportError(ValueError):
+    """A run folder the user must fix (one line)."""
+
+
+def read_run(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """The six screen tables (and ``dissolution`` when present) of ``run_dir``."""
+    from semcgcnn.schema import TABLES
+
+    run_dir = Path(run_dir)
+    missing = [t for t in TABLES if not (run_dir / f"{t}.parquet").is_file()]
+    if missing:
+        raise ReportError(f"{run_dir}: not a finished screen (missing {', '.join(m + '.parquet' for m in missing)})")
+    tables = {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in TABLES}
+    if (run_dir / "dissolution.parquet").is_file():
+        tables["dissolution"] = pd.read_parquet(run_dir / "dissolution.parquet")
+    return tables
+
+
+def dissolution_for(run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportConfig) -> tuple[pd.DataFrame, str]:
+    """The run's dissolution table, computed with the offline default source when absent."""
+    if "dissolution" in tables:
+        return tables["dissolution"], "read from dissolution.parquet"
+    from semcgcnn.pipeline.dissolution_table import DissolutionError, dissolution_frame
+
+    try:
+        return dissolution_frame(run_dir, cfg.dissolution_source), f"computed now (source {cfg.dissolution_source})"
+    except DissolutionError as exc:
+        log.warning("no dissolution potentials: %s", exc)
+        return pd.DataFrame(columns=["compound_id", "equilibrium_potential_V_SHE", "formation_energy_source",
+                                     "reason"]), f"not available: {exc}"
+
+
+def ranked(tables: dict[str, pd.DataFrame], diss: pd.DataFrame) -> pd.DataFrame:
+    """Compounds with a Wulff shape, highest Wulff-weighted work function first (the nobler
+    surfaces, paper §3.4), with 1σ, trust and domain flags and the dissolution potential."""
+    w = tables["wulff"]
+    w = w[np.isfinite(w["weighted_work_function_eV"].astype(float))]
+    cols = diss[["compound_id", "equilibrium_potential_V_SHE"]] if len(diss) else \
+        pd.DataFrame({"compound_id": [], "equilibrium_potential_V_SHE": []})
+    df = w.merge(cols, on="compound_id", how="left").sort_values(
+        ["weighted_work_function_eV", "compound_id"], ascending=[False, True]).reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    return df
+
+
+def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "rank": df["rank"], "compound_id": df["compound_id"], "formula": df["formula"],
+        "Φ_eV": df["weighted_work_function_eV"], "Φ_std_eV": df["weighted_work_function_eV_std"],
+        "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
+        "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * 16.0218,
+        "dominant_facet": df["dominant_facet"], "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
+        "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),
+        "trust": df["trust"],
+    })
+
+
+def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.DataFrame, k: int) -> Section:
+    from semcgcnn.pipeline.selection import SelectionError, screen_bulks
+    from semcgcnn.pipeline.slabs import conventional_cell
+
+    sec = Section("wulff", f"Wulff shapes of the top {k} trusted candidates")
+    top = rank[rank["trust"] == "trusted"].head(k)
+    if top.empty:
+        top = rank.head(k)
+        sec.text("No compound is trusted; the shapes below are the top of the ranking, untrusted.", "flag")
+    if top.empty:
+        return sec.text("No compound has a Wulff shape.")
+    try:
+        bulks = screen_bulks(json.loads((Path(run_dir) / "run.json").read_text()), list(top["compound_id"]))
+    except (SelectionError, OSError, KeyError) as exc:
+        return sec.text(f"Bulk structures not available, no shapes drawn: {exc}", "flag")
+    facets = tables["facets"]
+    grid = []
+    for r in top.itertuples():
+        f = facets[(facets["compound_id"] == r.compound_id) & np.isfinite(facets["surface_energy_eV_per_A2"])]
+        conv = conventional_cell(bulks[r.compound_id])[0]
+        millers = list(zip(f["miller_h"], f["miller_k"], f["miller_l"], strict=True))
+        title = f"#{r.rank} {r.formula} ({r.compound_id})\nΦ = {r.weighted_work_function_eV:.2f} eV"
+        try:
+            grid.append(figures.wulff_shape(conv.lattice, millers, f["surface_energy_eV_per_A2"], title))
+        except Exception as exc:  # noqa: BLE001 - pymatgen's hull can fail on a degenerate shape
+            sec.text(f"{r.formula}: no Wulff shape drawn ({type(exc).__name__}: {exc})", "flag")
+
+    sec.raw('<div class="grid">' + "".join(image(g, "Wulff shape") for g in grid) + "</div>")
+    return sec.text("pymatgen WulffShape of each facet's lowest predicted γ (eV/Å², colour scale), "
+                    "conventional standard cell.")
+
+
+def _dissolution_section(rank: pd.DataFrame, diss: pd.DataFrame, how: str) -> Section:
+    from semcgcnn.pipeline.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
+
+    c = DEFAULT_CONDITIONS
+    sec = Section("dissolution", "Wulff work function vs dissolution equilibrium potential (paper Fig. 6b)")
+    sec.text(f"Equilibrium potential of the anodic dissolution of each compound at {c.describe()} "
+             f"(semcgcnn dissolution; {how}). Error bars: ±1σ of Φ.")
+    if len(diss):
+        mg = equilibrium_potential("Mg", 0.0, c).equilibrium_potential_V_SHE
+        sec.image(figures.scatter_wf_vs_potential(
+            rank["weighted_work_function_eV"].to_numpy(float), rank["weighted_work_function_eV_std"].to_numpy(float),
+            rank["equilibrium_potential_V_SHE"].to_numpy(float), list(rank["formula"]),
+            (rank["trust"] == "trusted").to_numpy(bool), mg), "Φ vs potential")
+        ok = diss["equilibrium_potential_V_SHE"].astype(float).map(math.isfinite)
+        counts = diss[ok].groupby("formation_energy_source").size().rename("compounds with a potential")
+        sec.table(counts.reset_index(), left=["formation_energy_source"])
+        why = diss[~ok].groupby("reason").size().rename("compounds").reset_index()
+        if len(why):
+            sec.text("Compounds without a potential, by reason:").table(why, left=["reason"])
+    return sec
+
+
+def _errors_section(errors: pd.DataFrame) -> Section:
+    sec = Section("errors", "Errors")
+    if errors.empty:
+        return sec.text("No errors: every candidate gave its slabs and predictions.")
+    counts = errors.groupby(["stage", "reason"]).size().rename("count").reset_index().sort_values(
+        ["count", "stage"], ascending=[False, True])
+    sec.text(f"{len(errors)} error rows over {errors['id'].nunique()} ids; counts per stage and reason:")
+    return sec.table(counts, left=["stage", "reason"])
+
+
+def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> str:
+    """The whole HTML document of the screen in ``run_dir``."""
+    from semcgcnn.schema import read_metadata
+
+    run_dir = Path(run_dir)
+    tables = read_run(run_dir)
+    meta = read_metadata(run_dir / "wulff.parquet")
+    diss, how = dissolution_for(run_dir, tables, cfg)
+    rank = ranked(tables, diss)
+    comp, w = tables["compounds"], tables["wulff"]
+    n_trusted = int((w["trust"] == "trusted").sum())
+    intro = (f"Screen {run_dir.name}: {len(comp)} compounds, {len(tables['slabs'])} slabs, {len(w)} Wulff rows, "
+             f"{n_trusted} trusted; model {meta.get('model_id', '?')}, source {meta.get('source', '?')}, "
+             f"sem-cgcnn {meta.get('package_version', '?')}, written {meta.get('created_utc', '?')}.")
+    out_dom = comp[~comp["compound_in_domain"].astype(bool)]
+    summary = Section("summary", "Run and trust flags").text(
+        f"{len(out_dom)} of {len(comp)} compounds are outside the model's domain (compound_in_domain False: "
+        "elements or systems the model never saw; their reasons below). A Wulff row is 'trusted' only with a "
+        "shape, compound and dominant facet in domain, a symmetric dominant slab, ≥ 2 facet families and γ, Φ "
+        "inside the training-label range; otherwise `trust` lists why.")
+    if len(out_dom):
+        summary.table(out_dom.groupby("domain_reason").size().rename("compounds").reset_index(), left=["domain_reason"])
+    view = _ranked_view(rank)
+    ranked_sec = Section("ranked", f"Ranked compounds (top {min(cfg.top, len(view))} of {len(view)})").text(
+        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ (NaN from a single model).")
+    ranked_sec.table(view.head(cfg.top), left=["compound_id", "formula", "dominant_facet", "in_domain", "trust"])
+    dist = Section("distributions", "Distributions").image(figures.histograms([
+        (w["weighted_surface_energy_J_per_m2"].to_numpy(float), "Wulff-weighted γ (J/m²)"),
+        (w["weighted_work_function_eV"].to_numpy(float), "Wulff-weighted Φ (eV)")]), "histograms")
+    sections = [summary, ranked_sec, dist, _wulff_section(run_dir, tables, rank, cfg.wulff_shapes),
+                _dissolution_section(rank, diss, how), _errors_section(tables["errors"])]
+    return page(f"sem-cgcnn screen report: {run_dir.name}", intro, sections)
