@@ -79,7 +79,7 @@ def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, tr
     data = data.to(device)
     model = SEMCGCNN(model_cfg).set_target_scale(normalizer.mean, normalizer.std)
     model = model.to(device)  # initialised on the CPU: same weights on any device
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     n_tasks = len(model_cfg.tasks)
     weighting = (
         GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr, device=device)
