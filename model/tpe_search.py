@@ -26,7 +26,7 @@ import numpy as np
 from .config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
 from .data import GraphTensors
 from .splits import make_split
-from .train import TrainResult, train
+from .train import TrainingDivergedError, TrainResult, train
 from .training_data import TASKS
 
 log = logging.getLogger(__name__)
@@ -169,12 +169,10 @@ def _evaluate(data: MgData, space: SearchSpace, tid: int, vals: dict, cfg: Hyper
     t0 = time.perf_counter()
     try:
         res = train_point(data, params, cfg)
-    except (RuntimeError, TypeError, ValueError) as e:  # a diverged training (NaN scores: no best epoch)
+    except TrainingDivergedError as e:  # TPE sees a failed trial and steers away from it
         log.warning("trial %d failed: %s", tid, e)
-        return Trial(tid, vals, params, None, "fail", time.perf_counter() - t0, error=str(e).splitlines()[0])
+        return Trial(tid, vals, params, None, "fail", time.perf_counter() - t0, error=str(e))
     scores = np.array([h["val_score"] for h in res.history], dtype=float)
-    if not np.isfinite(scores).any():
-        return Trial(tid, vals, params, None, "fail", time.perf_counter() - t0, error="no finite validation score")
     best = int(np.nanargmin(scores))
     return Trial(tid, vals, params, float(scores[best]), "ok", time.perf_counter() - t0, best_epoch=best,
                  val_mae={t: float(res.history[best][f"val_mae_{t}"]) for t in TASKS})

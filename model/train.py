@@ -22,6 +22,10 @@ from .network import SEMCGCNN
 log = logging.getLogger(__name__)
 
 
+class TrainingDivergedError(RuntimeError):
+    """No epoch reached a finite validation score (the training diverged), so there is no model to keep."""
+
+
 @dataclass
 class TrainResult:
     model: SEMCGCNN
@@ -147,6 +151,8 @@ def train(
             log.info("epoch %d/%d: %.2f s, train loss %.4f, val score %.4f", epoch + 1, train_cfg.epochs,
                      epoch_s, train_loss, score)
     bar(None, 0, 0)
+    if state["best_model"] is None:
+        raise TrainingDivergedError(f"no finite validation score in {train_cfg.epochs} epochs")
     run.model.load_state_dict(state["best_model"])
     metrics = {name: evaluate(run.model, run.data, idx, run.normalizer) for name, idx in
                (("train", train_idx), ("val", val_idx), ("test", test_idx))}

@@ -5,8 +5,8 @@
     python studies/hyperopt_compare.py --search runs/hyperopt --only best    # once the search has finished
     python studies/hyperopt_compare.py --search runs/hyperopt --report-only
 
-Trains the search's best point and the paper's configuration (the config defaults) with the
-search's short schedule (its epochs and learning-rate drop) on ALL training rows of the grouped
+Trains the search's best point and the paper's configuration (the config defaults) with exactly
+a trial's short schedule (its epochs, learning-rate drop and training-row fraction) on the grouped
 and the random split of the Mg–X slabs, and reports their test MAEs. The grouped split's test
 systems were never used by the search (it validated on the grouped validation systems), so that
 comparison is unbiased; the random split's test rows share systems with the training rows.
@@ -47,14 +47,15 @@ def search_result(search: Path) -> dict:
 
 
 def compare_one(data: MgData, name: str, params: dict, split: str, cfg: HyperoptConfig, results_dir: Path) -> dict:
-    """Test MAEs of ``params`` trained on ``split`` (all training rows, the search's schedule); cached."""
+    """Test MAEs of ``params`` trained on ``split`` at a trial's schedule; cached."""
     path = results_dir / f"{name}-{split}.json"
     if path.exists():
         return json.loads(path.read_text())
     t0 = time.perf_counter()
-    res = train_point(data, params, cfg, split=split, train_fraction=1.0)
+    res = train_point(data, params, cfg, split=split)
     out = {"config": name, "split": split, "params": params, "epochs": cfg.epochs, "lr_drop_epoch": cfg.lr_drop_epoch,
-           "seed": cfg.seed, "best_epoch": res.best_epoch, "wall_s": round(time.perf_counter() - t0, 1),
+           "train_fraction": cfg.train_fraction, "seed": cfg.seed, "best_epoch": res.best_epoch,
+           "wall_s": round(time.perf_counter() - t0, 1),
            **{f"test_mae_{TARGETS[t].column}": res.metrics["test"][t]["mae"] for t in TASKS},
            **{f"val_mae_{TARGETS[t].column}": res.metrics["val"][t]["mae"] for t in TASKS}}
     results_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +118,7 @@ def main(
     report_path: Annotated[Path, typer.Option("--report", help="Markdown report (.json twin beside it).")] =
         REPO / "reports" / "hyperopt.md",
     only: Annotated[str, typer.Option(help="Train only this configuration (best or paper); no report.")] = "",
+    splits: Annotated[str, typer.Option(help="Comma-separated splits to train (grouped,random).")] = ",".join(SPLITS),
     report_only: Annotated[bool, typer.Option(help="Train nothing; write the report from existing results.")] = False,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
 ) -> None:
@@ -128,7 +130,7 @@ def main(
         data = MgData(cfg.row_stride)
         for name in names:
             params = paper_params() if name == "paper" else search_result(search)["best"]["params"]
-            for split in SPLITS:
+            for split in splits.split(","):
                 compare_one(data, name, params, split, cfg, results_dir)
     if only:
         return

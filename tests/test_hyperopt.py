@@ -115,3 +115,19 @@ def test_cli_refuses_bad_options(tmp_path):
     assert r.exit_code == 2 and "split must be grouped or random" in r.output
     r = CliRunner().invoke(app, ["hyperopt", "--out", str(tmp_path), "--train-fraction", "0"])
     assert r.exit_code == 2 and "train fraction" in r.output
+
+
+def test_a_training_without_a_finite_validation_score_is_a_failed_trial(data):
+    """No finite score (here: validation rows without labels) raises TrainingDivergedError, which
+    the search records as a failed trial, instead of a TypeError from loading no best model."""
+    from semcgcnn.model.data import GraphTensors
+    from semcgcnn.model.graphs import dataset_graphs_at_depth
+    from semcgcnn.model.train import TrainingDivergedError, train
+
+    tr, va, te = data.split("grouped", 0)
+    y = data.y.copy()
+    y[va] = np.nan
+    tensors = GraphTensors(dataset_graphs_at_depth("mg_binary_slabs", 2.0).subset(data.rows), y)
+    model, train_cfg, _ = configs_of(paper_params(), CFG)
+    with pytest.raises(TrainingDivergedError, match="no finite validation score"):
+        train(tensors, (tr, va, te), model, train_cfg, progress=False)
