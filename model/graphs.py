@@ -220,3 +220,31 @@ def dataset_graphs(
     )
     gs.save(path)
     return gs, False
+
+
+def with_surface_depth(gs: GraphSet, lattices, fracs, surface_depth: float) -> GraphSet:
+    """``gs`` with every atom's surface side recomputed for ``surface_depth`` Å (``lattices`` and
+    ``fracs``: the structures ``gs`` was built from, in its order). Only the side (and so the
+    surface flag) depends on the depth, so this equals a full featurization at that depth at a
+    fraction of the cost (no neighbour search)."""
+    from dataclasses import replace
+
+    from .featurize import surface_sides
+
+    config = replace(gs.config, surface_depth=float(surface_depth))
+    side = np.concatenate([surface_sides(lat, f, config) for lat, f in zip(lattices, fracs, strict=True)]) \
+        if len(gs) else np.zeros(0, np.uint8)
+    return replace(gs, side=side.astype(np.uint8), config=config)
+
+
+def dataset_graphs_at_depth(name: str, surface_depth: float, config: GraphConfig | None = None) -> GraphSet:
+    """Graphs of a shipped dataset with the surface flag at ``surface_depth`` Å: the cached graphs of
+    ``config`` (default: the paper's) with only the flag recomputed (:func:`with_surface_depth`)."""
+    from semcgcnn.datasets import load_arrays
+
+    gs, _ = dataset_graphs(name, config)
+    if float(surface_depth) == gs.config.surface_depth:
+        return gs
+    _, arr = load_arrays(name)
+    fracs = [arr.frac_coords[arr.atom_ptr[i]:arr.atom_ptr[i + 1]] for i in range(len(arr))]
+    return with_surface_depth(gs, list(arr.lattices), fracs, surface_depth)

@@ -22,6 +22,10 @@ from .network import SEMCGCNN
 log = logging.getLogger(__name__)
 
 
+class TrainingDivergedError(RuntimeError):
+    """No epoch reached a finite validation score (the training diverged), so there is no model to keep."""
+
+
 @dataclass
 class TrainResult:
     model: SEMCGCNN
@@ -79,7 +83,7 @@ def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, tr
     data = data.to(device)
     model = SEMCGCNN(model_cfg).set_target_scale(normalizer.mean, normalizer.std)
     model = model.to(device)  # initialised on the CPU: same weights on any device
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     n_tasks = len(model_cfg.tasks)
     weighting = (
         GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr, device=device)
@@ -147,6 +151,8 @@ def train(
             log.info("epoch %d/%d: %.2f s, train loss %.4f, val score %.4f", epoch + 1, train_cfg.epochs,
                      epoch_s, train_loss, score)
     bar(None, 0, 0)
+    if state["best_model"] is None:
+        raise TrainingDivergedError(f"no finite validation score in {train_cfg.epochs} epochs")
     run.model.load_state_dict(state["best_model"])
     metrics = {name: evaluate(run.model, run.data, idx, run.normalizer) for name, idx in
                (("train", train_idx), ("val", val_idx), ("test", test_idx))}

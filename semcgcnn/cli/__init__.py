@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from . import data, dissolution, label, loop, predict, report, screen, select, training
+from . import data, dissolution, label, loop, predict, report, screen, search, select, training
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN surface-property screening.")
 
@@ -26,8 +26,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 
 
 for command in (data.datasets, data.featurize, training.train, predict.predict, training.ship, training.finetune,
-                data.bundle, screen.screen, select.select, label.label, loop.loop, dissolution.dissolution,
-                report.report):
+                search.hyperopt, data.bundle, screen.screen, select.select, label.label, loop.loop,
+                dissolution.dissolution, report.report):
     app.command()(command)
 
 
