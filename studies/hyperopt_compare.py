@@ -119,6 +119,31 @@ def verdict(comparison: dict) -> str:
     return "At this short schedule — " + "; ".join(parts) + "." if parts else ""
 
 
+def plot_trials(payload: dict, png: Path) -> None:
+    """Validation loss of every trial in order, the best so far, and the paper's configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    loss = np.array([t["val_loss"] if t["val_loss"] is not None else np.nan for t in payload["trials"]], dtype=float)
+    n_startup = payload["config"]["n_startup"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
+    x = np.arange(len(loss))
+    ax.scatter(x[:n_startup], loss[:n_startup], s=18, c="0.6", label="random start-up trials")
+    ax.scatter(x[n_startup:], loss[n_startup:], s=18, c="tab:blue", label="TPE trials")
+    ax.plot(x, np.fmin.accumulate(np.nan_to_num(loss, nan=np.inf)), c="tab:orange", label="best so far")
+    ax.axhline(payload["paper"]["val_loss"], c="k", ls="--", lw=1, label="paper's configuration")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation loss (MAE / std, mean of tasks)")
+    ax.set_title(f"TPE search: {len(loss)} trials, grouped split", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+
+
 def main(
     search: Annotated[Path, typer.Option(help="Folder of a `semcgcnn hyperopt` search.")] = REPO / "runs" / "hyperopt",
     results_dir: Annotated[Path, typer.Option(help="One JSON per (configuration, split).")] =
@@ -130,10 +155,18 @@ def main(
     report_only: Annotated[bool, typer.Option(help="Train nothing; write the report from existing results.")] = False,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
     note: Annotated[str, typer.Option(help="A paragraph appended to the report (how the run went).")] = "",
+    epochs: Annotated[int, typer.Option(help="Train the comparison this many epochs (0: a trial's).")] = 0,
+    lr_drop_epoch: Annotated[int, typer.Option(help="With --epochs: the epoch of the ×0.1 drop.")] = 0,
+    train_fraction: Annotated[float, typer.Option(help="Share of the training rows (0: a trial's).")] = 0.0,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     trials = json.loads((search / TRIALS_FILE).read_text())
-    cfg = HyperoptConfig.from_dict({**trials["config"], "threads": threads})
+    schedule = {"threads": threads}
+    if epochs:
+        schedule |= {"epochs": epochs, "lr_drop_fraction": (lr_drop_epoch or round(epochs * 2 / 3)) / epochs}
+    if train_fraction:
+        schedule["train_fraction"] = train_fraction
+    cfg = HyperoptConfig.from_dict({**trials["config"], **schedule})
     names = [only] if only else ["best", "paper"]
     if not report_only:
         data = MgData(cfg.row_stride)
@@ -153,6 +186,7 @@ def main(
                "train_rows": int(len(MgData(cfg.row_stride).split(cfg.split, cfg.seed, cfg.train_fraction)[0]))}
     report_path.with_suffix(".json").write_text(json.dumps(payload, indent=1) + "\n")
     report(payload, report_path)
+    plot_trials(payload, report_path.with_suffix(".png"))
     log.info("wrote %s", report_path)
 
 
