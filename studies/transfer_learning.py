@@ -1,0 +1,285 @@
+"""Transfer learning (paper §3.2, Fig. 5): a model pretrained on the Mg–X slabs, fine-tuned on the
+801 elemental slabs (SE and WF) and on the 3033 Palizhati slabs (SE only), against training from
+scratch, at several training-set sizes.
+
+    python studies/transfer_learning.py --pretrain-epochs 35 --epochs 60
+
+1. Pretraining: recipe ``mg`` (the Mg–X slabs only; never the other two sets), both tasks, the
+   ``sem`` network (surface flag, GradNorm), readout ``--readout``, a random 10 % of the rows for
+   best-validation selection (``split_rows(..., "all")``). Saved as a safe checkpoint
+   (``--pretrained``); an existing one is reused.
+2. Per target dataset, a fixed random 20 % test and 20 % validation set (``--seed``) and nested
+   training sets of the first ``fraction × n`` rows of the remaining pool: the same validation
+   and test rows for every fraction and arm.
+3. Three arms per (dataset, fraction), the same architecture, schedule, equal task weights and
+   best-validation selection: ``sc`` (random initialisation), ``tl`` (all weights from the
+   pretrained model; the Palizhati model is one-task, its SE head the pretrained SE head) and
+   ``frozen`` (``tl`` with the embedding and convolutions fixed, only the heads trained).
+
+Each finished run writes one JSON under ``--runs-dir`` and is skipped on a rerun; an interrupted
+run resumes from its last epoch. The report (``--out`` .json/.png/.md) is rewritten after every run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from semcgcnn.model.checkpoint import Checkpoint, load_checkpoint
+from semcgcnn.model.config import TrainConfig
+from semcgcnn.model.recipes import device_name, train_shipped
+from semcgcnn.model.transfer import train_transfer, transfer_tensors
+
+log = logging.getLogger("transfer_learning")
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET_TASKS = {"elemental_slabs": ("surface_energy", "work_function"), "palizhati_slabs": ("surface_energy",)}
+ARMS = ("sc", "tl", "frozen")
+ARM_NAMES = {"sc": "scratch (SC)", "tl": "transfer (TL)", "frozen": "TL, frozen convolutions"}
+SHORT = {"surface_energy": "se", "work_function": "wf"}
+UNITS = {"se": "eV/Å²", "wf": "eV"}
+HELD_OUT = 0.2  # validation and test, each, of every target dataset
+
+
+def fraction_splits(n: int, seed: int, fractions: tuple[float, ...]) -> dict[float, tuple[np.ndarray, ...]]:
+    """fraction -> (train, val, test) rows: one random permutation gives a fixed test set (first
+    20 %), validation set (next 20 %) and a pool whose first ``round(fraction × n)`` rows train
+    (nested: a smaller training set is part of every larger one)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    k = int(round(HELD_OUT * n))
+    test, val, pool = perm[:k], perm[k:2 * k], perm[2 * k:]
+    out = {}
+    for f in fractions:
+        m = min(int(round(f * n)), len(pool)) if f <= 1 - 2 * HELD_OUT + 1e-9 else int(round(f * n))
+        if not 2 <= m <= len(pool):
+            raise ValueError(f"training fraction {f} of {n} rows is {m} rows; the pool holds {len(pool)}")
+        out[f] = (np.sort(pool[:m]), np.sort(val), np.sort(test))
+    return out
+
+
+def pretrain(out: Path, cfg: TrainConfig, readout: str, runs_dir: Path) -> tuple[Checkpoint, float]:
+    """The Mg–X-only pretrained model at ``out`` (trained unless it exists; resumable) and the
+    wall time its training took (recorded in ``runs_dir/pretrain.json``)."""
+    record = runs_dir / "pretrain.json"
+    if not out.with_suffix(".json").exists():
+        log.info("pretraining on the Mg–X slabs: %d epochs", cfg.epochs)
+        t0 = time.perf_counter()
+        train_shipped("mg", cfg, out=out, runs_dir=runs_dir / "pretrain", validation="all", readout=readout,
+                      progress=False)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"wall_s": time.perf_counter() - t0, "epochs": cfg.epochs}) + "\n")
+    wall = json.loads(record.read_text())["wall_s"] if record.exists() else float("nan")
+    return load_checkpoint(out), wall
+
+
+def run_one(parent: Checkpoint, data, split, arm: str, tasks: tuple[str, ...], cfg: TrainConfig, result: Path,
+            run_dir: Path) -> dict:
+    """One trained arm's result (read back if ``result`` exists)."""
+    if result.exists():
+        return json.loads(result.read_text())
+    t0 = time.perf_counter()
+    res = train_transfer(parent, data, split, cfg, tasks=tasks, freeze=arm == "frozen", scratch=arm == "sc",
+                         run_dir=run_dir, progress=False)
+    out = {"arm": arm, "tasks": list(tasks), "n_train": len(split[0]), "n_val": len(split[1]), "n_test": len(split[2]),
+           "best_epoch": res.best_epoch, "wall_s": time.perf_counter() - t0, "epoch_s": res.epoch_s,
+           "train_config": cfg.to_dict(), "parent_model_id": parent.model_id,
+           **{name: res.metrics[name] for name in ("train", "val", "test")}}
+    result.parent.mkdir(parents=True, exist_ok=True)
+    result.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def summarise(results: dict, fractions: tuple[float, ...], n_rows: dict) -> dict:
+    """Per dataset: fractions, and per arm and task the test MAE list (``{arm}_mae_{task}``; None: not run yet)."""
+    out = {}
+    for ds, tasks in TARGET_TASKS.items():
+        entry: dict = {"fractions": list(fractions), "n_rows": n_rows.get(ds)}
+        for arm in ARMS:
+            for t in tasks:
+                entry[f"{arm}_mae_{SHORT[t]}"] = [
+                    results[(ds, f, arm)]["test"][t]["mae"] if (ds, f, arm) in results else None for f in fractions]
+        runs = [results[(ds, f, a)] for f in fractions for a in ARMS if (ds, f, a) in results]
+        entry["n_train"] = sorted({r["n_train"] for r in runs})
+        entry["n_val_test"] = [runs[0]["n_val"], runs[0]["n_test"]] if runs else None
+        entry["wall_s"] = float(sum(r["wall_s"] for r in runs))
+        out[ds] = entry
+    return out
+
+
+def plot(summary: dict, png: Path) -> Path:
+    """MAE against training fraction, one panel per (dataset, task), one line per arm."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(ds, t) for ds, tasks in TARGET_TASKS.items() for t in tasks]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
+    for ax, (ds, t) in zip(axes, panels, strict=True):
+        s = summary[ds]
+        for arm, style in zip(ARMS, ("o-", "s-", "^--"), strict=True):
+            y = np.array([np.nan if v is None else v for v in s[f"{arm}_mae_{SHORT[t]}"]], float)
+            ax.plot(s["fractions"], y, style, label=ARM_NAMES[arm])
+        ax.set_title(f"{ds}: {t.replace('_', ' ')}")
+        ax.set_xlabel("training fraction of the dataset")
+        ax.set_ylabel(f"test MAE ({UNITS[SHORT[t]]})")
+        ax.set_xticks(s["fractions"])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
+def _table(summary: dict) -> list[str]:
+    lines = ["| dataset | task | fraction | n train | SC | TL | frozen | TL / SC |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for ds, tasks in TARGET_TASKS.items():
+        s = summary[ds]
+        for t in tasks:
+            k = SHORT[t]
+            for i, f in enumerate(s["fractions"]):
+                sc, tl, fr = (s[f"{a}_mae_{k}"][i] for a in ARMS)
+                fmt = (lambda v: "—" if v is None else f"{v:.4f}")
+                ratio = "—" if sc is None or tl is None else f"{tl / sc:.2f}"
+                n = int(round(f * s["n_rows"])) if s.get("n_rows") else ""
+                lines.append(f"| {ds} | {t} ({UNITS[k]}) | {f:.1f} | {n} | {fmt(sc)} | {fmt(tl)} | {fmt(fr)} | {ratio} |")
+    return lines
+
+
+def write_report(summary: dict, meta: dict, out: Path) -> None:
+    """``out`` (.md), its .json twin and .png plot."""
+    png = plot(summary, out.with_suffix(".png"))
+    out.with_suffix(".json").write_text(json.dumps({**summary, "meta": meta}, indent=2) + "\n")
+    lines = [
+        "# Transfer learning from the Mg–X model (paper Fig. 5)",
+        "",
+        f"Pretrained model `{meta['pretrained']['model_id']}` (recipe `mg`: the {meta['pretrained']['n_train_val'][0]} + "
+        f"{meta['pretrained']['n_train_val'][1]} Mg–X slabs only, SE and WF, readout `{meta['readout']}`, "
+        f"{meta['pretrain_config']['epochs']} epochs, best of epoch {meta['pretrained']['best_epoch']}; "
+        f"validation MAE SE {meta['pretrained']['val_mae']['surface_energy']:.4f} eV/Å², "
+        f"WF {meta['pretrained']['val_mae']['work_function']:.3f} eV).",
+        "",
+        f"Target data: per dataset a fixed random 20 % test and 20 % validation set (seed {meta['seed']}), the same for "
+        "every fraction and arm; nested training sets of the given fraction of the whole dataset. Arms: SC (random "
+        "initialisation), TL (every weight from the pretrained model; the Palizhati model is one-task, its SE head "
+        "the pretrained SE head), frozen (TL with embedding and convolutions fixed, batch-norm statistics included; "
+        "only the heads train). "
+        f"Schedule, the same for every arm: {meta['train_config']['epochs']} epochs, Adam "
+        f"{meta['train_config']['lr']:g}, ×{meta['train_config']['lr_drop_factor']:g} from epoch "
+        f"{meta['train_config']['lr_drop_epoch']}, batch {meta['train_config']['batch_size']}, equal task weights, "
+        "best-validation checkpoint (mean over tasks of validation MAE / training std).",
+        "",
+        f"Machine: {meta['device']}. Wall time: pretraining {meta['pretrain_wall_s'] / 60:.1f} min, "
+        f"fine-tuning runs {meta['runs_wall_s'] / 60:.1f} min. Regenerate: `{meta['command']}`.",
+        "",
+        "## Test MAE",
+        "",
+        *_table(summary),
+        "",
+        f"![learning curves]({png.name})",
+        "",
+        "## Conclusion",
+        "",
+        *meta.get("conclusion", ["(written when every run has finished)"]),
+        "",
+    ]
+    out.write_text("\n".join(lines))
+
+
+def conclusion(summary: dict) -> list[str]:
+    """Plain statements computed from the numbers: where TL beats SC, and by how much."""
+    lines = []
+    for ds, tasks in TARGET_TASKS.items():
+        s = summary[ds]
+        for t in tasks:
+            k = SHORT[t]
+            sc, tl, fr = (np.array([np.nan if v is None else v for v in s[f"{a}_mae_{k}"]], float) for a in ARMS)
+            wins = int(np.sum(tl < sc))
+            frozen_wins = int(np.sum(fr < sc))
+            lines.append(
+                f"- {ds}, {t}: TL beats SC at {wins} of {len(sc)} fractions (TL/SC MAE "
+                + ", ".join(f"{a / b:.2f}" for a, b in zip(tl, sc, strict=True))
+                + f"); frozen beats SC at {frozen_wins} of {len(sc)} (frozen/SC "
+                + ", ".join(f"{a / b:.2f}" for a, b in zip(fr, sc, strict=True)) + ").")
+    return lines
+
+
+def main(
+    epochs: Annotated[int, typer.Option(help="Fine-tuning / scratch epochs (every arm).")] = 60,
+    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch from which the learning rate is ×0.1 (fine-tuning).")] = 45,
+    batch_size: Annotated[int, typer.Option(help="Fine-tuning / scratch batch size.")] = 32,
+    pretrain_epochs: Annotated[int, typer.Option(help="Pretraining epochs on the Mg–X slabs.")] = 35,
+    pretrain_lr_drop_epoch: Annotated[int, typer.Option(help="Pretraining learning-rate drop epoch.")] = 27,
+    readout: Annotated[str, typer.Option(help="Readout of the pretrained (and every) model: paper or surface.")] = "paper",
+    fractions: Annotated[str, typer.Option(help="Training fractions of each dataset, comma-separated.")] = "0.2,0.4,0.6",
+    datasets: Annotated[str, typer.Option(help="Target datasets, comma-separated.")] = "elemental_slabs,palizhati_slabs",
+    seed: Annotated[int, typer.Option(help="Seed of the splits and of every training run.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 1,
+    pretrained: Annotated[Path, typer.Option(help="Pretrained checkpoint stem (reused if it exists).")] = REPO / "studies/models/semcgcnn-mg-only",
+    runs_dir: Annotated[Path, typer.Option(help="One result JSON (and resume state) per run.")] = REPO / "runs/transfer",
+    out: Annotated[Path, typer.Option(help="Markdown report; .json and .png twins next to it.")] = REPO / "reports/transfer_learning.md",
+) -> None:
+    """Pretrain on Mg–X (or reuse), then SC / TL / frozen at each training fraction of each target dataset."""
+    fr = tuple(float(f) for f in fractions.split(","))
+    chosen = [d.strip() for d in datasets.split(",")]
+    bad = [d for d in chosen if d not in TARGET_TASKS]
+    if bad:
+        raise typer.BadParameter(f"unknown dataset(s) {bad}; choose from {list(TARGET_TASKS)}")
+    base = TrainConfig(threads=threads, seed=seed, device="cpu")
+    pcfg = replace(base, epochs=pretrain_epochs, lr_drop_epoch=pretrain_lr_drop_epoch)
+    fcfg = replace(base, epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, weighting="equal")
+    parent, pretrain_wall = pretrain(pretrained, pcfg, readout, runs_dir)
+    results: dict = {}
+    n_rows: dict = {}
+    meta = _meta(parent, pcfg, fcfg, readout, seed, pretrain_wall)
+    tag = f"{epochs}ep-s{seed}"
+    for ds in chosen:
+        tasks = TARGET_TASKS[ds]
+        data, _ = transfer_tensors(parent, (ds,), tasks)
+        n_rows[ds] = len(data)
+        for f, split in fraction_splits(len(data), seed, fr).items():
+            for arm in ARMS:
+                name = f"{ds}/{arm}-f{f:.2f}"
+                r = run_one(parent, data, split, arm, tasks, fcfg, runs_dir / tag / f"{name}.json", runs_dir / tag / name)
+                results[(ds, f, arm)] = r
+                log.info("%s: test MAE %s (%.0f s)", name, {t: round(r["test"][t]["mae"], 5) for t in tasks}, r["wall_s"])
+                _refresh(results, fr, n_rows, meta, out)
+
+
+def _refresh(results: dict, fractions, n_rows: dict, meta: dict, out: Path) -> None:
+    """Rewrite the report from the runs finished so far."""
+    summary = summarise(results, fractions, n_rows)
+    meta["runs_wall_s"] = float(sum(r["wall_s"] for r in results.values()))
+    done = all(v is not None for s in summary.values() for k, vals in s.items() if "_mae_" in k for v in vals)
+    meta["conclusion"] = conclusion(summary) if done else ["(written when every run has finished)"]
+    write_report(summary, meta, out)
+
+
+def _meta(parent: Checkpoint, pcfg: TrainConfig, fcfg: TrainConfig, readout: str, seed: int, pretrain_wall: float) -> dict:
+    card = parent.card
+    return {
+        "pretrained": {"model_id": parent.model_id, "best_epoch": card.get("best_epoch"),
+                       "n_train_val": card["training_data"]["n_train_val"],
+                       "val_mae": {t: card["metrics"]["val"][t]["mae"] for t in parent.tasks}},
+        "readout": readout, "seed": seed, "units": UNITS,
+        "pretrain_config": pcfg.to_dict(), "train_config": fcfg.to_dict(),
+        "pretrain_wall_s": pretrain_wall,
+        "runs_wall_s": 0.0,
+        "device": f"{device_name('cpu')}, no GPU; {fcfg.threads} torch thread, nice 19, machine shared with other jobs",
+        "command": (f"python studies/transfer_learning.py --pretrain-epochs {pcfg.epochs} --pretrain-lr-drop-epoch "
+                    f"{pcfg.lr_drop_epoch} --epochs {fcfg.epochs} --lr-drop-epoch {fcfg.lr_drop_epoch} "
+                    f"--batch-size {fcfg.batch_size} --readout {readout} --seed {seed}"),
+    }
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    typer.run(main)
