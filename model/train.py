@@ -69,8 +69,10 @@ class _Session:
     data: GraphTensors
 
 
-def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, train_cfg: TrainConfig) -> _Session:
-    """Threads, seeds, normaliser (training rows only), model, optimiser and task weighting."""
+def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, train_cfg: TrainConfig,
+           init: SEMCGCNN | None = None) -> _Session:
+    """Threads, seeds, normaliser (training rows only), model (a copy of ``init`` if given, else a
+    random initialisation), optimiser over the trainable parameters and task weighting."""
     from semcgcnn.runtime import keep_freed_memory
 
     if train_cfg.device == "cpu":
@@ -81,10 +83,16 @@ def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, tr
     normalizer = Normalizer.fit(data.y[torch.from_numpy(train_idx)].double().numpy())
     device = torch.device(train_cfg.device)
     data = data.to(device)
-    model = SEMCGCNN(model_cfg).set_target_scale(normalizer.mean, normalizer.std)
+    if init is not None and init.cfg != model_cfg:
+        raise ValueError(f"the initial model's config {init.cfg} is not the model config {model_cfg}")
+    model = copy.deepcopy(init) if init is not None else SEMCGCNN(model_cfg)
+    model = model.set_target_scale(normalizer.mean, normalizer.std)
     model = model.to(device)  # initialised on the CPU: same weights on any device
-    opt = torch.optim.Adam(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train_cfg.lr,
+                           weight_decay=train_cfg.weight_decay)
     n_tasks = len(model_cfg.tasks)
+    if train_cfg.weighting == "gradnorm" and n_tasks > 1 and not model.shared_layer.requires_grad:
+        raise ValueError("GradNorm measures gradients at the last convolution, which is frozen: use equal weighting")
     weighting = (
         GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr, device=device)
         if train_cfg.weighting == "gradnorm"
@@ -134,10 +142,14 @@ def train(
     train_cfg: TrainConfig,
     run_dir: Path | None = None,
     progress: bool = True,
+    init: SEMCGCNN | None = None,
 ) -> TrainResult:
-    """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch."""
+    """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch.
+    ``init``: the starting model (config ``model_cfg``; copied, not changed), e.g. a pretrained
+    one for transfer learning (:mod:`semcgcnn.model.transfer`); its parameters with
+    ``requires_grad`` off stay fixed, and so do the running statistics of its frozen batch norms."""
     train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
-    run = _start(data, train_idx, model_cfg, train_cfg)
+    run = _start(data, train_idx, model_cfg, train_cfg, init)
     ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
     state = _initial_state(run, ckpt)
     bar = _progress(progress, train_cfg.epochs, state["epoch"])
@@ -165,8 +177,17 @@ def train(
     )
 
 
-def _train_epoch(model, opt, weighting, data: GraphTensors, order, batch_size, normalizer) -> float:
+def _train_mode(model: SEMCGCNN) -> None:
+    """Training mode, except batch norms whose affine parameters are frozen: they keep their
+    running statistics (eval mode), so a frozen layer computes the same function throughout."""
     model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
+            m.eval()
+
+
+def _train_epoch(model, opt, weighting, data: GraphTensors, order, batch_size, normalizer) -> float:
+    _train_mode(model)
     total, n = 0.0, 0
     for b in data.batches(order, batch_size):
         if b.n_graphs < 2:  # BatchNorm needs more than one crystal
