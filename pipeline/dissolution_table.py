@@ -3,7 +3,6 @@ finished screen, written as ``RUN_DIR/dissolution.parquet`` (schema ``dissolutio
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -25,14 +24,9 @@ class DissolutionError(ValueError):
 
 def read_compounds(run_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A finished screen's ``compounds`` table and its manifest."""
-    from .run import MANIFEST
+    from .run import read_finished
 
-    run_dir = Path(run_dir)
-    comp, manifest = run_dir / "compounds.parquet", run_dir / MANIFEST
-    if not comp.is_file() or not manifest.is_file():
-        raise DissolutionError(f"{run_dir}: not a finished screen (needs compounds.parquet and {MANIFEST}; "
-                               "run semcgcnn screen --out there first)")
-    return pd.read_parquet(comp), json.loads(manifest.read_text())
+    return read_finished(run_dir, "compounds", DissolutionError)
 
 
 def dissolution_frame(run_dir: Path, source: str = "auto", cond: Conditions = DEFAULT_CONDITIONS,

@@ -36,6 +36,19 @@ log = logging.getLogger(__name__)
 MANIFEST = "run.json"
 
 
+def read_finished(run_dir: Path, table: str, error: type[Exception] = ValueError) -> tuple:
+    """``(DataFrame, manifest dict)`` of one table of a finished screen in ``run_dir``; ``error``
+    (one line, naming what is missing) when the folder is not one."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    path, manifest = run_dir / f"{table}.parquet", run_dir / MANIFEST
+    if not path.is_file() or not manifest.is_file():
+        raise error(f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
+                    "run semcgcnn screen --out there first)")
+    return pd.read_parquet(path), json.loads(manifest.read_text())
+
+
 class ScreenError(RuntimeError):
     """A user-facing problem that stops the run (one-line message)."""
 

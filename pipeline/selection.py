@@ -99,16 +99,11 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
 
 def read_screen(screen_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A finished screen's predictions (symmetric slabs with finite values) and its manifest."""
-    from .run import MANIFEST
+    from .run import read_finished
 
-    screen_dir = Path(screen_dir)
-    pred, manifest = screen_dir / "predictions.parquet", screen_dir / MANIFEST
-    if not pred.is_file() or not manifest.is_file():
-        raise SelectionError(f"{screen_dir}: not a finished screen (needs predictions.parquet and {MANIFEST}; "
-                             "run semcgcnn screen --out there first)")
-    df = pd.read_parquet(pred)
+    df, manifest = read_finished(screen_dir, "predictions", SelectionError)
     ok = df["symmetric_slab"] & np.isfinite(df["surface_energy_eV_per_A2"])
-    return df[ok].reset_index(drop=True), json.loads(manifest.read_text())
+    return df[ok].reset_index(drop=True), manifest
 
 
 def screen_bulks(manifest: dict, compound_ids) -> dict[str, object]:

@@ -16,28 +16,23 @@ pip_quiet() {
   return "${PIPESTATUS[0]}"
 }
 
-# GPAW (DFT labels) runs in the system interpreter, apart from the venv (Debian's GPAW is built
-# against numpy 1.x): install the Debian packages once if they are missing and we may.
-if ! /usr/bin/python3 -c 'import gpaw' >/dev/null 2>&1; then
+# apt_install WHAT "PACKAGES" "WHO NEEDS IT": install Debian packages once, quietly, when root;
+# otherwise one line saying how.
+apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[semcgcnn] installing GPAW (Debian packages gpaw, gpaw-data)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gpaw gpaw-data; } \
-      >/dev/null 2>&1 || echo "[semcgcnn] GPAW install failed (DFT labels unavailable); try: apt-get install -y gpaw gpaw-data" >&2
+    echo "[semcgcnn] installing $1 (Debian packages $2)" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $2; } \
+      >/dev/null 2>&1 || echo "[semcgcnn] $1 install failed ($3 unavailable); try: apt-get install -y $2" >&2
   else
-    echo "[semcgcnn] GPAW not found (only DFT labels need it): sudo apt-get install -y gpaw gpaw-data, or set SEMCGCNN_GPAW_PYTHON" >&2
+    echo "[semcgcnn] $1 not found (needed only for $3): sudo apt-get install -y $2" >&2
   fi
-fi
+}
 
+# GPAW (DFT labels) runs in the system interpreter, apart from the venv (Debian's GPAW is built
+# against numpy 1.x; SEMCGCNN_GPAW_PYTHON points elsewhere).
+/usr/bin/python3 -c 'import gpaw' >/dev/null 2>&1 || apt_install GPAW "gpaw gpaw-data" "DFT labels"
 # Chromium (headless): tests/test_report.py opens the HTML report in it and checks the screenshot.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "[semcgcnn] installing Chromium (Debian packages chromium, chromium-driver)" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
-      >/dev/null 2>&1 || echo "[semcgcnn] Chromium install failed (the report's browser test skips); try: apt-get install -y chromium chromium-driver" >&2
-  else
-    echo "[semcgcnn] Chromium not found (only the report's browser test needs it): sudo apt-get install -y chromium chromium-driver" >&2
-  fi
-fi
+command -v chromium >/dev/null 2>&1 || apt_install Chromium "chromium chromium-driver" "the report's browser test"
 
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
