@@ -20,10 +20,13 @@ class ScreenConfig:
     e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV
     model: str | None = None
     slab: SlabConfig = field(default_factory=SlabConfig)
+    mlip_prior: bool = False  # blend γ with the ML-potential prior (pipeline.mlip_prior; ≈ 20× slower)
 
     def parameters(self) -> dict:
         """Plain JSON of every field (the manifest and each table's provenance)."""
         d = asdict(self)
+        if not self.mlip_prior:  # absent unless used: manifests of screens without it stay as they were
+            d.pop("mlip_prior")
         d["elements"] = list(self.elements)
         d["slab"] = self.slab.as_dict()
         d["slab"]["retry_thickness_factors"] = list(self.slab.retry_thickness_factors)

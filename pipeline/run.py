@@ -104,12 +104,24 @@ def find_candidates(cfg: ScreenConfig) -> CandidateSet:
     return found
 
 
-def load_predictor(model: str | None):
-    """The model for a screen (``None``: the shipped one); a bad checkpoint raises :class:`ScreenError`."""
+def load_predictor(model: str | None, mlip_prior: bool = False):
+    """The model for a screen (``None``: the shipped one), with the ML-potential prior on its
+    surface energies when ``mlip_prior`` (:mod:`.mlip_prior`); a bad checkpoint or a missing
+    SevenNet raises :class:`ScreenError`."""
+    import importlib.util
+
     from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
 
+    if mlip_prior and importlib.util.find_spec("sevenn") is None:
+        from .labels.mlip import INSTALL_HINT
+
+        raise ScreenError(f"--mlip-prior needs the SevenNet ML potential: {INSTALL_HINT}")
     try:
+        if mlip_prior:
+            from .mlip_prior import PriorPredictor
+
+            return PriorPredictor(load_pretrained(model))
         return load_pretrained(model)
     except FileNotFoundError as exc:
         raise ScreenError(f"model checkpoint not found: {exc}") from None
@@ -205,7 +217,7 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
     clock = StageClock.for_screen()
     check_output(out)
     with clock.timed("total"), locked(out):
-        predictor = load_predictor(cfg.model)  # a bad model fails before any work
+        predictor = load_predictor(cfg.model, cfg.mlip_prior)  # a bad model fails before any work
         with clock.timed("candidates"):
             found = find_candidates(cfg)
         check_manifest(out, cfg.parameters(), predictor.model_id, resume)

@@ -30,9 +30,9 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=2)
-def _predictor(model: str | None):
+def _predictor(model: str | None, mlip_prior: bool = False):
     """The model, loaded once per worker process (jobs of one process share it)."""
-    return stages.load_predictor(model)
+    return stages.load_predictor(model, mlip_prior)
 
 
 @job(data="todo")
@@ -41,7 +41,7 @@ def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id
     ``run_id`` (the Flow's) lets a workflow manager rerun this job on the folder it started."""
     cfg = ScreenConfig.from_parameters(parameters)
     stages.check_output(Path(out))
-    predictor = _predictor(cfg.model)
+    predictor = _predictor(cfg.model, cfg.mlip_prior)
     found = stages.find_candidates(cfg)
     stages.check_manifest(Path(out), parameters, predictor.model_id, resume, run_id)
     done = PartStore(Path(out)).done()
@@ -81,7 +81,7 @@ def screen_batch_job(candidates: list[Candidate], parameters: dict, out: str, ba
     done = store.done()
     todo = [c for c in candidates if c.compound_id not in done]
     clock = stages.StageClock.for_screen()
-    parts = stages.screen_and_commit(todo, cfg.slab, _predictor(cfg.model), store, workers, batch_size, clock)
+    parts = stages.screen_and_commit(todo, cfg.slab, _predictor(cfg.model, cfg.mlip_prior), store, workers, batch_size, clock)
     return CompoundBatchDoc(
         compound_ids=[c.compound_id for c in candidates], n_compounds_screened=len(todo),
         n_compounds_skipped=len(candidates) - len(todo), n_slabs=_rows(parts, "slabs"),

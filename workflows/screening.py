@@ -39,6 +39,7 @@ class ScreeningMaker(Maker):
     e_above_hull: float = _DEFAULT.e_above_hull
     model: str | None = _DEFAULT.model
     slab: SlabConfig = field(default_factory=SlabConfig)
+    mlip_prior: bool = _DEFAULT.mlip_prior  # the ML-potential prior on γ (pipeline.mlip_prior)
     batch_size: int = BATCH_SIZE
     job_size: int | None = None
     workers: int = 1
@@ -55,13 +56,13 @@ class ScreeningMaker(Maker):
         """A maker for the screen ``cfg`` describes (``kwargs``: batch_size, job_size, workers, name)."""
         return cls(source=cfg.source, structures=cfg.structures, elements=tuple(cfg.elements),
                    max_atoms=cfg.max_atoms, limit=cfg.limit, e_above_hull=cfg.e_above_hull, model=cfg.model,
-                   slab=cfg.slab, **kwargs)
+                   slab=cfg.slab, mlip_prior=cfg.mlip_prior, **kwargs)
 
     def config(self) -> ScreenConfig:
         """The :class:`ScreenConfig` of this maker (what the tables' metadata records)."""
         return ScreenConfig(source=self.source, structures=self.structures, elements=tuple(sorted(self.elements)),
                             max_atoms=self.max_atoms, limit=self.limit, e_above_hull=self.e_above_hull,
-                            model=self.model, slab=self.slab)
+                            model=self.model, slab=self.slab, mlip_prior=self.mlip_prior)
 
     def make(self, out: str | Path, resume: bool = False) -> Flow:
         """The screen into folder ``out`` (absolute path; ``resume``: continue a screen there)."""
