@@ -160,3 +160,18 @@ def test_prior_of_a_stoichiometric_slab_is_its_bulk_surface_energy(al_screens):
     expected = (energy(slab) - len(slab) * energy(bulk) / len(bulk)) / (2 * np.linalg.norm(np.cross(m[0], m[1])))
     assert gamma_mlip(slab) == pytest.approx(expected, abs=2e-5)
     assert 0.02 < expected < 0.06  # eV/Å²: a metal surface
+
+
+def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest():
+    """``--engine jobflow`` builds its jobs from the maker's config: the flag must survive the
+    round trip through the maker and plain JSON; without it the manifest's parameters are unchanged
+    (a screen made before the prior existed still resumes)."""
+    from semcgcnn.pipeline.config import ScreenConfig
+    from semcgcnn.workflows.screening import ScreeningMaker
+
+    cfg = ScreenConfig(elements=("Al",), limit=2, mlip_prior=True)
+    maker = ScreeningMaker.from_config(cfg)
+    assert maker.config().mlip_prior is True
+    assert ScreenConfig.from_parameters(maker.config().parameters()).mlip_prior is True
+    assert ScreeningMaker(**{k: v for k, v in maker.as_dict().items() if not k.startswith("@")}).mlip_prior is True
+    assert "mlip_prior" not in ScreenConfig(elements=("Al",)).parameters()
