@@ -139,10 +139,10 @@ def finetune(
 
 
 def _trainable(model: SEMCGCNN, freeze_convolutions: bool) -> list[torch.nn.Parameter]:
+    from .network import freeze_encoder
+
     if freeze_convolutions:
-        for module in (model.embedding, model.convs):
-            for p in module.parameters():
-                p.requires_grad_(False)
+        freeze_encoder(model)
     return [p for p in model.parameters() if p.requires_grad]
 
 

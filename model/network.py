@@ -204,3 +204,15 @@ class SEMCGCNN(nn.Module):
             return ((gamma - mean) / std)[:, None]
         faces = [mean_pool(x, batch, n_graphs, weights=(side & bit) > 0) for bit in (BOTTOM, TOP)]
         return 0.5 * (head(faces[0]) + head(faces[1]))
+
+
+ENCODER = ("embedding", "convs")
+"""The shared layers below the task heads: what transfer learning copies as is and what freezing fixes."""
+
+
+def freeze_encoder(model: SEMCGCNN) -> SEMCGCNN:
+    """Fix the embedding and convolutions (``requires_grad`` off); training then also keeps their
+    batch norms' running statistics (:func:`semcgcnn.model.train.train`)."""
+    for name in ENCODER:
+        getattr(model, name).requires_grad_(False)
+    return model

@@ -24,12 +24,10 @@ import pandas as pd
 from .checkpoint import Checkpoint
 from .config import TrainConfig
 from .data import GraphTensors
-from .network import SEMCGCNN
+from .network import SEMCGCNN, freeze_encoder
 from .train import TrainResult, train
 from .training_data import TASKS
 
-ENCODER = ("embedding", "convs")
-"""The shared layers below the heads: what transfers as is and what ``freeze`` fixes."""
 _TARGET_SCALE = ("target_mean", "target_std")  # the surface readout's per-task scale: the new normaliser's
 
 
@@ -49,14 +47,6 @@ def transfer_model(parent: Checkpoint, tasks: Sequence[str] | None = None, freez
         raise ValueError(f"the pretrained weights do not fit the transfer model (missing {missing}, extra {unexpected})")
     if freeze:
         freeze_encoder(model)
-    return model
-
-
-def freeze_encoder(model: SEMCGCNN) -> SEMCGCNN:
-    """Fix the embedding and convolutions (``requires_grad`` off; :func:`~semcgcnn.model.train.train`
-    then also keeps their batch norms' running statistics)."""
-    for name in ENCODER:
-        getattr(model, name).requires_grad_(False)
     return model
 
 

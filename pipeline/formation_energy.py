@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import logging
 import math
@@ -82,45 +81,11 @@ def mp_formation_energies(material_ids: list[str], api_key: str | None = None) -
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _calculator():
-    from sevenn.calculator import SevenNetCalculator
-
-    from .labels.mlip import MLIP_MODELS
-
-    with warnings.catch_warnings():  # "no tensor product accelerator": expected on a CPU
-        warnings.simplefilter("ignore")
-        return SevenNetCalculator(MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"], device="cpu")
-
-
-def mlip_energy_per_atom(structure) -> float:
-    """7net-0 single-point energy of a structure, eV/atom."""
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    atoms = AseAtomsAdaptor.get_atoms(structure)
-    atoms.calc = _calculator()
-    return float(atoms.get_potential_energy()) / len(atoms)
-
-
-@functools.lru_cache(maxsize=None)
-def mlip_reference_energy(element: str) -> float:
-    """7net-0 energy per atom of the element's shipped reference structure (the lowest-energy
-    MP-PBE polymorph of ``elemental_refs``)."""
-    return mlip_energy_per_atom(_reference_structures()[element])
-
-
-@functools.lru_cache(maxsize=1)
-def _reference_structures() -> dict:
-    from semcgcnn.datasets import load
-
-    return {r.meta["element"]: r.structure for r in load("elemental_refs") if r.meta["is_lowest_energy"]}
-
-
 def mlip_formation_energy(structure) -> FormationEnergy:
     """7net-0 formation energy of a bulk structure against 7net-0 energies of the shipped
     elemental references; NaN with a reason outside the model's elements or the references."""
     from .labels.calc import LabelError
-    from .labels.mlip import check_mlip
+    from .labels.mlip import check_mlip, mlip_energy_per_atom, mlip_reference_energy, reference_structures
 
     name = SOURCE_NAMES["mlip"]
     try:
@@ -128,7 +93,7 @@ def mlip_formation_energy(structure) -> FormationEnergy:
     except LabelError as exc:
         return FormationEnergy(math.nan, name, str(exc))
     comp = structure.composition
-    missing = sorted(el.symbol for el in comp.elements if el.symbol not in _reference_structures())
+    missing = sorted(el.symbol for el in comp.elements if el.symbol not in reference_structures())
     if missing:
         return FormationEnergy(math.nan, name, f"no shipped elemental reference for {', '.join(missing)}")
     e_refs = sum(n * mlip_reference_energy(el.symbol) for el, n in comp.items())

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .formation_energy import _reference_structures, mlip_energy_per_atom, mlip_reference_energy
+from .labels.mlip import mlip_energy_per_atom, mlip_reference_energy, model_elements, reference_structures
 
 def prior_card_path() -> Path:
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
@@ -78,12 +78,10 @@ def _system_diagram(elements: frozenset[str]):
 
 def gamma_mlip(slab) -> float:
     """γ_MLIP of one slab in eV/Å² (NaN where 7net-0 or the shipped references lack an element)."""
-    from .labels.mlip import model_elements
-
     comp = slab.composition
     elements = frozenset(e.symbol for e in comp.elements)
     known = model_elements("SevenNet") or frozenset()
-    if not elements <= known or not elements <= set(_reference_structures()):
+    if not elements <= known or not elements <= set(reference_structures()):
         return math.nan
     e_hull = _system_diagram(elements).get_hull_energy_per_atom(comp)
     m = slab.lattice.matrix

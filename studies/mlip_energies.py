@@ -43,13 +43,10 @@ def main(out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_don
     from the i-th (k processes share the work, one file each); ``max_atoms``: larger slabs get
     NaN and a reason instead of an energy (0: no limit)."""
     import torch
-    from pymatgen.io.ase import AseAtomsAdaptor
-    from sevenn.calculator import SevenNetCalculator
 
-    from semcgcnn.pipeline.labels.mlip import MLIP_MODELS, model_elements
+    from semcgcnn.pipeline.labels.mlip import mlip_energy_per_atom, model_elements
 
     torch.set_num_threads(1)
-    calc = SevenNetCalculator(MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"], device="cpu")
     known = model_elements("SevenNet")
     done = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["kind", "id"])
     seen = set(zip(done["kind"], done["id"]))
@@ -69,9 +66,7 @@ def main(out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_don
         elif max_atoms and kind == "slab" and len(s) > max_atoms:
             row["reason"] = f"not computed: more than {max_atoms} atoms (time budget)"
         else:
-            atoms = AseAtomsAdaptor.get_atoms(s)
-            atoms.calc = calc
-            row["energy_eV"] = float(atoms.get_potential_energy())
+            row["energy_eV"] = mlip_energy_per_atom(s) * len(s)
         rows.append(row)
         n += 1
         if len(rows) >= CHUNK:

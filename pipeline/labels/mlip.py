@@ -9,6 +9,8 @@ electrons, so an ML-potential label has a surface energy and no work function (`
   which atomate2's relaxer keeps: tested); a bulk relax may also relax the cell.
 * :func:`calc_result_from_forcefield_doc`: atomate2's ``ForceFieldTaskDocument`` as a
   :class:`~.calc.CalcResult`.
+* :func:`mlip_energy_per_atom`, :func:`mlip_reference_energy`: 7net-0 single points in this
+  process (one cached calculator), for formation energies and the screen's prior.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import warnings
 
 from .calc import CalcResult, LabelError
 
@@ -127,3 +130,38 @@ def calc_result_from_forcefield_doc(doc, kind: str) -> CalcResult:
                       code=name, code_version=version, method=method, settings=settings, fermi_eV=None,
                       potential_z_eV=None, n_ionic_steps=int(_get(out, "n_steps") or 0),
                       wall_s=float(_get(out, "elapsed_time") or 0.0), dir_name=str(_get(doc, "dir_name") or ""))
+
+
+# ---- 7net-0 single points outside a Flow (formation energies, the screen's prior) ----
+
+@functools.lru_cache(maxsize=1)
+def _calculator():
+    from sevenn.calculator import SevenNetCalculator
+
+    with warnings.catch_warnings():  # "no tensor product accelerator": expected on a CPU
+        warnings.simplefilter("ignore")
+        return SevenNetCalculator(MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"], device="cpu")
+
+
+def mlip_energy_per_atom(structure) -> float:
+    """7net-0 single-point energy of a structure, eV/atom."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    atoms.calc = _calculator()
+    return float(atoms.get_potential_energy()) / len(atoms)
+
+
+@functools.lru_cache(maxsize=None)
+def mlip_reference_energy(element: str) -> float:
+    """7net-0 energy per atom of the element's shipped reference structure (the lowest-energy
+    MP-PBE polymorph of ``elemental_refs``)."""
+    return mlip_energy_per_atom(reference_structures()[element])
+
+
+@functools.lru_cache(maxsize=1)
+def reference_structures() -> dict:
+    """The shipped elemental reference of each element (the lowest-energy MP-PBE polymorph)."""
+    from semcgcnn.datasets import load
+
+    return {r.meta["element"]: r.structure for r in load("elemental_refs") if r.meta["is_lowest_energy"]}
