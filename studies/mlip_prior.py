@@ -194,11 +194,13 @@ def line_only(prior: pd.DataFrame, seed: int) -> dict:
             "pearson_r_all": float(pd.Series(g).corr(pd.Series(y)))}
 
 
-def stacking(prior: pd.DataFrame, models: list[Path], seed: int = 0) -> dict:
+def stacking(prior: pd.DataFrame, models: list[Path], seed: int = 0, split: str = "grouped",
+             fixed: tuple[float, float, float] | None = None) -> dict:
     """The prior beside a trained network, without retraining: γ = w·γ_net + (1 − w)·(a·γ_MLIP + b)
     where a slab has a prior (γ_net alone elsewhere), the line fitted on the training rows and w on
     the validation rows of the shipped recipe's grouped split, scored on its test rows; for each
-    of ``models`` (the committed grouped-split model and its ensemble members)."""
+    of ``models`` (the committed grouped-split model and its ensemble members). ``split``: the split
+    the models were trained on; ``fixed``: (a, b, w) as shipped instead of fitted here."""
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.inference import predict
     from semcgcnn.model.recipes import RECIPES, split_rows
@@ -206,18 +208,18 @@ def stacking(prior: pd.DataFrame, models: list[Path], seed: int = 0) -> dict:
 
     r = RECIPES["joint+desc+mp"]
     data, frame = load_slab_tensors(r.datasets, descriptors=r.descriptors)
-    tr, va, te = split_rows(frame, "grouped", seed)
+    tr, va, te = split_rows(frame, split, seed)
     y = data.y.double().numpy()[:, 0]
     g = prior.set_index("structure_id").reindex(frame["structure_id"])["gamma_mlip_eV_per_A2"].to_numpy(float)
-    a, b = _fit_line(g[tr], y[tr])
+    a, b = fixed[:2] if fixed else _fit_line(g[tr], y[tr])
     line_v, line_t = a * g[va] + b, a * g[te] + b
     okv, weights = np.isfinite(line_v), np.linspace(0.0, 1.0, 101)
     rows = []
     for stem in models:
         c = load_checkpoint(stem)
         pv, pt = (predict(c.model, data, idx, c.normalizer)[:, 0] for idx in (va, te))
-        w = float(weights[int(np.argmin([np.mean(np.abs(x * pv[okv] + (1 - x) * line_v[okv] - y[va][okv]))
-                                         for x in weights]))])
+        w = fixed[2] if fixed else float(weights[int(np.argmin(
+            [np.mean(np.abs(x * pv[okv] + (1 - x) * line_v[okv] - y[va][okv])) for x in weights]))])
         comb = np.where(np.isfinite(line_t), w * pt + (1 - w) * line_t, pt)
         rows.append({"model": Path(stem).name, "w": w, "mae_se_network": float(np.mean(np.abs(pt - y[te]))),
                      "mae_se_stacked": float(np.mean(np.abs(comb - y[te])))})
@@ -226,7 +228,7 @@ def stacking(prior: pd.DataFrame, models: list[Path], seed: int = 0) -> dict:
 
 
 def write_report(prior: pd.DataFrame, results: list[dict], lines: dict, out: Path, schedule: str,
-                 stack: dict | None = None) -> dict:
+                 stack: dict | None = None, shipped: dict | None = None) -> dict:
     ok = prior["gamma_mlip_eV_per_A2"].notna()
     summary = {"what": "ML-potential (SevenNet 7net-0) surface energy as a prior on the grouped split (#15 item 6)",
                "schedule": schedule, "recipe": "mg+desc, surface readout, 1 torch thread, 2-core CPU",
@@ -245,6 +247,7 @@ def write_report(prior: pd.DataFrame, results: list[dict], lines: dict, out: Pat
                               "mae_wf": r["test"]["work_function"]["mae"], "wall_s": r["wall_s"],
                               "best_epoch": r["best_epoch"]} for r in rs]}
     summary["stacking_shipped_recipe_grouped_seed0"] = stack or {}
+    summary["shipped_card_accuracy_pair"] = shipped or {}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     md = [f"# {summary['what']}", "", f"Written by `studies/mlip_prior.py`; {schedule}; {summary['recipe']}.",
           f"γ_MLIP for {summary['n_with_prior']} of {summary['n_slabs']} Mg–X slabs (the rest: slabs above "
@@ -268,6 +271,15 @@ def write_report(prior: pd.DataFrame, results: list[dict], lines: dict, out: Pat
         for r in stack["models"]:
             md.append(f"| {r['model']} | {r['w']:.2f} | {r['mae_se_network']:.5f} | {r['mae_se_stacked']:.5f} | "
                       f"{100 * (r['mae_se_stacked'] / r['mae_se_network'] - 1):+.1f} % |")
+    if shipped:
+        md += ["", "## The shipped opt-in (`semcgcnn screen --mlip-prior`): accuracy pair", "",
+               "The card's a, b, w (fitted above on the grouped split) applied to the committed split models' "
+               "test rows:", "", "| split | test slabs (with a prior) | SE MAE network | SE MAE with the prior |",
+               "|---|---|---|---|"]
+        for split, r in shipped.items():
+            m = r["models"][0]
+            md.append(f"| {split} | {r['n_test']} ({r['n_test_with_prior']}) | {m['mae_se_network']:.5f} | "
+                      f"{m['mae_se_stacked']:.5f} ({100 * (m['mae_se_stacked'] / m['mae_se_network'] - 1):+.1f} %) |")
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     return summary
 
@@ -300,7 +312,12 @@ def main(argv=None) -> None:
     models = [REPO / "studies/models/semcgcnn-grouped-s0",
               *sorted(p.with_suffix("") for p in (REPO / "studies/models/grouped-s0-ensemble").glob("member-s*.json"))]
     stack = stacking(prior, models) if 0 in seeds else None
-    s = write_report(prior, results, lines, a.out, f"{a.epochs} epochs, lr ×0.1 at {a.lr_drop_epoch}", stack)
+    card = json.loads((REPO / "model/weights/semcgcnn-mg-mlip-prior.json").read_text())
+    fixed = (card["line_a"], card["line_b_eV_per_A2"], card["weight_network"])
+    shipped = {split: stacking(prior, [REPO / f"studies/models/semcgcnn-{split}-s0"], split=split, fixed=fixed)
+               for split in ("grouped", "random")} if 0 in seeds else None
+    s = write_report(prior, results, lines, a.out, f"{a.epochs} epochs, lr ×0.1 at {a.lr_drop_epoch}", stack,
+                     shipped)
     log.info("%s", json.dumps(s["arms"], indent=1))
 
 
