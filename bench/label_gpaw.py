@@ -24,9 +24,9 @@ GAMMA_REF, WF_REF = 0.0318, 3.61
 def label(name: str, workdir: Path) -> dict:
     from pymatgen.core import Lattice, Structure
 
-    from semcgcnn.pipeline.labels.gpaw import GPAW_PRESETS, run_gpaw
-    from semcgcnn.pipeline.labels.slabs import with_fixed_interior
-    from semcgcnn.pipeline.labels.surface import surface_energy, work_functions
+    from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS, run_gpaw
+    from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.surface import surface_energy, work_functions
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
 
     bulk = Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]])
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/label_gpaw.json")
     args = ap.parse_args()
 
-    from semcgcnn.pipeline.labels.gpaw import gpaw_info
+    from semcgcnn.pipeline.labelling.gpaw import gpaw_info
 
     info = gpaw_info()
     results: dict = {

@@ -91,9 +91,9 @@ def main() -> None:
     import pandas as pd
     import pymatgen.core
 
-    from semcgcnn.pipeline.candidates import load_bundled
-    from semcgcnn.pipeline.config import ScreenConfig
-    from semcgcnn.pipeline.run import run_screen
+    from semcgcnn.pipeline.screen.candidates import load_bundled
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.pipeline.screen.run import run_screen
 
     cores = os.cpu_count() or 1
     results: dict = {"machine": {"cores": cores, "python": platform.python_version(),

@@ -42,15 +42,15 @@ class MemberConfig:
 
 def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = MemberConfig(), val=None):
     """A copy of ``parent`` trained ``cfg.epochs`` more epochs on a bootstrap resample of ``pool``
-    (:func:`~semcgcnn.model.finetune.replay_pool`) with seed ``seed``; returns the model. With
+    (:func:`~semcgcnn.model.training.finetune.replay_pool`) with seed ``seed``; returns the model. With
     ``val`` (GraphTensors of the parent's validation rows), the state of the epoch with the best
     validation score (as training selects: mean task MAE / training std) is kept, as the parent
     itself was selected; otherwise the last."""
     from .data import GraphTensors
-    from .finetune import _epoch
-    from .gradnorm import TaskWeights
+    from .training.finetune import _epoch
+    from .training.gradnorm import TaskWeights
     from .network import SEMCGCNN
-    from .train import _val_score, evaluate
+    from .training.train import _val_score, evaluate
 
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(seed)
@@ -179,8 +179,8 @@ def finetune_ensemble(card_path: Path, extra, cfg=None, out: Path | None = None)
     from dataclasses import replace
 
     from .config import FinetuneConfig
-    from .extra_labels import ExtraLabels, load_extra_labels
-    from .finetune import finetune
+    from .training.extra_labels import ExtraLabels, load_extra_labels
+    from .training.finetune import finetune
 
     cfg = cfg or FinetuneConfig()
     ens = load_ensemble(card_path)

@@ -212,7 +212,7 @@ ENCODER = ("embedding", "convs")
 
 def freeze_encoder(model: SEMCGCNN) -> SEMCGCNN:
     """Fix the embedding and convolutions (``requires_grad`` off); training then also keeps their
-    batch norms' running statistics (:func:`semcgcnn.model.train.train`)."""
+    batch norms' running statistics (:func:`semcgcnn.model.training.train.train`)."""
     for name in ENCODER:
         getattr(model, name).requires_grad_(False)
     return model

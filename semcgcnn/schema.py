@@ -82,7 +82,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("weighted_work_function_in_label_range", pa.bool_()), ("trust", pa.string()),
     ]),
     # `semcgcnn dissolution`: one row per screened compound, the equilibrium potential of its anodic
-    # dissolution (semcgcnn.pipeline.dissolution); NaN with the reason where none can be computed
+    # dissolution (semcgcnn.pipeline.analysis.dissolution); NaN with the reason where none can be computed
     "dissolution": pa.schema([
         ("compound_id", pa.string()), ("formula", pa.string()), ("formation_energy_eV_per_atom", pa.float64()),
         ("formation_energy_source", pa.string()), ("equilibrium_potential_V_SHE", pa.float64()),

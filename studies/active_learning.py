@@ -29,9 +29,9 @@ import torch
 import typer
 
 from finetune import BASE, Bench
-from semcgcnn.model.extra_labels import load_extra_labels
-from semcgcnn.model.finetune import FinetuneConfig, finetune
-from semcgcnn.pipeline.selection import uncertainty_score
+from semcgcnn.model.training.extra_labels import load_extra_labels
+from semcgcnn.model.training.finetune import FinetuneConfig, finetune
+from semcgcnn.pipeline.analysis.selection import uncertainty_score
 
 log = logging.getLogger("active_learning")
 BUDGETS = (0, 5, 10, 20)

@@ -30,8 +30,8 @@ from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_chec
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.ensemble import calibration_scale, coverage, save_ensemble
 from semcgcnn.model.inference import predict_members
-from semcgcnn.model.recipes import RECIPES, split_rows
-from semcgcnn.model.training_data import TASKS, load_slab_tensors
+from semcgcnn.model.training.recipes import RECIPES, split_rows
+from semcgcnn.model.training.data import TASKS, load_slab_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("ensemble")

@@ -5,7 +5,7 @@ those of Table 1's grouped split (same seed, same systems), and rows of the othe
 with the same chemical system are dropped from training, so a test system is truly unseen.
 The other slab datasets (elemental metals, Palizhati intermetallics) go into training whole.
 The recipes, their splits and the shipped model's training are library code
-(``semcgcnn.model.recipes``); this study runs and reports the experiments.
+(``semcgcnn.model.training.recipes``); this study runs and reports the experiments.
 
 A study, not part of the installed library: it imports the installed ``semcgcnn`` (and the
 report writer beside it) only. Run ``python studies/generalise.py --help``.
@@ -27,9 +27,9 @@ import typer
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.model.config import READOUTS, GraphConfig, ModelConfig, TrainConfig
 from semcgcnn.model.metrics import regression_metrics
-from semcgcnn.model.recipes import RECIPES, device_name, readout_tag, split_rows
-from semcgcnn.model.train import predict, train
-from semcgcnn.model.training_data import TASKS, load_slab_tensors
+from semcgcnn.model.training.recipes import RECIPES, device_name, readout_tag, split_rows
+from semcgcnn.model.training.train import predict, train
+from semcgcnn.model.training.data import TASKS, load_slab_tensors
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir:
                    model_overrides: dict | None = None) -> dict:
     """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
     per-system errors written to ``results_dir`` (skipped when already there). ``bundle``: read
-    the graphs from a training bundle (:func:`~semcgcnn.model.training_data.save_training_bundle`).
+    the graphs from a training bundle (:func:`~semcgcnn.model.training.data.save_training_bundle`).
     ``model_overrides`` (e.g. ``{"h_fea_len": 64}``), ``graph_config.surface_depth``,
     ``train_cfg.batch_size``/``lr``: hyper-parameter variants, named in the result file
     (:func:`variant_tag`)."""

@@ -44,7 +44,7 @@ def main(out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_don
     NaN and a reason instead of an energy (0: no limit)."""
     import torch
 
-    from semcgcnn.pipeline.labels.mlip import mlip_energy_per_atom, model_elements
+    from semcgcnn.pipeline.labelling.mlip import mlip_energy_per_atom, model_elements
 
     torch.set_num_threads(1)
     known = model_elements("SevenNet")

@@ -3,7 +3,7 @@ backend) is from the DFT surface energies the network is trained on, measured on
 
 For each sampled slab: one 7net-0 single point of the slab as shipped (unrelaxed by the MLIP; the
 DFT label is of the VASP-relaxed slab), and of the bulk reference; γ = (E_slab − N·E_bulk/atom)/2A
-(``semcgcnn.pipeline.labels.surface.surface_energy``), compared with the shipped DFT γ.
+(``semcgcnn.pipeline.labelling.surface.surface_energy``), compared with the shipped DFT γ.
 
 * Elemental slabs (MP, several polymorphs per element): bulk reference = the lowest-energy MP-PBE
   polymorph of the element (``elemental_refs``, ``is_lowest_energy``).
@@ -46,9 +46,9 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
     from sevenn.calculator import SevenNetCalculator
 
     from semcgcnn.datasets import load
-    from semcgcnn.pipeline.labels.calc import CalcResult
-    from semcgcnn.pipeline.labels.mlip import MLIP_MODELS, check_mlip, model_elements
-    from semcgcnn.pipeline.labels.surface import surface_energy
+    from semcgcnn.pipeline.labelling.calc import CalcResult
+    from semcgcnn.pipeline.labelling.mlip import MLIP_MODELS, check_mlip, model_elements
+    from semcgcnn.pipeline.labelling.surface import surface_energy
 
     t0 = time.time()
     model = MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"]

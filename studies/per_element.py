@@ -4,7 +4,7 @@
 
 The committed split models (``studies/models/semcgcnn-{split}-s0``, exported by
 ``studies/export_split_model.py``) predict their own test rows (recipe ``joint+desc+mp``, seed 0,
-:func:`~semcgcnn.model.recipes.split_rows`): ``random`` is the paper's setting (Fig. 3);
+:func:`~semcgcnn.model.training.recipes.split_rows`): ``random`` is the paper's setting (Fig. 3);
 ``grouped`` holds out whole Mg–X systems, the number that matters for screening. Per element X
 (metadata ``X_element``): the mean absolute percentage error (MAPE, %) of the surface energy and of
 the work function, their mean (the paper's per-element error), MAEs and the sample count.
@@ -36,8 +36,8 @@ from semcgcnn.datasets import labels
 from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.inference import predict
-from semcgcnn.model.recipes import RECIPES, split_rows
-from semcgcnn.model.training_data import TASKS, load_slab_tensors
+from semcgcnn.model.training.recipes import RECIPES, split_rows
+from semcgcnn.model.training.data import TASKS, load_slab_tensors
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("per_element")

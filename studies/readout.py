@@ -26,7 +26,7 @@ from pymatgen.core.surface import SlabGenerator
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2, labels
 from semcgcnn.model.config import READOUTS
 from semcgcnn.model.predict import Predictor, load_pretrained
-from semcgcnn.model.recipes import readout_tag
+from semcgcnn.model.training.recipes import readout_tag
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def fcc_al() -> Structure:
 
 def b2_mgag() -> Structure:
     """B2 MgAg from the shipped bulk set (Materials Project mp-2696)."""
-    from semcgcnn.pipeline.candidates import load_bundled
+    from semcgcnn.pipeline.screen.candidates import load_bundled
 
     return next(c.structure for c in load_bundled() if c.compound_id == "mp-2696")
 

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import typer
 
-from semcgcnn.pipeline.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
-from semcgcnn.pipeline.dissolution_table import TABLE, dissolution_frame, summary, write_dissolution
+from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
+from semcgcnn.pipeline.analysis.dissolution_table import TABLE, dissolution_frame, summary, write_dissolution
 from semcgcnn.pipeline.report import build_screen_report
 from semcgcnn.pipeline.report.figures import scatter_wf_vs_potential
 from semcgcnn.pipeline.report.screen import ranked, read_run

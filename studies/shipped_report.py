@@ -17,7 +17,7 @@ import numpy as np
 import typer
 
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
-from semcgcnn.model.recipes import readout_tag
+from semcgcnn.model.training.recipes import readout_tag
 
 REPO = Path(__file__).resolve().parents[1]
 """The checkout this study lives in: its default paths are anchored here, not to the working directory."""
@@ -80,7 +80,7 @@ def describe_variant(tag: str) -> str:
 def median_baseline(split: str, seed: int = 0) -> dict:
     """MAE of predicting the training median of the Mg slabs (the no-skill reference)."""
     from semcgcnn.datasets import labels
-    from semcgcnn.model.splits import make_split
+    from semcgcnn.model.training.splits import make_split
 
     df = labels("mg_binary_slabs")
     tr, _, te = make_split(split, len(df), df["chemsys"].to_numpy(), seed)

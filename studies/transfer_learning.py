@@ -34,8 +34,8 @@ import typer
 
 from semcgcnn.model.checkpoint import Checkpoint, load_checkpoint
 from semcgcnn.model.config import TrainConfig
-from semcgcnn.model.recipes import device_name, train_shipped
-from semcgcnn.model.transfer import train_transfer, transfer_tensors
+from semcgcnn.model.training.recipes import device_name, train_shipped
+from semcgcnn.model.training.transfer import train_transfer, transfer_tensors
 
 log = logging.getLogger("transfer_learning")
 

@@ -14,8 +14,8 @@ REQUIRED = os.environ.get("SEMCGCNN_REQUIRE_BACKENDS") == "1"
 
 
 def have_gpaw() -> bool:
-    from semcgcnn.pipeline.labels.calc import LabelError
-    from semcgcnn.pipeline.labels.gpaw import gpaw_python
+    from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.labelling.gpaw import gpaw_python
 
     try:
         gpaw_python()

@@ -1,4 +1,4 @@
-"""Dissolution equilibrium potentials (semcgcnn.pipeline.dissolution, `semcgcnn dissolution`):
+"""Dissolution equilibrium potentials (semcgcnn.pipeline.analysis.dissolution, `semcgcnn dissolution`):
 hand-computed values from the shipped aqueous-ion free energies, the MLIP formation energy, the
 command on a small real screen."""
 
@@ -21,7 +21,7 @@ SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 
 
 def test_pure_mg_is_the_standard_potential_shifted_by_nernst():
-    from semcgcnn.pipeline.dissolution import DEFAULT_CONDITIONS, Conditions, equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, Conditions, equilibrium_potential
 
     # Mg → Mg²⁺ + 2e⁻, ΔG_f(Mg) = 0:  E = (-4.71365 + (-0.354956)) / 2 = -2.534303 V
     # = E°(table) -2.356825 V + (kT/2) ln 1e-6 = -0.177478 V  (textbook E° -2.372 V → -2.549 V)
@@ -35,7 +35,7 @@ def test_pure_mg_is_the_standard_potential_shifted_by_nernst():
 
 
 def test_mg2si_by_hand():
-    from semcgcnn.pipeline.dissolution import equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import equilibrium_potential
 
     # Mg2Si + 4 H2O → 2 Mg²⁺ + H4SiO4(aq) + 4 H⁺ + 8 e⁻ (Si: H4SiO4(aq) is its lowest-potential
     # oxidised species at pH 7). Ions at 1e-6 mol/L, H⁺ at pH 7:
@@ -52,7 +52,7 @@ def test_mg2si_by_hand():
 
 
 def test_species_choice_and_nan_with_reason():
-    from semcgcnn.pipeline.dissolution import DEFAULT_CONDITIONS, dissolved_species, equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, dissolved_species, equilibrium_potential
 
     # at pH 7: Al as aluminate (Al(OH)4⁻ beats Al³⁺), S as sulfate, Zn as Zn²⁺, H of a hydride as H⁺
     assert [dissolved_species(e).name for e in ("Al", "S", "Zn", "H")] == ["Al(OH)4[-]", "SO4[2-]", "Zn[2+]", "H[+]"]
@@ -67,7 +67,7 @@ def test_species_choice_and_nan_with_reason():
 @requires_mlip
 def test_mlip_formation_energy_is_consistent_with_its_references():
     from semcgcnn.datasets import load
-    from semcgcnn.pipeline.formation_energy import mlip_formation_energy
+    from semcgcnn.pipeline.analysis.formation_energy import mlip_formation_energy
 
     refs = {r.meta["element"]: r.structure for r in load("elemental_refs") if r.meta["is_lowest_energy"]}
     assert mlip_formation_energy(refs["Mg"]).eV_per_atom == pytest.approx(0.0, abs=1e-9)
@@ -87,7 +87,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_dissolution_command_on_a_small_screen(small_screen, tmp_path):
     import shutil
 
-    from semcgcnn.pipeline.dissolution import equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import equilibrium_potential
     from semcgcnn.schema import SCHEMAS, read_metadata
 
     small_screen = Path(shutil.copytree(small_screen, tmp_path / "screen"))

@@ -60,10 +60,10 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
 @pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
 def test_wulff_spread_is_the_members_weighted_sums_spread():
     from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.pipeline.batch import compound_tables
-    from semcgcnn.pipeline.candidates import screen_candidates
-    from semcgcnn.pipeline.predictions import predict_slabs, slab_structure
-    from semcgcnn.pipeline.run import cut_slabs
+    from semcgcnn.pipeline.screen.batch import compound_tables
+    from semcgcnn.pipeline.screen.candidates import screen_candidates
+    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.run import cut_slabs
     from semcgcnn.pipeline.slabs import SlabConfig
 
     p = load_pretrained()
@@ -89,7 +89,7 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
 def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
     from semcgcnn.model.config import FinetuneConfig
     from semcgcnn.model.ensemble import finetune_ensemble
-    from semcgcnn.model.extra_labels import labels_table_from_records
+    from semcgcnn.model.training.extra_labels import labels_table_from_records
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.schema import write_parquet
 

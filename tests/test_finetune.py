@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from semcgcnn.model.extra_labels import (SOURCE, ExtraLabelsError, labels_table_from_records, load_extra_labels,
+from semcgcnn.model.training.extra_labels import (SOURCE, ExtraLabelsError, labels_table_from_records, load_extra_labels,
                                          with_extra_training_rows)
 from semcgcnn.schema import write_parquet
 
@@ -35,7 +35,7 @@ def bench():
     from semcgcnn.datasets import load
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.data import GraphTensors
-    from semcgcnn.model.training_data import _slab_graphs
+    from semcgcnn.model.training.data import _slab_graphs
 
     torch.set_num_threads(1)
     ck = load_checkpoint(BASE)
@@ -66,7 +66,7 @@ def _mae(bench, model, normalizer, rows) -> np.ndarray:
 def test_finetuning_on_a_few_labels_lowers_the_error_on_those_systems(bench, tmp_path):
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.config import FinetuneConfig
-    from semcgcnn.model.finetune import finetune
+    from semcgcnn.model.training.finetune import finetune
 
     ck, frame = bench["ck"], bench["frame"]
     assert set(SYSTEMS) <= set(ck.card["never_seen_systems"])
@@ -106,7 +106,7 @@ def test_finetuning_on_a_few_labels_lowers_the_error_on_those_systems(bench, tmp
 
 def test_unavailable_work_function_is_masked_and_bad_rows_are_reported(bench, tmp_path):
     from semcgcnn.model.config import FinetuneConfig
-    from semcgcnn.model.finetune import finetune
+    from semcgcnn.model.training.finetune import finetune
 
     rows = np.flatnonzero(bench["frame"]["chemsys"].to_numpy() == "B-Mg")[:6]
     se = bench["y"][rows, 0].copy()
@@ -132,7 +132,7 @@ def test_unavailable_work_function_is_masked_and_bad_rows_are_reported(bench, tm
 def test_extra_rows_join_training_only(bench, tmp_path):
     from semcgcnn.model.data import GraphTensors
     from semcgcnn.model.graphs import dataset_graphs
-    from semcgcnn.model.training_data import load_slab_tensors
+    from semcgcnn.model.training.data import load_slab_tensors
 
     rows = np.flatnonzero(bench["frame"]["chemsys"].to_numpy() == "Au-Mg")[:4]
     labels = load_extra_labels(_labels(bench, rows, tmp_path / "au.parquet"))

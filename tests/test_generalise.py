@@ -46,8 +46,8 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
     import pandas as pd
 
     from semcgcnn.datasets import labels
-    from semcgcnn.model.recipes import split_rows
-    from semcgcnn.model.splits import make_split
+    from semcgcnn.model.training.recipes import split_rows
+    from semcgcnn.model.training.splits import make_split
 
     frames = []
     for name in ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs"):
@@ -88,7 +88,7 @@ def test_grouped_split_holds_whole_systems_out_of_every_dataset():
 
 
 def test_gradnorm_waits_for_a_task_missing_from_the_first_batch():
-    from semcgcnn.model.gradnorm import GradNorm
+    from semcgcnn.model.training.gradnorm import GradNorm
 
     gn = GradNorm(2, alpha=1.5, lr=0.025)
     gn.update(torch.tensor([0.8, 0.0]), torch.tensor([1.0, 0.0]))  # WF unlabelled in batch 1
@@ -109,7 +109,7 @@ def test_element_symbols_match_pymatgen():
 
 def test_training_bundle_gives_the_same_tensors(tmp_path):
     """A GPU machine trains from the bundle: it must hold exactly what the datasets give."""
-    from semcgcnn.model.training_data import SLAB_DATASETS, load_slab_tensors, save_training_bundle
+    from semcgcnn.model.training.data import SLAB_DATASETS, load_slab_tensors, save_training_bundle
 
     path = save_training_bundle(tmp_path / "b.npz")
     assert path.stat().st_size < 12e6
@@ -174,7 +174,7 @@ def test_the_card_records_the_evaluation_of_its_own_readout(tmp_path):
     the shipped model's readout, never the other readout's or another variant's."""
     import json
 
-    from semcgcnn.model.recipes import recorded_evaluation
+    from semcgcnn.model.training.recipes import recorded_evaluation
 
     for name, readout, mae in (("joint+desc+mp-seed0", "paper", 0.1), ("joint+desc+mp-rosurface-seed0", "surface", 0.2),
                                ("joint+desc+mp-h64-seed0", "paper", 0.3)):
@@ -220,7 +220,7 @@ def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
 
 def test_training_elements_are_those_of_the_chosen_rows(mg_small):
     """The card's ``training_elements``: the elements of the graph rows a model was trained on."""
-    from semcgcnn.model.training_data import training_elements
+    from semcgcnn.model.training.data import training_elements
 
     data, groups = mg_small
     rows = np.flatnonzero(groups == groups[0])  # every slab of one Mg–X system

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from semcgcnn.model.config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
-from semcgcnn.model.tpe_search import (MgData, SearchMismatchError, configs_of, load_trials, params_of, paper_params,
+from semcgcnn.model.training.tpe_search import (MgData, SearchMismatchError, configs_of, load_trials, params_of, paper_params,
                                        paper_vals, run_search, space_expression, suggest, trials_of)
 
 # every 20th Mg–X slab (161 rows), one epoch per trial: a real search in seconds
@@ -122,7 +122,7 @@ def test_a_training_without_a_finite_validation_score_is_a_failed_trial(data):
     the search records as a failed trial, instead of a TypeError from loading no best model."""
     from semcgcnn.model.data import GraphTensors
     from semcgcnn.model.graphs import dataset_graphs_at_depth
-    from semcgcnn.model.train import TrainingDivergedError, train
+    from semcgcnn.model.training.train import TrainingDivergedError, train
 
     tr, va, te = data.split("grouped", 0)
     y = data.y.copy()

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from backends_required import requires_gpaw, requires_mlip
 
-from semcgcnn.pipeline.labels.calc import CalcResult, LabelError
-from semcgcnn.pipeline.labels.references import check_bulk, elemental_reference
-from semcgcnn.pipeline.labels.slabs import free_atoms, label_slabs
-from semcgcnn.pipeline.labels.surface import BULK_REFERENCE, face_area_A2, surface_energy
+from semcgcnn.pipeline.labelling.calc import CalcResult, LabelError
+from semcgcnn.pipeline.labelling.references import check_bulk, elemental_reference
+from semcgcnn.pipeline.labelling.slabs import free_atoms, label_slabs
+from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE, face_area_A2, surface_energy
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 
@@ -195,7 +195,7 @@ import json, sys
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
 from pymatgen.core import Structure
-from semcgcnn.workflows.labelling import SurfacePropertyMaker
+from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
 bulk = Structure.from_dict(json.load(open(sys.argv[1])))
 flow = SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1)).make(bulk, "Mg", sys.argv[2])
 lp = LaunchPad()

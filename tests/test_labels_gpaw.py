@@ -11,10 +11,10 @@ import pytest
 from backends_required import requires_gpaw
 from pymatgen.core import Lattice, Structure
 
-from semcgcnn.pipeline.labels import gpaw as G
-from semcgcnn.pipeline.labels.calc import CalcResult, LabelError
-from semcgcnn.pipeline.labels.slabs import with_fixed_interior
-from semcgcnn.pipeline.labels.surface import surface_energy, work_functions
+from semcgcnn.pipeline.labelling import gpaw as G
+from semcgcnn.pipeline.labelling.calc import CalcResult, LabelError
+from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
+from semcgcnn.pipeline.labelling.surface import surface_energy, work_functions
 
 GAMMA_REF = 0.0318  # eV/Å², Mg(0001)
 WF_REF = 3.61  # eV

@@ -22,7 +22,7 @@ def mg():
     import torch
     from pymatgen.core import Lattice, Structure
 
-    from semcgcnn.pipeline.labels.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
 
     torch.set_num_threads(1)
@@ -46,8 +46,8 @@ def _run(jobs, root):
 def test_check_mlip_errors():
     from pymatgen.core import Lattice, Structure
 
-    from semcgcnn.pipeline.labels.calc import LabelError
-    from semcgcnn.pipeline.labels.mlip import check_mlip, model_elements
+    from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.labelling.mlip import check_mlip, model_elements
 
     mg = Structure(Lattice.cubic(3.0), ["Mg"], [[0, 0, 0]])
     check_mlip("SevenNet", [mg])
@@ -67,7 +67,7 @@ def test_check_mlip_errors():
 def test_makers_settings():
     from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
 
-    from semcgcnn.pipeline.labels.mlip import mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import mlip_makers
 
     relax, static = mlip_makers("SevenNet", "slab")
     assert isinstance(relax, ForceFieldRelaxMaker) and isinstance(static, ForceFieldStaticMaker)
@@ -79,8 +79,8 @@ def test_makers_settings():
 
 @pytest.mark.slow
 def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
-    from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc, check_mlip, mlip_makers
-    from semcgcnn.pipeline.labels.surface import surface_energy
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip, mlip_makers
+    from semcgcnn.pipeline.labelling.surface import surface_energy
 
     bulk, slab = mg
     check_mlip("SevenNet", [bulk, slab])
@@ -103,7 +103,7 @@ def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
 
 @pytest.mark.slow
 def test_slab_relax_keeps_fixed_atoms_fixed(mg, tmp_path):
-    from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, mlip_makers
 
     _, slab = mg
     rattled = slab.copy()

@@ -29,7 +29,7 @@ def mg():
 
 @pytest.fixture(scope="module")
 def dry(mg, tmp_path_factory, monkeypatch_module):
-    from semcgcnn.pipeline.labels.vasp import write_dry_run
+    from semcgcnn.pipeline.labelling.vasp import write_dry_run
 
     monkeypatch_module.delenv("PMG_VASP_PSP_DIR", raising=False)
     bulk, slab = mg
@@ -97,7 +97,7 @@ def test_dry_run_kpoints_one_along_normal(dry, mg):
 def test_dry_run_poscar_selective_dynamics(dry, mg):
     from pymatgen.io.vasp import Poscar
 
-    from semcgcnn.pipeline.labels.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
 
     _, slab = mg
     expected = with_fixed_interior(slab)
@@ -114,7 +114,7 @@ def test_dry_run_poscar_selective_dynamics(dry, mg):
 def test_makers_carry_the_same_generator(mg):
     from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
 
-    from semcgcnn.pipeline.labels.vasp import PaperSetGenerator, vasp_makers
+    from semcgcnn.pipeline.labelling.vasp import PaperSetGenerator, vasp_makers
 
     relax, static = vasp_makers("slab")
     assert isinstance(relax, RelaxMaker) and isinstance(static, StaticMaker)
@@ -129,8 +129,8 @@ def test_check_vasp_errors(monkeypatch, tmp_path):
     from atomate2 import SETTINGS
     from pymatgen.core import Lattice, Structure
 
-    from semcgcnn.pipeline.labels.calc import LabelError
-    from semcgcnn.pipeline.labels.vasp import check_vasp
+    from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.labelling.vasp import check_vasp
 
     check_vasp(dry_run=True)  # nothing needed for a dry run
     monkeypatch.setattr(SETTINGS, "VASP_CMD", "vasp_std_not_installed")
@@ -164,7 +164,7 @@ def gpaw_slab(mg, tmp_path_factory):
     coarse k-mesh (a few seconds), no relaxation; its result and its 3D potential."""
     from backends_required import have_gpaw
 
-    from semcgcnn.pipeline.labels.gpaw import preset, run_gpaw
+    from semcgcnn.pipeline.labelling.gpaw import preset, run_gpaw
 
     if not have_gpaw() and not REQUIRED:
         pytest.skip("GPAW not installed (apt-get install -y gpaw gpaw-data)")
@@ -177,8 +177,8 @@ def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
     from pymatgen.analysis.surface_analysis import WorkFunctionAnalyzer
     from pymatgen.io.vasp import Locpot
 
-    from semcgcnn.pipeline.labels.surface import work_functions
-    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir, write_vasp_files
+    from semcgcnn.pipeline.labelling.surface import work_functions
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir, write_vasp_files
 
     res, v3 = gpaw_slab
     s = res.pmg_structure()
@@ -208,8 +208,8 @@ def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
 
 
 def test_parse_vasp_dir_errors(tmp_path):
-    from semcgcnn.pipeline.labels.calc import LabelError
-    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir
+    from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
 
     with pytest.raises(LabelError, match="no vasprun.xml or OUTCAR"):
         parse_vasp_dir(tmp_path, "slab")
@@ -227,7 +227,7 @@ def test_parse_vasprun_of_a_real_vasp_run(tmp_path):
     shutil.copy(src, tmp_path / "vasprun.xml")
     from ase.io import read
 
-    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
 
     got = parse_vasp_dir(tmp_path, "bulk")
     ref = read(tmp_path / "vasprun.xml")

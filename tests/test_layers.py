@@ -65,8 +65,8 @@ def test_every_import_runs_downward():
 
 def test_the_checker_sees_relative_and_lazy_imports():
     # the checker itself: a relative import inside pipeline/ and a lazy CLI import are both resolved
-    pipeline_run = REPO / "pipeline" / "run.py"
-    assert "semcgcnn.pipeline.store" in imported_modules(pipeline_run)
+    pipeline_run = REPO / "pipeline" / "screen" / "run.py"
+    assert "semcgcnn.pipeline.screen.store" in imported_modules(pipeline_run)
     assert layer_of_module("semcgcnn.cli.screen") == "cli" and layer_of_module("semcgcnn.schema") == "util"
     assert layer_of_file(REPO / "semcgcnn" / "cli" / "screen.py") == "cli"
 

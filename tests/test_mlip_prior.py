@@ -101,8 +101,8 @@ def _structure(structure_json: str):
 def al_screens(tmp_path_factory):
     """The same small screen (Mg–Al, two compounds) without and with the prior."""
     pytest.importorskip("sevenn")
-    from semcgcnn.pipeline.config import ScreenConfig
-    from semcgcnn.pipeline.run import run_screen
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.pipeline.screen.run import run_screen
 
     base = tmp_path_factory.mktemp("prior")
     cfg = ScreenConfig(elements=("Al",), limit=2)
@@ -115,7 +115,7 @@ def al_screens(tmp_path_factory):
 def test_screen_with_prior_blends_every_member(al_screens):
     """γ = w·γ_net + (1 − w)(a·γ_MLIP + b) for every slab; the 1σ shrinks by exactly w (each member
     moves by the same line); Φ is untouched; the model id names the prior."""
-    from semcgcnn.pipeline.mlip_prior import PriorCard, gamma_mlip
+    from semcgcnn.pipeline.screen.mlip_prior import PriorCard, gamma_mlip
 
     card = PriorCard.load()
     plain = al_screens["plain"]["predictions"].set_index("slab_id")
@@ -143,7 +143,7 @@ def test_prior_of_a_stoichiometric_slab_is_its_bulk_surface_energy(al_screens):
     from sevenn.calculator import SevenNetCalculator
 
     from semcgcnn.datasets import load
-    from semcgcnn.pipeline.mlip_prior import gamma_mlip
+    from semcgcnn.pipeline.screen.mlip_prior import gamma_mlip
 
     calc = SevenNetCalculator("7net-0", device="cpu")
 
@@ -166,8 +166,8 @@ def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest()
     """``--engine jobflow`` builds its jobs from the maker's config: the flag must survive the
     round trip through the maker and plain JSON; without it the manifest's parameters are unchanged
     (a screen made before the prior existed still resumes)."""
-    from semcgcnn.pipeline.config import ScreenConfig
-    from semcgcnn.workflows.screening import ScreeningMaker
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     cfg = ScreenConfig(elements=("Al",), limit=2, mlip_prior=True)
     maker = ScreeningMaker.from_config(cfg)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from semcgcnn.model.config import ModelConfig
-from semcgcnn.model.gradnorm import GradNorm, TaskWeights
+from semcgcnn.model.training.gradnorm import GradNorm, TaskWeights
 from semcgcnn.model.network import SEMCGCNN
 
 

@@ -187,7 +187,7 @@ def test_existing_output_needs_resume(screened):
 
 
 def test_candidate_filters():
-    from semcgcnn.pipeline.candidates import CandidateError, load_bundled, select
+    from semcgcnn.pipeline.screen.candidates import CandidateError, load_bundled, select
 
     cands = load_bundled()
     assert len(cands) == 210 and len({c.compound_id for c in cands}) == 210

@@ -21,7 +21,7 @@ def hcp_mg():
 
 @pytest.fixture(scope="module")
 def bulk():
-    from semcgcnn.pipeline.candidates import load_bundled
+    from semcgcnn.pipeline.screen.candidates import load_bundled
 
     return {c.compound_id: c.structure for c in load_bundled()}
 

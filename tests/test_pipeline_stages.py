@@ -12,8 +12,8 @@ import pytest
 def stage_inputs():
     """The first three shipped Mg–Al binaries, their slabs, and the shipped model."""
     from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.pipeline.candidates import screen_candidates
-    from semcgcnn.pipeline.run import cut_slabs
+    from semcgcnn.pipeline.screen.candidates import screen_candidates
+    from semcgcnn.pipeline.screen.run import cut_slabs
     from semcgcnn.pipeline.slabs import SlabConfig
 
     found = screen_candidates("bundled", elements=["Al"], limit=3)
@@ -30,7 +30,7 @@ def _jobflow_round_trip(obj):
 
 
 def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
-    from semcgcnn.pipeline.batch import screen_batch
+    from semcgcnn.pipeline.screen.batch import screen_batch
 
     cut, predictor = stage_inputs
     again = [(_jobflow_round_trip(c), _jobflow_round_trip(r)) for c, r in cut]
@@ -44,8 +44,8 @@ def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
 
 
 def test_compound_tables_agree_with_each_other(stage_inputs):
-    from semcgcnn.pipeline.batch import compound_tables
-    from semcgcnn.pipeline.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.batch import compound_tables
+    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
 
     (cand, res), *_ = stage_inputs[0]
     predictor = stage_inputs[1]
@@ -68,8 +68,8 @@ def test_compound_tables_agree_with_each_other(stage_inputs):
 
 
 def test_part_store_assembles_committed_parts_in_candidate_order(tmp_path, stage_inputs):
-    from semcgcnn.pipeline.batch import screen_batch
-    from semcgcnn.pipeline.store import PartStore
+    from semcgcnn.pipeline.screen.batch import screen_batch
+    from semcgcnn.pipeline.screen.store import PartStore
 
     cut, predictor = stage_inputs
     store = PartStore(tmp_path)

@@ -34,7 +34,7 @@ def test_weighted_values_equal_a_hand_calculation_from_pymatgen_area_fractions(m
     from pymatgen.analysis.wulff import WulffShape
 
     from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
-    from semcgcnn.pipeline.wulff import lowest_per_facet, wulff
+    from semcgcnn.pipeline.screen.wulff import lowest_per_facet, wulff
 
     lattice, rows = mg_dft
     facets = lowest_per_facet(rows)
@@ -62,7 +62,7 @@ def test_weighted_values_equal_a_hand_calculation_from_pymatgen_area_fractions(m
 
 
 def test_lowest_energy_termination_per_facet_carries_its_own_work_function():
-    from semcgcnn.pipeline.wulff import lowest_per_facet
+    from semcgcnn.pipeline.screen.wulff import lowest_per_facet
 
     rows = [
         {"miller_h": 1, "miller_k": 0, "miller_l": 0, "slab_id": "a", "surface_energy_eV_per_A2": 0.05,
@@ -79,7 +79,7 @@ def test_lowest_energy_termination_per_facet_carries_its_own_work_function():
 def test_no_facets_is_an_error_not_a_crash():
     from pymatgen.core import Lattice
 
-    from semcgcnn.pipeline.wulff import wulff
+    from semcgcnn.pipeline.screen.wulff import wulff
 
     with pytest.raises(ValueError, match="no facet"):
         wulff(Lattice.cubic(3.0), [])
@@ -89,7 +89,7 @@ def test_non_positive_predicted_surface_energy_gets_no_wulff_shape():
     """The model can extrapolate γ below zero (e.g. out-of-domain Mg3Br); no Wulff shape from that."""
     from pymatgen.core import Lattice
 
-    from semcgcnn.pipeline.wulff import Facet, wulff
+    from semcgcnn.pipeline.screen.wulff import Facet, wulff
 
     facets = [Facet((1, 0, 0), "a", 0.03, 4.0), Facet((1, 1, 0), "b", -0.003, 4.2), Facet((1, 1, 1), "c", 0.04, 4.1)]
     with pytest.raises(ValueError, match=r"≤ 0 .*\(1, 1, 0\)"):
@@ -121,7 +121,7 @@ SCREENED = AGREE + ["mp-1038814", "mp-977273", "mp-17783", "mp-1039198", "mp-307
 
 @pytest.fixture(scope="module")
 def bundled():
-    from semcgcnn.pipeline.candidates import load_bundled
+    from semcgcnn.pipeline.screen.candidates import load_bundled
 
     return {c.compound_id: c for c in load_bundled()}
 
@@ -130,8 +130,8 @@ def bundled():
 def screened(bundled):
     """The screen's tables for a few shipped compounds (real slabs, shipped model), and their lattices."""
     from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.pipeline.batch import screen_batch
-    from semcgcnn.pipeline.run import cut_slabs
+    from semcgcnn.pipeline.screen.batch import screen_batch
+    from semcgcnn.pipeline.screen.run import cut_slabs
     from semcgcnn.pipeline.slabs import SlabConfig
 
     cut = [(bundled[cid], cut_slabs(cid, bundled[cid].structure, SlabConfig())) for cid in SCREENED]
@@ -139,7 +139,7 @@ def screened(bundled):
 
 
 def _facets(tables, cid):
-    from semcgcnn.pipeline.wulff import Facet
+    from semcgcnn.pipeline.screen.wulff import Facet
 
     f = tables["facets"][tables["facets"]["compound_id"] == cid]
     return [Facet((r.miller_h, r.miller_k, r.miller_l), r.slab_id, r.surface_energy_eV_per_A2, r.work_function_eV)
@@ -152,7 +152,7 @@ def test_every_compound_whose_planes_cannot_close_says_so_in_words(bundled):
     from pymatgen.core import Lattice
 
     from semcgcnn.pipeline.slabs import conventional_cell
-    from semcgcnn.pipeline.wulff import Facet, compound_wulff, wulff
+    from semcgcnn.pipeline.screen.wulff import Facet, compound_wulff, wulff
 
     for cid, (millers, direction) in NO_CLOSURE.items():
         conv, *_ = conventional_cell(bundled[cid].structure)
@@ -196,7 +196,7 @@ def test_area_fractions_agree_with_pymatgen_wulffshape(screened, cid):
     from pymatgen.analysis.wulff import WulffShape
     from pymatgen.core import Lattice
 
-    from semcgcnn.pipeline.wulff import wulff
+    from semcgcnn.pipeline.screen.wulff import wulff
 
     tables, lattices = screened
     facets = _facets(tables, cid)
@@ -224,7 +224,7 @@ def test_face_triangles_go_to_the_plane_they_lie_on(screened):
     from pymatgen.core import Lattice
     from scipy.spatial import ConvexHull, HalfspaceIntersection
 
-    from semcgcnn.pipeline.wulff import symmetry_planes, wulff
+    from semcgcnn.pipeline.screen.wulff import symmetry_planes, wulff
 
     tables, lattices = screened
     lat = Lattice(lattices["mp-1038814"])
@@ -251,7 +251,7 @@ def test_face_triangles_go_to_the_plane_they_lie_on(screened):
 
 def test_trust_flags_on_real_rows(screened):
     from semcgcnn.model.applicability import training_label_range
-    from semcgcnn.pipeline.rows import TRUSTED
+    from semcgcnn.pipeline.screen.rows import TRUSTED
 
     tables, _ = screened
     w = tables["wulff"].set_index("compound_id")
@@ -263,7 +263,7 @@ def test_trust_flags_on_real_rows(screened):
     assert not sm["weighted_surface_energy_in_label_range"] and sm["dominant_facet_in_domain"]
     assert "weighted surface energy below the training labels' range" in sm["trust"].split("; ")
     # the same row with a one-family shape is refused for that too, and each reason is named once
-    from semcgcnn.pipeline.rows import FEW_FACETS, wulff_trust
+    from semcgcnn.pipeline.screen.rows import FEW_FACETS, wulff_trust
 
     one = {**sm.to_dict(), "n_facets_on_shape": 1}
     assert wulff_trust(one) == f"{FEW_FACETS}; weighted surface energy below the training labels' range"

@@ -78,8 +78,8 @@ def test_embedding_is_the_layer_applied_to_the_element_row(shipped, embeddings):
 @pytest.fixture(scope="module")
 def random_test_frame():
     """The random-split model's predictions on its 643 test slabs."""
-    from semcgcnn.model.recipes import RECIPES
-    from semcgcnn.model.training_data import load_slab_tensors
+    from semcgcnn.model.training.recipes import RECIPES
+    from semcgcnn.model.training.data import load_slab_tensors
 
     torch.set_num_threads(1)
     r = RECIPES[per_element.RECIPE]

@@ -74,11 +74,11 @@ def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(tmp_path):
 def test_assembling_never_duplicates_a_compound_committed_twice(tmp_path):
     # parts from two runs that raced before the lock existed: each compound counts once
     from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.pipeline.batch import screen_batch
-    from semcgcnn.pipeline.candidates import screen_candidates
-    from semcgcnn.pipeline.run import cut_slabs
+    from semcgcnn.pipeline.screen.batch import screen_batch
+    from semcgcnn.pipeline.screen.candidates import screen_candidates
+    from semcgcnn.pipeline.screen.run import cut_slabs
     from semcgcnn.pipeline.slabs import SlabConfig
-    from semcgcnn.pipeline.store import PartStore
+    from semcgcnn.pipeline.screen.store import PartStore
 
     found = screen_candidates("bundled", elements=["Ag"], limit=2)
     cut = [(c, cut_slabs(c.compound_id, c.structure, SlabConfig())) for c in found.candidates]
@@ -144,7 +144,7 @@ def test_refusal_names_a_holder_that_writes_its_line_late(tmp_path):
     import fcntl
     import threading
 
-    from semcgcnn.pipeline.store import FolderLockedError, RunLock
+    from semcgcnn.pipeline.screen.store import FolderLockedError, RunLock
 
     with RunLock(tmp_path):
         pass

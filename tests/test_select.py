@@ -13,7 +13,7 @@ import pytest
 
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL
 from semcgcnn.model.ensemble import is_ensemble_card
-from semcgcnn.pipeline.selection import uncertainty_score
+from semcgcnn.pipeline.analysis.selection import uncertainty_score
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 pytestmark = pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
@@ -54,7 +54,7 @@ def test_select_spreads_the_budget_over_compounds_and_facets(screen, tmp_path):
         assert (tmp_path / "picks" / "bulk" / f"{r.compound_id}.json").is_file()
         assert f"bulk/{r.compound_id}.json\" --miller {r.miller_index.strip('()')}" in script
     # the written bulk passes semcgcnn label's bulk checks (a bulk, ordered)
-    from semcgcnn.workflows.label_run import read_bulk
+    from semcgcnn.workflows.labelling.run import read_bulk
 
     read_bulk(tmp_path / "picks" / "bulk" / f"{picks['compound_id'].iloc[0]}.json")
 

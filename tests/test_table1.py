@@ -8,7 +8,7 @@ import json
 import table1  # studies/table1.py (pytest's pythonpath holds studies/)
 
 from semcgcnn.model.config import TrainConfig
-from semcgcnn.model.splits import make_split
+from semcgcnn.model.training.splits import make_split
 
 
 def test_cells_run_once_and_report_has_paper_numbers(mg_small, tmp_path, monkeypatch):

@@ -10,9 +10,9 @@ import torch
 
 from semcgcnn.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
-from semcgcnn.model.splits import grouped_split, random_split
+from semcgcnn.model.training.splits import grouped_split, random_split
 from semcgcnn.model.inference import predict
-from semcgcnn.model.train import masked_task_losses, train
+from semcgcnn.model.training.train import masked_task_losses, train
 
 CFG = TrainConfig(epochs=4, batch_size=32, lr_drop_epoch=2, threads=1)
 
@@ -180,7 +180,7 @@ def test_model_folder_holding_one_pair_loads_and_zero_or_two_are_refused(tmp_pat
 def test_train_variant_trains_and_saves_a_loadable_model_of_the_paper_variant(tmp_path):
     # what `semcgcnn train` runs: the sem variant on the grouped split of all 3218 Mg slabs, one epoch
     from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.model.recipes import train_variant
+    from semcgcnn.model.training.recipes import train_variant
 
     card_path, res = train_variant(tmp_path / "sem", "sem", TrainConfig(epochs=1, batch_size=64, split="grouped",
                                                                       seed=0, threads=1))

@@ -16,9 +16,9 @@ import torch
 
 from semcgcnn.model.checkpoint import load_checkpoint, save_checkpoint
 from semcgcnn.model.config import ModelConfig, TrainConfig
-from semcgcnn.model.train import train
+from semcgcnn.model.training.train import train
 from semcgcnn.model.network import ENCODER
-from semcgcnn.model.transfer import train_transfer, transfer_model, transfer_tensors
+from semcgcnn.model.training.transfer import train_transfer, transfer_model, transfer_tensors
 
 SE, WF = "surface_energy", "work_function"
 STEP = TrainConfig(epochs=1, batch_size=16, weighting="equal", threads=1, seed=0)

@@ -57,7 +57,7 @@ def test_plain_reference_screens_four_real_compounds(plain):
 
 
 def test_screen_config_round_trips_through_plain_json():
-    from semcgcnn.pipeline.config import ScreenConfig
+    from semcgcnn.pipeline.screen.config import ScreenConfig
 
     cfg = ScreenConfig(elements=("Br", "Ca"), limit=4, max_atoms=12).with_slab(max_index=2, min_slab_size_A=12.5)
     again = ScreenConfig.from_parameters(json.loads(json.dumps(cfg.parameters())))
@@ -68,8 +68,8 @@ def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     from jobflow import Flow
     from monty.json import MontyDecoder, jsanitize
 
-    from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
-    from semcgcnn.workflows.screening import ScreeningMaker
+    from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
+    from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     assert ScreeningMaker().config() == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
     cfg = ScreenConfig(elements=("Ca",), limit=3).with_slab(max_index=2)
@@ -139,7 +139,7 @@ FIREWORKS_ADD = """
 import sys
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
-from semcgcnn.workflows.screening import ScreeningMaker
+from semcgcnn.workflows.screen.maker import ScreeningMaker
 
 flow = ScreeningMaker(elements=("Br", "Ca"), limit=4, batch_size=1).make(sys.argv[1])
 lp = LaunchPad()
@@ -261,8 +261,8 @@ def test_fireworks_after_a_killed_worker_skips_committed_compounds(plain, tmp_pa
 
 
 def test_refused_inputs_are_the_same_error_rows_under_both_engines(tmp_path, bulk_inputs):
-    from semcgcnn.pipeline.config import ScreenConfig
-    from semcgcnn.pipeline.run import run_screen
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.pipeline.screen.run import run_screen
     from semcgcnn.workflows.local import run_screen_jobflow
 
     inputs = bulk_inputs("overlap.json")

@@ -16,17 +16,17 @@ from pathlib import Path
 
 from jobflow import Flow, Maker, Response, job
 
-from semcgcnn.pipeline.config import ScreenConfig
+from semcgcnn.pipeline.screen.config import ScreenConfig
 
-from .labelling import SurfacePropertyMaker
+from .labelling.maker import SurfacePropertyMaker
 from .schemas import ScreenSummaryDoc
-from .screening import ScreeningMaker
+from .screen.maker import ScreeningMaker
 
 
 @job
 def select_job(screen: ScreenSummaryDoc, budget: int, out: str) -> dict:
     """``semcgcnn select`` on the finished screen: picks and their bulk files in ``out``."""
-    from semcgcnn.pipeline.selection import read_screen, screen_bulks, select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import read_screen, screen_bulks, select_slabs, write_picks
 
     preds, manifest = read_screen(Path(screen.out_dir))
     picks = select_slabs(preds, budget)
@@ -64,7 +64,7 @@ def finetune_job(label_docs: list, model: str | None, out: str, finetune: dict) 
     from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL
     from semcgcnn.model.config import FinetuneConfig
     from semcgcnn.model.ensemble import finetune_ensemble, is_ensemble_card
-    from semcgcnn.model.finetune import finetune as finetune_one
+    from semcgcnn.model.training.finetune import finetune as finetune_one
 
     paths = [Path(d.table_paths["labels"]) for d in label_docs if d.rows]
     if not paths:

@@ -19,11 +19,11 @@ from jobflow import JobStore, run_locally
 from maggma.stores import JSONStore
 
 from semcgcnn.parallel import n_workers
-from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.run import ScreenSummary, StageClock, check_output, locked
+from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
+from semcgcnn.pipeline.screen.run import ScreenSummary, StageClock, check_output, locked
 
 from .schemas import ScreenSummaryDoc
-from .screening import ScreeningMaker
+from .screen.maker import ScreeningMaker
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folde
 def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False,
                        batch_size: int = BATCH_SIZE) -> ScreenSummary:
     """Run (or resume) the screen ``cfg`` into ``out`` as a jobflow Flow; the same tables as
-    :func:`~semcgcnn.pipeline.run.run_screen`. User mistakes raise ``ScreenError``."""
+    :func:`~semcgcnn.pipeline.screen.run.run_screen`. User mistakes raise ``ScreenError``."""
     out = Path(out).resolve()
     check_output(out)
     t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """Output documents of the screening jobs (pydantic, atomate2/emmet style; units in field names).
 
-Each job of :class:`~semcgcnn.workflows.screening.ScreeningMaker` returns one of these; jobflow
+Each job of :class:`~semcgcnn.workflows.screen.maker.ScreeningMaker` returns one of these; jobflow
 stores them in the job store (the candidates' structures go to the ``data`` additional store).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from semcgcnn.pipeline.candidates import Candidate
+from semcgcnn.pipeline.screen.candidates import Candidate
 
 
 class CandidatesDoc(BaseModel):
@@ -53,7 +53,7 @@ class ScreenSummaryDoc(BaseModel):
 
 
 class LabelSetDoc(BaseModel):
-    """What a :class:`~semcgcnn.workflows.labelling.SurfacePropertyMaker` Flow produced: one row
+    """What a :class:`~semcgcnn.workflows.labelling.maker.SurfacePropertyMaker` Flow produced: one row
     per labelled slab (``semcgcnn.schema.SCHEMAS["labels"]``: γ in eV/Å² and J/m², Φ in eV) and
     one error row (stage, id, reason) per slab that could not be labelled."""
 

@@ -50,7 +50,7 @@ def dissolution_for(run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportC
     """The run's dissolution table, computed with the offline default source when absent."""
     if "dissolution" in tables:
         return tables["dissolution"], "read from dissolution.parquet"
-    from semcgcnn.pipeline.dissolution_table import DissolutionError, dissolution_frame
+    from semcgcnn.pipeline.analysis.dissolution_table import DissolutionError, dissolution_frame
 
     try:
         return dissolution_frame(run_dir, cfg.dissolution_source), f"computed now (source {cfg.dissolution_source})"
@@ -86,7 +86,7 @@ def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.DataFrame, k: int) -> Section:
-    from semcgcnn.pipeline.selection import SelectionError, screen_bulks
+    from semcgcnn.pipeline.analysis.selection import SelectionError, screen_bulks
     from semcgcnn.pipeline.slabs import conventional_cell
 
     sec = Section("wulff", f"Wulff shapes of the top {k} trusted candidates")
@@ -118,7 +118,7 @@ def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.Data
 
 
 def _dissolution_section(rank: pd.DataFrame, diss: pd.DataFrame, how: str) -> Section:
-    from semcgcnn.pipeline.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
 
     c = DEFAULT_CONDITIONS
     sec = Section("dissolution", "Wulff work function vs dissolution equilibrium potential (paper Fig. 6b)")

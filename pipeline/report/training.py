@@ -73,7 +73,7 @@ def test_predictions(stem: Path, card: dict) -> tuple[np.ndarray, np.ndarray] | 
     """(DFT targets, predictions) on the card's test rows, or None when it has no test split."""
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.inference import predict_members
-    from semcgcnn.model.recipes import RECIPES, split_rows
+    from semcgcnn.model.training.recipes import RECIPES, split_rows
 
     tc = card.get("train_config", {})
     recipe = RECIPES.get(card.get("recipe", ""))
@@ -104,7 +104,7 @@ _TENSORS: dict = {}
 def _tensors(datasets, descriptors, graph_json: str):
     """Graph tensors of a recipe's data, loaded once per report (both splits share them)."""
     from semcgcnn.model.config import GraphConfig
-    from semcgcnn.model.training_data import load_slab_tensors
+    from semcgcnn.model.training.data import load_slab_tensors
 
     key = (tuple(datasets), descriptors, graph_json)
     if key not in _TENSORS:

@@ -90,7 +90,7 @@ def bundle(
     from pathlib import Path
 
     from semcgcnn.model.config import GraphConfig
-    from semcgcnn.model.training_data import save_training_bundle
+    from semcgcnn.model.training.data import save_training_bundle
 
     path = save_training_bundle(Path(out), GraphConfig(surface_depth=surface_depth))
     console.print(f"training bundle: {path} ({path.stat().st_size / 1e6:.1f} MB)")

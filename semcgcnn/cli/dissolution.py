@@ -16,11 +16,11 @@ def dissolution(
                                              "shipped, or mlip (SevenNet 7net-0, offline).")] = "auto",
 ) -> None:
     """Equilibrium potential (V vs SHE) of each compound dissolving at pH 7, 10⁻⁶ mol/L → RUN_DIR/dissolution.parquet."""
-    from semcgcnn.pipeline.dissolution_table import DissolutionError, dissolution_frame, summary, write_dissolution
-    from semcgcnn.pipeline.formation_energy import resolve_source
+    from semcgcnn.pipeline.analysis.dissolution_table import DissolutionError, dissolution_frame, summary, write_dissolution
+    from semcgcnn.pipeline.analysis.formation_energy import resolve_source
     from semcgcnn.progress import progress_bar
 
-    from semcgcnn.pipeline.formation_energy import FormationEnergyError
+    from semcgcnn.pipeline.analysis.formation_energy import FormationEnergyError
 
     try:
         resolved = resolve_source(source)
@@ -35,6 +35,6 @@ def dissolution(
 
 
 def _compound_ids(run_dir: Path) -> list[str]:
-    from semcgcnn.pipeline.dissolution_table import read_compounds
+    from semcgcnn.pipeline.analysis.dissolution_table import read_compounds
 
     return list(read_compounds(run_dir)[0]["compound_id"])

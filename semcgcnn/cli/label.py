@@ -25,10 +25,10 @@ def label(
     rich_element: Annotated[str, typer.Option(help="Non-stoichiometric slabs of a binary: the rich-limit element.")] = "Mg",
 ) -> None:
     """Label slabs of a bulk crystal: γ (eV/Å², J/m²) and Φ of both faces (eV) into OUT/labels.parquet."""
-    from semcgcnn.pipeline.labels.calc import LabelError
+    from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.progress import Bars
-    from semcgcnn.workflows.label_run import read_bulk, run_label, write_vasp_inputs
-    from semcgcnn.workflows.labelling import SurfacePropertyMaker
+    from semcgcnn.workflows.labelling.run import read_bulk, run_label, write_vasp_inputs
+    from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
 
     if max_index < 1:
         raise fail("--max-index must be ≥ 1")

@@ -21,12 +21,12 @@ def loop(
     workers: Annotated[int, typer.Option(help="Slab processes of the screens (0: all cores).")] = 0,
 ) -> None:
     """One active-learning round as a jobflow Flow, run here with run_locally."""
-    from semcgcnn.pipeline.labels.calc import LabelError
+    from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
-    from semcgcnn.workflows.label_backends import make_backend
-    from semcgcnn.workflows.labelling import SurfacePropertyMaker
-    from semcgcnn.workflows.screening import ScreeningMaker
+    from semcgcnn.workflows.labelling.backends import make_backend
+    from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
+    from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     if budget < 1 or (limit is not None and limit < 1):
         raise fail("--budget and --limit must be ≥ 1")

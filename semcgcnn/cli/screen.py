@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
+from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
 
 from .common import csv_items, fail
 
@@ -40,7 +40,7 @@ def screen(
                                              "run_locally, job store in OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
-    from semcgcnn.pipeline.run import ScreenError, run_screen
+    from semcgcnn.pipeline.screen.run import ScreenError, run_screen
     from semcgcnn.progress import Bars
 
     if structures is not None and source != "bundled":
@@ -76,7 +76,7 @@ def screen(
 
 def _interrupted(out: Path) -> str:
     """What an interrupted run kept, and how to go on."""
-    from semcgcnn.pipeline.store import PartStore
+    from semcgcnn.pipeline.screen.store import PartStore
 
     n = len(PartStore(out).done())
     return (f"interrupted: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same command with "
@@ -88,7 +88,7 @@ def _print_summary(summary) -> None:
 
     from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.model.applicability import training_label_range
-    from semcgcnn.pipeline.rows import TRUST_REASONS, TRUSTED
+    from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
 
     console = Console()
     wulff = pd.read_parquet(summary.tables["wulff"])

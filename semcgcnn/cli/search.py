@@ -35,7 +35,7 @@ def hyperopt(
     best validation score (mean over tasks of validation MAE / training std)."""
     from pathlib import Path
 
-    from semcgcnn.model.tpe_search import SearchMismatchError, run_search
+    from semcgcnn.model.training.tpe_search import SearchMismatchError, run_search
 
     check_device(device)
     try:

@@ -17,7 +17,7 @@ def select(
 ) -> None:
     """Pick the most uncertain slabs, one per compound per round, new facets first."""
     from semcgcnn.paths import OutputPathError, check_output_dir
-    from semcgcnn.pipeline.selection import SelectionError, read_screen, screen_bulks, select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import SelectionError, read_screen, screen_bulks, select_slabs, write_picks
 
     try:
         check_output_dir(out)

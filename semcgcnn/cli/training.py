@@ -36,7 +36,7 @@ def _extra_label_paths(extra_labels: list[str] | None):
 
 def _labels_error():
     """The exception types that mean a bad labels table (a one-line error, not a traceback)."""
-    from semcgcnn.model.extra_labels import ExtraLabelsError
+    from semcgcnn.model.training.extra_labels import ExtraLabelsError
 
     return ExtraLabelsError
 
@@ -58,7 +58,7 @@ def train(
     from pathlib import Path
 
     from semcgcnn.model.config import GraphConfig, TrainConfig
-    from semcgcnn.model.recipes import VARIANTS, train_variant
+    from semcgcnn.model.training.recipes import VARIANTS, train_variant
 
     if variant not in VARIANTS or variant == "stl":
         raise fail(f"unknown multi-task variant {variant!r}; choose sem, mtl-surface, mtl-gradnorm or mtl")
@@ -102,7 +102,7 @@ def ship(
     from pathlib import Path
 
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
-    from semcgcnn.model.recipes import RECIPES, SHIPPED_READOUT, recorded_evaluation, train_shipped
+    from semcgcnn.model.training.recipes import RECIPES, SHIPPED_READOUT, recorded_evaluation, train_shipped
 
     if recipe not in RECIPES:
         raise fail(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
@@ -151,7 +151,7 @@ def finetune(
     from pathlib import Path
 
     from semcgcnn.model.checkpoint import SHIPPED_MODEL, CheckpointError
-    from semcgcnn.model.finetune import finetune as run_finetune
+    from semcgcnn.model.training.finetune import finetune as run_finetune
 
     paths = _extra_label_paths(extra_labels)
     try:

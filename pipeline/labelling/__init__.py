@@ -3,4 +3,4 @@ energy and work function from those results (:mod:`.surface`), which atoms a sla
 moves (:mod:`.slabs`) and one module per backend: GPAW (:mod:`.gpaw`, real PAW DFT run in its own
 process), VASP (:mod:`.vasp`: input sets with the paper's settings, dry-run folders, output
 parsing) and a universal ML potential (:mod:`.mlip`). The jobflow Makers that chain them are in
-:mod:`semcgcnn.workflows.labelling`."""
+:mod:`semcgcnn.workflows.labelling.maker`."""

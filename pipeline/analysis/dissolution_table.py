@@ -24,7 +24,7 @@ class DissolutionError(ValueError):
 
 def read_compounds(run_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A finished screen's ``compounds`` table and its manifest."""
-    from .run import read_finished
+    from semcgcnn.pipeline.screen.run import read_finished
 
     return read_finished(run_dir, "compounds", DissolutionError)
 

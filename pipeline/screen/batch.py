@@ -18,7 +18,7 @@ from semcgcnn.schema import TABLES, empty_frame
 from . import rows
 from .candidates import Candidate
 from .predictions import predict_slabs, slab_structure
-from .slabs import SlabResult
+from semcgcnn.pipeline.slabs import SlabResult
 from .wulff import compound_wulff, lowest_per_facet, weighted_spread
 
 def domain_verdict(predictor, cand: Candidate) -> tuple[bool, str]:

@@ -1,7 +1,7 @@
 """The labelling backends as jobflow pieces, one interface: ``check(structures, dry_run)`` raises
-a one-line :class:`~semcgcnn.pipeline.labels.calc.LabelError` before any job exists, and
+a one-line :class:`~semcgcnn.pipeline.labelling.calc.LabelError` before any job exists, and
 ``calc(structure, kind, relax, name)`` returns a Job or Flow whose ``output`` is a
-:class:`~semcgcnn.pipeline.labels.calc.CalcResult` (or an error result, see :mod:`.label_jobs`).
+:class:`~semcgcnn.pipeline.labelling.calc.CalcResult` (or an error result, see :mod:`.label_jobs`).
 
 * ``gpaw``: one job per calculation, GPAW in its own process (relaxation and the final static
   run with the electrostatic potential in one go).
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from jobflow import Flow, Job
 
-from semcgcnn.pipeline.labels.calc import LabelError
+from semcgcnn.pipeline.labelling.calc import LabelError
 
-from .label_jobs import forcefield_result_job, gpaw_calc_job, vasp_result_job
+from .jobs import forcefield_result_job, gpaw_calc_job, vasp_result_job
 
 BACKENDS = ("gpaw", "vasp", "mlip")
 PRESETS = ("fast", "default")
@@ -29,7 +29,7 @@ class GpawBackend:
     preset: str = "fast"
 
     def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labels.gpaw import check_gpaw
+        from semcgcnn.pipeline.labelling.gpaw import check_gpaw
 
         if dry_run:
             raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
@@ -62,12 +62,12 @@ class VaspBackend:
     preset: str = "default"  # the paper's settings; VASP has one preset
 
     def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labels.vasp import check_vasp
+        from semcgcnn.pipeline.labelling.vasp import check_vasp
 
         check_vasp(dry_run, structures)
 
     def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
-        from semcgcnn.pipeline.labels.vasp import vasp_makers
+        from semcgcnn.pipeline.labelling.vasp import vasp_makers
 
         relax_maker, static_maker = vasp_makers(kind, relax_bulk_cell=kind == "bulk")
         return _chain(relax_maker, static_maker, structure, relax, vasp_result_job, kind, name)
@@ -79,14 +79,14 @@ class MlipBackend:
     preset: str = "default"
 
     def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labels.mlip import check_mlip
+        from semcgcnn.pipeline.labelling.mlip import check_mlip
 
         if dry_run:
             raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
         check_mlip(self.model, structures)
 
     def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
-        from semcgcnn.pipeline.labels.mlip import mlip_makers
+        from semcgcnn.pipeline.labelling.mlip import mlip_makers
 
         relax_maker, static_maker = mlip_makers(self.model, kind, relax_bulk_cell=kind == "bulk")
         return _chain(relax_maker, static_maker, structure, relax, forcefield_result_job, kind, name)

@@ -5,10 +5,10 @@ without the required columns, a row whose structure JSON does not parse or whose
 valid structure are one-line :class:`ExtraLabelsError`\\ s naming the file and row; nothing is
 dropped silently), featurizes the *unrelaxed* slabs (``structure_json``, what the network takes)
 with the model's :class:`~semcgcnn.model.config.GraphConfig`, and returns graphs, targets and a
-row table shaped like :func:`~semcgcnn.model.training_data.load_slab_tensors`'s (``source`` =
+row table shaped like :func:`~semcgcnn.model.training.data.load_slab_tensors`'s (``source`` =
 ``"extra_labels"``, ``structure_id``, ``chemsys``), so the rows can join a training set
-(:func:`~semcgcnn.model.training_data.load_slab_tensors` ``extra=``) or fine-tune a checkpoint
-(:mod:`semcgcnn.model.finetune`).
+(:func:`~semcgcnn.model.training.data.load_slab_tensors` ``extra=``) or fine-tune a checkpoint
+(:mod:`semcgcnn.model.training.finetune`).
 
 Rows without a finite surface energy (a failed calculation) are excluded and reported (count and
 reason, logged and kept in :attr:`ExtraLabels.files`). The work function is masked (NaN, left out
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import GraphConfig
-from .data import GraphTensors
-from .graphs import GraphSet
+from semcgcnn.model.config import GraphConfig
+from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.graphs import GraphSet
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def load_extra_labels(paths: Path | Sequence[Path], graph_config: GraphConfig | 
                       workers: int | None = 1) -> ExtraLabels:
     """Read, check and featurize one or more labels tables (rows in file order, files in the
     given order); see the module docstring for what is refused, excluded and masked."""
-    from .graphs import featurize_structures
+    from semcgcnn.model.graphs import featurize_structures
 
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:

@@ -7,7 +7,7 @@ screen's slab stage cuts (symmetric where possible): slab relaxation with the in
 with the electrostatic potential → one ``labels`` row per slab (γ with its chemical-potential
 convention, Φ of both faces) → a :class:`~.schemas.LabelSetDoc`. A non-stoichiometric slab adds
 one calculation of the rich element's ground state (``rich_element``, the Mg-rich limit by
-default; :mod:`semcgcnn.pipeline.labels.surface`).
+default; :mod:`semcgcnn.pipeline.labelling.surface`).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 
 from jobflow import Flow, Maker
 
-from semcgcnn.pipeline.labels.references import elemental_reference
-from semcgcnn.pipeline.labels.slabs import label_slabs, with_fixed_interior
-from semcgcnn.pipeline.labels.surface import needs_rich_reference
+from semcgcnn.pipeline.labelling.references import elemental_reference
+from semcgcnn.pipeline.labelling.slabs import label_slabs, with_fixed_interior
+from semcgcnn.pipeline.labelling.surface import needs_rich_reference
 from semcgcnn.pipeline.slabs import SlabConfig
 
-from .label_backends import make_backend
-from .label_jobs import collect_labels_job, label_row_job, recut_slab_job
+from .backends import make_backend
+from .jobs import collect_labels_job, label_row_job, recut_slab_job
 
 
 @dataclass

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
-from .data import GraphTensors
+from semcgcnn.model.config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
+from semcgcnn.model.data import GraphTensors
 from .splits import make_split
 from .train import TrainingDivergedError, TrainResult, train
-from .training_data import TASKS
+from .data import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class MgData:
         self._tensors: dict[float, GraphTensors] = {}
 
     def tensors(self, surface_depth: float) -> GraphTensors:
-        from .graphs import dataset_graphs_at_depth
+        from semcgcnn.model.graphs import dataset_graphs_at_depth
 
         d = float(surface_depth)
         if d not in self._tensors:

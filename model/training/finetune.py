@@ -2,7 +2,7 @@
 
 :func:`finetune` loads a safe checkpoint (weights only, :func:`~semcgcnn.model.checkpoint.load_checkpoint`),
 keeps its graph config, model config, normaliser, target scale and element descriptors, and trains
-it for a few epochs on labels from ``semcgcnn label`` (:mod:`semcgcnn.model.extra_labels`),
+it for a few epochs on labels from ``semcgcnn label`` (:mod:`semcgcnn.model.training.extra_labels`),
 optionally mixed with a fresh random *replay* sample of the checkpoint's own training data each
 epoch so it does not forget what it knew. The result is a new safe checkpoint whose card names
 the parent model and the labels.
@@ -29,14 +29,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint, save_checkpoint
-from .config import FinetuneConfig, TrainConfig
-from .data import GraphTensors
+from semcgcnn.model.checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint, save_checkpoint
+from semcgcnn.model.config import FinetuneConfig, TrainConfig
+from semcgcnn.model.data import GraphTensors
 from .extra_labels import ExtraLabels, load_extra_labels
-from .graphs import GraphSet
+from semcgcnn.model.graphs import GraphSet
 from .gradnorm import TaskWeights
-from .inference import Normalizer
-from .network import SEMCGCNN
+from semcgcnn.model.inference import Normalizer
+from semcgcnn.model.network import SEMCGCNN
 from .train import _progress, masked_task_losses
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class ReplayPool:
 def replay_pool(checkpoint: Checkpoint) -> ReplayPool:
     """The checkpoint's own training rows: its card's datasets, restricted to its
     ``training_systems`` when the card lists them."""
-    from .training_data import _slab_graphs
+    from .data import _slab_graphs
 
     card = checkpoint.card
     datasets = tuple(card.get("training_data", {}).get("datasets") or ())
@@ -91,7 +91,7 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune ``checkpoint`` (a stem/path, or a loaded :class:`Checkpoint`, which is copied, not
     changed) on ``extra`` labels (labels.parquet path(s), or already-loaded
-    :class:`~semcgcnn.model.extra_labels.ExtraLabels`) and, with ``out``, save the result as a
+    :class:`~semcgcnn.model.training.extra_labels.ExtraLabels`) and, with ``out``, save the result as a
     safe checkpoint. ``replay``: the parent's training pool if already built (:func:`replay_pool`;
     built here when ``cfg.replay_fraction`` > 0 and not given). Deterministic for a given seed."""
     cfg = cfg or FinetuneConfig()
@@ -139,7 +139,7 @@ def finetune(
 
 
 def _trainable(model: SEMCGCNN, freeze_convolutions: bool) -> list[torch.nn.Parameter]:
-    from .network import freeze_encoder
+    from semcgcnn.model.network import freeze_encoder
 
     if freeze_convolutions:
         freeze_encoder(model)
@@ -184,7 +184,7 @@ def _epoch(model, opt, weighting, data: GraphTensors, rng, batch_size: int, norm
 def _save(out: Path, model: SEMCGCNN, parent: Checkpoint, labels: ExtraLabels, cfg: FinetuneConfig, n_replay: int,
           n_pool: int) -> Path:
     """The fine-tuned checkpoint: the parent's configs and normaliser, a card naming the parent and the labels."""
-    from .atom_features import ELEMENT_SYMBOLS
+    from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
 
     card = parent.card
     z = np.unique(labels.graphs.atomic_numbers)

@@ -52,7 +52,7 @@ def resolve_source(source: str, api_key: str | None = None) -> str:
     if source not in ("mp", "mlip"):
         raise FormationEnergyError(f"unknown source {source!r}: choose auto, mp, shipped or mlip")
     if source == "mlip" and importlib.util.find_spec("sevenn") is None:
-        from .labels.mlip import INSTALL_HINT
+        from semcgcnn.pipeline.labelling.mlip import INSTALL_HINT
 
         raise FormationEnergyError(f"offline formation energies need the SevenNet ML potential: {INSTALL_HINT} "
                                    "(or set MP_API_KEY for --source mp)")
@@ -84,8 +84,8 @@ def mp_formation_energies(material_ids: list[str], api_key: str | None = None) -
 def mlip_formation_energy(structure) -> FormationEnergy:
     """7net-0 formation energy of a bulk structure against 7net-0 energies of the shipped
     elemental references; NaN with a reason outside the model's elements or the references."""
-    from .labels.calc import LabelError
-    from .labels.mlip import check_mlip, mlip_energy_per_atom, mlip_reference_energy, reference_structures
+    from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.labelling.mlip import check_mlip, mlip_energy_per_atom, mlip_reference_energy, reference_structures
 
     name = SOURCE_NAMES["mlip"]
     try:

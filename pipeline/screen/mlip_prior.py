@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .labels.mlip import mlip_energy_per_atom, mlip_reference_energy, model_elements, reference_structures
+from semcgcnn.pipeline.labelling.mlip import mlip_energy_per_atom, mlip_reference_energy, model_elements, reference_structures
 
 def prior_card_path() -> Path:
     from semcgcnn.model.checkpoint import SHIPPED_MODEL

@@ -3,7 +3,7 @@
 ``find_candidates_job`` → ``screen_batches_job`` (replaces itself with one
 ``screen_batch_job`` per batch of compounds) → ``assemble_job``. Jobs exchange plain JSON and
 MSONable objects, so they run under ``run_locally``, FireWorks or jobflow-remote alike. Every
-batch job commits its compounds to the screen's :class:`~semcgcnn.pipeline.store.PartStore` and
+batch job commits its compounds to the screen's :class:`~semcgcnn.pipeline.screen.store.PartStore` and
 skips compounds already committed, so a rerun (``--resume``, a FireWorks rerun of a lost job)
 never redoes or duplicates a compound.
 """
@@ -18,13 +18,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from jobflow import Flow, Response, job
 
-from semcgcnn.pipeline import run as stages
-from semcgcnn.pipeline.candidates import Candidate
-from semcgcnn.pipeline.config import ScreenConfig
-from semcgcnn.pipeline.store import PartStore
+from semcgcnn.pipeline.screen import run as stages
+from semcgcnn.pipeline.screen.candidates import Candidate
+from semcgcnn.pipeline.screen.config import ScreenConfig
+from semcgcnn.pipeline.screen.store import PartStore
 from semcgcnn.schema import TABLES, provenance
 
-from .schemas import CandidatesDoc, CompoundBatchDoc, ScreenSummaryDoc
+from semcgcnn.workflows.schemas import CandidatesDoc, CompoundBatchDoc, ScreenSummaryDoc
 
 log = logging.getLogger(__name__)
 

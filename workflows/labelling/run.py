@@ -4,7 +4,7 @@ or, with ``dry_run`` (VASP), submit-ready input folders in ``OUT/vasp_inputs/``.
 
 Every check a user can fail (the file, a bulk and not a slab, partial occupancy, an element the
 backend lacks, no VASP command or POTCAR library) runs before the first job, as one-line
-:class:`~semcgcnn.pipeline.labels.calc.LabelError`.
+:class:`~semcgcnn.pipeline.labelling.calc.LabelError`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from pathlib import Path
 
 from semcgcnn.io import InputError, read_structure
 from semcgcnn.paths import OutputPathError, check_output_dir
-from semcgcnn.pipeline.labels.calc import LabelError
-from semcgcnn.pipeline.labels.references import check_bulk, elemental_reference
-from semcgcnn.pipeline.labels.surface import needs_rich_reference
+from semcgcnn.pipeline.labelling.calc import LabelError
+from semcgcnn.pipeline.labelling.references import check_bulk, elemental_reference
+from semcgcnn.pipeline.labelling.surface import needs_rich_reference
 
-from .labelling import SurfacePropertyMaker
-from .local import JOBFLOW_DIR, run_flow
-from .schemas import LabelSetDoc
+from .maker import SurfacePropertyMaker
+from semcgcnn.workflows.local import JOBFLOW_DIR, run_flow
+from semcgcnn.workflows.schemas import LabelSetDoc
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = Fal
 
 def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
     """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``."""
-    from semcgcnn.pipeline.labels.slabs import with_fixed_interior
-    from semcgcnn.pipeline.labels.vasp import write_dry_run
+    from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.vasp import write_dry_run
 
     cut, _ = prepare(bulk, bulk_id, maker, dry_run=True)
     root = out / "vasp_inputs"

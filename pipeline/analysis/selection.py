@@ -99,7 +99,7 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
 
 def read_screen(screen_dir: Path) -> tuple[pd.DataFrame, dict]:
     """A finished screen's predictions (symmetric slabs with finite values) and its manifest."""
-    from .run import read_finished
+    from semcgcnn.pipeline.screen.run import read_finished
 
     df, manifest = read_finished(screen_dir, "predictions", SelectionError)
     ok = df["symmetric_slab"] & np.isfinite(df["surface_energy_eV_per_A2"])
@@ -108,8 +108,8 @@ def read_screen(screen_dir: Path) -> tuple[pd.DataFrame, dict]:
 
 def screen_bulks(manifest: dict, compound_ids) -> dict[str, object]:
     """The bulk structures of ``compound_ids``, found again from the screen's own candidate source."""
-    from .config import ScreenConfig
-    from .run import ScreenError, find_candidates
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.pipeline.screen.run import ScreenError, find_candidates
 
     try:
         found = find_candidates(ScreenConfig.from_parameters(manifest["parameters"]))

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import GraphConfig
-from .data import GraphTensors
-from .descriptors import DESCRIPTOR_SETS, element_descriptor_table
+from semcgcnn.model.config import GraphConfig
+from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.descriptors import DESCRIPTOR_SETS, element_descriptor_table
 from .extra_labels import ExtraLabels
 
 TASKS = ("surface_energy", "work_function")
@@ -31,7 +31,7 @@ def load_slab_tensors(
     (``source``, ``structure_id``, ``chemsys``) in the same order. ``descriptors``: "" (none)
     or one of :data:`~semcgcnn.model.descriptors.DESCRIPTOR_SETS`, appended to the atom
     features. Read from ``bundle`` (see :func:`save_training_bundle`) when given. ``extra``:
-    new labels (:func:`~semcgcnn.model.extra_labels.load_extra_labels`, featurized with the same
+    new labels (:func:`~semcgcnn.model.training.extra_labels.load_extra_labels`, featurized with the same
     graph config) appended after the datasets' rows (``source`` ``"extra_labels"``)."""
     graph_config = graph_config or GraphConfig()
     if bundle is not None:
@@ -51,7 +51,7 @@ def _with_extra(gs, y: np.ndarray, frame: pd.DataFrame, extra: ExtraLabels, grap
     """Graphs, targets and row table with ``extra``'s rows appended."""
     from dataclasses import replace
 
-    from .graphs import GraphSet
+    from semcgcnn.model.graphs import GraphSet
 
     if extra.graphs.config.key() != graph_config.key():
         raise ValueError(f"extra labels were featurized with another graph config ({extra.graphs.config})")
@@ -69,7 +69,7 @@ def load_mg_tensors(graph_config: GraphConfig | None = None,
     plus ``extra`` labels appended after them."""
     from semcgcnn.datasets import TARGETS, labels
 
-    from .graphs import dataset_graphs
+    from semcgcnn.model.graphs import dataset_graphs
 
     df = labels("mg_binary_slabs")
     graph_config = graph_config or GraphConfig()
@@ -85,7 +85,7 @@ def _slab_graphs(datasets: tuple[str, ...], graph_config: GraphConfig):
     """(GraphSet, targets with NaN where missing, row table) of the datasets, concatenated."""
     from semcgcnn.datasets import TARGETS, labels
 
-    from .graphs import GraphSet, dataset_graphs
+    from semcgcnn.model.graphs import GraphSet, dataset_graphs
 
     sets, frames, ys = [], [], []
     for name in datasets:
@@ -125,7 +125,7 @@ def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) ->
 
 
 def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfig):
-    from .graphs import GraphSet
+    from semcgcnn.model.graphs import GraphSet
 
     with np.load(path, allow_pickle=False) as z:
         saved = GraphConfig.from_dict(json.loads(str(z["graph_config"])))
@@ -149,7 +149,7 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
 def training_elements(data: GraphTensors, idx: np.ndarray | None = None) -> list[str]:
     """Sorted element symbols present in the graph rows ``idx`` (all rows by default): the
     elements a model trained on those rows has seen (the card's ``training_elements``)."""
-    from .atom_features import ELEMENT_SYMBOLS
+    from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
 
     z = data.atomic_numbers if idx is None else data.atomic_numbers_of(np.asarray(idx))
     return sorted(ELEMENT_SYMBOLS[int(v)] for v in np.unique(z))

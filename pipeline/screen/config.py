@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from .candidates import DEFAULT_E_ABOVE_HULL_EV
-from .slabs import SlabConfig
+from semcgcnn.pipeline.slabs import SlabConfig
 
 
 @dataclass(frozen=True)

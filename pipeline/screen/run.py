@@ -28,7 +28,7 @@ from semcgcnn.schema import provenance
 from .batch import screen_batch
 from .candidates import Candidate, CandidateError, CandidateSet, screen_candidates
 from .config import BATCH_SIZE, ScreenConfig
-from .slabs import SlabConfig, SlabResult, compound_slabs
+from semcgcnn.pipeline.slabs import SlabConfig, SlabResult, compound_slabs
 from .store import FolderLockedError, PartStore, RunLock
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def load_predictor(model: str | None, mlip_prior: bool = False):
     from semcgcnn.model.predict import load_pretrained
 
     if mlip_prior and importlib.util.find_spec("sevenn") is None:
-        from .labels.mlip import INSTALL_HINT
+        from semcgcnn.pipeline.labelling.mlip import INSTALL_HINT
 
         raise ScreenError(f"--mlip-prior needs the SevenNet ML potential: {INSTALL_HINT}")
     try:

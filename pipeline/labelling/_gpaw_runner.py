@@ -4,7 +4,7 @@
 
 Standalone on purpose: it imports only the standard library, numpy, ase and gpaw (Debian's GPAW
 22.8 lives in /usr/bin/python3 with numpy 1.x, which cannot share a process with pymatgen on
-numpy 2), so :mod:`semcgcnn.pipeline.labels.gpaw` talks to it through plain files. Works with
+numpy 2), so :mod:`semcgcnn.pipeline.labelling.gpaw` talks to it through plain files. Works with
 GPAW 22.8 / ASE 3.22 and GPAW 2x / ASE 3.2x.
 
 input.json: cell (3x3 Å, rows), positions (Nx3 Cartesian Å), numbers, pbc, fixed (per atom),

@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .checkpoint import SHIPPED_MODEL
-from .config import GraphConfig, ModelConfig, TrainConfig
-from .descriptors import descriptor_names
+from semcgcnn.model.checkpoint import SHIPPED_MODEL
+from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
+from semcgcnn.model.descriptors import descriptor_names
 from .extra_labels import SOURCE, ExtraLabels, held_out_overlap, load_extra_labels, with_extra_training_rows
 from .splits import make_split
 from .train import TrainResult, train
-from .training_data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
+from .data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
 
 # The paper's Table-1 variants: name -> (list of task tuples (STL trains one model per task),
 # surface flag, loss weighting).
@@ -147,7 +147,7 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
-    from .checkpoint import save_checkpoint
+    from semcgcnn.model.checkpoint import save_checkpoint
 
     r = RECIPES[recipe]
     gcfg = GraphConfig()
@@ -199,7 +199,7 @@ def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config:
     from semcgcnn.datasets import DATASETS
     from semcgcnn.paths import sha256_files
 
-    from .checkpoint import save_checkpoint
+    from semcgcnn.model.checkpoint import save_checkpoint
 
     tasks, surface, weighting = VARIANTS[variant]
     if len(tasks) != 1:

@@ -1,6 +1,6 @@
 """The labelling jobs (small ``@job`` functions; each calls one pipeline function).
 
-A calculation job's output is a :class:`~semcgcnn.pipeline.labels.calc.CalcResult`, or
+A calculation job's output is a :class:`~semcgcnn.pipeline.labelling.calc.CalcResult`, or
 ``{"error": reason}`` when the calculation failed for a reason worth a table row (GPAW's crash,
 a convergence failure): the row job then writes an error row instead of a label, so no slab is
 ever dropped silently. The row and collect jobs run even when an upstream atomate2 job failed
@@ -15,9 +15,9 @@ from pathlib import Path
 from jobflow import JobConfig, job
 from jobflow.core.reference import OnMissing
 
-from semcgcnn.pipeline.labels.calc import CalcResult, LabelError
+from semcgcnn.pipeline.labelling.calc import CalcResult, LabelError
 
-from .schemas import LabelSetDoc
+from semcgcnn.workflows.schemas import LabelSetDoc
 
 log = logging.getLogger(__name__)
 _TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
@@ -28,7 +28,7 @@ def gpaw_calc_job(structure, kind: str, preset: str, relax: bool) -> CalcResult 
     """One GPAW calculation in this job's folder (its own process; a crash is an error result). A
     relaxed bulk relaxes its cell too (converged settings only: at the ``fast`` cutoff the Pulay
     stress shrinks the cell, so there a warning is logged)."""
-    from semcgcnn.pipeline.labels.gpaw import GPAW_PRESETS, run_gpaw
+    from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS, run_gpaw
 
     relax_cell = relax and kind == "bulk"
     if relax_cell and preset == "fast":
@@ -44,7 +44,7 @@ def gpaw_calc_job(structure, kind: str, preset: str, relax: bool) -> CalcResult 
 @job(config=_TOLERANT)
 def vasp_result_job(task_doc, kind: str) -> CalcResult | dict:
     """The :class:`CalcResult` of a finished atomate2 VASP job, read from its folder's files."""
-    from semcgcnn.pipeline.labels.vasp import parse_vasp_dir
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
 
     if task_doc is None:
         return {"error": f"the VASP {kind} job failed (see its job folder)"}
@@ -58,7 +58,7 @@ def vasp_result_job(task_doc, kind: str) -> CalcResult | dict:
 @job(config=_TOLERANT)
 def forcefield_result_job(task_doc, kind: str) -> CalcResult | dict:
     """The :class:`CalcResult` of a finished atomate2 force-field job."""
-    from semcgcnn.pipeline.labels.mlip import calc_result_from_forcefield_doc
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc
 
     if task_doc is None:
         return {"error": f"the ML-potential {kind} job failed (see its log)"}
@@ -69,7 +69,7 @@ def forcefield_result_job(task_doc, kind: str) -> CalcResult | dict:
 def recut_slab_job(bulk_calc, bulk_id: str, miller: list[int], termination: int, slab_config: dict) -> dict:
     """The slab of one termination cut again from the *relaxed* bulk (``relax_bulk``): its row and
     its structure with the interior fixed, or an error."""
-    from semcgcnn.pipeline.labels.slabs import label_slabs, with_fixed_interior
+    from semcgcnn.pipeline.labelling.slabs import label_slabs, with_fixed_interior
     from semcgcnn.pipeline.slabs import SlabConfig
 
     if not isinstance(bulk_calc, CalcResult):
@@ -85,7 +85,7 @@ def recut_slab_job(bulk_calc, bulk_id: str, miller: list[int], termination: int,
 def label_row_job(slab_id: str, slab, slab_calc, bulk_calc, ref_calc, meta: dict) -> dict:
     """``{"row": labels row}`` or ``{"error": errors row}`` for one slab. ``slab``: its slab-stage
     row, or the :func:`recut_slab_job` output."""
-    from semcgcnn.pipeline.labels.rows import label_row
+    from semcgcnn.pipeline.labelling.rows import label_row
 
     def error(reason: str) -> dict:
         return {"error": {"stage": "label", "id": slab_id, "reason": reason}}
@@ -122,7 +122,7 @@ def collect_labels_job(results: list, slab_errors: list[dict], meta: dict, out: 
                                                                    "reason": "a row job did not finish"})
     paths = {}
     if out:
-        from semcgcnn.pipeline.labels.rows import write_label_tables
+        from semcgcnn.pipeline.labelling.rows import write_label_tables
 
         paths = {k: str(v) for k, v in write_label_tables(rows, errors, out, f"semcgcnn label {meta['bulk_id']}",
                                                            parameters or {}).items()}

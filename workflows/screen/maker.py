@@ -3,7 +3,7 @@
 ``ScreeningMaker(elements=("Al",), limit=20).make(out)`` returns a :class:`jobflow.Flow`:
 candidates → fan-out into batch jobs (slabs, predictions, Wulff; each commits one part) → one
 job that writes the same six Parquet tables as ``semcgcnn screen``. Its fields mirror
-:class:`~semcgcnn.pipeline.config.ScreenConfig`, whose defaults they take.
+:class:`~semcgcnn.pipeline.screen.config.ScreenConfig`, whose defaults they take.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jobflow import Flow, Maker
 
-from semcgcnn.pipeline.config import BATCH_SIZE, ScreenConfig
+from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
 from semcgcnn.pipeline.slabs import SlabConfig
 
 from .jobs import assemble_job, find_candidates_job, screen_batches_job

@@ -1,5 +1,5 @@
 """Transfer learning (paper §3.2, Fig. 5): a pretrained checkpoint as the starting point of a
-model for new data, trained by the one training loop (:func:`semcgcnn.model.train.train`).
+model for new data, trained by the one training loop (:func:`semcgcnn.model.training.train.train`).
 
 :func:`transfer_model` builds the new model: the pretrained model's architecture restricted to
 the requested tasks, its embedding and convolutions copied, and each task's head copied from the
@@ -8,7 +8,7 @@ head). With ``freeze`` the embedding and convolutions (batch-norm statistics inc
 fixed and only the heads train. :func:`train_transfer` trains it on new data; as for any
 training run, the target normaliser is fitted on the new training rows.
 
-Unlike :mod:`semcgcnn.model.finetune` (a few new labels, no validation set, a fixed schedule),
+Unlike :mod:`semcgcnn.model.training.finetune` (a few new labels, no validation set, a fixed schedule),
 this is ordinary training on a labelled dataset with a validation split and best-validation
 selection, only from pretrained weights instead of random ones.
 """
@@ -21,12 +21,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .checkpoint import Checkpoint
-from .config import TrainConfig
-from .data import GraphTensors
-from .network import SEMCGCNN, freeze_encoder
+from semcgcnn.model.checkpoint import Checkpoint
+from semcgcnn.model.config import TrainConfig
+from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.network import SEMCGCNN, freeze_encoder
 from .train import TrainResult, train
-from .training_data import TASKS
+from .data import TASKS
 
 _TARGET_SCALE = ("target_mean", "target_std")  # the surface readout's per-task scale: the new normaliser's
 
@@ -54,7 +54,7 @@ def transfer_tensors(parent: Checkpoint, datasets: Sequence[str],
                      tasks: Sequence[str] | None = None) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the shipped ``datasets`` for a model of ``parent``'s inputs (its graph
     config and element descriptors), targets in ``tasks`` order, and the row table."""
-    from .training_data import _slab_graphs
+    from .data import _slab_graphs
 
     tasks = tuple(tasks or parent.tasks)
     gs, y, frame = _slab_graphs(tuple(datasets), parent.graph_config)
@@ -67,7 +67,7 @@ def train_transfer(parent: Checkpoint, data: GraphTensors, split: tuple[np.ndarr
                    scratch: bool = False, run_dir=None, progress: bool = True) -> TrainResult:
     """Train on ``data`` (:func:`transfer_tensors`) from ``parent``'s weights (:func:`transfer_model`),
     or with ``scratch`` from a random initialisation of the same architecture (the baseline).
-    ``run_dir``: resumable, as :func:`~semcgcnn.model.train.train`."""
+    ``run_dir``: resumable, as :func:`~semcgcnn.model.training.train.train`."""
     tasks = tuple(tasks or parent.tasks)
     if data.config.key() != parent.graph_config.key():
         raise ValueError("the data were featurized with another graph config than the pretrained model's")

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ModelConfig, TrainConfig
-from .data import Batch, GraphTensors
+from semcgcnn.model.config import ModelConfig, TrainConfig
+from semcgcnn.model.data import Batch, GraphTensors
 from .gradnorm import GradNorm, TaskWeights
-from .metrics import regression_metrics
-from .inference import Normalizer, predict
-from .network import SEMCGCNN
+from semcgcnn.model.metrics import regression_metrics
+from semcgcnn.model.inference import Normalizer, predict
+from semcgcnn.model.network import SEMCGCNN
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def train(
 ) -> TrainResult:
     """Train one model; with ``run_dir``, an interrupted run resumes from its last epoch.
     ``init``: the starting model (config ``model_cfg``; copied, not changed), e.g. a pretrained
-    one for transfer learning (:mod:`semcgcnn.model.transfer`); its parameters with
+    one for transfer learning (:mod:`semcgcnn.model.training.transfer`); its parameters with
     ``requires_grad`` off stay fixed, and so do the running statistics of its frozen batch norms."""
     train_idx, val_idx, test_idx = (np.asarray(s, dtype=np.int64) for s in split)
     run = _start(data, train_idx, model_cfg, train_cfg, init)

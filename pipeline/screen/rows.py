@@ -11,7 +11,7 @@ import numpy as np
 from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
-from .slabs import SlabResult
+from semcgcnn.pipeline.slabs import SlabResult
 from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
