@@ -47,10 +47,10 @@ def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = Me
     validation score (as training selects: mean task MAE / training std) is kept, as the parent
     itself was selected; otherwise the last."""
     from .data import GraphTensors
-    from .training.finetune import _epoch
+    from .training.loop import train_epoch
     from .training.gradnorm import TaskWeights
     from .network import SEMCGCNN
-    from .training.train import _val_score, evaluate
+    from .training.train import evaluate, val_score
 
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     torch.manual_seed(seed)
@@ -64,9 +64,11 @@ def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = Me
     weighting = TaskWeights(len(model.cfg.tasks))
     best = (math.inf, None)
     for epoch in range(cfg.epochs):
-        loss = _epoch(model, opt, weighting, data, rng, cfg.batch_size, parent.normalizer)
-        score = _val_score(evaluate(model, val, np.arange(len(val)), parent.normalizer), parent.normalizer,
-                           model.cfg.tasks) if val is not None else -epoch
+        order = rng.permutation(len(data))
+        loss = train_epoch(model, opt, weighting, data, order, cfg.batch_size, parent.normalizer,
+                           keep_batch_norm_statistics=True, skip_single_crystal_batches=False)
+        score = val_score(evaluate(model, val, np.arange(len(val)), parent.normalizer), parent.normalizer,
+                          model.cfg.tasks) if val is not None else -epoch
         if score < best[0]:
             best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
         log.info("member seed %d: epoch %d/%d, train loss %.4f, val score %.4f", seed, epoch + 1, cfg.epochs, loss,
