@@ -20,7 +20,7 @@ import typer
 
 from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.data import GraphTensors
-from semcgcnn.model.ensemble import MemberConfig, perturbed_member, save_member
+from semcgcnn.model.training.ensemble import MemberConfig, perturbed_member, save_member
 from semcgcnn.model.training.finetune import ReplayPool, replay_pool
 
 log = logging.getLogger("ensemble_members")
