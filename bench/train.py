@@ -88,7 +88,7 @@ def project_epochs(data, train_idx, norm, epochs: int) -> list[float]:
     from semcgcnn.model.config import ModelConfig
     from semcgcnn.model.training.gradnorm import GradNorm
     from semcgcnn.model.network import SEMCGCNN
-    from semcgcnn.model.training.train import _train_epoch
+    from semcgcnn.model.training.loop import train_epoch
 
     torch.manual_seed(0)
     model = SEMCGCNN(ModelConfig())
@@ -98,7 +98,8 @@ def project_epochs(data, train_idx, norm, epochs: int) -> list[float]:
     project = []
     for _ in range(epochs):
         t = time.perf_counter()
-        _train_epoch(model, opt, gn, data, rng.permutation(train_idx), 64, norm)
+        train_epoch(model, opt, gn, data, rng.permutation(train_idx), 64, norm,
+                    keep_batch_norm_statistics=False, skip_single_crystal_batches=True)
         project.append(time.perf_counter() - t)
     return project
 

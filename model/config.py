@@ -192,7 +192,7 @@ class HyperoptConfig:
     """One TPE search (``semcgcnn hyperopt``): budget, the fixed split it validates on, seeds.
 
     The objective is the best validation score of a training (the criterion training selects its
-    epoch by: mean over tasks of validation MAE / training std, ``train._val_score``), so trials
+    epoch by: mean over tasks of validation MAE / training std, ``train.val_score``), so trials
     with different schedules or target scales stay comparable. ``split="grouped"`` (the default)
     holds out whole Mg–X systems for validation: screening predicts systems the model never saw,
     so that is the error worth minimising (a random split rewards memorising a system's other slabs).

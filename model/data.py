@@ -20,7 +20,7 @@ import torch
 from .atom_features import atom_feature_table
 from .config import GraphConfig
 from .featurize import gaussian_centers
-from .graphs import GraphSet, _ranges
+from .graphs import GraphSet, concat_ranges
 
 
 def mean_pool(x: torch.Tensor, batch: torch.Tensor, n_graphs: int, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -140,20 +140,20 @@ class GraphTensors:
 
     def atomic_numbers_of(self, idx: np.ndarray) -> np.ndarray:
         """Atomic numbers of all atoms of the crystals ``idx``."""
-        return self.atomic_numbers[_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])]
+        return self.atomic_numbers[concat_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])]
 
     def batch(self, idx) -> Batch:
         idx = np.asarray(idx, dtype=np.int64)
         counts = self.n_atoms[idx]
         crystal = np.repeat(np.arange(len(idx)), counts)
         parts = [
-            _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]),  # atoms
+            concat_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1]),  # atoms
             crystal,
             np.concatenate([[0], np.cumsum(counts)[:-1]])[crystal],  # atom shift
         ]
         if not self.shared_edges:  # this batch's own distinct-distance rows, and each crystal's offset in them
             ucounts = np.diff(self.uniq_ptr)[idx]
-            parts += [_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),
+            parts += [concat_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),
                       np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal]]
         # one host→device copy per batch (a no-op on the CPU)
         flat = torch.from_numpy(np.concatenate(parts)).to(self.device)

@@ -5,90 +5,22 @@ An ensemble is a JSON card (``format`` :data:`ENSEMBLE_FORMAT`) naming member ch
 safetensors + JSON cards, stems relative to the ensemble card) and one scale per task; it loads
 with :func:`load_ensemble` (or :func:`semcgcnn.model.predict.load_pretrained`, which recognises it).
 
-Members (:func:`perturbed_member`): a trained parent checkpoint, trained a few epochs more on a
-bootstrap resample of its own training rows with its own seed. Not independent trainings from
-scratch (5 × 46 min on this CPU): a cheaper ensemble whose spread is calibrated (:func:`calibration_scale`)
-rather than trusted raw.
+Members are trained by :mod:`semcgcnn.model.training.ensemble`; this module loads ensembles,
+writes their cards and fits their calibration, and needs no training code.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
 
-log = logging.getLogger(__name__)
 ENSEMBLE_FORMAT = "semcgcnn-ensemble-1"
 STD_SUFFIX = "_std"
-
-
-@dataclass(frozen=True)
-class MemberConfig:
-    """How a perturbed member is trained from its parent (the one place these defaults live)."""
-
-    epochs: int = 6
-    lr: float = 3e-4
-    batch_size: int = 64
-    bootstrap: bool = True  # train on a resample (with replacement) of the parent's training rows
-    threads: int = 1
-
-
-def perturbed_member(parent: Checkpoint, pool, seed: int, cfg: MemberConfig = MemberConfig(), val=None):
-    """A copy of ``parent`` trained ``cfg.epochs`` more epochs on a bootstrap resample of ``pool``
-    (:func:`~semcgcnn.model.training.finetune.replay_pool`) with seed ``seed``; returns the model. With
-    ``val`` (GraphTensors of the parent's validation rows), the state of the epoch with the best
-    validation score (as training selects: mean task MAE / training std) is kept, as the parent
-    itself was selected; otherwise the last."""
-    from .data import GraphTensors
-    from .training.finetune import _epoch
-    from .training.gradnorm import TaskWeights
-    from .network import SEMCGCNN
-    from .training.train import _val_score, evaluate
-
-    torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = SEMCGCNN(parent.model.cfg)
-    model.load_state_dict(parent.model.state_dict())
-    rows = rng.integers(0, len(pool), len(pool)) if cfg.bootstrap else np.arange(len(pool))
-    rows = np.sort(rows)
-    data = GraphTensors(pool.graphs.subset(rows), pool.y[rows], descriptors=parent.descriptor_table)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    weighting = TaskWeights(len(model.cfg.tasks))
-    best = (math.inf, None)
-    for epoch in range(cfg.epochs):
-        loss = _epoch(model, opt, weighting, data, rng, cfg.batch_size, parent.normalizer)
-        score = _val_score(evaluate(model, val, np.arange(len(val)), parent.normalizer), parent.normalizer,
-                           model.cfg.tasks) if val is not None else -epoch
-        if score < best[0]:
-            best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
-        log.info("member seed %d: epoch %d/%d, train loss %.4f, val score %.4f", seed, epoch + 1, cfg.epochs, loss,
-                 score)
-    model.load_state_dict(best[1])
-    model.eval()
-    log.info("member seed %d: kept epoch %d", seed, best[2])
-    return model
-
-
-def save_member(out: Path, model, parent: Checkpoint, seed: int, cfg: MemberConfig) -> Path:
-    """A member as a safe checkpoint: the parent's configs, normaliser and card, plus how it was made."""
-    from .config import TrainConfig
-
-    card = parent.card
-    keep = ("recipe", "element_descriptors", "training_elements", "training_systems", "validation_systems",
-            "test_systems", "never_seen_systems")
-    extra = {**{k: card[k] for k in keep if k in card}, "parent_model_id": parent.model_id,
-             "ensemble_member": {"seed": seed, **asdict(cfg)}, "evaluation": {}}
-    train_config = TrainConfig.from_dict(card["train_config"]) if card.get("train_config") else None
-    return save_checkpoint(out, model, parent.graph_config, parent.normalizer, train_config,
-                           training_data=card.get("training_data", {}), metrics={}, extra=extra)
 
 
 def calibration_scale(y: np.ndarray, mean: np.ndarray, std: np.ndarray, target: float = 0.6827) -> float:
@@ -124,6 +56,7 @@ def save_ensemble(path: Path, members: list[Path], calibration: dict[str, float]
 
 
 def is_ensemble_card(path: Path) -> bool:
+    """Whether ``path`` (a ``.json`` card or its stem) is an ensemble card, not a checkpoint's."""
     path = Path(path)
     path = path if path.suffix == ".json" else path.with_suffix(".json")
     if not path.is_file() or path.with_suffix(".safetensors").exists():
@@ -170,28 +103,3 @@ def load_ensemble(path: Path) -> Ensemble:
         if m.card.get("element_descriptors") != first.card.get("element_descriptors"):
             raise CheckpointError(f"{path}: members disagree on element descriptors")
     return Ensemble(card, members)
-
-
-def finetune_ensemble(card_path: Path, extra, cfg=None, out: Path | None = None) -> Path:
-    """Fine-tune every member of the ensemble at ``card_path`` on ``extra`` labels (member i with
-    seed ``cfg.seed + i``) and write a new ensemble card at ``out`` (members in ``OUT-members/``),
-    with the parent's calibration; returns the card path."""
-    from dataclasses import replace
-
-    from .config import FinetuneConfig
-    from .training.extra_labels import ExtraLabels, load_extra_labels
-    from .training.finetune import finetune
-
-    cfg = cfg or FinetuneConfig()
-    ens = load_ensemble(card_path)
-    labels = extra if isinstance(extra, ExtraLabels) else load_extra_labels(extra, ens.members[0].graph_config)
-    out = Path(out).with_suffix("")
-    folder = out.parent / f"{out.name}-members"
-    folder.mkdir(parents=True, exist_ok=True)
-    stems = []
-    for i, member in enumerate(ens.members):
-        res = finetune(member, labels, replace(cfg, seed=cfg.seed + i), out=folder / f"member-{i}", progress=False)
-        stems.append(Path(res.card_path).with_suffix(""))
-    return save_ensemble(out.with_suffix(".json"), stems, ens.calibration,
-                         {"parent_model_id": ens.model_id, "center": ens.center,
-                          "description": f"{ens.model_id} with every member fine-tuned on {len(labels)} new labels"})

@@ -93,7 +93,7 @@ class GraphSet:
 
     def subset(self, idx) -> GraphSet:
         idx = np.asarray(idx, dtype=np.int64)
-        atoms = _ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])
+        atoms = concat_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])
         return GraphSet(
             ids=[self.ids[i] for i in idx],
             atom_ptr=np.concatenate([[0], np.cumsum(self.n_atoms[idx])]),
@@ -138,8 +138,14 @@ class GraphSet:
             )
 
 
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, e)`` for every pair, vectorised."""
+def concat_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, e)`` for every pair, vectorised: e.g. the atom rows of a
+    selection of graphs from their CSR offsets.
+
+    Args:
+        starts: first index of each range.
+        stops: one past the last index of each range (same length as ``starts``).
+    """
     lens = stops - starts
     if lens.sum() == 0:
         return np.zeros(0, dtype=np.int64)

@@ -20,7 +20,7 @@ import typer
 
 from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.data import GraphTensors
-from semcgcnn.model.ensemble import MemberConfig, perturbed_member, save_member
+from semcgcnn.model.training.ensemble import MemberConfig, perturbed_member, save_member
 from semcgcnn.model.training.finetune import ReplayPool, replay_pool
 
 log = logging.getLogger("ensemble_members")
@@ -31,9 +31,9 @@ def split_pool(ckpt, split: str, seed: int) -> tuple[ReplayPool, GraphTensors]:
     share systems with its training rows, so the card's training systems would let them in), and
     its validation rows as tensors (each member keeps its best epoch on them)."""
     from semcgcnn.model.training.recipes import split_rows
-    from semcgcnn.model.training.data import _slab_graphs
+    from semcgcnn.model.training.data import slab_graphs
 
-    gs, y, frame = _slab_graphs(tuple(ckpt.card["training_data"]["datasets"]), ckpt.graph_config)
+    gs, y, frame = slab_graphs(tuple(ckpt.card["training_data"]["datasets"]), ckpt.graph_config)
     tr, va, _ = split_rows(frame, split, seed)
     tr = np.sort(tr)
     td = ckpt.card["training_data"]

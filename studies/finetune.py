@@ -37,7 +37,7 @@ from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.training.extra_labels import labels_table_from_records, load_extra_labels
 from semcgcnn.model.training.finetune import FinetuneConfig, finetune, replay_pool
 from semcgcnn.model.inference import predict
-from semcgcnn.model.training.data import TASKS, _slab_graphs
+from semcgcnn.model.training.data import TASKS, slab_graphs
 from semcgcnn.schema import write_parquet
 
 log = logging.getLogger("finetune_study")
@@ -54,7 +54,7 @@ class Bench:
 
     def __init__(self, base: Path, work: Path):
         self.ck = load_checkpoint(base)
-        gs, y, frame = _slab_graphs(("mg_binary_slabs",), self.ck.graph_config)
+        gs, y, frame = slab_graphs(("mg_binary_slabs",), self.ck.graph_config)
         self.data = GraphTensors(gs, y, descriptors=self.ck.descriptor_table)
         self.frame = frame
         self.y = y

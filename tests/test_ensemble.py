@@ -88,7 +88,7 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
 @pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
 def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
     from semcgcnn.model.config import FinetuneConfig
-    from semcgcnn.model.ensemble import finetune_ensemble
+    from semcgcnn.model.training.ensemble import finetune_ensemble
     from semcgcnn.model.training.extra_labels import labels_table_from_records
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.schema import write_parquet

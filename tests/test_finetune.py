@@ -35,11 +35,11 @@ def bench():
     from semcgcnn.datasets import load
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.data import GraphTensors
-    from semcgcnn.model.training.data import _slab_graphs
+    from semcgcnn.model.training.data import slab_graphs
 
     torch.set_num_threads(1)
     ck = load_checkpoint(BASE)
-    gs, y, frame = _slab_graphs(("mg_binary_slabs",), ck.graph_config)
+    gs, y, frame = slab_graphs(("mg_binary_slabs",), ck.graph_config)
     table = np.asarray(ck.card["element_descriptors"]["table"], np.float32)
     records = {r.structure_id: r for r in load("mg_binary_slabs")}
     return {"ck": ck, "data": GraphTensors(gs, y, descriptors=table), "y": y, "frame": frame, "records": records}

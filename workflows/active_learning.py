@@ -63,7 +63,8 @@ def finetune_job(label_docs: list, model: str | None, out: str, finetune: dict) 
     returns the new model's card path."""
     from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL
     from semcgcnn.model.config import FinetuneConfig
-    from semcgcnn.model.ensemble import finetune_ensemble, is_ensemble_card
+    from semcgcnn.model.ensemble import is_ensemble_card
+    from semcgcnn.model.training.ensemble import finetune_ensemble
     from semcgcnn.model.training.finetune import finetune as finetune_one
 
     paths = [Path(d.table_paths["labels"]) for d in label_docs if d.rows]

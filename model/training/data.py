@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from semcgcnn.model.config import GraphConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.descriptors import DESCRIPTOR_SETS, element_descriptor_table
 from .extra_labels import ExtraLabels
+
+if TYPE_CHECKING:
+    from semcgcnn.model.graphs import GraphSet
 
 TASKS = ("surface_energy", "work_function")
 SLAB_DATASETS = ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs")
@@ -40,7 +44,7 @@ def load_slab_tensors(
             raise ValueError(f"{bundle} predates descriptor set {descriptors!r}: rebuild it with `semcgcnn bundle`")
         table = tables[descriptors] if descriptors else None
     else:
-        gs, y, frame = _slab_graphs(datasets, graph_config)
+        gs, y, frame = slab_graphs(datasets, graph_config)
         table = element_descriptor_table(descriptors) if descriptors else None
     if extra is not None:
         gs, y, frame = _with_extra(gs, y, frame, extra, graph_config)
@@ -81,8 +85,19 @@ def load_mg_tensors(graph_config: GraphConfig | None = None,
     return GraphTensors(gs, y), frame["chemsys"].to_numpy()
 
 
-def _slab_graphs(datasets: tuple[str, ...], graph_config: GraphConfig):
-    """(GraphSet, targets with NaN where missing, row table) of the datasets, concatenated."""
+def slab_graphs(datasets: tuple[str, ...],
+                graph_config: GraphConfig) -> tuple[GraphSet, np.ndarray, pd.DataFrame]:
+    """The graphs, targets and row table of shipped slab datasets, concatenated in order.
+
+    Args:
+        datasets: names of shipped slab datasets (see :data:`SLAB_DATASETS`).
+        graph_config: how the slabs are featurized (graphs cached per config).
+
+    Returns:
+        ``(graphs, y, frame)``: the :class:`~semcgcnn.model.graphs.GraphSet`, the (n, 2) targets in
+        :data:`TASKS` order (NaN where a dataset lacks a target) and the row table (``source``,
+        ``structure_id``, ``chemsys``).
+    """
     from semcgcnn.datasets import TARGETS, labels
 
     from semcgcnn.model.graphs import GraphSet, dataset_graphs
@@ -103,7 +118,7 @@ def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) ->
     from semcgcnn.paths import atomic_write_bytes
 
     graph_config = graph_config or GraphConfig()
-    gs, y, frame = _slab_graphs(SLAB_DATASETS, graph_config)
+    gs, y, frame = slab_graphs(SLAB_DATASETS, graph_config)
     if gs.nbr_idx.max() >= np.iinfo(np.int16).max:
         raise ValueError("a slab has more atoms than the bundle's int16 neighbour indices hold")
     arrays = {

@@ -37,7 +37,7 @@ from semcgcnn.model.graphs import GraphSet
 from .gradnorm import TaskWeights
 from semcgcnn.model.inference import Normalizer
 from semcgcnn.model.network import SEMCGCNN
-from .train import _progress, masked_task_losses
+from .loop import epoch_progress, train_epoch
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,13 @@ class ReplayPool:
 def replay_pool(checkpoint: Checkpoint) -> ReplayPool:
     """The checkpoint's own training rows: its card's datasets, restricted to its
     ``training_systems`` when the card lists them."""
-    from .data import _slab_graphs
+    from .data import slab_graphs
 
     card = checkpoint.card
     datasets = tuple(card.get("training_data", {}).get("datasets") or ())
     if not datasets:
         raise ValueError(f"{checkpoint.model_id}: the card names no training datasets to replay")
-    gs, y, frame = _slab_graphs(datasets, checkpoint.graph_config)
+    gs, y, frame = slab_graphs(datasets, checkpoint.graph_config)
     systems = card.get("training_systems")
     rows = np.flatnonzero(frame["chemsys"].isin(systems).to_numpy()) if systems else np.arange(len(frame))
     return ReplayPool(gs.subset(rows), y[rows], frame.iloc[rows].reset_index(drop=True))
@@ -120,13 +120,14 @@ def finetune(
     opt = torch.optim.Adam(params, lr=cfg.lr)
     weighting = TaskWeights(len(model.cfg.tasks))
     history = []
-    bar = _progress(progress, cfg.epochs, 0)
+    bar = epoch_progress(progress, cfg.epochs, 0)
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         te = time.perf_counter()
         data = new if not n_replay else _with_replay(labels, pool, rng.choice(n_pool, min(n_replay, n_pool),
                                                                                replace=False), table)
-        loss = _epoch(model, opt, weighting, data, rng, cfg.batch_size, normalizer)
+        loss = train_epoch(model, opt, weighting, data, rng.permutation(len(data)), cfg.batch_size,
+                           normalizer, keep_batch_norm_statistics=True, skip_single_crystal_batches=False)
         history.append({"epoch": epoch, "train_loss": loss, "epoch_s": time.perf_counter() - te})
         bar(epoch, loss, float("nan"))
     bar(None, 0, 0)
@@ -146,14 +147,6 @@ def _trainable(model: SEMCGCNN, freeze_convolutions: bool) -> list[torch.nn.Para
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _train_mode(model: SEMCGCNN) -> None:
-    """Training mode with every batch norm kept on the parent's running statistics."""
-    model.train()
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
-
-
 def _with_replay(labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray, table) -> GraphTensors:
     """Training tensors of the new labels followed by the replay rows ``rows`` of ``pool``."""
     from dataclasses import replace
@@ -162,23 +155,6 @@ def _with_replay(labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray, table)
     replayed = replace(pool.graphs.subset(rows), config=labels.graphs.config)  # same graph key, checked
     return GraphTensors(GraphSet.concat([labels.graphs, replayed]), np.concatenate([labels.y, pool.y[rows]]),
                         descriptors=table)
-
-
-def _epoch(model, opt, weighting, data: GraphTensors, rng, batch_size: int, normalizer: Normalizer) -> float:
-    """One shuffled pass over ``data`` (the new labels, plus this epoch's replay rows); returns
-    the mean summed task loss per crystal."""
-    _train_mode(model)
-    order = rng.permutation(len(data))
-    total, n = 0.0, 0
-    for b in data.batches(order, batch_size):
-        pred = model(*b.inputs())
-        losses = masked_task_losses(pred, normalizer.norm(b.y))
-        opt.zero_grad(set_to_none=True)
-        weighting.backward(losses, model.shared_layer)
-        opt.step()
-        total += float(losses.detach().sum()) * b.n_graphs
-        n += b.n_graphs
-    return total / max(n, 1)
 
 
 def _save(out: Path, model: SEMCGCNN, parent: Checkpoint, labels: ExtraLabels, cfg: FinetuneConfig, n_replay: int,

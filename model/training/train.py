@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from semcgcnn.model.config import ModelConfig, TrainConfig
-from semcgcnn.model.data import Batch, GraphTensors
+from semcgcnn.model.data import GraphTensors
 from .gradnorm import GradNorm, TaskWeights
+from .loop import epoch_progress, train_epoch
 from semcgcnn.model.metrics import regression_metrics
 from semcgcnn.model.inference import Normalizer, predict
 from semcgcnn.model.network import SEMCGCNN
@@ -38,21 +39,20 @@ class TrainResult:
     task_weights: list = field(default_factory=list)
 
 
-def masked_task_losses(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """MSE per task over the rows where that task is labelled (0 where a batch has none)."""
-    ok = torch.isfinite(y)
-    diff = torch.where(ok, pred - torch.nan_to_num(y), torch.zeros_like(pred))
-    return (diff**2).sum(dim=0) / ok.sum(dim=0).clamp_min(1)
-
-
 def evaluate(model, data: GraphTensors, idx, normalizer: Normalizer) -> dict:
     pred = predict(model, data, idx, normalizer)
     y = data.y[torch.from_numpy(np.asarray(idx))].double().numpy()
     return {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(model.cfg.tasks)}
 
 
-def _val_score(metrics: dict, normalizer: Normalizer, tasks) -> float:
-    """Selection criterion: mean over tasks of validation MAE / training std."""
+def val_score(metrics: dict, normalizer: Normalizer, tasks) -> float:
+    """Selection criterion: mean over tasks of validation MAE / training std.
+
+    Args:
+        metrics: task -> regression metrics on the validation rows (:func:`evaluate`).
+        normalizer: the training rows' normaliser (its std per task).
+        tasks: the model's tasks, in the normaliser's order.
+    """
     return float(np.mean([metrics[t]["mae"] / normalizer.std[k] for k, t in enumerate(tasks)]))
 
 
@@ -118,11 +118,12 @@ def _run_epoch(run: _Session, epoch: int, train_idx, val_idx, train_cfg: TrainCo
     for g in run.opt.param_groups:
         g["lr"] = lr
     t0 = time.perf_counter()
-    train_loss = _train_epoch(run.model, run.opt, run.weighting, run.data, run.rng.permutation(train_idx),
-                              train_cfg.batch_size, run.normalizer)
+    train_loss = train_epoch(run.model, run.opt, run.weighting, run.data, run.rng.permutation(train_idx),
+                             train_cfg.batch_size, run.normalizer, keep_batch_norm_statistics=False,
+                             skip_single_crystal_batches=True)
     epoch_s = time.perf_counter() - t0
     val = evaluate(run.model, run.data, val_idx, run.normalizer)
-    score = _val_score(val, run.normalizer, tasks)
+    score = val_score(val, run.normalizer, tasks)
     if score < state["best_score"]:
         state.update(best_score=score, best_epoch=epoch, best_model=copy.deepcopy(run.model.state_dict()))
     state["train_s"] += epoch_s
@@ -152,7 +153,7 @@ def train(
     run = _start(data, train_idx, model_cfg, train_cfg, init)
     ckpt = Path(run_dir) / "last_epoch.pt" if run_dir else None
     state = _initial_state(run, ckpt)
-    bar = _progress(progress, train_cfg.epochs, state["epoch"])
+    bar = epoch_progress(progress, train_cfg.epochs, state["epoch"])
     t_start = time.perf_counter()
     for epoch in range(state["epoch"], train_cfg.epochs):
         train_loss, score, epoch_s = _run_epoch(run, epoch, train_idx, val_idx, train_cfg, state)
@@ -175,35 +176,6 @@ def train(
         epoch_s=float(np.median([h["epoch_s"] for h in hist])) if hist else 0.0,
         task_weights=[float(w) for w in run.weighting.weights.detach()],
     )
-
-
-def _train_mode(model: SEMCGCNN) -> None:
-    """Training mode, except batch norms whose affine parameters are frozen: they keep their
-    running statistics (eval mode), so a frozen layer computes the same function throughout."""
-    model.train()
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.weight is not None and not m.weight.requires_grad:
-            m.eval()
-
-
-def _train_epoch(model, opt, weighting, data: GraphTensors, order, batch_size, normalizer) -> float:
-    _train_mode(model)
-    total, n = 0.0, 0
-    for b in data.batches(order, batch_size):
-        if b.n_graphs < 2:  # BatchNorm needs more than one crystal
-            continue
-        total = total + _step(model, opt, weighting, b, normalizer) * b.n_graphs  # summed on the device: no sync per step
-        n += b.n_graphs
-    return float(total) / max(n, 1)
-
-
-def _step(model, opt, weighting, b: Batch, normalizer) -> float:
-    pred = model(*b.inputs())
-    losses = masked_task_losses(pred, normalizer.norm(b.y))
-    opt.zero_grad(set_to_none=True)
-    weighting.backward(losses, model.shared_layer)
-    opt.step()
-    return losses.detach().sum()
 
 
 def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
@@ -249,19 +221,3 @@ def _tensor_to_rng(d: dict, rng: np.random.Generator) -> None:
     s["state"] = {"state": int(d["state"]), "inc": int(d["inc"])}
     s["has_uint32"], s["uinteger"] = d["has_uint32"], d["uinteger"]
     rng.bit_generator.state = s
-
-
-def _progress(enabled: bool, epochs: int, start: int):
-    """Return ``update(epoch, train_loss, val_score)``; ``update(None, ...)`` closes the bar."""
-    from semcgcnn.progress import Bars
-
-    bars = Bars(enabled).__enter__()
-    advance = bars.stage("epoch", epochs, completed=start)
-
-    def update(epoch, train_loss, val_score):
-        if epoch is None:
-            bars.__exit__(None, None, None)
-            return
-        advance(1, info=f"train loss {train_loss:.4f}  val {val_score:.4f}")
-
-    return update

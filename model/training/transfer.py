@@ -26,7 +26,7 @@ from semcgcnn.model.config import TrainConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.network import SEMCGCNN, freeze_encoder
 from .train import TrainResult, train
-from .data import TASKS
+from .data import TASKS, slab_graphs
 
 _TARGET_SCALE = ("target_mean", "target_std")  # the surface readout's per-task scale: the new normaliser's
 
@@ -54,10 +54,8 @@ def transfer_tensors(parent: Checkpoint, datasets: Sequence[str],
                      tasks: Sequence[str] | None = None) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the shipped ``datasets`` for a model of ``parent``'s inputs (its graph
     config and element descriptors), targets in ``tasks`` order, and the row table."""
-    from .data import _slab_graphs
-
     tasks = tuple(tasks or parent.tasks)
-    gs, y, frame = _slab_graphs(tuple(datasets), parent.graph_config)
+    gs, y, frame = slab_graphs(tuple(datasets), parent.graph_config)
     cols = [TASKS.index(t) for t in tasks]
     return GraphTensors(gs, y[:, cols], descriptors=parent.descriptor_table), frame
 

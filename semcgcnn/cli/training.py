@@ -159,7 +159,8 @@ def finetune(
                              replay_fraction=replay_fraction, seed=seed, threads=threads)
     except ValueError as e:
         raise fail(str(e)) from None
-    from semcgcnn.model.ensemble import finetune_ensemble, is_ensemble_card
+    from semcgcnn.model.ensemble import is_ensemble_card
+    from semcgcnn.model.training.ensemble import finetune_ensemble
 
     try:
         if from_ and is_ensemble_card(Path(from_)):  # every member, one new ensemble card
