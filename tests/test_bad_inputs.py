@@ -74,7 +74,7 @@ def _bad_slabs(folder: Path, slab) -> Path:
     (folder / "monolayer.json").write_text(flat.to_json())  # a honeycomb sheet: one layer, not a slab
     a, b, _ = slab.lattice.matrix
     normal = np.cross(a, b) / np.linalg.norm(np.cross(a, b))
-    sheared = Structure(Lattice([a, b, a + b + 1e-4 * normal]), slab.species, slab.frac_coords)  # c almost in a×b
+    sheared = Structure(Lattice([a, b, a + b + 1e-4 * normal]), slab.species, slab.frac_coords)  # c ≈ in a×b
     (folder / "coplanar_cell.json").write_text(sheared.to_json())
     return folder
 
@@ -114,7 +114,8 @@ def test_predict_makes_non_finite_degenerate_and_one_layer_slabs_error_rows(slab
     assert set(reasons) == set(BAD_SLAB_REASONS)
     for name, why in BAD_SLAB_REASONS.items():
         assert why in reasons[name], (name, reasons[name])
-        assert any(line.startswith(f"skipped {folder / name}: {why}") for line in run.stdout.splitlines()), run.stdout
+        lines = run.stdout.splitlines()
+        assert any(line.startswith(f"skipped {folder / name}: {why}") for line in lines), run.stdout
 
 
 def _bad_bulks(folder: Path, hcp_mg, slab) -> Path:
@@ -134,7 +135,8 @@ def test_screen_candidates_refuse_a_slab_given_as_a_bulk_with_the_label_rule(hcp
     found = screen_candidates(structures=_bad_bulks(tmp_path, hcp_mg, slab))
     assert [c.compound_id for c in found.candidates] == ["hcp_Mg"]
     reasons = {e["id"]: e["reason"] for e in found.errors}
-    assert reasons["slab_as_bulk.json"].startswith("not a bulk crystal: an empty gap of 15.9 Å along lattice vector c")
+    assert reasons["slab_as_bulk.json"].startswith("not a bulk crystal: an empty gap of 15.9 Å along lattice "
+                                                   "vector c")
     assert "non-finite coordinates" in reasons["nan_Mg.json"]
     with pytest.raises(LabelError) as info:
         check_bulk(slab, "slab.json")
@@ -150,12 +152,13 @@ def test_screen_turns_a_nan_bulk_and_a_slab_into_error_rows_instead_of_crashing(
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"]))
     assert set(reasons) == {"nan_Mg.json", "slab_as_bulk.json"}
-    assert "non-finite coordinates" in reasons["nan_Mg.json"] and "not a bulk crystal" in reasons["slab_as_bulk.json"]
+    assert "non-finite coordinates" in reasons["nan_Mg.json"]
+    assert "not a bulk crystal" in reasons["slab_as_bulk.json"]
     compounds = pd.read_parquet(out / "compounds.parquet")
     assert list(compounds["compound_id"]) == ["hcp_Mg"]
     # a log line longer than the 60-column terminal stays one line
-    assert any("1 candidates (0 already done), 2 input errors; 1 workers" in line for line in run.stderr.splitlines()), \
-        run.stderr
+    logged = "1 candidates (0 already done), 2 input errors; 1 workers"
+    assert any(logged in line for line in run.stderr.splitlines()), run.stderr
 
 
 def _unreadable_entries(folder: Path) -> dict[str, str]:
@@ -240,9 +243,10 @@ def test_two_files_with_one_stem_keep_distinct_ids_in_predict_and_screen(slab, h
 
 def test_the_same_file_twice_is_refused_in_one_line(slab, tmp_path):
     (tmp_path / "a.json").write_text(slab.to_json())
-    run = _cli("predict", str(tmp_path / "a.json"), str(tmp_path / "a.json"), "--out", str(tmp_path / "p.parquet"))
+    a = tmp_path / "a.json"
+    run = _cli("predict", str(a), str(a), "--out", str(tmp_path / "p.parquet"))
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == f"error: {tmp_path / 'a.json'} is given twice: every structure needs its own id"
+    assert run.stderr.strip() == f"error: {a} is given twice: every structure needs its own id"
 
 
 def test_select_with_budget_zero_refuses_before_creating_its_folder(tmp_path):
@@ -257,7 +261,9 @@ def test_one_line_messages_stay_one_line_on_a_narrow_terminal(slab, tmp_path):
                str(tmp_path / "p.parquet"), columns=40)
     assert run.returncode == 0, run.stderr
     skipped = [line for line in run.stdout.splitlines() if line.startswith("skipped")]
-    assert len(skipped) == 1 and skipped[0].startswith(f"skipped {folder / 'nan_coord.json'}: non-finite coordinates")
+    assert len(skipped) == 1
+    assert skipped[0].startswith(f"skipped {folder / 'nan_coord.json'}: non-finite coordinates")
     assert skipped[0].endswith(")") and len(skipped[0]) > 80
-    assert any(line.startswith("1 slabs predicted (0 outside the training domain) → ") and line.endswith("p.errors.parquet")
-               for line in run.stdout.splitlines()), run.stdout
+    summary = "1 slabs predicted (0 outside the training domain) → "
+    lines = run.stdout.splitlines()
+    assert any(line.startswith(summary) and line.endswith("p.errors.parquet") for line in lines), run.stdout
