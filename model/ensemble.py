@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from .checkpoint import SHIPPED_MODEL, Checkpoint, CheckpointError, load_checkpoint, read_card, resolve_checkpoint
 
 ENSEMBLE_FORMAT = "semcgcnn-ensemble-1"
 STD_SUFFIX = "_std"
@@ -39,17 +39,23 @@ def coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray, k: float) -> floa
     return float(np.mean(np.abs(y[ok] - mean[ok]) <= k * std[ok])) if ok.any() else float("nan")
 
 
-def save_ensemble(path: Path, members: list[Path], calibration: dict[str, float], extra: dict | None = None) -> Path:
-    """Write an ensemble card at ``path`` (``.json``) naming ``members`` (checkpoint stems,
-    stored relative to the card's folder) and the per-task std scales."""
+def ensemble_id(member_ids: list[str], calibration: dict[str, float], center: str = "mean") -> str:
+    """The model id of an ensemble: derived from its members' ids (each derived from its weights'
+    hash), its calibration and its centre, so an id in an output table names what made it."""
     import hashlib
 
+    text = json.dumps([member_ids, calibration, center], sort_keys=True)
+    return f"semcgcnn-ens-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def save_ensemble(path: Path, members: list[Path], calibration: dict[str, float], extra: dict | None = None) -> Path:
+    """Write an ensemble card at ``path`` (``.json``) naming ``members`` (checkpoint stems,
+    stored relative to the card's folder, and their model ids) and the per-task std scales."""
     path = Path(path).with_suffix(".json")
     rel = [str(Path(m).with_suffix("").resolve().relative_to(path.parent.resolve())) for m in members]
     ids = [load_checkpoint(Path(m)).model_id for m in members]
-    digest = hashlib.sha256(json.dumps([ids, calibration, (extra or {}).get("center", "mean")],
-                                       sort_keys=True).encode()).hexdigest()[:12]
-    card = {"format": ENSEMBLE_FORMAT, "model_id": f"semcgcnn-ens-{digest}", "members": rel, "member_ids": ids,
+    model_id = ensemble_id(ids, calibration, (extra or {}).get("center", "mean"))
+    card = {"format": ENSEMBLE_FORMAT, "model_id": model_id, "members": rel, "member_ids": ids,
             "calibration": calibration, **(extra or {})}
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
@@ -62,8 +68,8 @@ def is_ensemble_card(path: Path) -> bool:
     if not path.is_file() or path.with_suffix(".safetensors").exists():
         return False
     try:
-        return json.loads(path.read_text()).get("format") == ENSEMBLE_FORMAT
-    except (ValueError, UnicodeDecodeError, AttributeError):
+        return read_card(path, "ensemble").get("format") == ENSEMBLE_FORMAT
+    except (CheckpointError, OSError):
         return False
 
 
@@ -87,19 +93,66 @@ class Ensemble:
         return self.card.get("center", "mean")
 
 
+MAX_MEMBERS = 64
+CENTERS = ("mean", "first")
+
+
 def load_ensemble(path: Path) -> Ensemble:
-    """Load an ensemble card and its members (each checked as any checkpoint); the members must
-    share graph config, tasks and element descriptors."""
+    """Load an ensemble card and its members, verified: the card is well formed (members,
+    member_ids, a positive calibration per task, the centre), its ``model_id`` is the one derived
+    from them (:func:`ensemble_id`), every member is a checkpoint in the card's folder (or the
+    shipped weights folder), checked as any checkpoint, whose model id is the one the card names,
+    and the members share graph config, tasks and element descriptors. Any problem is a one-line
+    :class:`CheckpointError`."""
     path = Path(path)
     path = path if path.suffix == ".json" else path.with_suffix(".json")
-    card = json.loads(path.read_text())
-    if card.get("format") != ENSEMBLE_FORMAT or not card.get("members"):
-        raise CheckpointError(f"{path}: not an ensemble card")
-    members = [load_checkpoint(path.parent / m) for m in card["members"]]
+    card = read_card(path, "ensemble")
+    fail = lambda problem: CheckpointError(f"{path}: {problem}")  # noqa: E731
+    if card.get("format") != ENSEMBLE_FORMAT:
+        raise fail("not an ensemble card")
+    if not isinstance(card.get("model_id"), str):
+        raise fail(f"model_id must be a string, not {card.get('model_id')!r}")
+    names, ids = card.get("members"), card.get("member_ids")
+    if not (isinstance(names, list) and 0 < len(names) <= MAX_MEMBERS
+            and all(isinstance(m, str) and m for m in names)):
+        raise fail(f"members must be a non-empty list of checkpoint paths (at most {MAX_MEMBERS})")
+    if not (isinstance(ids, list) and len(ids) == len(names) and all(isinstance(i, str) for i in ids)):
+        raise fail("member_ids must list one model id per member")
+    calibration = card.get("calibration")
+    if not (isinstance(calibration, dict) and calibration and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in calibration.values())):
+        raise fail("calibration must map each task to a positive number")
+    center = card.get("center", "mean")
+    if center not in CENTERS:
+        raise fail(f"center must be {' or '.join(map(repr, CENTERS))}, not {center!r}")
+    if card["model_id"] != ensemble_id(ids, calibration, center):
+        raise fail(f"model_id {card['model_id']!r} is not the id of its members and calibration "
+                   f"(expected {ensemble_id(ids, calibration, center)!r})")
+    members = [_member(path, name, mid, fail) for name, mid in zip(names, ids, strict=True)]
     first = members[0]
     for m in members[1:]:
         if m.graph_config.key() != first.graph_config.key() or m.tasks != first.tasks:
-            raise CheckpointError(f"{path}: members disagree on graph config or tasks")
+            raise fail("members disagree on graph config or tasks")
         if m.card.get("element_descriptors") != first.card.get("element_descriptors"):
-            raise CheckpointError(f"{path}: members disagree on element descriptors")
+            raise fail("members disagree on element descriptors")
+    if set(first.tasks) - set(calibration):
+        raise fail("calibration must map each task to a positive number "
+                   f"(no scale for {', '.join(sorted(set(first.tasks) - set(calibration)))})")
     return Ensemble(card, members)
+
+
+def _member(card_path: Path, name: str, model_id: str, fail) -> Checkpoint:
+    """Member ``name`` of the ensemble card at ``card_path``: a checkpoint stem whose files (links
+    followed) lie in the card's folder or the shipped weights folder, whose model id is ``model_id``."""
+    stem = resolve_checkpoint(card_path.parent / name)
+    roots = (card_path.parent.resolve(), SHIPPED_MODEL.parent.resolve())
+    for f in (stem.with_suffix(".json"), stem.with_suffix(".safetensors")):
+        if not any(f.resolve().is_relative_to(root) for root in roots):
+            raise fail(f"member {name!r} is outside the card's folder (members must be checkpoints in "
+                       "the card's folder or the shipped weights folder)")
+    member = load_checkpoint(stem)
+    if member.model_id != model_id:
+        raise fail(f"member {name!r} is {member.model_id}, not the {model_id} the card names")
+    return member
+

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from semcgcnn.geometry import heights_along_normal
-from semcgcnn.validation import MIN_DISTANCE_A, check_structure, overlapping
+from semcgcnn.validation import (MIN_DISTANCE_A, InvalidStructureError, check_structure, overlapping,
+                                 slab_layers_problem)
 
 from .atom_features import check_elements
 from .config import GraphConfig
@@ -65,11 +66,15 @@ def slab_heights(lattice: np.ndarray, frac: np.ndarray, min_vacuum: float) -> tu
 
     The vacuum is the largest gap between atomic planes along c (periodic), so a slab that
     is wrapped across the cell boundary is unwrapped first. ``c`` may be oblique: only its
-    projection on the normal counts.
+    projection on the normal counts. A slab of fewer than two atomic layers is an
+    :class:`~semcgcnn.validation.InvalidStructureError`.
     """
     heights, vacuum = heights_along_normal(lattice, frac, unit_normal=True)
     if vacuum < min_vacuum:
         raise NoVacuumError(f"no vacuum gap along c (largest gap {vacuum:.2f} Å < {min_vacuum} Å)")
+    problem = slab_layers_problem(heights)
+    if problem:
+        raise InvalidStructureError(problem)
     return heights, vacuum
 
 

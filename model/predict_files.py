@@ -36,22 +36,25 @@ def _read_chunk(args) -> list[tuple]:
 
 def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions for every usable structure file under ``paths``, and an errors table
-    (``path``, ``structure_id``, ``reason``) for the rest."""
-    from semcgcnn.io import find_structure_files
+    (``path``, ``structure_id``, ``reason``) for the rest; every row's ``structure_id`` is unique
+    (:func:`semcgcnn.io.structure_ids`: a file named twice is an ``InputError``)."""
+    from semcgcnn.io import find_structure_files, structure_ids
     from semcgcnn.parallel import map_chunks
     from semcgcnn.progress import progress_bar
 
     files, missing = find_structure_files(paths)
-    errors = [{"path": str(p), "structure_id": p.stem, "reason": why} for p, why in missing]
+    named = [p for p, _ in missing] + files
+    sid = dict(zip(map(str, named), structure_ids(named), strict=True))
+    errors = [{"path": str(p), "structure_id": sid[str(p)], "reason": why} for p, why in missing]
     ids, ok_paths, graphs, elements = [], [], [], []
     chunks = [(files[i : i + _CHUNK], predictor.graph_config) for i in range(0, len(files), _CHUNK)]
     with progress_bar("reading + featurizing", len(files), enabled=progress) as advance:
         rows = map_chunks(_read_chunk, chunks, parallel=len(files) >= PARALLEL_MIN_FILES, progress=advance)
     for f, graph, els, why in rows:  # in file order, whichever process read them
         if why is not None:
-            errors.append({"path": str(f), "structure_id": f.stem, "reason": why})
+            errors.append({"path": str(f), "structure_id": sid[str(f)], "reason": why})
         else:
-            ids.append(f.stem)
+            ids.append(sid[str(f)])
             ok_paths.append(str(f))
             graphs.append(graph)
             elements.append(els)

@@ -5,41 +5,114 @@ JSON is read with :mod:`json` and ``Structure.from_dict``; nothing is ever unpic
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
+import stat
 import warnings
+from collections import Counter
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".json", ".poscar")
 STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
+A_DIRECTORY = "a directory, not a structure file"
 
 
 class InputError(ValueError):
     """A user file that is not a usable structure; the message is one line naming the reason."""
 
 
-def is_structure_file(path: Path) -> bool:
-    """A file named like a structure: CIF, .vasp/.poscar, pymatgen JSON, or POSCAR*/CONTCAR*."""
-    return path.is_file() and (path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.upper().startswith(STRUCTURE_NAMES))
+def is_structure_name(path: Path) -> bool:
+    """A name like a structure file's: CIF, .vasp/.poscar, pymatgen JSON, or POSCAR*/CONTCAR*."""
+    path = Path(path)
+    return path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.upper().startswith(STRUCTURE_NAMES)
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why ``path`` is not a regular file this process can read (a symlink loop, a dangling
+    symlink, a directory, a FIFO or device, no read permission), or ``None``."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop (the link leads back to itself)"
+        if e.errno == errno.ENOENT and path.is_symlink():
+            return f"dangling symlink: {os.readlink(path)} does not exist"
+        if e.errno == errno.ENOENT:
+            return "no such file or directory"
+        if e.errno == errno.EACCES:
+            return "permission denied"
+        return f"unreadable ({e.strerror or e.__class__.__name__})"
+    if stat.S_ISDIR(st.st_mode):
+        return A_DIRECTORY
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a FIFO, socket or device)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def folder_entries(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The entries of ``folder`` named like structure files (sorted; subfolders are not searched):
+    the readable files, and ``(path, reason)`` for the entries that cannot be read
+    (:func:`entry_problem`). Raises ``OSError`` if the folder itself cannot be listed."""
+    files, bad = [], []
+    for p in sorted(Path(folder).iterdir()):
+        problem = entry_problem(p) if is_structure_name(p) else A_DIRECTORY
+        if problem is None:
+            files.append(p)
+        elif problem != A_DIRECTORY:
+            bad.append((p, problem))
+    return files, bad
 
 
 def find_structure_files(paths: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files named by ``paths`` (directories searched one level, sorted). Returns the files and
-    ``(path, reason)`` for arguments that do not exist or hold no structure file."""
+    ``(path, reason)`` for arguments that do not exist or hold no structure file, and for entries
+    that cannot be read (a symlink loop, a dangling symlink, no permission, not a regular file)."""
     files, missing = [], []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if is_structure_file(f))
-            if not found:
+            try:
+                found, bad = folder_entries(p)
+            except OSError as e:
+                missing.append((p, f"unreadable directory ({e.strerror or e.__class__.__name__})"))
+                continue
+            if not found and not bad:
                 missing.append((p, "directory holds no CIF, POSCAR/.vasp or JSON file"))
             files += found
-        elif p.is_file():
-            files.append(p)
+            missing += bad
         else:
-            missing.append((p, "no such file or directory"))
+            problem = entry_problem(p)
+            if problem is None:
+                files.append(p)
+            else:
+                missing.append((p, problem))
     return files, missing
+
+
+def structure_ids(paths: list[Path]) -> list[str]:
+    """One id per path, unique in the list: the file's stem; its name where stems clash
+    (``mg001.cif``, ``mg001.json``); the path as given where names clash too. A path listed
+    twice is an :class:`InputError` (two rows of one run would share an id)."""
+    paths = [Path(p) for p in paths]
+    twice = [p for p, n in Counter(map(str, paths)).items() if n > 1]
+    if twice:
+        raise InputError(f"{twice[0]} is given twice: every structure needs its own id")
+    forms = (lambda p: p.stem, lambda p: p.name, str)
+    level = [0] * len(paths)
+    while True:  # each round moves a clashing id one form on; paths as given never clash
+        ids = [forms[k](p) for k, p in zip(level, paths, strict=True)]
+        counts = Counter(ids)
+        clash = [i for i, x in enumerate(ids) if counts[x] > 1]
+        if not clash:
+            return ids
+        for i in clash:
+            level[i] = min(level[i] + 1, len(forms) - 1)
 
 
 def file_kind(path: Path) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 SCORE_COLUMNS = ("surface_energy_eV_per_A2_std", "work_function_eV_std")
+BUDGET_RULE = "--budget must be ≥ 1"
 
 
 class SelectionError(ValueError):
@@ -46,7 +47,7 @@ def uncertainty_score(predictions: pd.DataFrame) -> pd.Series:
 def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
     """The ``budget`` picks (rows of ``predictions`` with ``score`` and ``round``), in pick order."""
     if budget < 1:
-        raise SelectionError("--budget must be ≥ 1")
+        raise SelectionError(BUDGET_RULE)
     df = predictions.assign(score=uncertainty_score(predictions)).sort_values(["score", "slab_id"],
                                                                              ascending=[False, True])
     remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}

@@ -11,12 +11,7 @@ from __future__ import annotations
 
 import functools
 
-import numpy as np
-
 from .calc import LabelError
-
-BULK_MAX_GAP_A = 5.0
-"""A bulk crystal has no empty gap this wide (Å) along any lattice direction; a slab's vacuum does."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -34,31 +29,11 @@ def elemental_reference(symbol: str):
     return recs[0].structure.copy()
 
 
-def largest_empty_gap_A(structure) -> tuple[float, int]:
-    """The widest empty gap (Å, perpendicular to the other two lattice vectors) along any lattice
-    direction, and that direction (0, 1, 2)."""
-    from semcgcnn.geometry import largest_gap
-
-    m = np.asarray(structure.lattice.matrix)
-    best = (0.0, 2)
-    for axis in range(3):
-        a, b = [m[i] for i in range(3) if i != axis]
-        n = np.cross(a, b)
-        height = abs(float(m[axis] @ n)) / float(np.linalg.norm(n))
-        _, gap = largest_gap(np.asarray(structure.frac_coords)[:, axis] % 1.0)
-        best = max(best, (float(gap) * height, axis))
-    return best
-
-
 def check_bulk(structure, name: str = "input") -> None:
     """One-line :class:`LabelError` unless ``structure`` can be a bulk crystal to label: ordered,
     a proper cell, no overlapping atoms, and no vacuum gap (a slab given as the bulk)."""
-    from semcgcnn.validation import overlap_problem, structure_problem
+    from semcgcnn.validation import bulk_problem, overlap_problem, structure_problem
 
-    problem = structure_problem(structure) or overlap_problem(structure)
+    problem = structure_problem(structure) or overlap_problem(structure) or bulk_problem(structure)
     if problem:
         raise LabelError(f"{name}: {problem}")
-    gap, axis = largest_empty_gap_A(structure)
-    if gap > BULK_MAX_GAP_A:
-        raise LabelError(f"{name}: not a bulk crystal: an empty gap of {gap:.1f} Å along lattice vector "
-                         f"{'abc'[axis]} (a slab or molecule?); give the bulk structure, sem-cgcnn cuts the slabs")

@@ -64,8 +64,11 @@ def describe(compound_id: str, structure, source: str) -> Candidate:
 
 def check(structure) -> str | None:
     """Why a bulk structure cannot be screened, or ``None``: what no crystal graph can take
-    (:func:`semcgcnn.validation.structure_problem`), no Mg, an implausible or overlapping cell."""
-    from semcgcnn.validation import overlap_problem, structure_problem
+    (:func:`semcgcnn.validation.structure_problem`: non-finite numbers, a degenerate cell, ...),
+    no Mg, an implausible or overlapping cell, or a vacuum gap (a slab given as a bulk, the rule
+    ``semcgcnn label`` applies: :func:`semcgcnn.validation.bulk_problem`). Nothing that can crash
+    on a bad number (spglib, the neighbour search) runs before the structure check."""
+    from semcgcnn.validation import bulk_problem, overlap_problem, structure_problem
 
     problem = structure_problem(structure)
     if problem:
@@ -74,7 +77,7 @@ def check(structure) -> str | None:
         return f"no Mg in {structure.composition.reduced_formula}; the screen is for Mg compounds"
     if structure.volume / len(structure) < 3.0:
         return f"implausible cell: {structure.volume / len(structure):.2f} Å³ per atom"
-    return overlap_problem(structure)
+    return overlap_problem(structure) or bulk_problem(structure)
 
 
 def load_bundled() -> list[Candidate]:
@@ -90,22 +93,27 @@ def load_bundled() -> list[Candidate]:
 
 
 def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
-    """Bulk structures from CIF, POSCAR/CONTCAR/.vasp or pymatgen-JSON files in ``folder``."""
-    from semcgcnn.io import InputError, is_structure_file, parse_structure
+    """Bulk structures from CIF, POSCAR/CONTCAR/.vasp or pymatgen-JSON files in ``folder``; an
+    entry that cannot be read (a symlink loop, a dangling symlink, no permission) is an error row.
+    Compound ids are unique (:func:`semcgcnn.io.structure_ids`: ``mg001.cif`` and ``mg001.json``
+    where two files share a stem)."""
+    from semcgcnn.io import InputError, folder_entries, parse_structure, structure_ids
 
     folder = Path(folder)
     if not folder.is_dir():
         raise CandidateError(f"--structures {folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if is_structure_file(p))
-    if not files:
+    try:
+        files, unreadable = folder_entries(folder)
+    except OSError as exc:
+        raise CandidateError(f"--structures {folder}: cannot list the folder ({exc.strerror})") from None
+    if not files and not unreadable:
         raise CandidateError(f"--structures {folder}: no CIF, POSCAR/.vasp or .json structure files")
-    out, errors, seen = [], [], set()
-    for path in files:
-        cid = path.stem if path.suffix else path.name
-        if cid in seen:
-            cid = path.name
-        seen.add(cid)
+    ids, problems = dict(zip(files, structure_ids(files), strict=True)), dict(unreadable)
+    out, errors = [], []
+    for path in sorted([*files, *problems]):  # error rows in the folder's order
         try:
+            if path in problems:
+                raise InputError(problems[path])
             structure = parse_structure(path)
         except InputError as exc:
             errors.append({"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {exc}"})
@@ -114,7 +122,7 @@ def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
         if reason:
             errors.append({"stage": "candidates", "id": path.name, "reason": reason})
             continue
-        out.append(describe(cid, structure, "file"))
+        out.append(describe(ids[path], structure, "file"))
     return out, errors
 
 

@@ -8,10 +8,9 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
 from . import data, dissolution, label, loop, predict, report, screen, search, select, training
+from .common import OneLineLogHandler
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN surface-property screening.")
 
@@ -21,7 +20,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        handlers=[OneLineLogHandler()],
     )
 
 

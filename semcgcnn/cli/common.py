@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleRenderable, Group
+from rich.logging import RichHandler
 from rich.markup import escape
+from rich.text import Text
+from rich.traceback import Traceback
 
 from semcgcnn.model.config import GraphConfig
 
-console = Console()
+console = Console(soft_wrap=True)
+"""stdout: one-line messages are never wrapped at the terminal width (tables still fit it)."""
 
 DEFAULT_GRAPH = GraphConfig()
 """The paper's graph settings: the CLI's defaults come from here, never from literals."""
@@ -25,6 +31,21 @@ Device = Annotated[str, typer.Option(help="torch device of the training loop: cp
 Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle` instead of the datasets "
                                           "(for a machine without pymatgen or the graph cache).")]
 
+
+
+class OneLineLogHandler(RichHandler):
+    """Rich log records on stderr, each one line (time, level, message) whatever the terminal
+    width: a long message runs on rather than being cut in two."""
+
+    def __init__(self) -> None:
+        super().__init__(console=Console(stderr=True, soft_wrap=True), show_path=False)
+
+    def render(self, *, record: logging.LogRecord, traceback: Traceback | None,
+               message_renderable: ConsoleRenderable) -> ConsoleRenderable:
+        """``[date time] LEVEL    message`` as one unwrapped line (the traceback, if any, below it)."""
+        when = datetime.fromtimestamp(record.created).strftime("[%x %X]")
+        line = Text.assemble((when, "log.time"), " ", self.get_level_text(record), " ", message_renderable)
+        return Group(line, traceback) if traceback else line
 
 
 def fail(msg: str, code: int = 2) -> typer.Exit:

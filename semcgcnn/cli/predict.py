@@ -19,6 +19,7 @@ def predict(
     """Predict surface energy and work function of slabs; bad files become error rows."""
     from pathlib import Path
 
+    from semcgcnn.io import InputError
     from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.predict_files import predict_files, write_outputs
@@ -33,7 +34,10 @@ def predict(
         predictor = load_pretrained(model or None, compile=compile)
     except (CheckpointError, FileNotFoundError) as e:
         raise fail(str(e)) from None
-    preds, errors = predict_files([Path(p) for p in paths], predictor)
+    try:
+        preds, errors = predict_files([Path(p) for p in paths], predictor)
+    except InputError as e:  # a file named twice
+        raise fail(str(e)) from None
     for row in errors.itertuples():
         console.print(f"[yellow]skipped[/] {row.path}: {row.reason}")
     out_path, err_path = write_outputs(preds, errors, Path(out), predictor)

@@ -90,7 +90,7 @@ def _print_summary(summary) -> None:
     from semcgcnn.model.applicability import training_label_range
     from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
 
-    console = Console()
+    console = Console(soft_wrap=True)
     wulff = pd.read_parquet(summary.tables["wulff"])
     ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
     reasons = wulff.loc[wulff["trust"] != TRUSTED, "trust"].str.split("; ").explode().value_counts()

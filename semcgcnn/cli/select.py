@@ -17,11 +17,14 @@ def select(
 ) -> None:
     """Pick the most uncertain slabs, one per compound per round, new facets first."""
     from semcgcnn.paths import OutputPathError, check_output_dir
-    from semcgcnn.pipeline.analysis.selection import SelectionError, read_screen, screen_bulks, select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import (BUDGET_RULE, SelectionError, read_screen, screen_bulks,
+                                                      select_slabs, write_picks)
 
+    if budget < 1:  # the arguments and the screen are checked before OUT is created
+        raise fail(BUDGET_RULE)
     try:
-        check_output_dir(out)
         preds, manifest = read_screen(screen_dir)
+        check_output_dir(out)
         picks = select_slabs(preds, budget)
         paths = write_picks(picks, screen_bulks(manifest, list(picks["compound_id"].unique())), out)
     except (SelectionError, OutputPathError) as exc:
