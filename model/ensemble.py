@@ -12,6 +12,7 @@ writes their cards and fits their calibration, and needs no training code.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
