@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 SEMCGCNN = str(BIN / "semcgcnn")
 TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 SCREEN = ("screen", "--elements", "Br,Ca", "--limit", "4", "--workers", "1", "--batch-size", "1")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _run(cmd: list[str], env: dict | None = None, **kw) -> subprocess.CompletedProcess:

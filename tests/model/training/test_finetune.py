@@ -19,7 +19,7 @@ from semcgcnn.model.training.extra_labels import (SOURCE, ExtraLabelsError, labe
                                          with_extra_training_rows)
 from semcgcnn.schema import write_parquet
 
-BASE = Path(__file__).resolve().parents[1] / "studies" / "models" / "semcgcnn-grouped-s0"
+BASE = Path(__file__).resolve().parents[3] / "studies" / "models" / "semcgcnn-grouped-s0"
 SYSTEMS = ("B-Mg", "Au-Mg", "Li-Mg")  # unseen by BASE: B-Mg's WF is biased by +0.45 eV, Au-Mg and Li-Mg are metallic
 PER_SYSTEM = 5
 FORGET_BOUND = 1.5

@@ -10,7 +10,7 @@ import pytest
 
 import mlip_prior
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 ENERGIES = REPO / "reports" / "mlip_prior_energies.parquet"
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from backends_required import skip_unless
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 requires_chromium = skip_unless(CHROMIUM is not None,
