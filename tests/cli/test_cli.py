@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=300, env=env)
-
-
-def test_datasets_lists_the_five_shipped_sets_with_real_counts():
-    out = _cli("datasets")
+def test_datasets_lists_the_five_shipped_sets_with_real_counts(cli):
+    out = cli("datasets")
     assert out.returncode == 0, out.stderr
     rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.count("│") > 3}
     for name, count in {"mg_binary_slabs": 3218, "elemental_slabs": 801, "palizhati_slabs": 3033,
@@ -26,15 +15,15 @@ def test_datasets_lists_the_five_shipped_sets_with_real_counts():
     assert "eV/Å²" in out.stdout
 
 
-def test_featurize_prints_summary():
-    out = _cli("featurize", "elemental_slabs")
+def test_featurize_prints_summary(cli):
+    out = cli("featurize", "elemental_slabs")
     assert out.returncode == 0, out.stderr
     assert "801" in out.stdout and "surface atoms" in out.stdout
 
 
-def test_user_mistakes_give_one_line_errors_not_tracebacks():
+def test_user_mistakes_give_one_line_errors_not_tracebacks(cli):
     for args in (("featurize", "no_such_set"), ("featurize", "mg_binary_bulk"), ("featurize", "--radius", "-1")):
-        out = _cli(*args)
+        out = cli(*args)
         assert out.returncode == 2
         assert "Traceback" not in out.stderr and "error:" in out.stderr
 
@@ -59,27 +48,27 @@ MISMATCH = ("m.safetensors: weights do not match the model card's model_config: 
             "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)")
 
 
-def test_predict_with_a_card_that_does_not_fit_its_weights_is_one_line(tmp_path):
+def test_predict_with_a_card_that_does_not_fit_its_weights_is_one_line(cli, tmp_path):
     folder = _mismatched_model(tmp_path)
     for model in (folder / "m", folder / "m.json", folder):  # stem, card, or the model's folder
-        out = _cli("predict", str(tmp_path), "--out", str(tmp_path / "p.parquet"), "--model", str(model))
+        out = cli("predict", str(tmp_path), "--out", str(tmp_path / "p.parquet"), "--model", str(model))
         assert out.returncode == 2 and "Traceback" not in out.stdout + out.stderr, out.stderr
         assert " ".join(out.stderr.split()) == f"error: {folder}/{MISMATCH}"  # (rich wraps at 200 columns)
 
 
-def test_predict_model_folder_with_two_checkpoints_is_one_line(tmp_path):
+def test_predict_model_folder_with_two_checkpoints_is_one_line(cli, tmp_path):
     import shutil
 
     folder = _mismatched_model(tmp_path)
     shutil.copy(folder / "m.json", folder / "n.json")
     shutil.copy(folder / "m.safetensors", folder / "n.safetensors")
-    out = _cli("predict", str(tmp_path), "--out", str(tmp_path / "p.parquet"), "--model", str(folder))
+    out = cli("predict", str(tmp_path), "--out", str(tmp_path / "p.parquet"), "--model", str(folder))
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert " ".join(out.stderr.split()) == f"error: {folder}: folder holds 2 checkpoints (m, n): name one, e.g. {folder}/m"
 
 
-def test_screen_with_a_card_that_does_not_fit_its_weights_is_one_line(tmp_path):
+def test_screen_with_a_card_that_does_not_fit_its_weights_is_one_line(cli, tmp_path):
     folder = _mismatched_model(tmp_path)
-    out = _cli("screen", "--out", str(tmp_path / "s"), "--limit", "1", "--model", str(folder))
+    out = cli("screen", "--out", str(tmp_path / "s"), "--limit", "1", "--model", str(folder))
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("error:") == 1 and MISMATCH in out.stderr

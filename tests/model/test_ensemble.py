@@ -1,14 +1,13 @@
 """The shipped ensemble: its mean and calibrated spread come from its members, the single model
-stays available, and the Wulff-weighted values' spread is propagated through the members."""
+stays available, and fine-tuning tunes every member."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_checkpoint
-from semcgcnn.model.ensemble import calibration_scale, coverage, is_ensemble_card, load_ensemble
+from semcgcnn.model.ensemble import calibration_scale, coverage, load_ensemble
 
 
 def test_calibration_scale_of_gaussian_errors_is_their_sigma_ratio():
@@ -30,7 +29,6 @@ def slabs(mg_records):
     return [r.structure for r in recs], [r.structure_id for r in recs]
 
 
-@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
 def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs):
     from semcgcnn.model.predict import load_pretrained
 
@@ -57,35 +55,6 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
     assert single["model_id"].iloc[0] == load_checkpoint(SHIPPED_MODEL).model_id != p.model_id
 
 
-@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
-def test_wulff_spread_is_the_members_weighted_sums_spread():
-    from semcgcnn.model.predict import load_pretrained
-    from semcgcnn.pipeline.screen.batch import compound_tables
-    from semcgcnn.pipeline.screen.candidates import screen_candidates
-    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
-    from semcgcnn.pipeline.screen.run import cut_slabs
-    from semcgcnn.pipeline.slabs import SlabConfig
-
-    p = load_pretrained()
-    cand = screen_candidates("bundled", elements=["Al"], limit=1).candidates[0]
-    res = cut_slabs(cand.compound_id, cand.structure, SlabConfig())
-    structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
-    predicted, errors = predict_slabs(p, structures)
-    members = {r["slab_id"]: (r["members_surface_energy_eV_per_A2"], r["members_work_function_eV"]) for r in predicted}
-    t = compound_tables(cand, res, structures, {r["slab_id"]: dict(r) for r in predicted}, p)
-    facets, (wulff,) = pd.DataFrame(t["facets"]), t["wulff"]
-    f = facets["area_fraction"].to_numpy()
-    for k, (col, task) in enumerate((("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
-                                     ("weighted_work_function_eV_std", "work_function"))):
-        m = np.array([members[sid][k] for sid in facets["slab_id"]])  # facets × members
-        assert wulff[col] == pytest.approx((f @ m).std(ddof=1) * p.std_scale[task], rel=1e-9)
-        assert wulff[col] > 0
-    # the predictions table keeps the per-slab spread, not the member lists
-    assert "members_surface_energy_eV_per_A2" not in pd.DataFrame(t["predictions"]).columns
-    assert (pd.DataFrame(t["predictions"])["surface_energy_eV_per_A2_std"] > 0).all()
-
-
-@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
 def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
     from semcgcnn.model.config import FinetuneConfig
     from semcgcnn.model.ensemble import finetune_ensemble

@@ -5,34 +5,25 @@ every member → screen again: the labelled slab's prediction moves towards its 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from backends_required import requires_gpaw
 
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE
-from semcgcnn.model.ensemble import is_ensemble_card
-
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 
 
 @requires_gpaw
 @pytest.mark.slow
-@pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
-def test_one_round_with_gpaw_moves_the_labelled_slab_towards_its_label(tmp_path):
+def test_one_round_with_gpaw_moves_the_labelled_slab_towards_its_label(cli, tmp_path):
     from semcgcnn.datasets import load
 
     bulk = next(r.structure for r in load("mg_binary_bulk") if r.structure_id == "mp-2696")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "mp-2696.json").write_text(json.dumps(bulk.as_dict()))
     out = tmp_path / "loop"
-    run = subprocess.run([SEMCGCNN, "loop", "--out", str(out), "--structures", str(tmp_path / "in"), "--budget", "1",
-                          "--backend", "gpaw", "--preset", "fast", "--workers", "1"],
-                         capture_output=True, text=True, timeout=1200, env={**os.environ, "COLUMNS": "200"})
+    run = cli("loop", "--out", str(out), "--structures", str(tmp_path / "in"), "--budget", "1",
+              "--backend", "gpaw", "--preset", "fast", "--workers", "1", timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
     picks = pd.read_parquet(out / "picks" / "picks.parquet")
     assert len(picks) == 1 and picks["compound_id"].iloc[0] == "mp-2696"

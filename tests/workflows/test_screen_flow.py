@@ -7,7 +7,6 @@ candidates: Mg3Br and three Ca–Mg binaries (error rows: see the refused-inputs
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,19 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import BIN, cli_env, run_command, start_cli
 from fireworks_embedded import fireworks_env
 
-BIN = Path(sys.executable).parent
-SEMCGCNN = str(BIN / "semcgcnn")
 TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 SCREEN = ("screen", "--elements", "Br,Ca", "--limit", "4", "--workers", "1", "--batch-size", "1")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _run(cmd: list[str], env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200", **(env or {})}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, **kw)
 
 
 def _tables(out: Path) -> dict[str, pd.DataFrame]:
@@ -42,9 +34,9 @@ def _assert_same_tables(out: Path, ref: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> Path:
+def plain(cli, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("plain") / "screen"
-    res = _run([SEMCGCNN, *SCREEN, "--out", str(out)])
+    res = cli(*SCREEN, "--out", str(out))
     assert res.returncode == 0, res.stderr
     return out
 
@@ -85,10 +77,10 @@ def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     assert ScreeningMaker(job_size=6).make(tmp_path / "o").jobs[1].function_args[3:] == (6, BATCH_SIZE, 1)
 
 
-def test_jobflow_engine_writes_the_plain_tables(plain, tmp_path):
+def test_jobflow_engine_writes_the_plain_tables(cli, plain, tmp_path):
     out = tmp_path / "jf"
     t0 = time.perf_counter()
-    res = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)])
+    res = cli(*SCREEN, "--engine", "jobflow", "--out", str(out))
     seconds = time.perf_counter() - t0
     assert res.returncode == 0, res.stderr
     assert "4 compounds" in res.stdout and f"{len(_tables(plain)['errors'])} error" in res.stdout
@@ -104,10 +96,10 @@ def test_jobflow_engine_writes_the_plain_tables(plain, tmp_path):
     print(f"--engine jobflow, 4 compounds: {seconds:.1f} s")  # shown with -s; the README quotes it
 
 
-def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(plain, tmp_path):
+def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(cli, plain, tmp_path):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_cli(*SCREEN, "--engine", "jobflow", "--out", str(out), stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)
@@ -116,9 +108,9 @@ def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(plain, t
     first = {p.name for p in (out / "parts").glob("part-*")}
     assert 1 <= len(first) < 4 and not (out / "wulff.parquet").exists(), "the kill did not land mid-run"
 
-    again = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out)])
+    again = cli(*SCREEN, "--engine", "jobflow", "--out", str(out))
     assert again.returncode == 1 and "--resume" in again.stderr and "Traceback" not in again.stderr
-    res = _run([SEMCGCNN, *SCREEN, "--engine", "jobflow", "--out", str(out), "--resume"])
+    res = cli(*SCREEN, "--engine", "jobflow", "--out", str(out), "--resume")
     assert res.returncode == 0, res.stderr
     parts = sorted((out / "parts").glob("part-*"))
     assert first <= {p.name for p in parts}  # the killed run's parts are kept, not redone
@@ -127,10 +119,10 @@ def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(plain, t
     _assert_same_tables(out, plain)
 
 
-def test_jobflow_engine_user_mistakes_are_one_line(tmp_path):
-    bad = _run([SEMCGCNN, "screen", "--out", str(tmp_path / "a"), "--engine", "dask"])
+def test_jobflow_engine_user_mistakes_are_one_line(cli, tmp_path):
+    bad = cli("screen", "--out", str(tmp_path / "a"), "--engine", "dask")
     assert bad.returncode != 0 and "unknown --engine 'dask'" in bad.stderr and "Traceback" not in bad.stderr
-    res = _run([SEMCGCNN, "screen", "--out", str(tmp_path / "b"), "--engine", "jobflow", "--elements", "Xx"])
+    res = cli("screen", "--out", str(tmp_path / "b"), "--engine", "jobflow", "--elements", "Xx")
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("error: --elements: Xx is not an element")
 
@@ -158,10 +150,10 @@ def test_fireworks_rapidfire_completes_the_screen(plain, tmp_path):
     env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
-    add = _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches)
+    add = run_command([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches)
     assert add.returncode == 0, add.stderr
     t0 = time.perf_counter()
-    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    fire = run_command([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
     seconds = time.perf_counter() - t0
     assert fire.returncode == 0, fire.stderr
     states = _fw_states(env, launches)  # candidates, fan-out, 4 batches, the fan-out's output collector, assemble
@@ -189,10 +181,9 @@ def test_jobflow_remote_accepts_the_example_project():
         Project.model_validate(raw)
 
 
-def _interrupt_mid_run(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
+def _interrupt_midrun_command(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
     """Start ``cmd``; send ``sig`` inside a batch job (just after a first part is committed)."""
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=cli_env(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)
@@ -204,7 +195,7 @@ def _interrupt_mid_run(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int
 
 
 def _fw_states(env: dict, cwd: Path) -> dict[str, str]:
-    res = _run([sys.executable, "-c", FIREWORKS_STATES], env=env, cwd=cwd)
+    res = run_command([sys.executable, "-c", FIREWORKS_STATES], env=env, cwd=cwd)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -221,15 +212,15 @@ def test_fireworks_interrupted_worker_is_rerun_and_loses_no_rows(plain, tmp_path
     env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
-    assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
-    _interrupt_mid_run([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGINT)
+    assert run_command([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
+    _interrupt_midrun_command([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGINT)
     states = _fw_states(env, launches)
     fizzled = sorted(name for name, state in states.items() if state == "FIZZLED")
     assert len(fizzled) == 2 and fizzled[0] == "assemble tables" and fizzled[1].startswith("screen batch"), states
 
-    rerun = _run([str(BIN / "lpad"), "rerun_fws", "-s", "FIZZLED"], env=env, cwd=launches)
+    rerun = run_command([str(BIN / "lpad"), "rerun_fws", "-s", "FIZZLED"], env=env, cwd=launches)
     assert rerun.returncode == 0, rerun.stderr
-    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    fire = run_command([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
     assert fire.returncode == 0, fire.stderr
     assert set(_fw_states(env, launches).values()) == {"COMPLETED"}
     _committed_once(out)
@@ -245,11 +236,11 @@ def test_fireworks_after_a_killed_worker_skips_committed_compounds(plain, tmp_pa
     env = fireworks_env(tmp_path)
     out, launches = tmp_path / "fw_screen", tmp_path / "launches"
     launches.mkdir()
-    assert _run([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
-    _interrupt_mid_run([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGKILL)
+    assert run_command([sys.executable, "-c", FIREWORKS_ADD, str(out)], env=env, cwd=launches).returncode == 0
+    _interrupt_midrun_command([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGKILL)
     kept = {p.name for p in (out / "parts").glob("part-*")}
     assert kept and _fw_states(env, launches)["screen in batches"] != "COMPLETED"
-    fire = _run([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
+    fire = run_command([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
     assert fire.returncode == 0, fire.stderr
     assert set(_fw_states(env, launches).values()) == {"COMPLETED"}
     assert kept <= {p.name for p in (out / "parts").glob("part-*")}
@@ -273,3 +264,18 @@ def test_refused_inputs_are_the_same_error_rows_under_both_engines(tmp_path, bul
     _assert_same_tables(tmp_path / "flow", tmp_path / "plain")
     errors = pd.read_parquet(tmp_path / "flow" / "errors.parquet")
     assert errors["stage"].tolist() == ["candidates"] * 2 and set(errors["id"]) == {"broken.cif", "overlap.json"}
+
+
+def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest():
+    """``--engine jobflow`` builds its jobs from the maker's config: the flag must survive the
+    round trip through the maker and plain JSON; without it the manifest's parameters are unchanged
+    (a screen made before the prior existed still resumes)."""
+    from semcgcnn.pipeline.screen.config import ScreenConfig
+    from semcgcnn.workflows.screen.maker import ScreeningMaker
+
+    cfg = ScreenConfig(elements=("Al",), limit=2, mlip_prior=True)
+    maker = ScreeningMaker.from_config(cfg)
+    assert maker.config().mlip_prior is True
+    assert ScreenConfig.from_parameters(maker.config().parameters()).mlip_prior is True
+    assert ScreeningMaker(**{k: v for k, v in maker.as_dict().items() if not k.startswith("@")}).mlip_prior is True
+    assert "mlip_prior" not in ScreenConfig(elements=("Al",)).parameters()

@@ -131,22 +131,3 @@ def test_a_training_without_a_finite_validation_score_is_a_failed_trial(data):
     model, train_cfg, _ = configs_of(paper_params(), CFG)
     with pytest.raises(TrainingDivergedError, match="no finite validation score"):
         train(tensors, (tr, va, te), model, train_cfg, progress=False)
-
-
-def test_comparison_study_reports_best_and_paper_test_maes(tmp_path, data):
-    import hyperopt_compare
-
-    run_search(tmp_path / "s", HyperoptConfig(**{**CFG.to_dict(), "max_evals": 2}), progress=False, data=data)
-    report = tmp_path / "hyperopt.md"
-    hyperopt_compare.main(search=tmp_path / "s", results_dir=tmp_path / "cmp", report_path=report, only="",
-                          splits="grouped,random", report_only=False, threads=1, note="")
-    payload = json.loads(report.with_suffix(".json").read_text())
-    assert [t["params"] for t in payload["trials"]][0] == paper_params() and len(payload["trials"]) == 2
-    assert payload["best"]["val_loss"] == min(t["val_loss"] for t in payload["trials"])
-    for split in ("grouped", "random"):
-        for name in ("best", "paper"):
-            r = payload["comparison"][split][name]
-            assert r["split"] == split and r["epochs"] == 1
-            assert 0 < r["test_mae_surface_energy_eV_per_A2"] < 0.2 and 0 < r["test_mae_work_function_eV"] < 3
-    assert payload["comparison"]["grouped"]["paper"]["params"] == paper_params()
-    assert "| grouped | best |" in report.read_text()

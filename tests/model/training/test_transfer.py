@@ -1,6 +1,6 @@
 """Transfer learning (paper Fig. 5): the fine-tune model built from a pretrained checkpoint takes
 the encoder and the heads by task name, freezing fixes the encoder (batch-norm statistics
-included) while the heads train, and the study's splits keep validation and test fixed.
+included) while the heads train.
 
 The pretrained model is a real (tiny) one: trained here for two epochs on 160 Mg slabs, saved
 and loaded through the safe checkpoint format; fine-tuning runs on real elemental slabs.
@@ -111,16 +111,3 @@ def test_gradnorm_needs_a_trainable_shared_layer(parent):
     split = (np.arange(32), np.arange(32, 48), np.arange(0))
     with pytest.raises(ValueError, match="GradNorm"):
         train_transfer(parent, data, split, replace(STEP, weighting="gradnorm"), freeze=True, progress=False)
-
-
-def test_study_splits_fix_validation_and_test_and_nest_training():
-    from transfer_learning import fraction_splits
-
-    splits = fraction_splits(801, 0, (0.2, 0.4, 0.6))
-    assert [len(s[0]) for s in splits.values()] == [160, 320, 481]
-    val, test = splits[0.2][1], splits[0.2][2]
-    assert len(val) == len(test) == 160 and not set(val) & set(test)
-    for tr, va, te in splits.values():
-        assert np.array_equal(va, val) and np.array_equal(te, test) and not set(tr) & (set(val) | set(test))
-    assert set(splits[0.2][0]) <= set(splits[0.4][0]) <= set(splits[0.6][0])
-    assert set(splits[0.6][0]) | set(val) | set(test) == set(range(801))

@@ -5,16 +5,12 @@ command on a small real screen."""
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from backends_required import requires_mlip
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 
 # constants at 298.15 K: kT = 0.0256926 eV; kT ln(1e-6) = -0.354956 eV; kT ln10 = 0.0591593 eV;
 # ΔG_f(H2O, l) = -237.129 kJ/mol = -2.457669 eV. Shipped table: Mg[2+] -4.71365 eV, H4SiO4(aq) -13.6445 eV.
@@ -77,21 +73,15 @@ def test_mlip_formation_energy_is_consistent_with_its_references():
     assert -0.2 < fe.eV_per_atom < -0.05 and fe.source.startswith("SevenNet") and not fe.reason
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
-
-
 @requires_mlip
-def test_dissolution_command_on_a_small_screen(small_screen, tmp_path):
+def test_dissolution_command_on_a_small_screen(cli, small_screen, tmp_path):
     import shutil
 
     from semcgcnn.pipeline.analysis.dissolution import equilibrium_potential
     from semcgcnn.schema import SCHEMAS, read_metadata
 
     small_screen = Path(shutil.copytree(small_screen, tmp_path / "screen"))
-    res = _cli("dissolution", str(small_screen))
+    res = cli("dissolution", str(small_screen))
     assert res.returncode == 0, res.stderr
     path = small_screen / "dissolution.parquet"
     df = pd.read_parquet(path)
@@ -106,5 +96,5 @@ def test_dissolution_command_on_a_small_screen(small_screen, tmp_path):
         assert -2.6 < r.equilibrium_potential_V_SHE < 0.8  # between Mg and Ag (Mg–Ag compounds)
     nan = df[df["equilibrium_potential_V_SHE"].isna()]  # the Ac compounds: Ac has no aqueous species here
     assert (nan["reason"].str.contains("Ac")).all() and len(nan) + len(ok) == len(df)
-    bad = _cli("dissolution", str(small_screen), "--source", "shipped")
+    bad = cli("dissolution", str(small_screen), "--source", "shipped")
     assert bad.returncode != 0 and "holds no formation energies" in bad.stderr and "Traceback" not in bad.stderr

@@ -3,41 +3,29 @@ every compound first, new facets before second terminations, bulk files ready fo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL
-from semcgcnn.model.ensemble import is_ensemble_card
+from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.pipeline.analysis.selection import uncertainty_score
-
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
-pytestmark = pytest.mark.skipif(not is_ensemble_card(SHIPPED_ENSEMBLE), reason="no ensemble shipped")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MP_API_KEY"}
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env={**env, "COLUMNS": "200"})
 
 
 @pytest.fixture(scope="module")
-def screen(tmp_path_factory) -> Path:
+def screen(cli, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("screen") / "s"
-    run = _cli("screen", "--out", str(out), "--elements", "Ca", "--limit", "3", "--workers", "1")
+    run = cli("screen", "--out", str(out), "--elements", "Ca", "--limit", "3", "--workers", "1")
     assert run.returncode == 0, run.stderr
     return out
 
 
-def test_select_spreads_the_budget_over_compounds_and_facets(screen, tmp_path):
+def test_select_spreads_the_budget_over_compounds_and_facets(cli, screen, tmp_path):
     preds = pd.read_parquet(screen / "predictions.parquet")
     assert preds["surface_energy_eV_per_A2_std"].gt(0).all() and preds["work_function_eV_std"].gt(0).all()
     n_compounds = preds["compound_id"].nunique()
     budget = n_compounds + 2
-    run = _cli("select", str(screen), "--budget", str(budget), "--out", str(tmp_path / "picks"))
+    run = cli("select", str(screen), "--budget", str(budget), "--out", str(tmp_path / "picks"))
     assert run.returncode == 0, run.stderr
     picks = pd.read_parquet(tmp_path / "picks" / "picks.parquet")
     assert len(picks) == budget and picks["slab_id"].is_unique
@@ -59,13 +47,13 @@ def test_select_spreads_the_budget_over_compounds_and_facets(screen, tmp_path):
     read_bulk(tmp_path / "picks" / "bulk" / f"{picks['compound_id'].iloc[0]}.json")
 
 
-def test_select_refuses_a_screen_without_uncertainty_in_one_line(tmp_path):
+def test_select_refuses_a_screen_without_uncertainty_in_one_line(cli, tmp_path):
     out = tmp_path / "single"
-    run = _cli("screen", "--out", str(out), "--elements", "Ca", "--limit", "1", "--workers", "1",
-               "--model", str(SHIPPED_MODEL))
+    run = cli("screen", "--out", str(out), "--elements", "Ca", "--limit", "1", "--workers", "1",
+              "--model", str(SHIPPED_MODEL))
     assert run.returncode == 0, run.stderr
     for args, message in ((("select", str(out), "--budget", "2"), "carry no uncertainty"),
                           (("select", str(tmp_path / "nowhere"), "--budget", "2"), "not a finished screen"),
                           (("select", str(out), "--budget", "0"), "--budget must be ≥ 1")):
-        res = _cli(*args, "--out", str(tmp_path / "p"))
+        res = cli(*args, "--out", str(tmp_path / "p"))
         assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr

@@ -6,11 +6,9 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,6 @@ import pytest
 from backends_required import skip_unless
 
 REPO = Path(__file__).resolve().parents[3]
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 requires_chromium = skip_unless(CHROMIUM is not None,
                                 "Chromium not installed (as root: apt-get install -y chromium chromium-driver)")
@@ -26,19 +23,13 @@ SCREEN_SECTIONS = ("summary", "ranked", "distributions", "wulff", "dissolution",
 HIST_BLUE = np.array([0x3B, 0x75, 0xAF])  # the histograms' bar colour (pipeline/report/figures.py)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
-
-
 @pytest.fixture(scope="module")
-def report_html(small_screen, tmp_path_factory) -> Path:
+def report_html(cli, small_screen, tmp_path_factory) -> Path:
     """The report of a copy of the small screen, with no dissolution.parquet: the report computes
     the potentials itself (offline source)."""
     tmp = tmp_path_factory.mktemp("report")
     run = Path(shutil.copytree(small_screen, tmp / "screen"))
-    res = _cli("report", str(run), "--out", str(tmp / "report.html"))
+    res = cli("report", str(run), "--out", str(tmp / "report.html"))
     assert res.returncode == 0, res.stderr
     assert not (run / "dissolution.parquet").exists()  # a report only reads the run folder
     return tmp / "report.html"
@@ -100,10 +91,10 @@ def test_report_renders_its_figures_in_chromium(report_html, tmp_path):
     assert colours(with_images) > 3 * colours(without)
 
 
-def test_training_report_parity_matches_the_card(tmp_path):
+def test_training_report_parity_matches_the_card(cli, tmp_path):
     card = REPO / "studies" / "models" / "semcgcnn-random-s0.json"
     out = tmp_path / "training.html"
-    res = _cli("report", str(card), "--out", str(out))  # a card: detected as a training report
+    res = cli("report", str(card), "--out", str(out))  # a card: detected as a training report
     assert res.returncode == 0, res.stderr
     text = out.read_text(encoding="utf-8")
     assert '<section id="model-semcgcnn-random-s0">' in text and not re.search(r"https?://", text)
@@ -116,6 +107,6 @@ def test_training_report_parity_matches_the_card(tmp_path):
     assert "semcgcnn-random-s0.history.json" in text
 
 
-def test_report_user_mistakes_are_one_line(tmp_path):
-    res = _cli("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
+def test_report_user_mistakes_are_one_line(cli, tmp_path):
+    res = cli("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
     assert res.returncode != 0 and "not a finished screen" in res.stderr and "Traceback" not in res.stderr

@@ -3,26 +3,19 @@ outputs that cannot be written, Ctrl-C, and a kill -9 of the main process (its w
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+from cli_runner import start_cli
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 SMALL = ("screen", "--limit", "4", "--workers", "1", "--batch-size", "1")
-ENV = {**os.environ, "COLUMNS": "200"}
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=ENV)
 
 
 def _start(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return start_cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_for(predicate, timeout: float = 300.0) -> bool:
@@ -54,7 +47,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(tmp_path):
+def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(cli, tmp_path):
     out = tmp_path / "shared"
     first, second = _start(*SMALL, "--out", str(out), "--resume"), _start(*SMALL, "--out", str(out), "--resume")
     results = [(p.wait(timeout=600), p.stderr.read()) for p in (first, second)]
@@ -66,7 +59,7 @@ def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(tmp_path):
     for name in ("compounds", "wulff"):
         df = pd.read_parquet(out / f"{name}.parquet")
         assert len(df) == 4 and df["compound_id"].is_unique
-    again = _cli(*SMALL, "--out", str(out), "--resume")  # the lock went with its holder
+    again = cli(*SMALL, "--out", str(out), "--resume")  # the lock went with its holder
     assert again.returncode == 0, again.stderr
     assert len(pd.read_parquet(out / "slabs.parquet")) == len(pd.read_parquet(out / "predictions.parquet"))
 
@@ -93,7 +86,7 @@ def test_assembling_never_duplicates_a_compound_committed_twice(tmp_path):
     assert len(pd.read_parquet(paths["slabs"])) == len(pd.read_parquet(paths["predictions"])) == n_slabs
 
 
-def test_outputs_that_cannot_be_written_fail_first_in_one_line(tmp_path):
+def test_outputs_that_cannot_be_written_fail_first_in_one_line(cli, tmp_path):
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     slab = tmp_path / "slab.json"
@@ -108,13 +101,13 @@ def test_outputs_that_cannot_be_written_fail_first_in_one_line(tmp_path):
         (("screen", "--out", "/sys/semcgcnn-screen", "--limit", "1"), 1, "cannot write to /sys"),
     ]
     for args, code, needle in cases:
-        res = _cli(*args)
+        res = cli(*args)
         assert res.returncode == code and "Traceback" not in res.stderr, (args, res.stderr)
         assert needle in res.stderr and res.stderr.count("error:") == 1, (args, res.stderr)
         assert "reading" not in res.stderr, "the work started before the output was checked"
 
 
-def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(cli, tmp_path):
     out = tmp_path / "interrupted"
     proc = _start("screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out))
     assert _wait_for(lambda: proc.poll() is not None or any((out / "parts").glob("part-*")))
@@ -122,7 +115,7 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path):
     code, err = proc.wait(timeout=120), proc.stderr.read()
     assert code == 130 and "Traceback" not in err, err
     assert "interrupted:" in err and "committed in" in err and "--resume" in err
-    resumed = _cli("screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out), "--resume")
+    resumed = cli("screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert len(pd.read_parquet(out / "compounds.parquet")) == 12
 

@@ -6,23 +6,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import start_cli
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 # the first 8 shipped binaries (Ac, Ag, Al partners), with Mg17Al12 and Mg13Al14 the larger cells
 SCREEN = ("screen", "--limit", "8", "--workers", "1", "--batch-size", "1")
-
-
-def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env, **kw)
 
 
 def _tables(out: Path) -> dict[str, pd.DataFrame]:
@@ -30,9 +23,9 @@ def _tables(out: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def screened(tmp_path_factory) -> Path:
+def screened(cli, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("screen") / "full"
-    res = _cli(*SCREEN, "--out", str(out))
+    res = cli(*SCREEN, "--out", str(out))
     assert res.returncode == 0, res.stderr
     assert "lowest Wulff work function" in res.stdout and "trust == 'trusted'" in res.stdout
     return out
@@ -97,11 +90,9 @@ def test_tables_read_in_polars_and_duckdb(screened):
     assert k == len(pd.read_parquet(screened / "facets.parquet"))
 
 
-def test_sigkill_mid_run_then_resume_gives_identical_tables(screened, tmp_path):
+def test_sigkill_mid_run_then_resume_gives_identical_tables(cli, screened, tmp_path):
     out = tmp_path / "killed"
-    env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.Popen([SEMCGCNN, *SCREEN, "--out", str(out)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env)
+    proc = start_cli(*SCREEN, "--out", str(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)
@@ -110,7 +101,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_tables(screened, tmp_path):
     n_parts = len(list((out / "parts").glob("part-*")))
     assert 1 <= n_parts < 8 and not (out / "wulff.parquet").exists(), "the kill did not land mid-run"
 
-    res = _cli(*SCREEN, "--out", str(out), "--resume")
+    res = cli(*SCREEN, "--out", str(out), "--resume")
     assert res.returncode == 0, res.stderr
     done = [cid for p in (out / "parts").glob("part-*") for cid in json.loads((p / "done.json").read_text())]
     assert len(done) == len(set(done)) == 8
@@ -119,7 +110,7 @@ def test_sigkill_mid_run_then_resume_gives_identical_tables(screened, tmp_path):
         pd.testing.assert_frame_equal(resumed[name], full[name], obj=name)
 
 
-def test_resume_discards_a_half_written_part(screened, tmp_path):
+def test_resume_discards_a_half_written_part(cli, screened, tmp_path):
     import shutil
 
     out = tmp_path / "half"
@@ -127,14 +118,14 @@ def test_resume_discards_a_half_written_part(screened, tmp_path):
     part = sorted((out / "parts").glob("part-*"))[-1]
     (part / "done.json").unlink()  # as if killed before the rename: not committed
     os.rename(part, out / "parts" / ".tmp-interrupted")
-    res = _cli(*SCREEN, "--out", str(out), "--resume")
+    res = cli(*SCREEN, "--out", str(out), "--resume")
     assert res.returncode == 0, res.stderr
     assert not list((out / "parts").glob(".tmp-*"))
     for name in TABLES:
         pd.testing.assert_frame_equal(_tables(out)[name], _tables(screened)[name], obj=name)
 
 
-def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path, bulk_inputs):
+def test_bad_inputs_land_in_errors_and_the_run_completes(cli, tmp_path, bulk_inputs):
     from pymatgen.core import Lattice, Structure
 
     inputs = bulk_inputs("MgMg_overlap.json")
@@ -145,7 +136,7 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path, bulk_inputs):
     (inputs / "lattice_missing.json").write_text("{}")
 
     out = tmp_path / "out"
-    res = _cli("screen", "--structures", str(inputs), "--out", str(out), "--workers", "1")
+    res = cli("screen", "--structures", str(inputs), "--out", str(out), "--workers", "1")
     assert res.returncode == 0, res.stderr
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"], strict=True))
@@ -161,7 +152,7 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(tmp_path, bulk_inputs):
     assert pd.read_parquet(out / "compounds.parquet")["source"].tolist() == ["file"]
 
 
-def test_user_mistakes_give_one_line_errors(tmp_path):
+def test_user_mistakes_give_one_line_errors(cli, tmp_path):
     bad_only = tmp_path / "bad"
     bad_only.mkdir()
     (bad_only / "x.cif").write_text("garbage")
@@ -176,13 +167,13 @@ def test_user_mistakes_give_one_line_errors(tmp_path):
         (("screen", "--out", str(tmp_path / "g"), "--elements", "Og"), "no candidate"),
     ]
     for args, needle in cases:
-        res = _cli(*args)
+        res = cli(*args)
         assert res.returncode != 0 and "Traceback" not in res.stderr, (args, res.stderr)
         assert needle in res.stderr and res.stderr.count("error:") == 1, (args, res.stderr)
 
 
-def test_existing_output_needs_resume(screened):
-    res = _cli(*SCREEN, "--out", str(screened))
+def test_existing_output_needs_resume(cli, screened):
+    res = cli(*SCREEN, "--out", str(screened))
     assert res.returncode == 1 and "--resume" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -199,11 +190,11 @@ def test_candidate_filters():
     assert len(small) == 3 and all(c.n_atoms <= 2 for c in small)
 
 
-def test_tables_do_not_depend_on_workers_or_batch_size(screened, tmp_path):
+def test_tables_do_not_depend_on_workers_or_batch_size(cli, screened, tmp_path):
     # each compound is predicted in a call of its own on one thread: float32 results cannot
     # depend on which compounds share a batch, how many workers ran, or where a run resumed
     out = tmp_path / "parallel"
-    res = _cli("screen", "--limit", "8", "--workers", "2", "--batch-size", "3", "--out", str(out))
+    res = cli("screen", "--limit", "8", "--workers", "2", "--batch-size", "3", "--out", str(out))
     assert res.returncode == 0, res.stderr
     for name, df in _tables(out).items():
         pd.testing.assert_frame_equal(df, _tables(screened)[name], check_exact=True, obj=name)

@@ -1,4 +1,5 @@
-"""Wulff weighting checked by hand on the shipped DFT surface energies and work functions of hcp Mg."""
+"""Wulff weighting checked by hand on the shipped DFT surface energies and work functions of hcp Mg,
+and the Wulff-weighted values' spread propagated through the shipped ensemble's members."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 
@@ -272,3 +274,30 @@ def test_trust_flags_on_real_rows(screened):
     assert y["trust"] == TRUSTED and y["n_facets_on_shape"] >= 3 and y["dominant_facet_in_domain"]
     assert lo <= y["weighted_surface_energy_eV_per_A2"] <= hi
     assert set(w["trust"]) >= {TRUSTED} and (w["trust"] == TRUSTED).sum() < len(w)
+
+
+def test_wulff_spread_is_the_members_weighted_sums_spread():
+    from semcgcnn.model.predict import load_pretrained
+    from semcgcnn.pipeline.screen.batch import compound_tables
+    from semcgcnn.pipeline.screen.candidates import screen_candidates
+    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.run import cut_slabs
+    from semcgcnn.pipeline.slabs import SlabConfig
+
+    p = load_pretrained()
+    cand = screen_candidates("bundled", elements=["Al"], limit=1).candidates[0]
+    res = cut_slabs(cand.compound_id, cand.structure, SlabConfig())
+    structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
+    predicted, errors = predict_slabs(p, structures)
+    members = {r["slab_id"]: (r["members_surface_energy_eV_per_A2"], r["members_work_function_eV"]) for r in predicted}
+    t = compound_tables(cand, res, structures, {r["slab_id"]: dict(r) for r in predicted}, p)
+    facets, (wulff,) = pd.DataFrame(t["facets"]), t["wulff"]
+    f = facets["area_fraction"].to_numpy()
+    for k, (col, task) in enumerate((("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
+                                     ("weighted_work_function_eV_std", "work_function"))):
+        m = np.array([members[sid][k] for sid in facets["slab_id"]])  # facets × members
+        assert wulff[col] == pytest.approx((f @ m).std(ddof=1) * p.std_scale[task], rel=1e-9)
+        assert wulff[col] > 0
+    # the predictions table keeps the per-slab spread, not the member lists
+    assert "members_surface_energy_eV_per_A2" not in pd.DataFrame(t["predictions"]).columns
+    assert (pd.DataFrame(t["predictions"])["surface_energy_eV_per_A2_std"] > 0).all()
