@@ -1,7 +1,7 @@
 """VASP backend: the dry-run inputs hold the paper's settings (§2.1), the checks before a run, and
-the output parsing on real outputs: a real GPAW run of a Mg(0001) slab written in VASP's formats
-(LOCPOT, OUTCAR, CONTCAR) and parsed back, its work function checked against GPAW's own potential
-and pymatgen's WorkFunctionAnalyzer."""
+the output parsing on real outputs: real VASP outputs (ASE's test data), and a real GPAW run of a
+Mg(0001) slab written in VASP's formats (LOCPOT, OUTCAR, CONTCAR), its work function checked
+against GPAW's own potential and pymatgen's WorkFunctionAnalyzer."""
 
 from __future__ import annotations
 
@@ -111,14 +111,20 @@ def test_dry_run_poscar_selective_dynamics(dry, mg):
     assert "relax/CONTCAR" in readme and "POTCAR.spec" in readme
 
 
-def test_makers_carry_the_same_generator(mg):
-    from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
+def test_makers_carry_the_same_generator(dry, mg):
+    """The Makers of a real run build exactly the inputs of the dry run: one generator for both."""
+    from pymatgen.io.vasp import Incar, Kpoints
 
-    from semcgcnn.pipeline.labelling.vasp import PaperSetGenerator, vasp_makers
+    from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.vasp import vasp_makers
 
     relax, static = vasp_makers("slab")
-    assert isinstance(relax, RelaxMaker) and isinstance(static, StaticMaker)
-    assert isinstance(relax.input_set_generator, PaperSetGenerator)
+    slab = with_fixed_interior(mg[1])  # what the dry run writes for a slab without constraints
+    for step, maker in (("relax", relax), ("static", static)):
+        vis = maker.input_set_generator.get_input_set(slab, potcar_spec=True)
+        assert vis.incar == Incar.from_file(dry / "slab" / step / "INCAR"), step
+        assert vis.kpoints.kpts == Kpoints.from_file(dry / "slab" / step / "KPOINTS").kpts, step
+        assert str(vis.poscar) == (dry / "slab" / step / "POSCAR").read_text(), step
     vis = relax.input_set_generator.get_input_set(mg[1], potcar_spec=True)
     assert vis.incar["ISIF"] == 2 and vis.incar["LDIPOL"] is True
     job = relax.make(mg[1])  # a jobflow Job, made offline
@@ -173,38 +179,70 @@ def gpaw_slab(mg, tmp_path_factory):
     return res, np.load(wd / "potential_3d.npy")
 
 
-def test_vasp_files_round_trip_real_gpaw_run(gpaw_slab, tmp_path):
+def test_vasp_files_of_a_real_gpaw_run_parse_as_pymatgen_and_gpaw_read_them(gpaw_slab, tmp_path):
+    """A real GPAW run written in VASP's formats (``tests/vasp_files.py``): the parsed energy and
+    Fermi level are pymatgen's ``Outcar`` readings, the planar average is GPAW's own potential
+    averaged over the plane, and the work functions are GPAW's vacuum plateaus and pymatgen's
+    ``WorkFunctionAnalyzer`` on the same files."""
     from pymatgen.analysis.surface_analysis import WorkFunctionAnalyzer
-    from pymatgen.io.vasp import Locpot
+    from pymatgen.io.vasp import Locpot, Outcar
+    from vasp_files import write_vasp_files
 
     from semcgcnn.pipeline.labelling.surface import work_functions
-    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir, write_vasp_files
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
 
     res, v3 = gpaw_slab
     s = res.pmg_structure()
     # GPAW's own vacuum levels: the flat potential next to the cell boundary (its dipole layer is there)
-    out = {"energy": res.energy_eV, "fermi": res.fermi_eV, "wf_bottom": res.potential_z_eV[1] - res.fermi_eV,
-           "wf_top": res.potential_z_eV[-1] - res.fermi_eV}
+    wf_bottom, wf_top = res.potential_z_eV[1] - res.fermi_eV, res.potential_z_eV[-1] - res.fermi_eV
     folder = write_vasp_files(res, v3, tmp_path / "vasp")
-    assert sorted(os.listdir(folder)) == ["CONTCAR", "LOCPOT", "OUTCAR", "POSCAR"]
-    assert "written by sem-cgcnn from a GPAW" in (folder / "OUTCAR").read_text().splitlines()[0]
     # LOCPOT convention: the values come back as written (no volume scaling, unlike CHGCAR)
     np.testing.assert_allclose(Locpot.from_file(folder / "LOCPOT").data["total"], v3, rtol=1e-9, atol=1e-9)
 
     got = parse_vasp_dir(folder, "slab")
+    outcar = Outcar(str(folder / "OUTCAR"))
     assert got.code == "VASP" and got.kind == "slab" and got.n_atoms == len(s)
-    assert got.energy_eV == pytest.approx(out["energy"], abs=1e-7)
-    assert got.fermi_eV == pytest.approx(out["fermi"], abs=1e-7)
+    assert got.energy_eV == outcar.final_energy and got.fermi_eV == outcar.efermi
+    assert got.energy_eV == pytest.approx(res.energy_eV, abs=1e-7)
     assert got.pmg_structure().matches(s)
-    assert len(got.potential_z_eV) == v3.shape[2]
+    np.testing.assert_allclose(got.potential_z_eV, v3.mean(axis=(0, 1)), rtol=1e-9, atol=1e-9)
     bottom, top = work_functions(got.potential_z_eV, got.fermi_eV, got.pmg_structure())
-    assert bottom == pytest.approx(out["wf_bottom"], abs=0.02)
-    assert top == pytest.approx(out["wf_top"], abs=0.02)
+    assert bottom == pytest.approx(wf_bottom, abs=0.02)
+    assert top == pytest.approx(wf_top, abs=0.02)
     assert 3.5 < bottom < 4.0  # Mg(0001): PBE ≈ 3.7 eV
     wfa = WorkFunctionAnalyzer.from_files(str(folder / "POSCAR"), str(folder / "LOCPOT"), str(folder / "OUTCAR"))
-    assert wfa.efermi == pytest.approx(out["fermi"], abs=1e-7)
-    assert wfa.work_function == pytest.approx(max(out["wf_bottom"], out["wf_top"]), abs=0.02)
+    assert wfa.efermi == pytest.approx(got.fermi_eV, abs=1e-7)
+    assert wfa.work_function == pytest.approx(max(wf_bottom, wf_top), abs=0.02)
     assert wfa.work_function == pytest.approx(max(bottom, top), abs=0.02)
+
+
+def test_parse_outcar_of_a_real_vasp_run(tmp_path):
+    """The OUTCAR branch on a real VASP 5.3.3 output (ASE's test data: a relaxation of an 18-atom Ni
+    cluster): energy σ→0 and Fermi level as ASE's own OUTCAR reader gives them and as the file's last
+    step prints them, the version from its first line."""
+    import shutil
+    from pathlib import Path
+
+    ase = pytest.importorskip("ase")
+    src = Path(ase.__file__).parent / "test" / "testdata" / "vasp" / "OUTCAR_example_1"
+    if not src.exists():
+        pytest.skip("ASE's VASP test data are not installed")
+    from ase.io import read
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
+
+    shutil.copy(src, tmp_path / "OUTCAR")
+    final = read(tmp_path / "OUTCAR", index=-1)  # ASE: the last ionic step
+    AseAtomsAdaptor.get_structure(final).to(filename=str(tmp_path / "CONTCAR"), fmt="poscar")
+    got = parse_vasp_dir(tmp_path, "bulk")
+    assert got.code_version == "5.3.3" and got.method == "VASP 5.3.3"
+    assert got.n_atoms == len(final) == 18 and got.pmg_structure().composition.reduced_formula == "Ni"
+    assert got.energy_eV == pytest.approx(final.get_potential_energy(), abs=1e-8)
+    assert got.energy_eV == pytest.approx(-68.23102426, abs=1e-8)  # the last "energy(sigma->0)" line
+    assert got.fermi_eV == pytest.approx(final.calc.get_fermi_level(), abs=1e-8)
+    assert got.fermi_eV == pytest.approx(-3.7404, abs=1e-8)  # the last "E-fermi" line
+    assert got.potential_z_eV is None and got.n_ionic_steps == 0
 
 
 def test_parse_vasp_dir_errors(tmp_path):
