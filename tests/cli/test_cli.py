@@ -16,9 +16,26 @@ def test_datasets_lists_the_five_shipped_sets_with_real_counts(cli):
 
 
 def test_featurize_prints_summary(cli):
+    """The summary's numbers are the dataset's: slabs, systems, atoms and elements counted from its
+    structures, the surface fraction from its graphs."""
+    import numpy as np
+
+    from semcgcnn.datasets import labels, load
+    from semcgcnn.model.graphs import dataset_graphs
+
     out = cli("featurize", "elemental_slabs")
     assert out.returncode == 0, out.stderr
-    assert "801" in out.stdout and "surface atoms" in out.stdout
+    rows = dict(tuple(cell.strip() for cell in line.split("│")[1:3]) for line in out.stdout.splitlines()
+                if line.startswith("│"))
+    structures = [r.structure for r in load("elemental_slabs")]
+    n_atoms = np.array([len(s) for s in structures])
+    assert rows["slabs"] == str(len(structures))
+    assert rows["chemical systems"] == str(labels("elemental_slabs")["chemsys"].nunique())
+    assert rows["atoms (total / median / max per slab)"] == \
+        f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}"
+    assert rows["elements"] == str(len({e.symbol for s in structures for e in s.composition.elements}))
+    gs, _ = dataset_graphs("elemental_slabs")
+    assert rows["surface atoms (depth 2.0 Å)"] == f"{gs.surface.mean():.1%}"
 
 
 def test_user_mistakes_give_one_line_errors_not_tracebacks(cli):

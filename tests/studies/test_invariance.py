@@ -23,7 +23,45 @@ def predictor():
 
 
 def test_the_shipped_model_uses_the_thickness_invariant_readout(predictor):
-    assert predictor.checkpoint.model.cfg.readout == "surface"
+    """What the shipped model predicts is the surface readout, recomputed by hand from every
+    member's atom states on the three real slabs: γ = Σ ε_i / 2A over the surface atoms with
+    ε_i = (μ + σ h(x_i)) / ρ_ref, Φ the mean of the two faces' heads; the members' centre is the
+    prediction."""
+    import torch
+
+    from semcgcnn.model.config import SURFACE_DENSITY_REF
+    from semcgcnn.model.data import GraphTensors
+    from semcgcnn.model.featurize import BOTTOM, TOP
+    from semcgcnn.model.graphs import featurize_structures
+
+    slabs = [symmetric_slab(make(), hkl, planes[2]) for make, hkl, planes, _ in SURFACES.values()]
+    graphs = featurize_structures(slabs, config=predictor.graph_config)
+    data = GraphTensors(graphs, descriptors=predictor.descriptors)
+    b = data.batch(np.arange(len(data)))
+    by_hand = []
+    with torch.no_grad():
+        for member in predictor.members:
+            m, tasks = member.model, list(member.tasks)
+            x = m.atom_states(*b.inputs()[:4])
+            mean, std = m.target_mean.double(), m.target_std.double()
+            k_se, k_wf = tasks.index("surface_energy"), tasks.index("work_function")
+            rows = []
+            for g in range(b.n_graphs):
+                on = b.batch == g
+                h = m.heads["surface_energy"](x[on & (b.side > 0)]).squeeze(1).double()
+                gamma = ((mean[k_se] + std[k_se] * h) / SURFACE_DENSITY_REF).sum() / (2 * float(b.area[g]))
+                faces = [m.heads["work_function"](x[on & ((b.side & bit) > 0)].mean(0)).double()
+                         for bit in (BOTTOM, TOP)]
+                out = np.zeros(len(tasks))
+                out[k_se] = float((gamma - mean[k_se]) / std[k_se])
+                out[k_wf] = float(0.5 * (faces[0] + faces[1]))
+                rows.append(out)
+            by_hand.append(member.normalizer.denorm(np.array(rows)))
+    expected = predictor.central(np.stack(by_hand))
+    df = predictor.predict(slabs)
+    tasks = list(predictor.checkpoint.tasks)
+    np.testing.assert_allclose(df[SE], expected[:, tasks.index("surface_energy")], rtol=1e-5)
+    np.testing.assert_allclose(df[WF], expected[:, tasks.index("work_function")], rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", list(SURFACES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import Counter
 
@@ -102,6 +103,22 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
     assert reduced > 0  # the centred cells did reduce
 
 
+def _slab_key(row: dict) -> tuple:
+    """A slab row without its termination number (renumbered when slabs are added): facet, shift,
+    atoms, formula, target thickness."""
+    return row["miller_index"], round(row["shift_frac"], 6), row["n_atoms"], row["formula"], row["min_slab_size_A"]
+
+
+def _cut_at(result, min_slab_size_A: float) -> list[dict]:
+    return [r for r in result.slabs if r["min_slab_size_A"] == min_slab_size_A]
+
+
+def _assert_terminations(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
+    """The same (facet, shift) terminations, shifts to the 4 decimals an error row prints."""
+    assert [m for m, _ in got] == [m for m, _ in want], (got, want)
+    np.testing.assert_allclose([x for _, x in got], [x for _, x in want], rtol=0, atol=6e-5)
+
+
 def test_lost_terminations_are_retried_thicker_or_reported(bulk, monkeypatch):
     from semcgcnn.pipeline.slabs import SlabConfig, compound_slabs
     from semcgcnn.pipeline.slabs.generator import FastSlabGenerator
@@ -113,13 +130,26 @@ def test_lost_terminations_are_retried_thicker_or_reported(bulk, monkeypatch):
         retried = compound_slabs("mp-977218", li2mg, SlabConfig())
     assert len(plain.errors) == 2 and all(e["stage"] == "slabs" and "termination" in e["reason"] and
                                           e["id"] == "mp-977218" for e in plain.errors)
-    assert (len(plain.slabs), len(retried.slabs), retried.errors) == (23, 27, [])
-    assert {r["min_slab_size_A"] for r in retried.slabs} == {10.0, 15.0}
+    # the lost terminations, as the error rows name them: facet and shift (4 decimals)
+    lost = sorted((m, float(x)) for m, x in
+                  (re.match(r"(\(\d \d \d\)) termination at shift ([\d.]+):", e["reason"]).groups()
+                   for e in plain.errors))
+    assert retried.errors == []
+    # the retries keep every slab of the plain cut and add the lost terminations, cut thicker
+    base = SlabConfig().min_slab_size_A
+    first_retry = base * SlabConfig().retry_thickness_factors[0]  # the first retry recovers them all
+    assert Counter(map(_slab_key, _cut_at(retried, base))) == Counter(map(_slab_key, plain.slabs))
+    thicker = _cut_at(retried, first_retry)
+    assert {r["min_slab_size_A"] for r in retried.slabs} == {base, first_retry}
+    _assert_terminations(sorted({(r["miller_index"], r["shift_frac"]) for r in thicker}), lost)
     # the default: the thicker retries recover them first, so the rebuilt slabs change nothing here
     assert compound_slabs("mp-977218", li2mg, SlabConfig()).slabs == retried.slabs
-    # without retries, the two lost terminations are rebuilt with one plane on both faces instead
+    # without retries, the lost terminations are rebuilt instead (one plane on both faces): one slab each
     rebuilt = compound_slabs("mp-977218", li2mg, SlabConfig(retry_thickness_factors=()))
-    assert (len(rebuilt.slabs), rebuilt.errors) == (25, [])
+    assert rebuilt.errors == [] and len(rebuilt.slabs) == len(plain.slabs) + len(lost)
+    added = Counter(map(_slab_key, rebuilt.slabs)) - Counter(map(_slab_key, plain.slabs))
+    assert sum(added.values()) == len(lost)
+    _assert_terminations(sorted((m, x) for m, x, *_ in added), lost)
 
 
 def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
