@@ -56,11 +56,11 @@ def test_screen_config_round_trips_through_plain_json():
     assert again == cfg and again.slab.retry_thickness_factors == (1.5, 2.0)
 
 
-def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
-    from jobflow import Flow
+def test_maker_mirrors_screen_config_and_builds_three_jobs(plain, tmp_path):
     from monty.json import MontyDecoder, jsanitize
 
     from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
+    from semcgcnn.workflows.local import run_flow
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     assert ScreeningMaker().config() == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
@@ -70,11 +70,20 @@ def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
     again = MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True))))
     assert again == maker and again.config() == cfg  # a maker survives a job store or a FireWorks spec
     flow = maker.make(tmp_path / "out")
-    assert isinstance(flow, Flow)
     assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]
-    assert flow.jobs[0].function_args[0] == cfg.parameters() and flow.output.uuid == flow.jobs[2].uuid
-    assert flow.jobs[1].function_args[3:] == (2, 2, 1)  # compounds per job (batch_size), per part, workers
-    assert ScreeningMaker(job_size=6).make(tmp_path / "o").jobs[1].function_args[3:] == (6, BATCH_SIZE, 1)
+    # run: the plain reference's compounds in batch jobs of job_size (3), each committing its
+    # compounds in parts of batch_size (2); the tables are the plain screen's
+    run = ScreeningMaker.from_config(ScreenConfig(elements=("Br", "Ca"), limit=4), batch_size=2, job_size=3)
+    flow = run.make(tmp_path / "run")
+    responses = run_flow(flow, tmp_path / "store")
+    outputs = [r.output for by_index in responses.values() for r in by_index.values()]
+    batch_docs = [o for o in outputs if type(o).__name__ == "CompoundBatchDoc"]
+    ids = _tables(plain)["compounds"]["compound_id"].tolist()
+    assert sorted(d.compound_ids for d in batch_docs) == sorted([ids[:3], ids[3:]])
+    assert all(len(d.parts) == -(-len(d.compound_ids) // 2) for d in batch_docs)
+    summary = responses[flow.jobs[-1].uuid][1].output
+    assert summary.table_rows == {name: len(df) for name, df in _tables(plain).items()}
+    _assert_same_tables(tmp_path / "run", plain)
 
 
 def test_jobflow_engine_writes_the_plain_tables(cli, plain, tmp_path):

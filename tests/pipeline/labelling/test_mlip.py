@@ -64,17 +64,37 @@ def test_check_mlip_errors():
         assert "\n" not in str(e.value)
 
 
-def test_makers_settings():
-    from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
+def test_makers_settings(mg, tmp_path):
+    """The Makers do what their settings say, on a real hcp Mg bulk strained by 3 %: energies are
+    7net-0's (a calculator made here, outside atomate2), the static is one step, and the bulk relax
+    keeps the cell unless asked to relax it."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from sevenn.calculator import SevenNetCalculator
 
-    from semcgcnn.pipeline.labelling.mlip import mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, mlip_makers
 
-    relax, static = mlip_makers("SevenNet", "slab")
-    assert isinstance(relax, ForceFieldRelaxMaker) and isinstance(static, ForceFieldStaticMaker)
-    assert relax.relax_cell is False and relax.relax_kwargs == {"fmax": 0.02} and static.steps == 1
-    assert relax.calculator_kwargs["model"] == "7net-0"
-    assert mlip_makers("SevenNet", "bulk", relax_bulk_cell=True)[0].relax_cell is True
-    assert mlip_makers("SevenNet", "bulk")[0].relax_cell is False
+    bulk = mg[0].copy()
+    bulk.scale_lattice(bulk.volume * 1.03**3)
+    calc = SevenNetCalculator("7net-0", device="cpu")
+
+    def energy(structure) -> float:
+        atoms = AseAtomsAdaptor.get_atoms(structure)
+        atoms.calc = calc
+        return float(atoms.get_potential_energy())
+
+    fixed_relax, static = mlip_makers("SevenNet", "bulk")
+    cell_relax, _ = mlip_makers("SevenNet", "bulk", relax_bulk_cell=True)
+    docs = _run([static.make(bulk), fixed_relax.make(bulk), cell_relax.make(bulk)], tmp_path)
+    single, fixed, relaxed = (calc_result_from_forcefield_doc(d, "bulk") for d in docs)
+    assert single.n_ionic_steps == 1 and single.energy_eV == pytest.approx(energy(bulk), abs=1e-4)
+    for res in (fixed, relaxed):
+        assert res.energy_eV == pytest.approx(energy(res.pmg_structure()), abs=1e-4)
+        assert res.energy_eV <= single.energy_eV + 1e-6
+    # the strained cell has (almost) no forces on its atoms by symmetry: only the cell moves it
+    assert np.allclose(fixed.pmg_structure().lattice.matrix, bulk.lattice.matrix)
+    assert abs(relaxed.pmg_structure().volume / bulk.volume - 1) > 0.01  # the cell relaxed towards 7net-0's
+    assert relaxed.energy_eV < fixed.energy_eV - 1e-3
+    assert "with the cell" in relaxed.method and "cell fixed" in fixed.method
 
 
 @pytest.mark.slow

@@ -32,11 +32,21 @@ def _jobflow_round_trip(obj):
 def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
     from semcgcnn.pipeline.screen.batch import screen_batch
 
+    from pymatgen.core.surface import get_symmetrically_distinct_miller_indices
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    from semcgcnn.pipeline.slabs import SlabConfig
+
     cut, predictor = stage_inputs
     again = [(_jobflow_round_trip(c), _jobflow_round_trip(r)) for c, r in cut]
+    cfg = SlabConfig()
     for (c, r), (c2, r2) in zip(cut, again, strict=True):
         assert type(c2).__name__ == "Candidate" and c2.structure == c.structure and c2.formula == c.formula
-        assert r2 == r and len(r.slabs) > 0
+        assert r2 == r and r.errors == []
+        # what survives: a slab of every facet pymatgen finds for the compound's conventional cell
+        conv = SpacegroupAnalyzer(c.structure, symprec=cfg.bulk_symprec).get_conventional_standard_structure()
+        facets = {tuple(m) for m in get_symmetrically_distinct_miller_indices(conv, cfg.max_index)}
+        assert {(s["miller_h"], s["miller_k"], s["miller_l"]) for s in r2.slabs} == facets
     direct, via_json = screen_batch(cut, predictor), screen_batch(again, predictor)
     for name, df in direct.items():
         pd.testing.assert_frame_equal(df, via_json[name], check_exact=True)
