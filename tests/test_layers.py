@@ -88,6 +88,8 @@ def test_only_the_studies_tests_import_study_scripts():
             continue
         tree = ast.parse(path.read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-        names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level and n.module]
-        offenders += [f"{path.relative_to(REPO)} imports {name}" for name in names if name.split(".")[0] in studies]
+        names += [n.module for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and not n.level and n.module]
+        offenders += [f"{path.relative_to(REPO)} imports {name}" for name in names
+                      if name.split(".")[0] in studies]
     assert len(studies) > 10 and offenders == []

@@ -192,7 +192,8 @@ def test_jobflow_remote_accepts_the_example_project():
 
 def _interrupt_midrun_command(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
     """Start ``cmd``; send ``sig`` inside a batch job (just after a first part is committed)."""
-    proc = subprocess.Popen(cmd, env=cli_env(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=cli_env(env), cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)

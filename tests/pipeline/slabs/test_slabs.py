@@ -106,7 +106,8 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
 def _slab_key(row: dict) -> tuple:
     """A slab row without its termination number (renumbered when slabs are added): facet, shift,
     atoms, formula, target thickness."""
-    return row["miller_index"], round(row["shift_frac"], 6), row["n_atoms"], row["formula"], row["min_slab_size_A"]
+    return (row["miller_index"], round(row["shift_frac"], 6), row["n_atoms"], row["formula"],
+            row["min_slab_size_A"])
 
 
 def _cut_at(result, min_slab_size_A: float) -> list[dict]:
