@@ -21,7 +21,7 @@ RUN apt-get update -qq \
     && rm -rf /var/lib/apt/lists/* \
     && /usr/bin/python3 -c "import gpaw; print('GPAW', gpaw.__version__)"
 
-# Chromium (headless) to open `semcgcnn report`'s HTML and screenshot it (tests/test_report.py)
+# Chromium (headless) to open `semcgcnn report`'s HTML and screenshot it (tests/pipeline/report/test_report.py)
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null \
     && rm -rf /var/lib/apt/lists/* \

@@ -31,7 +31,7 @@ apt_install() {
 # GPAW (DFT labels) runs in the system interpreter, apart from the venv (Debian's GPAW is built
 # against numpy 1.x; SEMCGCNN_GPAW_PYTHON points elsewhere).
 /usr/bin/python3 -c 'import gpaw' >/dev/null 2>&1 || apt_install GPAW "gpaw gpaw-data" "DFT labels"
-# Chromium (headless): tests/test_report.py opens the HTML report in it and checks the screenshot.
+# Chromium (headless): tests/pipeline/report/test_report.py opens the HTML report in it and checks the screenshot.
 command -v chromium >/dev/null 2>&1 || apt_install Chromium "chromium chromium-driver" "the report's browser test"
 
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)"

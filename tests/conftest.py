@@ -1,10 +1,19 @@
-"""Shared fixtures: real structures from the shipped datasets."""
+"""Shared fixtures: real structures from the shipped datasets, and the command line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli
+
+
+@pytest.fixture(scope="session")
+def cli():
+    """``cli(*args, env=None, timeout=600, **kw)``: run the installed ``semcgcnn *args`` to
+    completion as a user would (200 columns, no Materials Project key; ``env``: variables added) and
+    return the :class:`subprocess.CompletedProcess` (see :func:`cli_runner.run_cli`)."""
+    return run_cli
 
 
 @pytest.fixture(scope="session")
@@ -63,14 +72,7 @@ def _write_bulk_inputs(folder: Path, overlap_name: str) -> Path:
 def small_screen(tmp_path_factory) -> Path:
     """A real `semcgcnn screen` of the first 4 shipped binaries (two Ac–Mg, two Mg–Ag; one worker),
     shared by the dissolution and report tests. Each test that writes into it works on a copy."""
-    import os
-    import subprocess
-    import sys
-
     out = tmp_path_factory.mktemp("small_screen") / "screen"
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    res = subprocess.run([str(Path(sys.executable).with_name("semcgcnn")), "screen", "--limit", "4", "--workers", "1",
-                          "--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
+    res = run_cli("screen", "--limit", "4", "--workers", "1", "--out", str(out))
     assert res.returncode == 0, res.stderr
     return out

@@ -76,3 +76,20 @@ def test_library_code_writes_nowhere_in_the_repository():
     offenders = [str(p.relative_to(REPO)) for p in package_sources() if '"reports/' in p.read_text()
                  or "'reports/" in p.read_text()]
     assert offenders == []
+
+
+def test_only_the_studies_tests_import_study_scripts():
+    # a study script is no library: the tests of other folders import the package, never studies/*.py
+    studies = {p.stem for p in (REPO / "studies").glob("*.py")}
+    tests = REPO / "tests"
+    offenders = []
+    for path in sorted(tests.rglob("*.py")):
+        if path.is_relative_to(tests / "studies"):
+            continue
+        tree = ast.parse(path.read_text())
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and not n.level and n.module]
+        offenders += [f"{path.relative_to(REPO)} imports {name}" for name in names
+                      if name.split(".")[0] in studies]
+    assert len(studies) > 10 and offenders == []

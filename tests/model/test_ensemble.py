@@ -1,0 +1,75 @@
+"""The shipped ensemble: its mean and calibrated spread come from its members, the single model
+stays available, and fine-tuning tunes every member."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_checkpoint
+from semcgcnn.model.ensemble import calibration_scale, coverage, load_ensemble
+
+
+def test_calibration_scale_of_gaussian_errors_is_their_sigma_ratio():
+    """Errors drawn with σ = 2 × the reported spread need a scale of 2, after which 68 % / 95 % of
+    them fall within 1σ / 2σ."""
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(0.5, 1.5, 40000)
+    y = 2 * spread * rng.standard_normal(40000)
+    mean = np.zeros_like(y)
+    s = calibration_scale(y, mean, spread)
+    assert s == pytest.approx(2.0, rel=0.03)
+    assert coverage(y, mean, s * spread, 1) == pytest.approx(0.6827, abs=0.01)
+    assert coverage(y, mean, s * spread, 2) == pytest.approx(0.9545, abs=0.01)
+
+
+@pytest.fixture(scope="module")
+def slabs(mg_records):
+    recs = mg_records[::80]
+    return [r.structure for r in recs], [r.structure_id for r in recs]
+
+
+def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs):
+    from semcgcnn.model.predict import load_pretrained
+
+    structures, ids = slabs
+    ens = load_ensemble(SHIPPED_ENSEMBLE)
+    p = load_pretrained()  # the default is the ensemble
+    assert p.is_ensemble and p.model_id == ens.model_id and len(p.members) == len(ens.members) >= 3
+    df = p.predict(structures, ids)
+    singles = [load_pretrained(m) for m in [SHIPPED_MODEL, *(SHIPPED_ENSEMBLE.parent / s for s in ens.card["members"][1:])]]
+    member_vals = np.stack([s.predict(structures, ids)[["surface_energy_eV_per_A2", "work_function_eV"]].to_numpy()
+                            for s in singles])
+    center = member_vals[0] if ens.center == "first" else member_vals.mean(0)  # what the card says predicts
+    np.testing.assert_allclose(df["surface_energy_eV_per_A2"], center[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(df["work_function_eV"], center[:, 1], rtol=1e-6)
+    for k, (col, task) in enumerate((("surface_energy_eV_per_A2_std", "surface_energy"),
+                                     ("work_function_eV_std", "work_function"))):
+        expected = member_vals[:, :, k].std(0, ddof=1) * ens.calibration[task]
+        np.testing.assert_allclose(df[col], expected, rtol=1e-5)
+        assert (df[col] > 0).all()
+    # the single model stays available: member 0 alone, no spread
+    single = load_pretrained(SHIPPED_MODEL).predict(structures, ids)
+    assert single["surface_energy_eV_per_A2_std"].isna().all()
+    np.testing.assert_allclose(single["surface_energy_eV_per_A2"], member_vals[0, :, 0], rtol=1e-6)
+    assert single["model_id"].iloc[0] == load_checkpoint(SHIPPED_MODEL).model_id != p.model_id
+
+
+def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
+    from semcgcnn.model.config import FinetuneConfig
+    from semcgcnn.model.training.ensemble import finetune_ensemble
+    from semcgcnn.model.training.extra_labels import labels_table_from_records
+    from semcgcnn.model.predict import load_pretrained
+    from semcgcnn.schema import write_parquet
+
+    recs = [r for r in mg_records if r.chemsys == "B-Mg"][:4]  # the system the model gets most wrong
+    write_parquet(tmp_path / "labels.parquet", labels_table_from_records(recs))
+    card = finetune_ensemble(SHIPPED_ENSEMBLE, [tmp_path / "labels.parquet"], FinetuneConfig(epochs=3), tmp_path / "ft")
+    old, new = load_ensemble(SHIPPED_ENSEMBLE), load_ensemble(card)
+    assert len(new.members) == len(old.members) and new.calibration == old.calibration and new.center == old.center
+    assert new.card["parent_model_id"] == old.model_id != new.model_id
+    assert [m.card["parent_model_id"] for m in new.members] == [m.model_id for m in old.members]
+    structures, ids = [r.structure for r in recs], [r.structure_id for r in recs]
+    before, after = load_pretrained(SHIPPED_ENSEMBLE).predict(structures, ids), load_pretrained(card).predict(structures, ids)
+    y = np.array([r.targets["surface_energy"] for r in recs])
+    assert np.abs(after["surface_energy_eV_per_A2"] - y).mean() < np.abs(before["surface_energy_eV_per_A2"] - y).mean()
