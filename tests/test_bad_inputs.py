@@ -7,20 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 
 
-def _cli(*args: str, columns: int = 200) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": str(columns)}
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +100,7 @@ def test_structure_check_refuses_non_finite_and_degenerate_cells(slab, tmp_path)
 def test_predict_makes_non_finite_degenerate_and_one_layer_slabs_error_rows(slab, tmp_path):
     folder = _bad_slabs(tmp_path / "in", slab)
     out = tmp_path / "p.parquet"
-    run = _cli("predict", str(folder), "--out", str(out))
+    run = run_cli("predict", str(folder), "--out", str(out))
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     preds, errors = pd.read_parquet(out), pd.read_parquet(tmp_path / "p.errors.parquet")
     assert list(preds["structure_id"]) == ["good"]
@@ -146,8 +141,8 @@ def test_screen_candidates_refuse_a_slab_given_as_a_bulk_with_the_label_rule(hcp
 def test_screen_turns_a_nan_bulk_and_a_slab_into_error_rows_instead_of_crashing(hcp_mg, slab, tmp_path):
     folder = _bad_bulks(tmp_path / "in", hcp_mg, slab)
     out = tmp_path / "screen"
-    run = _cli("screen", "--structures", str(folder), "--out", str(out), "--workers", "1", "--max-index", "1",
-               columns=60)
+    run = run_cli("screen", "--structures", str(folder), "--out", str(out), "--workers", "1", "--max-index", "1",
+               env={"COLUMNS": "60"})
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"]))
@@ -179,7 +174,7 @@ def test_unreadable_entries_are_error_rows_in_predict(slab, tmp_path):
     expected = {**_unreadable_entries(folder), "self_loop.cif": "symlink loop"}
     os.symlink("self_loop.cif", tmp_path / "self_loop.cif")
     out = tmp_path / "p.parquet"
-    run = _cli("predict", str(folder), str(tmp_path / "self_loop.cif"), "--out", str(out))
+    run = run_cli("predict", str(folder), str(tmp_path / "self_loop.cif"), "--out", str(out))
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     preds, errors = pd.read_parquet(out), pd.read_parquet(tmp_path / "p.errors.parquet")
     assert sorted(preds["structure_id"]) == ["good", "link_to_good"]
@@ -227,7 +222,7 @@ def test_two_files_with_one_stem_keep_distinct_ids_in_predict_and_screen(slab, h
     (good / "mg001.json").write_text(slab.to_json())
     (good / "mg002.json").write_text(slab.to_json())
     out = tmp_path / "p.parquet"
-    run = _cli("predict", str(good), "--out", str(out))
+    run = run_cli("predict", str(good), "--out", str(out))
     assert run.returncode == 0, run.stderr
     preds = pd.read_parquet(out)
     assert list(preds["structure_id"]) == ["mg001.cif", "mg001.json", "mg002"]
@@ -244,21 +239,21 @@ def test_two_files_with_one_stem_keep_distinct_ids_in_predict_and_screen(slab, h
 def test_the_same_file_twice_is_refused_in_one_line(slab, tmp_path):
     (tmp_path / "a.json").write_text(slab.to_json())
     a = tmp_path / "a.json"
-    run = _cli("predict", str(a), str(a), "--out", str(tmp_path / "p.parquet"))
+    run = run_cli("predict", str(a), str(a), "--out", str(tmp_path / "p.parquet"))
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.strip() == f"error: {a} is given twice: every structure needs its own id"
 
 
 def test_select_with_budget_zero_refuses_before_creating_its_folder(tmp_path):
-    run = _cli("select", str(tmp_path / "no_screen"), "--budget", "0", "--out", str(tmp_path / "picks"))
+    run = run_cli("select", str(tmp_path / "no_screen"), "--budget", "0", "--out", str(tmp_path / "picks"))
     assert run.returncode == 2 and run.stderr.strip() == "error: --budget must be ≥ 1"
     assert not (tmp_path / "picks").exists()
 
 
 def test_one_line_messages_stay_one_line_on_a_narrow_terminal(slab, tmp_path):
     folder = _bad_slabs(tmp_path / "a_folder_with_a_rather_long_name_to_pass_forty_columns", slab)
-    run = _cli("predict", str(folder / "nan_coord.json"), str(folder / "good.json"), "--out",
-               str(tmp_path / "p.parquet"), columns=40)
+    run = run_cli("predict", str(folder / "nan_coord.json"), str(folder / "good.json"), "--out",
+               str(tmp_path / "p.parquet"), env={"COLUMNS": "40"})
     assert run.returncode == 0, run.stderr
     skipped = [line for line in run.stdout.splitlines() if line.startswith("skipped")]
     assert len(skipped) == 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = {"semcgcnn": "semcgcnn", "datasets": "semcgcnn.datasets", "model": "semcgcnn.model",
              "pipeline": "semcgcnn.pipeline", "workflows": "semcgcnn.workflows"}
 SCANNED = (*NAMESPACE, "studies", "bench", "scripts")

@@ -9,24 +9,19 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_cli
 
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, CheckpointError, load_checkpoint
 from semcgcnn.model.predict import load_pretrained
 
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 SHIPPED_ID = "semcgcnn-9414f4f01adc"
 SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-9698389b8a06"
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 def _copy(folder: Path, stem: Path = SHIPPED_MODEL, name: str = "m") -> Path:
@@ -85,7 +80,7 @@ def test_weights_tampered_under_the_genuine_card_are_refused(tmp_path, slab_file
     _write_inf(stem)
     _one_line_error(stem, f"{stem}.safetensors: weights do not match the card's weights_sha256 "
                           "(9414f4f01adc47fc…, the file hashes to ")
-    run = _cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(stem))
+    run = run_cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(stem))
     assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert "weights_sha256" in run.stderr and not (tmp_path / "p.parquet").exists()
 
@@ -207,7 +202,7 @@ def test_a_malformed_ensemble_card_is_one_line_on_the_command_line(tmp_path, sla
     _copy(folder, name="a")
     (folder / "ens.json").write_text(json.dumps({"format": "semcgcnn-ensemble-1", "members": [123]}))
     card = folder / "ens.json"
-    run = _cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(card))
+    run = run_cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(card))
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert run.stderr.strip().startswith("error: ") and run.stderr.count("\n") == 1, run.stderr
 
