@@ -170,8 +170,9 @@ def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest()
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     cfg = ScreenConfig(elements=("Al",), limit=2, mlip_prior=True)
-    maker = ScreeningMaker.from_config(cfg)
-    assert maker.config().mlip_prior is True
-    assert ScreenConfig.from_parameters(maker.config().parameters()).mlip_prior is True
-    assert ScreeningMaker(**{k: v for k, v in maker.as_dict().items() if not k.startswith("@")}).mlip_prior is True
+    maker = ScreeningMaker(config=cfg)
+    assert maker.config.mlip_prior is True
+    assert ScreenConfig.from_parameters(maker.config.parameters()).mlip_prior is True
+    plain = {k: v for k, v in maker.as_dict().items() if not k.startswith("@")}
+    assert ScreeningMaker(**plain).config.mlip_prior is True
     assert "mlip_prior" not in ScreenConfig(elements=("Al",)).parameters()

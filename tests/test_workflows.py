@@ -64,19 +64,19 @@ def test_screen_config_round_trips_through_plain_json():
     assert again == cfg and again.slab.retry_thickness_factors == (1.5, 2.0)
 
 
-def test_maker_mirrors_screen_config_and_builds_three_jobs(tmp_path):
+def test_maker_holds_a_screen_config_and_builds_three_jobs(tmp_path):
     from jobflow import Flow
     from monty.json import MontyDecoder, jsanitize
 
     from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
-    assert ScreeningMaker().config() == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
+    assert ScreeningMaker().config == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
     cfg = ScreenConfig(elements=("Ca",), limit=3).with_slab(max_index=2)
-    maker = ScreeningMaker.from_config(cfg, batch_size=2)
-    assert maker.config() == cfg
+    maker = ScreeningMaker(config=cfg, batch_size=2)
+    assert maker.config == cfg
     again = MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True))))
-    assert again == maker and again.config() == cfg  # a maker survives a job store or a FireWorks spec
+    assert again == maker and again.config == cfg  # a maker survives a job store or a FireWorks spec
     flow = maker.make(tmp_path / "out")
     assert isinstance(flow, Flow)
     assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]
@@ -139,9 +139,10 @@ FIREWORKS_ADD = """
 import sys
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
+from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.workflows.screen.maker import ScreeningMaker
 
-flow = ScreeningMaker(elements=("Br", "Ca"), limit=4, batch_size=1).make(sys.argv[1])
+flow = ScreeningMaker(config=ScreenConfig(elements=("Br", "Ca"), limit=4), batch_size=1).make(sys.argv[1])
 lp = LaunchPad()
 lp.reset("", require_password=False)
 lp.add_wf(flow_to_workflow(flow))

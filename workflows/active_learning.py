@@ -80,7 +80,7 @@ def finetune_job(label_docs: list, model: str | None, out: str, finetune: dict) 
 def rescreen_job(model: str, parameters: dict, out: str) -> Response:
     """The same screen with the fine-tuned model."""
     cfg = ScreenConfig.from_parameters({**parameters, "model": model})
-    return Response(replace=ScreeningMaker.from_config(cfg).make(out))
+    return Response(replace=ScreeningMaker(config=cfg).make(out))
 
 
 @dataclass
@@ -101,9 +101,9 @@ class ActiveLearningMaker(Maker):
         fields = {k: v for k, v in asdict(self.labeller).items() if k not in ("name", "miller")}
         labels = label_picks_job(picks.output, fields, str(out / "labels"))
         labels.name = "label picks"
-        tuned = finetune_job(labels.output, self.screen.model, str(out / "model-1"), self.finetune)
+        tuned = finetune_job(labels.output, self.screen.config.model, str(out / "model-1"), self.finetune)
         tuned.name = "fine-tune"
-        again = rescreen_job(tuned.output, self.screen.config().parameters(), str(out / "screen-1"))
+        again = rescreen_job(tuned.output, self.screen.config.parameters(), str(out / "screen-1"))
         again.name = "re-screen"
         return Flow([first, picks, labels, tuned, again], output=again.output, name=self.name)
 

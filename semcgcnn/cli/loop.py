@@ -22,6 +22,7 @@ def loop(
 ) -> None:
     """One active-learning round as a jobflow Flow, run here with run_locally."""
     from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.screen.config import ScreenConfig
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
     from semcgcnn.workflows.labelling.backends import make_backend
@@ -36,8 +37,9 @@ def loop(
         make_backend(backend, preset).check([], dry_run=False)  # installed; elements are checked per flow
     except LabelError as exc:
         raise fail(str(exc)) from None
-    screen = ScreeningMaker(structures=str(structures.resolve()) if structures else None,
-                            elements=tuple(sorted(csv_items(elements))), limit=limit, workers=workers)
+    screen = ScreeningMaker(config=ScreenConfig(structures=str(structures.resolve()) if structures else None,
+                                                elements=tuple(sorted(csv_items(elements))), limit=limit),
+                            workers=workers)
     maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=SurfacePropertyMaker(backend=backend, preset=preset))
     with Bars() as bars:
         res = run_loop_locally(maker, out, bars)
