@@ -21,6 +21,7 @@ import logging
 import warnings
 
 from .calc import CalcResult, LabelError
+from .references import LOWEST_ENERGY, elemental_reference
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def _calculator():
 
     with warnings.catch_warnings():  # "no tensor product accelerator": expected on a CPU
         warnings.simplefilter("ignore")
-        return SevenNetCalculator(MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"], device="cpu")
+        return SevenNetCalculator(MLIP_MODELS[DEFAULT_MLIP]["calculator_kwargs"]["model"], device="cpu")
 
 
 def mlip_energy_per_atom(structure) -> float:
@@ -154,14 +155,7 @@ def mlip_energy_per_atom(structure) -> float:
 
 @functools.lru_cache(maxsize=None)
 def mlip_reference_energy(element: str) -> float:
-    """7net-0 energy per atom of the element's shipped reference structure (the lowest-energy
-    MP-PBE polymorph of ``elemental_refs``)."""
-    return mlip_energy_per_atom(reference_structures()[element])
-
-
-@functools.lru_cache(maxsize=1)
-def reference_structures() -> dict:
-    """The shipped elemental reference of each element (the lowest-energy MP-PBE polymorph)."""
-    from semcgcnn.datasets import load
-
-    return {r.meta["element"]: r.structure for r in load("elemental_refs") if r.meta["is_lowest_energy"]}
+    """7net-0 energy per atom of the element's shipped reference structure, by the
+    :data:`~.references.LOWEST_ENERGY` rule of :func:`~.references.elemental_reference` (the
+    lowest-energy MP-PBE polymorph of ``elemental_refs``)."""
+    return mlip_energy_per_atom(elemental_reference(element, rule=LOWEST_ENERGY))
