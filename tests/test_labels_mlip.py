@@ -67,7 +67,7 @@ def test_check_mlip_errors():
 def test_makers_settings():
     from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
 
-    from semcgcnn.pipeline.labelling.mlip import mlip_makers
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
 
     relax, static = mlip_makers("SevenNet", "slab")
     assert isinstance(relax, ForceFieldRelaxMaker) and isinstance(static, ForceFieldStaticMaker)
@@ -79,7 +79,8 @@ def test_makers_settings():
 
 @pytest.mark.slow
 def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
-    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
     from semcgcnn.pipeline.labelling.surface import surface_energy
 
     bulk, slab = mg
@@ -103,7 +104,8 @@ def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
 
 @pytest.mark.slow
 def test_slab_relax_keeps_fixed_atoms_fixed(mg, tmp_path):
-    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
 
     _, slab = mg
     rattled = slab.copy()

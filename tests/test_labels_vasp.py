@@ -29,7 +29,7 @@ def mg():
 
 @pytest.fixture(scope="module")
 def dry(mg, tmp_path_factory, monkeypatch_module):
-    from semcgcnn.pipeline.labelling.vasp import write_dry_run
+    from semcgcnn.workflows.labelling.vasp import write_dry_run
 
     monkeypatch_module.delenv("PMG_VASP_PSP_DIR", raising=False)
     bulk, slab = mg
@@ -114,7 +114,7 @@ def test_dry_run_poscar_selective_dynamics(dry, mg):
 def test_makers_carry_the_same_generator(mg):
     from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
 
-    from semcgcnn.pipeline.labelling.vasp import PaperSetGenerator, vasp_makers
+    from semcgcnn.workflows.labelling.vasp import PaperSetGenerator, vasp_makers
 
     relax, static = vasp_makers("slab")
     assert isinstance(relax, RelaxMaker) and isinstance(static, StaticMaker)
@@ -130,7 +130,7 @@ def test_check_vasp_errors(monkeypatch, tmp_path):
     from pymatgen.core import Lattice, Structure
 
     from semcgcnn.pipeline.labelling.calc import LabelError
-    from semcgcnn.pipeline.labelling.vasp import check_vasp
+    from semcgcnn.workflows.labelling.vasp import check_vasp
 
     check_vasp(dry_run=True)  # nothing needed for a dry run
     monkeypatch.setattr(SETTINGS, "VASP_CMD", "vasp_std_not_installed")

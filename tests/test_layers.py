@@ -76,3 +76,14 @@ def test_library_code_writes_nowhere_in_the_repository():
     offenders = [str(p.relative_to(REPO)) for p in package_sources() if '"reports/' in p.read_text()
                  or "'reports/" in p.read_text()]
     assert offenders == []
+
+
+def test_pipeline_never_imports_atomate2():
+    # atomate2 (its Makers, input sets, settings) is workflow-layer work: the pipeline stays pure
+    sources = sorted((REPO / "pipeline").rglob("*.py"))
+    offenders = [f"{p.relative_to(REPO)} imports {name}" for p in sources for name in imported_modules(p)
+                 if name.split(".")[0] == "atomate2"]
+    assert len(sources) > 20 and offenders == []
+    # the checker sees atomate2 where it is imported, lazily or not
+    assert "atomate2.vasp.sets.base" in imported_modules(REPO / "workflows" / "labelling" / "vasp.py")
+    assert "atomate2.forcefields.jobs" in imported_modules(REPO / "workflows" / "labelling" / "forcefield.py")

@@ -25,7 +25,6 @@ def loop(
     from semcgcnn.pipeline.screen.config import ScreenConfig
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
-    from semcgcnn.workflows.labelling.backends import make_backend
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
@@ -34,13 +33,14 @@ def loop(
     if out.exists() and any(out.iterdir()):
         raise fail(f"{out} is not empty: a loop writes a new folder")
     try:
-        make_backend(backend, preset).check([], dry_run=False)  # installed; elements are checked per flow
+        labeller = SurfacePropertyMaker.from_backend(backend, preset)
+        labeller.check([])  # installed; elements are checked per flow
     except LabelError as exc:
         raise fail(str(exc)) from None
     screen = ScreeningMaker(config=ScreenConfig(structures=str(structures.resolve()) if structures else None,
                                                 elements=tuple(sorted(csv_items(elements))), limit=limit),
                             workers=workers)
-    maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=SurfacePropertyMaker(backend=backend, preset=preset))
+    maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=labeller)
     with Bars() as bars:
         res = run_loop_locally(maker, out, bars)
     for r in res["comparison"].itertuples():
