@@ -93,3 +93,14 @@ def test_only_the_studies_tests_import_study_scripts():
         offenders += [f"{path.relative_to(REPO)} imports {name}" for name in names
                       if name.split(".")[0] in studies]
     assert len(studies) > 10 and offenders == []
+
+
+def test_pipeline_never_imports_atomate2():
+    # atomate2 (its Makers, input sets, settings) is workflow-layer work: the pipeline stays pure
+    sources = sorted((REPO / "pipeline").rglob("*.py"))
+    offenders = [f"{p.relative_to(REPO)} imports {name}" for p in sources for name in imported_modules(p)
+                 if name.split(".")[0] == "atomate2"]
+    assert len(sources) > 20 and offenders == []
+    # the checker sees atomate2 where it is imported, lazily or not
+    assert "atomate2.vasp.sets.base" in imported_modules(REPO / "workflows" / "labelling" / "vasp.py")
+    assert "atomate2.forcefields.jobs" in imported_modules(REPO / "workflows" / "labelling" / "forcefield.py")

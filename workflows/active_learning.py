@@ -1,6 +1,6 @@
 """The closed loop as one jobflow Flow: screen → select → label → fine-tune → re-screen.
 
-``ActiveLearningMaker(budget=4, backend="gpaw").make(out)``: the screen of
+``ActiveLearningMaker(budget=4, labeller=SurfacePropertyMaker.from_backend("gpaw")).make(out)``: the screen of
 :class:`~.screening.ScreeningMaker` into ``out/screen-0``; ``semcgcnn select``'s picks into
 ``out/picks``; one :class:`~.labelling.SurfacePropertyMaker` Flow per picked compound and facet
 (labels in ``out/labels/ID_hkl``); every ensemble member fine-tuned on all the new labels
@@ -11,7 +11,7 @@ built before anything is known.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from jobflow import Flow, Maker, Response, job
@@ -38,8 +38,9 @@ def select_job(screen: ScreenSummaryDoc, budget: int, out: str) -> dict:
 
 
 @job
-def label_picks_job(selection: dict, labeller: dict, out: str) -> Response:
-    """One labelling Flow per picked compound and facet; output: their LabelSetDocs."""
+def label_picks_job(selection: dict, labeller: SurfacePropertyMaker, out: str) -> Response:
+    """One labelling Flow per picked compound and facet (``labeller`` with that facet); output:
+    their LabelSetDocs."""
     import json
 
     from pymatgen.core import Structure
@@ -52,7 +53,7 @@ def label_picks_job(selection: dict, labeller: dict, out: str) -> Response:
         seen.add(key)
         hkl = tuple(int(x) for x in p["miller_index"].strip("()").split())
         bulk = Structure.from_dict(json.loads((Path(selection["picks_dir"]) / "bulk" / f"{key[0]}.json").read_text()))
-        maker = SurfacePropertyMaker(**{**labeller, "miller": hkl})
+        maker = replace(labeller, miller=hkl)
         flows.append(maker.make(bulk, key[0], str(Path(out) / f"{key[0]}_{''.join(map(str, hkl))}")))
     return Response(replace=Flow(flows, output=[f.output for f in flows], name="label picks"))
 
@@ -81,7 +82,7 @@ def finetune_job(label_docs: list, model: str | None, out: str, finetune: dict) 
 def rescreen_job(model: str, parameters: dict, out: str) -> Response:
     """The same screen with the fine-tuned model."""
     cfg = ScreenConfig.from_parameters({**parameters, "model": model})
-    return Response(replace=ScreeningMaker.from_config(cfg).make(out))
+    return Response(replace=ScreeningMaker(config=cfg).make(out))
 
 
 @dataclass
@@ -99,12 +100,11 @@ class ActiveLearningMaker(Maker):
         first = self.screen.make(out / "screen-0")
         picks = select_job(first.output, self.budget, str(out / "picks"))
         picks.name = "select"
-        fields = {k: v for k, v in asdict(self.labeller).items() if k not in ("name", "miller")}
-        labels = label_picks_job(picks.output, fields, str(out / "labels"))
+        labels = label_picks_job(picks.output, self.labeller, str(out / "labels"))
         labels.name = "label picks"
-        tuned = finetune_job(labels.output, self.screen.model, str(out / "model-1"), self.finetune)
+        tuned = finetune_job(labels.output, self.screen.config.model, str(out / "model-1"), self.finetune)
         tuned.name = "fine-tune"
-        again = rescreen_job(tuned.output, self.screen.config().parameters(), str(out / "screen-1"))
+        again = rescreen_job(tuned.output, self.screen.config.parameters(), str(out / "screen-1"))
         again.name = "re-screen"
         return Flow([first, picks, labels, tuned, again], output=again.output, name=self.name)
 

@@ -97,7 +97,7 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
     t0 = time.perf_counter()
     with locked(out):
         job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
-        maker = ScreeningMaker.from_config(cfg, batch_size=batch_size, job_size=job_size, workers=workers)
+        maker = ScreeningMaker(config=cfg, batch_size=batch_size, job_size=job_size, workers=workers)
         flow = maker.make(out, resume)
         responses = run_flow(flow, out / JOBFLOW_DIR)
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output

@@ -85,15 +85,17 @@ def mlip_formation_energy(structure) -> FormationEnergy:
     """7net-0 formation energy of a bulk structure against 7net-0 energies of the shipped
     elemental references; NaN with a reason outside the model's elements or the references."""
     from semcgcnn.pipeline.labelling.calc import LabelError
-    from semcgcnn.pipeline.labelling.mlip import check_mlip, mlip_energy_per_atom, mlip_reference_energy, reference_structures
+    from semcgcnn.pipeline.labelling.mlip import (DEFAULT_MLIP, check_mlip, mlip_energy_per_atom,
+                                                  mlip_reference_energy)
+    from semcgcnn.pipeline.labelling.references import reference_elements
 
     name = SOURCE_NAMES["mlip"]
     try:
-        check_mlip("SevenNet", [structure])
+        check_mlip(DEFAULT_MLIP, [structure])
     except LabelError as exc:
         return FormationEnergy(math.nan, name, str(exc))
     comp = structure.composition
-    missing = sorted(el.symbol for el in comp.elements if el.symbol not in reference_structures())
+    missing = sorted(el.symbol for el in comp.elements if el.symbol not in reference_elements())
     if missing:
         return FormationEnergy(math.nan, name, f"no shipped elemental reference for {', '.join(missing)}")
     e_refs = sum(n * mlip_reference_energy(el.symbol) for el, n in comp.items())

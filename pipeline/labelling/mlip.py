@@ -1,12 +1,12 @@
-"""Universal ML-potential backend: SevenNet 7net-0 (default) or CHGNet 0.3.0 through atomate2's
-force-field Makers. Both ship their weights in the wheel, so they run offline; neither has
-electrons, so an ML-potential label has a surface energy and no work function (``fermi_eV`` None).
+"""Universal ML-potential backend: SevenNet 7net-0 (:data:`DEFAULT_MLIP`) or CHGNet 0.3.0, run by
+atomate2's force-field Makers (built in :mod:`semcgcnn.workflows.labelling.forcefield`). Both ship
+their weights in the wheel, so they run offline; neither has electrons, so an ML-potential label
+has a surface energy and no work function (``fermi_eV`` None).
 
+* :data:`MLIP_MODELS`, :func:`mlip_spec`, :data:`RELAX_FMAX`, :data:`RELAX_STEPS`: each model's
+  settings and the relaxation's, as data.
 * :func:`check_mlip`: before anything runs, a one-line :class:`~.calc.LabelError` when the package
   is missing or a structure holds an element outside the model's training set.
-* :func:`mlip_makers`: (relax Maker, static Maker). A slab relax keeps the cell and honours the
-  slab's ``selective_dynamics`` (pymatgen's ``AseAtomsAdaptor`` turns it into ASE ``FixAtoms``,
-  which atomate2's relaxer keeps: tested); a bulk relax may also relax the cell.
 * :func:`calc_result_from_forcefield_doc`: atomate2's ``ForceFieldTaskDocument`` as a
   :class:`~.calc.CalcResult`.
 * :func:`mlip_energy_per_atom`, :func:`mlip_reference_energy`: 7net-0 single points in this
@@ -21,6 +21,7 @@ import logging
 import warnings
 
 from .calc import CalcResult, LabelError
+from .references import LOWEST_ENERGY, elemental_reference
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ RELAX_FMAX = 0.02  # eV/Å, the paper's EDIFFG
 RELAX_STEPS = 300
 
 
-def _spec(name: str) -> dict:
+def mlip_spec(name: str) -> dict:
+    """The :data:`MLIP_MODELS` entry of ``name`` (one-line LabelError for an unknown model)."""
     if name not in MLIP_MODELS:
         raise LabelError(f"unknown ML potential {name!r}: choose one of {', '.join(MLIP_MODELS)}")
     return MLIP_MODELS[name]
@@ -61,7 +63,7 @@ def model_elements(name: str) -> frozenset[str] | None:
 def check_mlip(name: str, structures=()) -> None:
     """One-line LabelError before anything runs: unknown model, its package not installed, or an
     element of ``structures`` outside the model's elements (where the model lists them)."""
-    spec = _spec(name)
+    spec = mlip_spec(name)
     if importlib.util.find_spec(spec["package"]) is None:
         raise LabelError(f"the {name} ML potential needs the {spec['package']} package: {INSTALL_HINT}")
     allowed = model_elements(name)
@@ -75,23 +77,11 @@ def check_mlip(name: str, structures=()) -> None:
                              f"{name} {spec['calculator_kwargs'].get('model') or ''} was trained on".replace("  ", " "))
 
 
-def mlip_makers(name: str = DEFAULT_MLIP, kind: str = "slab", relax_bulk_cell: bool = False):
-    """(relax Maker, static Maker): atomate2's ``ForceFieldRelaxMaker``/``ForceFieldStaticMaker``.
-    The relax keeps the cell (slab, or a bulk unless ``relax_bulk_cell``), stops at
-    max force < 0.02 eV/Å (paper's EDIFFG) or 300 steps, and keeps atoms fixed by
-    ``selective_dynamics``."""
-    from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
-
-    if kind not in ("bulk", "slab"):
-        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
-    spec = _spec(name)
-    kw = dict(spec["calculator_kwargs"])  # atomate2 pads them with its defaults
-    relax = ForceFieldRelaxMaker(name=f"{name} {kind} relax", force_field_name=spec["force_field_name"],
-                                 relax_cell=bool(relax_bulk_cell and kind == "bulk"), steps=RELAX_STEPS,
-                                 relax_kwargs={"fmax": RELAX_FMAX}, calculator_kwargs=kw)
-    static = ForceFieldStaticMaker(name=f"{name} {kind} static", force_field_name=spec["force_field_name"],
-                                   calculator_kwargs=kw)
-    return relax, static
+def mlip_name(force_field_name: str) -> str:
+    """The :data:`MLIP_MODELS` name of an atomate2 ``force_field_name`` (``"MLFF.SevenNet"`` or
+    ``"SevenNet"``: ``"SevenNet"``); the name without ``MLFF.`` for a model not listed here."""
+    ff = str(force_field_name).removeprefix("MLFF.")
+    return next((k for k, v in MLIP_MODELS.items() if v["force_field_name"] == ff), ff)
 
 
 def _get(obj, key, default=None):
@@ -114,8 +104,7 @@ def calc_result_from_forcefield_doc(doc, kind: str) -> CalcResult:
         struct = Structure.from_dict(struct)
     if struct is None or _get(out, "energy") is None:
         raise LabelError("the force-field task document has no final structure or energy")
-    ff = str(_get(doc, "forcefield_name") or "").removeprefix("MLFF.")
-    name = next((k for k, v in MLIP_MODELS.items() if v["force_field_name"] == ff), ff or "ML potential")
+    name = mlip_name(_get(doc, "forcefield_name") or "") or "ML potential"
     version = str(_get(doc, "forcefield_version") or "")
     steps = int(_get(inp, "steps") or 1)
     relax_cell = bool(_get(inp, "relax_cell"))
@@ -140,7 +129,7 @@ def _calculator():
 
     with warnings.catch_warnings():  # "no tensor product accelerator": expected on a CPU
         warnings.simplefilter("ignore")
-        return SevenNetCalculator(MLIP_MODELS["SevenNet"]["calculator_kwargs"]["model"], device="cpu")
+        return SevenNetCalculator(MLIP_MODELS[DEFAULT_MLIP]["calculator_kwargs"]["model"], device="cpu")
 
 
 def mlip_energy_per_atom(structure) -> float:
@@ -154,14 +143,7 @@ def mlip_energy_per_atom(structure) -> float:
 
 @functools.lru_cache(maxsize=None)
 def mlip_reference_energy(element: str) -> float:
-    """7net-0 energy per atom of the element's shipped reference structure (the lowest-energy
-    MP-PBE polymorph of ``elemental_refs``)."""
-    return mlip_energy_per_atom(reference_structures()[element])
-
-
-@functools.lru_cache(maxsize=1)
-def reference_structures() -> dict:
-    """The shipped elemental reference of each element (the lowest-energy MP-PBE polymorph)."""
-    from semcgcnn.datasets import load
-
-    return {r.meta["element"]: r.structure for r in load("elemental_refs") if r.meta["is_lowest_energy"]}
+    """7net-0 energy per atom of the element's shipped reference structure, by the
+    :data:`~.references.LOWEST_ENERGY` rule of :func:`~.references.elemental_reference` (the
+    lowest-energy MP-PBE polymorph of ``elemental_refs``)."""
+    return mlip_energy_per_atom(elemental_reference(element, rule=LOWEST_ENERGY))

@@ -1,15 +1,13 @@
-"""VASP backend: the paper's settings (§2.1) as atomate2 input-set generators and Makers, submit-ready
-dry-run folders, the checks before a real run, and parsing a finished VASP folder into a
-:class:`~.calc.CalcResult`.
+"""VASP backend: the paper's settings (§2.1) as data, the checks before a run, the dry-run README
+and parsing a finished VASP folder into a :class:`~.calc.CalcResult`.
 
 Paper §2.1: PBE, PAW, ENCUT 480 eV, EDIFF 1e-4 eV, EDIFFG −0.02 eV/Å, pymatgen automatic k-points,
 symmetric slabs > 10 Å with 15 Å of vacuum, atoms > 3 Å from either surface fixed, work function
 from the Fermi level and the local vacuum level. What the paper does not state is chosen here and
 written in :data:`UNSTATED_SETTINGS` (smearing, POTCAR set, k-point density, no +U).
 
-One source of truth: :class:`PaperSetGenerator` builds every INCAR/KPOINTS/POSCAR/POTCAR; the
-atomate2 Makers of :func:`vasp_makers` carry it and :func:`write_dry_run` writes through
-atomate2's own ``write_vasp_input_set`` with those Makers' generators.
+The atomate2 side (the input-set generator built from these settings, the Makers that carry it and
+the dry-run folders written through atomate2) is :mod:`semcgcnn.workflows.labelling.vasp`.
 """
 
 from __future__ import annotations
@@ -17,12 +15,9 @@ from __future__ import annotations
 import logging
 import shutil
 from copy import deepcopy
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from atomate2.vasp.sets.base import VaspInputGenerator
-from pymatgen.io.vasp import Kpoints
 
 from .calc import CalcResult, LabelError
 
@@ -59,7 +54,9 @@ UNSTATED_SETTINGS = {
 }
 
 
-def _mp_config() -> dict:
+def mp_config() -> dict:
+    """pymatgen's ``MPRelaxSet`` configuration (PBE POTCARs: POTCAR_FUNCTIONAL PBE, Mg_pv) without
+    its k-point rule (:func:`kpoint_mesh` gives the k-points)."""
     from pymatgen.io.vasp.sets import MPRelaxSet
 
     cfg = deepcopy(MPRelaxSet()._config_dict)  # noqa: SLF001  PBE POTCARs (POTCAR_FUNCTIONAL PBE, Mg_pv)
@@ -84,94 +81,57 @@ def kpoint_mesh(structure, slab: bool) -> tuple[int, int, int]:
     return (n[0], n[1], 1 if slab else n[2])
 
 
-@dataclass
-class PaperSetGenerator(VaspInputGenerator):
-    """The paper's INCAR for one step: ``slab`` (else bulk), ``relax`` (else static) and
-    ``relax_cell`` (ISIF 3, bulk only; else ISIF 2). KPOINTS by :func:`kpoint_mesh`."""
-
-    slab: bool = True
-    relax: bool = True
-    relax_cell: bool = False
-
-    @property
-    def incar_updates(self) -> dict:
-        upd = dict(PAPER_INCAR)
-        upd.update(RELAX_INCAR if self.relax else STATIC_INCAR)
-        if self.relax:
-            upd["ISIF"] = 3 if (self.relax_cell and not self.slab) else 2
-        if self.slab:
-            upd.update(SLAB_INCAR)
-            if self.structure is not None:
-                upd["DIPOL"] = slab_dipole_centre(self.structure)
-        return upd
-
-    @property
-    def kpoints_updates(self):
-        if self.structure is None:
-            return {}
-        return Kpoints.gamma_automatic(kpoint_mesh(self.structure, self.slab))
-
-
-def paper_generator(kind: str, relax: bool, relax_cell: bool = False) -> PaperSetGenerator:
-    """A :class:`PaperSetGenerator` for one step (auto smearing and INCAR inheritance off: the
-    settings are fixed, whatever a previous step wrote)."""
-    if kind not in ("bulk", "slab"):
-        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
-    return PaperSetGenerator(config_dict=_mp_config(), slab=kind == "slab", relax=relax, relax_cell=relax_cell,
-                             auto_ismear=False, auto_metal_kpoints=False, inherit_incar=False)
-
-
-def vasp_makers(kind: str, relax_bulk_cell: bool = False):
-    """(relax Maker, static Maker) for a ``"bulk"`` or ``"slab"`` with the paper's settings:
-    atomate2's ``RelaxMaker``/``StaticMaker`` carrying a :class:`PaperSetGenerator`. A slab relax
-    is ISIF 2 and honours the structure's ``selective_dynamics`` (see
-    :func:`~.slabs.with_fixed_interior`); a bulk relax is ISIF 3 when ``relax_bulk_cell``, else
-    ISIF 2 (internal coordinates at the given cell)."""
-    from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
-
-    relax = RelaxMaker(name=f"{kind} relax (paper)",
-                       input_set_generator=paper_generator(kind, relax=True, relax_cell=relax_bulk_cell))
-    static = StaticMaker(name=f"{kind} static (paper)", input_set_generator=paper_generator(kind, relax=False))
-    return relax, static
+def step_incar(slab: bool, relax: bool, relax_cell: bool = False, structure=None) -> dict:
+    """The paper's INCAR of one step: :data:`PAPER_INCAR` with :data:`RELAX_INCAR` (``relax``; ISIF 3
+    when ``relax_cell`` on a bulk, else ISIF 2) or :data:`STATIC_INCAR`, and :data:`SLAB_INCAR` on a
+    ``slab`` (DIPOL by :func:`slab_dipole_centre` when its ``structure`` is given)."""
+    upd = dict(PAPER_INCAR)
+    upd.update(RELAX_INCAR if relax else STATIC_INCAR)
+    if relax:
+        upd["ISIF"] = 3 if (relax_cell and not slab) else 2
+    if slab:
+        upd.update(SLAB_INCAR)
+        if structure is not None:
+            upd["DIPOL"] = slab_dipole_centre(structure)
+    return upd
 
 
 def potcar_symbols(structure) -> list[str]:
     """POTCAR symbol of each element (in POSCAR order); a one-line LabelError for an element the
     set has no POTCAR for."""
-    cfg = _mp_config()["POTCAR"]
+    cfg = mp_config()["POTCAR"]
     missing = sorted({el.symbol for el in structure.composition.elements} - set(cfg))
     if missing:
         raise LabelError(f"no POTCAR for {', '.join(missing)} in the Materials Project PBE set used for VASP labels")
     return [cfg[el.symbol] for el in structure.composition.elements]
 
 
-def check_vasp(dry_run: bool, structures=()) -> None:
+def check_vasp_setup(dry_run: bool, structures=(), vasp_cmd: str | None = None) -> None:
     """Before anything runs: one-line LabelError when an element has no POTCAR symbol; and, unless
-    ``dry_run``, when atomate2's ``VASP_CMD`` is not on PATH or the POTCAR library
-    (``PMG_VASP_PSP_DIR``) is unset or missing."""
+    ``dry_run``, when the VASP executable of ``vasp_cmd`` (atomate2's ``VASP_CMD``) is not on PATH
+    or the POTCAR library (``PMG_VASP_PSP_DIR``) is unset or missing."""
     for s in structures:
         potcar_symbols(s)
     if dry_run:
         return
     import shlex
 
-    from atomate2 import SETTINGS
-
-    cmd = shlex.split(SETTINGS.VASP_CMD or "")
+    cmd = shlex.split(vasp_cmd or "")
     # the VASP executable: the token naming vasp (after a launcher such as mpirun/srun), else the first
     exes = [t for t in cmd if "vasp" in Path(t).name.lower()] or cmd[:1]
     if not exes or not any(shutil.which(e) for e in exes):
-        raise LabelError(f"VASP not found: atomate2's VASP_CMD is {SETTINGS.VASP_CMD!r} and "
+        raise LabelError(f"VASP not found: atomate2's VASP_CMD is {vasp_cmd!r} and "
                          f"{exes[0] if exes else 'no executable'!r} is not on PATH "
                          "(set ATOMATE2_VASP_CMD, or use --dry-run to write the inputs only)")
-    psp = _psp_dir()
+    psp = psp_dir()
     if not psp:
         raise LabelError("no POTCAR library: set PMG_VASP_PSP_DIR (or use --dry-run to write POTCAR.spec files)")
     if not Path(psp).is_dir():
         raise LabelError(f"no POTCAR library: PMG_VASP_PSP_DIR={psp} is not a folder")
 
 
-def _psp_dir() -> str | None:
+def psp_dir() -> str | None:
+    """The POTCAR library folder (``PMG_VASP_PSP_DIR``, from the environment or pymatgen's settings)."""
     import os
 
     from pymatgen.core import SETTINGS as PMG
@@ -191,40 +151,19 @@ Chosen where the paper is silent: {unstated}
 """
 
 
-def write_dry_run(structure, kind: str, folder, relax_bulk_cell: bool = False) -> Path:
-    """Submit-ready input folders ``folder/relax`` and ``folder/static`` (INCAR, KPOINTS, POSCAR with
-    selective dynamics for a slab, POTCAR when a POTCAR library is set, else POTCAR.spec) and a
-    README.txt; written by atomate2's ``write_vasp_input_set`` with the generators of
-    :func:`vasp_makers`. A slab without ``selective_dynamics`` gets the paper's fixed interior."""
-    from atomate2.vasp.files import write_vasp_input_set
-
-    from .slabs import with_fixed_interior
-
-    folder = Path(folder)
-    potcar_symbols(structure)
-    if kind == "slab" and "selective_dynamics" not in structure.site_properties:
-        structure = with_fixed_interior(structure)
-    psp = _psp_dir()
-    spec = not (psp and Path(psp).is_dir())
-    for maker in vasp_makers(kind, relax_bulk_cell):
-        step = "relax" if "relax" in maker.name else "static"
-        d = folder / step
-        d.mkdir(parents=True, exist_ok=True)
-        gen = deepcopy(maker.input_set_generator)  # get_input_set stores the structure on the generator
-        # clean_prev=False: atomate2 0.1.5 would delete INCAR/POSCAR/... in the *current* folder
-        write_vasp_input_set(structure, gen, directory=d, potcar_spec=spec, clean_prev=False,
-                             apply_incar_updates=False)
+def dry_run_readme(kind: str, relax_bulk_cell: bool, psp: str | None) -> str:
+    """The README.txt of a dry-run folder (:data:`DRY_RUN_README`) of a ``"bulk"`` or ``"slab"``:
+    ``relax_bulk_cell``: its bulk relax is ISIF 3; ``psp``: the POTCAR library the POTCARs came
+    from (None: POTCAR.spec files were written instead)."""
     relax_note = ("ISIF 2, atoms more than 3 Å below either surface fixed (POSCAR selective dynamics)"
                   if kind == "slab" else ("ISIF 3 (cell and positions)" if relax_bulk_cell else "ISIF 2 (positions, cell fixed)"))
-    (folder / "README.txt").write_text(DRY_RUN_README.format(
+    return DRY_RUN_README.format(
         kind=kind, relax_note=relax_note, wf=" and the LOCPOT (work function)" if kind == "slab" else "",
         potcar_note=("POTCAR.spec lists the POTCAR symbols; set PMG_VASP_PSP_DIR and write the POTCAR with "
-                     "`pmg potcar --symbols ...` (or rerun with the library set)." if spec else
+                     "`pmg potcar --symbols ...` (or rerun with the library set)." if psp is None else
                      f"POTCAR from {psp}."),
         settings=", ".join(f"{k} {v}" for k, v in PAPER_INCAR.items()),
-        unstated="; ".join(f"{k}: {v}" for k, v in UNSTATED_SETTINGS.items())))
-    log.info("VASP dry run (%s) written to %s", kind, folder)
-    return folder
+        unstated="; ".join(f"{k}: {v}" for k, v in UNSTATED_SETTINGS.items()))
 
 
 def _vasp_version(folder: Path) -> str:

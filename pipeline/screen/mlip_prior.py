@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from semcgcnn.pipeline.labelling.mlip import mlip_energy_per_atom, mlip_reference_energy, model_elements, reference_structures
+from semcgcnn.pipeline.labelling.mlip import (DEFAULT_MLIP, mlip_energy_per_atom, mlip_reference_energy,
+                                              model_elements)
+from semcgcnn.pipeline.labelling.references import reference_elements
 
 def prior_card_path() -> Path:
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
@@ -80,8 +82,8 @@ def gamma_mlip(slab) -> float:
     """γ_MLIP of one slab in eV/Å² (NaN where 7net-0 or the shipped references lack an element)."""
     comp = slab.composition
     elements = frozenset(e.symbol for e in comp.elements)
-    known = model_elements("SevenNet") or frozenset()
-    if not elements <= known or not elements <= set(reference_structures()):
+    known = model_elements(DEFAULT_MLIP) or frozenset()
+    if not elements <= known or not elements <= reference_elements():
         return math.nan
     e_hull = _system_diagram(elements).get_hull_energy_per_atom(comp)
     m = slab.lattice.matrix

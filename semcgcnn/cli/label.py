@@ -27,20 +27,20 @@ def label(
     """Label slabs of a bulk crystal: γ (eV/Å², J/m²) and Φ of both faces (eV) into OUT/labels.parquet."""
     from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.progress import Bars
-    from semcgcnn.workflows.labelling.run import read_bulk, run_label, write_vasp_inputs
+    from semcgcnn.workflows.labelling.backends import check_dry_run
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
+    from semcgcnn.workflows.labelling.run import read_bulk, run_label, write_vasp_inputs
 
     if max_index < 1:
         raise fail("--max-index must be ≥ 1")
     if miller is not None and not any(miller):
         raise fail("--miller 0 0 0 is not a plane")
-    maker = SurfacePropertyMaker(backend=backend, preset=preset, miller=miller, max_index=max_index,
-                                 relax_bulk=relax_bulk, relax_slabs=relax_slabs, rich_element=rich_element)
     try:
-        maker.backend_impl()
+        maker = SurfacePropertyMaker.from_backend(backend, preset, relax_bulk=relax_bulk,
+                                                  relax_slabs=relax_slabs, miller=miller, max_index=max_index,
+                                                  rich_element=rich_element)
         if dry_run:
-            if backend != "vasp":
-                raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+            check_dry_run(maker.backend)
             folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
             console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
             return

@@ -22,9 +22,9 @@ def loop(
 ) -> None:
     """One active-learning round as a jobflow Flow, run here with run_locally."""
     from semcgcnn.pipeline.labelling.calc import LabelError
+    from semcgcnn.pipeline.screen.config import ScreenConfig
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
-    from semcgcnn.workflows.labelling.backends import make_backend
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
@@ -33,12 +33,14 @@ def loop(
     if out.exists() and any(out.iterdir()):
         raise fail(f"{out} is not empty: a loop writes a new folder")
     try:
-        make_backend(backend, preset).check([], dry_run=False)  # installed; elements are checked per flow
+        labeller = SurfacePropertyMaker.from_backend(backend, preset)
+        labeller.check([])  # installed; elements are checked per flow
     except LabelError as exc:
         raise fail(str(exc)) from None
-    screen = ScreeningMaker(structures=str(structures.resolve()) if structures else None,
-                            elements=tuple(sorted(csv_items(elements))), limit=limit, workers=workers)
-    maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=SurfacePropertyMaker(backend=backend, preset=preset))
+    screen = ScreeningMaker(config=ScreenConfig(structures=str(structures.resolve()) if structures else None,
+                                                elements=tuple(sorted(csv_items(elements))), limit=limit),
+                            workers=workers)
+    maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=labeller)
     with Bars() as bars:
         res = run_loop_locally(maker, out, bars)
     for r in res["comparison"].itertuples():

@@ -13,6 +13,7 @@ import pytest
 from backends_required import requires_gpaw, requires_mlip
 from cli_runner import BIN, run_command
 
+from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.references import elemental_reference
 from semcgcnn.pipeline.labelling.slabs import free_atoms, label_slabs
 from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE
@@ -21,6 +22,52 @@ from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE
 @pytest.fixture(scope="module")
 def hcp_mg():
     return elemental_reference("Mg")
+
+@pytest.fixture(scope="module")
+def mg_mp_bulk():
+    """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
+    from semcgcnn.datasets import load
+
+    return next(r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si")
+
+
+def test_each_backend_composes_its_step_makers(mg_mp_bulk):
+    """from_backend: each backend's Makers for the bulk and slab steps (no relax Maker where that
+    step does not relax), one backend for every step, and a maker that survives plain JSON."""
+    from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
+    from atomate2.vasp.jobs.core import StaticMaker
+    from monty.json import MontyDecoder, jsanitize
+
+    from semcgcnn.workflows.labelling.gpaw import GpawRelaxMaker
+    from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
+
+    gpaw = SurfacePropertyMaker.from_backend("gpaw", "default", relax_bulk=True, miller=(1, 0, 0))
+    assert isinstance(gpaw.bulk_relax_maker, GpawRelaxMaker) and gpaw.bulk_static_maker is None
+    assert isinstance(gpaw.slab_relax_maker, GpawRelaxMaker) and gpaw.slab_relax_maker.preset == "default"
+    assert (gpaw.backend, gpaw.preset, gpaw.relax_bulk, gpaw.relax_slabs) == ("gpaw", "default", True, True)
+    assert SurfacePropertyMaker() == SurfacePropertyMaker.from_backend("gpaw", "fast")
+    vasp = SurfacePropertyMaker.from_backend("vasp", relax_slabs=False)
+    assert vasp.bulk_relax_maker is None and vasp.slab_relax_maker is None
+    assert isinstance(vasp.bulk_static_maker, StaticMaker) and isinstance(vasp.slab_static_maker, StaticMaker)
+    assert (vasp.backend, vasp.preset) == ("vasp", "default")
+    mlip = SurfacePropertyMaker.from_backend("mlip", relax_bulk=True)
+    assert isinstance(mlip.bulk_relax_maker, ForceFieldRelaxMaker) and mlip.bulk_relax_maker.relax_cell
+    assert isinstance(mlip.slab_static_maker, ForceFieldStaticMaker)
+    assert mlip.parameters()["mlip_model"] == "SevenNet"
+    with pytest.raises(LabelError, match="mix backends"):
+        SurfacePropertyMaker(bulk_static_maker=vasp.bulk_static_maker)
+    # Mg2Si (1 0 0): the bulk, the hcp Mg reference (a non-stoichiometric slab), and per slab a GPAW job + row
+    flow = gpaw.make(mg_mp_bulk, "Mg2Si")
+    cut, _ = gpaw.slabs(mg_mp_bulk, "Mg2Si")
+    names = [j.name for j in flow.jobs]
+    assert names[:2] == ["Mg2Si bulk", "Mg reference"] and names[-1] == "collect labels"
+    assert len(names) == 3 + 3 * len(cut)  # per slab: its cut from the relaxed bulk, its calculation, its row
+    for maker in (gpaw, vasp, mlip):
+        plain = json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True)))
+        again = MontyDecoder().process_decoded(plain)
+        assert type(again.slab_static_maker or again.slab_relax_maker) is type(maker.slab_static_maker
+                                                                               or maker.slab_relax_maker)
+        assert again.parameters() == maker.parameters() and again.meta("x") == maker.meta("x")
 
 
 def test_label_cli_refuses_bad_input_in_one_line_before_any_job(cli, tmp_path, hcp_mg):
@@ -127,7 +174,7 @@ from jobflow.managers.fireworks import flow_to_workflow
 from pymatgen.core import Structure
 from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
 bulk = Structure.from_dict(json.load(open(sys.argv[1])))
-flow = SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1)).make(bulk, "Mg", sys.argv[2])
+flow = SurfacePropertyMaker.from_backend("gpaw", "fast", miller=(0, 0, 1)).make(bulk, "Mg", sys.argv[2])
 lp = LaunchPad()
 lp.reset("", require_password=False)
 lp.add_wf(flow_to_workflow(flow))

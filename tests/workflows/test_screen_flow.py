@@ -56,24 +56,24 @@ def test_screen_config_round_trips_through_plain_json():
     assert again == cfg and again.slab.retry_thickness_factors == (1.5, 2.0)
 
 
-def test_maker_mirrors_screen_config_and_builds_three_jobs(plain, tmp_path):
+def test_maker_holds_a_screen_config_and_builds_three_jobs(plain, tmp_path):
     from monty.json import MontyDecoder, jsanitize
 
     from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
     from semcgcnn.workflows.local import run_flow
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
-    assert ScreeningMaker().config() == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
+    assert ScreeningMaker().config == ScreenConfig() and ScreeningMaker().batch_size == BATCH_SIZE
     cfg = ScreenConfig(elements=("Ca",), limit=3).with_slab(max_index=2)
-    maker = ScreeningMaker.from_config(cfg, batch_size=2)
-    assert maker.config() == cfg
+    maker = ScreeningMaker(config=cfg, batch_size=2)
+    assert maker.config == cfg
     again = MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True))))
-    assert again == maker and again.config() == cfg  # a maker survives a job store or a FireWorks spec
+    assert again == maker and again.config == cfg  # a maker survives a job store or a FireWorks spec
     flow = maker.make(tmp_path / "out")
     assert [j.name for j in flow.jobs] == ["find candidates", "screen in batches", "assemble tables"]
     # run: the plain reference's compounds in batch jobs of job_size (3), each committing its
     # compounds in parts of batch_size (2); the tables are the plain screen's
-    run = ScreeningMaker.from_config(ScreenConfig(elements=("Br", "Ca"), limit=4), batch_size=2, job_size=3)
+    run = ScreeningMaker(config=ScreenConfig(elements=("Br", "Ca"), limit=4), batch_size=2, job_size=3)
     flow = run.make(tmp_path / "run")
     responses = run_flow(flow, tmp_path / "store")
     outputs = [r.output for by_index in responses.values() for r in by_index.values()]
@@ -140,9 +140,10 @@ FIREWORKS_ADD = """
 import sys
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
+from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.workflows.screen.maker import ScreeningMaker
 
-flow = ScreeningMaker(elements=("Br", "Ca"), limit=4, batch_size=1).make(sys.argv[1])
+flow = ScreeningMaker(config=ScreenConfig(elements=("Br", "Ca"), limit=4), batch_size=1).make(sys.argv[1])
 lp = LaunchPad()
 lp.reset("", require_password=False)
 lp.add_wf(flow_to_workflow(flow))
@@ -284,8 +285,9 @@ def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest()
     from semcgcnn.workflows.screen.maker import ScreeningMaker
 
     cfg = ScreenConfig(elements=("Al",), limit=2, mlip_prior=True)
-    maker = ScreeningMaker.from_config(cfg)
-    assert maker.config().mlip_prior is True
-    assert ScreenConfig.from_parameters(maker.config().parameters()).mlip_prior is True
-    assert ScreeningMaker(**{k: v for k, v in maker.as_dict().items() if not k.startswith("@")}).mlip_prior is True
+    maker = ScreeningMaker(config=cfg)
+    assert maker.config.mlip_prior is True
+    assert ScreenConfig.from_parameters(maker.config.parameters()).mlip_prior is True
+    plain = {k: v for k, v in maker.as_dict().items() if not k.startswith("@")}
+    assert ScreeningMaker(**plain).config.mlip_prior is True
     assert "mlip_prior" not in ScreenConfig(elements=("Al",)).parameters()

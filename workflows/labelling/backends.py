@@ -1,105 +1,157 @@
-"""The labelling backends as jobflow pieces, one interface: ``check(structures, dry_run)`` raises
-a one-line :class:`~semcgcnn.pipeline.labelling.calc.LabelError` before any job exists, and
-``calc(structure, kind, relax, name)`` returns a Job or Flow whose ``output`` is a
-:class:`~semcgcnn.pipeline.labelling.calc.CalcResult` (or an error result, see :mod:`.label_jobs`).
+"""The labelling backends as step Makers, and what a step Maker's type decides.
 
-* ``gpaw``: one job per calculation, GPAW in its own process (relaxation and the final static
-  run with the electrostatic potential in one go).
-* ``vasp``: atomate2's VASP Makers (relax, then static with the paper's INCAR), then a job that
-  reads the static run's files (energy, Fermi level, LOCPOT).
-* ``mlip``: atomate2's force-field Makers (relax, then static); no work function.
+A :class:`~.maker.SurfacePropertyMaker` calculates the bulk (and the rich element's reference)
+with its bulk relax/static Makers and every slab with its slab relax/static Makers; each step's
+last output becomes a :class:`~semcgcnn.pipeline.labelling.calc.CalcResult` (or an error result,
+see :mod:`.jobs`). The choices, all configured by :func:`backend_makers`:
+
+* ``gpaw``: :class:`~.gpaw.GpawRelaxMaker` or :class:`~.gpaw.GpawStaticMaker`, one job per
+  calculation, GPAW in its own process (a relaxation ends with the final single point).
+* ``vasp``: atomate2's ``RelaxMaker``/``StaticMaker`` with the paper's INCAR (:mod:`.vasp`), then a
+  job that reads the static run's files (energy, Fermi level, LOCPOT).
+* ``mlip``: atomate2's ``ForceFieldRelaxMaker``/``ForceFieldStaticMaker`` (:mod:`.forcefield`);
+  no work function.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from jobflow import Flow, Job
+from jobflow import Maker
 
 from semcgcnn.pipeline.labelling.calc import LabelError
+from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS
+from semcgcnn.pipeline.labelling.mlip import DEFAULT_MLIP
 
-from .jobs import forcefield_result_job, gpaw_calc_job, vasp_result_job
+from .gpaw import GpawRelaxMaker, GpawStaticMaker
+from .jobs import forcefield_result_job, vasp_result_job
 
 BACKENDS = ("gpaw", "vasp", "mlip")
-PRESETS = ("fast", "default")
+PRESETS = tuple(GPAW_PRESETS)  # fast, default
+SINGLE_PRESET = "default"
+"""The preset of the VASP (the paper's settings) and ML-potential backends: they have one."""
 
 
-@dataclass
-class GpawBackend:
-    preset: str = "fast"
+def backend_makers(backend: str, preset: str = "fast", relax_bulk: bool = False, relax_slabs: bool = True,
+                   mlip_model: str = DEFAULT_MLIP) -> dict[str, Maker | None]:
+    """The step Makers of ``backend``: ``{"bulk_relax_maker", "bulk_static_maker",
+    "slab_relax_maker", "slab_static_maker"}`` (a relax Maker None where that step does not relax).
 
-    def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labelling.gpaw import check_gpaw
+    Parameters
+    ----------
+    backend
+        ``gpaw``, ``vasp`` or ``mlip`` (:data:`BACKENDS`).
+    preset
+        ``fast`` or ``default`` (:data:`PRESETS`): GPAW's settings; VASP and the ML potential have one.
+    relax_bulk
+        Relax the bulk (atoms and cell) before its single point.
+    relax_slabs
+        Relax the slab atoms that ``selective_dynamics`` leaves free.
+    mlip_model
+        The ML potential of ``mlip`` (a :data:`~semcgcnn.pipeline.labelling.mlip.MLIP_MODELS` name).
 
-        if dry_run:
-            raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
-        check_gpaw(structures)
-
-    def calc(self, structure, kind: str, relax: bool, name: str) -> Job:
-        j = gpaw_calc_job(structure, kind, self.preset, relax)
-        j.name = name
-        return j
-
-
-def _chain(relax_maker, static_maker, structure, relax: bool, result_job, kind: str, name: str) -> Flow:
-    """relax (optional) → static on the relaxed structure → the job turning the static's task
-    document into a CalcResult; one Flow whose output is that result."""
-    jobs = []
-    if relax:
-        r = relax_maker.make(structure)
-        r.name = f"{name} relax"
-        jobs.append(r)
-        structure = r.output.structure
-    s = static_maker.make(structure)
-    s.name = f"{name} static"
-    parse = result_job(s.output, kind)
-    parse.name = f"{name} result"
-    return Flow([*jobs, s, parse], output=parse.output, name=name)
-
-
-@dataclass
-class VaspBackend:
-    preset: str = "default"  # the paper's settings; VASP has one preset
-
-    def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labelling.vasp import check_vasp
-
-        check_vasp(dry_run, structures)
-
-    def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
-        from semcgcnn.pipeline.labelling.vasp import vasp_makers
-
-        relax_maker, static_maker = vasp_makers(kind, relax_bulk_cell=kind == "bulk")
-        return _chain(relax_maker, static_maker, structure, relax, vasp_result_job, kind, name)
-
-
-@dataclass
-class MlipBackend:
-    model: str = "SevenNet"
-    preset: str = "default"
-
-    def check(self, structures: list, dry_run: bool = False) -> None:
-        from semcgcnn.pipeline.labelling.mlip import check_mlip
-
-        if dry_run:
-            raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
-        check_mlip(self.model, structures)
-
-    def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
-        from semcgcnn.pipeline.labelling.mlip import mlip_makers
-
-        relax_maker, static_maker = mlip_makers(self.model, kind, relax_bulk_cell=kind == "bulk")
-        return _chain(relax_maker, static_maker, structure, relax, forcefield_result_job, kind, name)
-
-
-def make_backend(name: str, preset: str = "fast", mlip_model: str = "SevenNet"):
-    """The backend called ``name`` (one-line :class:`LabelError` for an unknown name or preset)."""
-    if name not in BACKENDS:
-        raise LabelError(f"unknown backend {name!r}: choose {', '.join(BACKENDS)}")
+    Raises
+    ------
+    LabelError
+        An unknown backend, preset or ML potential (one line).
+    """
+    if backend not in BACKENDS:
+        raise LabelError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
     if preset not in PRESETS:
         raise LabelError(f"unknown preset {preset!r}: choose {', '.join(PRESETS)}")
-    if name == "gpaw":
-        return GpawBackend(preset)
-    if name == "vasp":
-        return VaspBackend()
-    return MlipBackend(mlip_model)
+    if backend == "gpaw":
+        return {"bulk_relax_maker": GpawRelaxMaker(kind="bulk", preset=preset) if relax_bulk else None,
+                "bulk_static_maker": None if relax_bulk else GpawStaticMaker(kind="bulk", preset=preset),
+                "slab_relax_maker": GpawRelaxMaker(kind="slab", preset=preset) if relax_slabs else None,
+                "slab_static_maker": None if relax_slabs else GpawStaticMaker(kind="slab", preset=preset)}
+    if backend == "vasp":
+        from .vasp import vasp_makers
+
+        bulk_relax, bulk_static = vasp_makers("bulk", relax_bulk_cell=True)
+        slab_relax, slab_static = vasp_makers("slab")
+    else:
+        from .forcefield import mlip_makers
+
+        bulk_relax, bulk_static = mlip_makers(mlip_model, "bulk", relax_bulk_cell=True)
+        slab_relax, slab_static = mlip_makers(mlip_model, "slab")
+    return {"bulk_relax_maker": bulk_relax if relax_bulk else None, "bulk_static_maker": bulk_static,
+            "slab_relax_maker": slab_relax if relax_slabs else None, "slab_static_maker": slab_static}
+
+
+def step_backend(maker: Maker) -> str:
+    """The backend of a step Maker: ``gpaw``, ``vasp`` or ``mlip`` (LabelError for another Maker)."""
+    if isinstance(maker, (GpawRelaxMaker, GpawStaticMaker)):
+        return "gpaw"
+    from atomate2.vasp.jobs.base import BaseVaspMaker
+
+    if isinstance(maker, BaseVaspMaker):
+        return "vasp"
+    from atomate2.forcefields.jobs import ForceFieldRelaxMaker  # ForceFieldStaticMaker is one
+
+    if isinstance(maker, ForceFieldRelaxMaker):
+        return "mlip"
+    raise LabelError(f"{type(maker).__name__} is not a GPAW, VASP or force-field Maker")
+
+
+def backend_of(makers: list[Maker]) -> str:
+    """The one backend of the step Makers ``makers`` (LabelError when they mix backends: a surface
+    energy takes the slab's and the bulk's energy from the same calculator)."""
+    found = sorted({step_backend(m) for m in makers})
+    if len(found) != 1:
+        raise LabelError(f"the steps mix backends ({', '.join(found)}): bulk and slab energies need one")
+    return found[0]
+
+
+def preset_of(makers: list[Maker]) -> str:
+    """The preset of the step Makers: the GPAW Makers' one (LabelError when they differ), else
+    :data:`SINGLE_PRESET`."""
+    if backend_of(makers) != "gpaw":
+        return SINGLE_PRESET
+    found = sorted({m.preset for m in makers})
+    if len(found) != 1:
+        raise LabelError(f"the GPAW steps mix presets ({', '.join(found)}): bulk and slab energies need one")
+    return found[0]
+
+
+def mlip_model_of(makers: list[Maker]) -> str:
+    """The ML potential of the force-field step Makers (LabelError when they differ), else
+    :data:`~semcgcnn.pipeline.labelling.mlip.DEFAULT_MLIP` (what the tables' provenance records)."""
+    from semcgcnn.pipeline.labelling.mlip import mlip_name
+
+    if backend_of(makers) != "mlip":
+        return DEFAULT_MLIP
+    found = sorted({mlip_name(m.force_field_name) for m in makers})
+    if len(found) != 1:
+        raise LabelError(f"the force-field steps mix ML potentials ({', '.join(found)})")
+    return found[0]
+
+
+def check_dry_run(backend: str) -> None:
+    """``--dry-run`` writes VASP input folders: a one-line LabelError for any other backend."""
+    if backend != "vasp":
+        raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+
+
+def check_makers(makers: list[Maker], structures: list, dry_run: bool = False) -> None:
+    """Before any job exists: a one-line LabelError when the step Makers' backend cannot calculate
+    ``structures`` here (not installed, an element it lacks, no VASP command or POTCAR library),
+    or cannot write a dry run (``dry_run``: VASP only)."""
+    backend = backend_of(makers)
+    if dry_run:
+        check_dry_run(backend)
+    if backend == "gpaw":
+        from semcgcnn.pipeline.labelling.gpaw import check_gpaw
+
+        check_gpaw(structures)
+    elif backend == "vasp":
+        from .vasp import check_vasp
+
+        check_vasp(dry_run, structures)
+    else:
+        from semcgcnn.pipeline.labelling.mlip import check_mlip
+
+        check_mlip(mlip_model_of(makers), structures)
+
+
+def result_job(maker: Maker):
+    """The job that turns the output of a step Maker's job into a CalcResult (VASP: its folder's
+    files; force field: its task document), or None where that output is one (GPAW)."""
+    return {"gpaw": None, "vasp": vasp_result_job, "mlip": forcefield_result_job}[step_backend(maker)]

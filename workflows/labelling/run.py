@@ -17,8 +17,7 @@ from pathlib import Path
 from semcgcnn.io import InputError, read_structure
 from semcgcnn.paths import OutputPathError, check_output_dir
 from semcgcnn.pipeline.labelling.calc import LabelError
-from semcgcnn.pipeline.labelling.references import check_bulk, elemental_reference
-from semcgcnn.pipeline.labelling.surface import needs_rich_reference
+from semcgcnn.pipeline.labelling.references import check_bulk
 
 from .maker import SurfacePropertyMaker
 from semcgcnn.workflows.local import JOBFLOW_DIR, run_flow
@@ -49,22 +48,22 @@ def read_bulk(path: Path):
 
 def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False) -> tuple[list, list[dict]]:
     """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
-    after the backend's checks on every structure it will see."""
+    after the backend's checks (:meth:`SurfacePropertyMaker.check`) on every structure it will see:
+    the bulk, the slabs and the rich element's reference where a slab needs it."""
     cut, errors = maker.slabs(bulk, bulk_id)
     if not cut:
         reasons = "; ".join(e["reason"] for e in errors) or "no facet"
         raise LabelError(f"{bulk_id}: no slab to label ({reasons})")
-    structures = [bulk, *(s for _, s in cut)]
-    if any(needs_rich_reference(s.composition, bulk.composition) for _, s in cut):
-        structures.append(elemental_reference(maker.rich_element))
-    maker.backend_impl().check(structures, dry_run)
+    reference = maker.rich_reference(bulk, cut)
+    maker.check([bulk, *(s for _, s in cut), *([reference] if reference is not None else [])], dry_run)
     return cut, errors
 
 
 def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
     """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``."""
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
-    from semcgcnn.pipeline.labelling.vasp import write_dry_run
+
+    from .vasp import write_dry_run
 
     cut, _ = prepare(bulk, bulk_id, maker, dry_run=True)
     root = out / "vasp_inputs"

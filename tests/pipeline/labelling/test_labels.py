@@ -76,3 +76,18 @@ def test_mg_rich_convention_matches_a_hand_calculation(mg_mp_bulk, hcp_mg):
     stoich = surface_energy(_calc(slab, e_bulk_atom * len(slab) + 1.0, "slab"), bulk, ref)
     assert stoich.eV_per_A2 == pytest.approx(1.0 / (2 * face_area_A2(slab)))
     assert stoich.convention == BULK_REFERENCE and stoich.chemical_potentials_eV == {}
+
+
+def test_the_two_elemental_reference_rules_differ_for_mg_only(hcp_mg):
+    """The labels' rule (hcp Mg) and the ML-potential single points' rule (lowest-energy polymorph)
+    pick the same shipped structure for every element but Mg, whose lowest-energy entry is fcc."""
+    from semcgcnn.pipeline.labelling.references import HCP_MG, LOWEST_ENERGY, reference_elements
+
+    elements = sorted(reference_elements())
+    differ = [el for el in elements
+              if elemental_reference(el, HCP_MG) != elemental_reference(el, LOWEST_ENERGY)]
+    assert len(elements) == 88 and differ == ["Mg"]
+    fcc = elemental_reference("Mg", rule=LOWEST_ENERGY)
+    assert fcc.get_space_group_info()[1] == 225 and len(fcc) == 1 and elemental_reference("Mg") == hcp_mg
+    with pytest.raises(LabelError, match="unknown elemental reference rule"):
+        elemental_reference("Mg", rule="cheapest")

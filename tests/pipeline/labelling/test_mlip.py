@@ -71,7 +71,8 @@ def test_makers_settings(mg, tmp_path):
     from pymatgen.io.ase import AseAtomsAdaptor
     from sevenn.calculator import SevenNetCalculator
 
-    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
 
     bulk = mg[0].copy()
     bulk.scale_lattice(bulk.volume * 1.03**3)
@@ -99,7 +100,8 @@ def test_makers_settings(mg, tmp_path):
 
 @pytest.mark.slow
 def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
-    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
     from semcgcnn.pipeline.labelling.surface import surface_energy
 
     bulk, slab = mg
@@ -123,7 +125,8 @@ def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
 
 @pytest.mark.slow
 def test_slab_relax_keeps_fixed_atoms_fixed(mg, tmp_path):
-    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, mlip_makers
+    from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
 
     _, slab = mg
     rattled = slab.copy()

@@ -29,7 +29,7 @@ def mg():
 
 @pytest.fixture(scope="module")
 def dry(mg, tmp_path_factory, monkeypatch_module):
-    from semcgcnn.pipeline.labelling.vasp import write_dry_run
+    from semcgcnn.workflows.labelling.vasp import write_dry_run
 
     monkeypatch_module.delenv("PMG_VASP_PSP_DIR", raising=False)
     bulk, slab = mg
@@ -116,7 +116,7 @@ def test_makers_carry_the_same_generator(dry, mg):
     from pymatgen.io.vasp import Incar, Kpoints
 
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
-    from semcgcnn.pipeline.labelling.vasp import vasp_makers
+    from semcgcnn.workflows.labelling.vasp import vasp_makers
 
     relax, static = vasp_makers("slab")
     slab = with_fixed_interior(mg[1])  # what the dry run writes for a slab without constraints
@@ -136,7 +136,7 @@ def test_check_vasp_errors(monkeypatch, tmp_path):
     from pymatgen.core import Lattice, Structure
 
     from semcgcnn.pipeline.labelling.calc import LabelError
-    from semcgcnn.pipeline.labelling.vasp import check_vasp
+    from semcgcnn.workflows.labelling.vasp import check_vasp
 
     check_vasp(dry_run=True)  # nothing needed for a dry run
     monkeypatch.setattr(SETTINGS, "VASP_CMD", "vasp_std_not_installed")
