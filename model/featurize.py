@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semcgcnn.geometry import heights_along_normal
+from semcgcnn.geometry import face_area, heights_along_normal
 from semcgcnn.validation import MIN_DISTANCE_A, check_structure, overlapping
 
 from .atom_features import check_elements
@@ -86,11 +86,6 @@ def surface_sides(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) ->
 def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:
     """True for atoms within ``surface_depth`` Å of either surface, along the a×b normal."""
     return surface_sides(lattice, frac, config) > 0
-
-
-def face_area(lattice: np.ndarray) -> float:
-    """Area (Å²) of one face of a slab whose surface is the a×b plane."""
-    return float(np.linalg.norm(np.cross(lattice[0], lattice[1])))
 
 
 def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, r: float):

@@ -33,7 +33,7 @@ def mg_dft():
 def test_weighted_values_equal_a_hand_calculation_from_pymatgen_area_fractions(mg_dft):
     from pymatgen.analysis.wulff import WulffShape
 
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.pipeline.screen.wulff import lowest_per_facet, wulff
 
     lattice, rows = mg_dft

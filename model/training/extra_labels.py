@@ -208,7 +208,7 @@ def labels_table_from_records(records, backend: str = "shipped-dft", method: str
     """Shipped dataset records (:func:`semcgcnn.datasets.load`) as a labels table (Arrow, the
     ``labels`` schema): the shipped DFT labels acting as the oracle, e.g. to test fine-tuning or
     simulate active learning. Columns the records do not carry are null."""
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.schema import SCHEMAS, to_table
 
     rows = []

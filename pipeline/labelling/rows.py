@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .calc import CalcResult
 from .surface import surface_energy, work_functions

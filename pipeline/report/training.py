@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.units import UNITS
+
 from . import figures
 from .html import Section, page
 from .screen import ReportError
 
 log = logging.getLogger(__name__)
 
-UNITS = {"surface_energy": "eV/Å²", "work_function": "eV"}
 
 
 def find_cards(path: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.geometry import face_area
 from semcgcnn.pipeline.labelling.mlip import mlip_energy_per_atom, mlip_reference_energy, model_elements, reference_structures
 
 def prior_card_path() -> Path:
@@ -84,9 +85,7 @@ def gamma_mlip(slab) -> float:
     if not elements <= known or not elements <= set(reference_structures()):
         return math.nan
     e_hull = _system_diagram(elements).get_hull_energy_per_atom(comp)
-    m = slab.lattice.matrix
-    area = float(np.linalg.norm(np.cross(m[0], m[1])))
-    return (mlip_energy_per_atom(slab) - e_hull) * len(slab) / (2.0 * area)
+    return (mlip_energy_per_atom(slab) - e_hull) * len(slab) / (2.0 * face_area(slab.lattice.matrix))
 
 
 class PriorPredictor:

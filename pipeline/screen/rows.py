@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
 from semcgcnn.pipeline.slabs import SlabResult

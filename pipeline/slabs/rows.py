@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from semcgcnn.geometry import heights_along_normal
+from semcgcnn.geometry import face_area, heights_along_normal
 
 
 def thickness_A(slab) -> float:
@@ -18,7 +18,7 @@ def thickness_A(slab) -> float:
 def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
     """One plain row describing a slab (plain values and lists: JSON-serialisable)."""
     h, k, l = (int(x) for x in slab.miller_index)
-    area = float(slab.surface_area)
+    area = face_area(slab.lattice.matrix)
     cell_height = float(slab.volume / area)
     thickness = thickness_A(slab)
     return {

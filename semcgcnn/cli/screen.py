@@ -86,7 +86,7 @@ def _interrupted(out: Path) -> str:
 def _print_summary(summary) -> None:
     import pandas as pd
 
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.model.applicability import training_label_range
     from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
 
