@@ -62,7 +62,8 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.pipeline.screen.batch import compound_tables
     from semcgcnn.pipeline.screen.candidates import screen_candidates
-    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.predictions import predict_slabs
+    from semcgcnn.pipeline.slabs import slab_structure
     from semcgcnn.pipeline.screen.run import cut_slabs
     from semcgcnn.pipeline.slabs import SlabConfig
 

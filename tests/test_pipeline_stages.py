@@ -45,7 +45,8 @@ def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
 
 def test_compound_tables_agree_with_each_other(stage_inputs):
     from semcgcnn.pipeline.screen.batch import compound_tables
-    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.predictions import predict_slabs
+    from semcgcnn.pipeline.slabs import slab_structure
 
     (cand, res), *_ = stage_inputs[0]
     predictor = stage_inputs[1]

@@ -17,8 +17,8 @@ from semcgcnn.schema import TABLES, empty_frame
 
 from . import rows
 from .candidates import Candidate
-from .predictions import predict_slabs, slab_structure
-from semcgcnn.pipeline.slabs import SlabResult
+from .predictions import predict_slabs
+from semcgcnn.pipeline.slabs import SlabResult, slab_structure
 from .wulff import compound_wulff, lowest_per_facet, weighted_spread
 
 def domain_verdict(predictor, cand: Candidate) -> tuple[bool, str]:

@@ -1,4 +1,5 @@
-"""The table row of a slab (plain values and the structure as arrays) and its thickness."""
+"""The table row of a slab (plain values and the structure as arrays), the structure of a row, and
+a slab's thickness."""
 
 from __future__ import annotations
 
@@ -44,3 +45,15 @@ def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int
         "atomic_numbers": [int(z) for z in slab.atomic_numbers],
         "frac_coords": np.asarray(slab.frac_coords, dtype=np.float64).tolist(),
     }
+
+
+def slab_structure(row: dict):
+    """The pymatgen ``Structure`` of a slab row (:func:`slab_row`): its cell, atoms and fractional
+    coordinates.
+
+    Args:
+        row: a slab row, or any mapping with its ``lattice``, ``atomic_numbers`` and ``frac_coords``.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(row["lattice"]), list(row["atomic_numbers"]), row["frac_coords"])
