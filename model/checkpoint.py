@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import numpy as np
 
+from semcgcnn.errors import UserError
+
 from .atom_features import atom_table_hash
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .network import SEMCGCNN
@@ -28,7 +30,7 @@ SHIPPED_ENSEMBLE = SHIPPED_MODEL.with_name("semcgcnn-mg-ensemble.json")
 """The shipped ensemble's card (members next to it), loaded by default when present."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, malformed or incompatible."""
 
 

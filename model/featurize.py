@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from semcgcnn.errors import UserError
 from semcgcnn.geometry import face_area, heights_along_normal
 from semcgcnn.validation import MIN_DISTANCE_A, check_structure, overlapping
 
@@ -28,11 +29,11 @@ _SELF_TOL = 1e-8
 _TIE_QUANTUM = 1e-6  # Å: distances equal to this resolution count as ties (broken by index)
 
 
-class NoVacuumError(ValueError):
+class NoVacuumError(UserError):
     """The structure has no vacuum gap along c, so it is not a slab."""
 
 
-class OverlappingAtomsError(ValueError):
+class OverlappingAtomsError(UserError):
     """Two atoms sit (almost) on top of each other."""
 
 

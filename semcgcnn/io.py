@@ -10,13 +10,15 @@ import logging
 import warnings
 from pathlib import Path
 
+from semcgcnn.errors import UserError
+
 log = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".json", ".poscar")
 STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A user file that is not a usable structure; the message is one line naming the reason."""
 
 

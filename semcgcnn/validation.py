@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from semcgcnn.errors import UserError
+
 PARTIAL_OCCUPANCY = "partially occupied sites: a crystal graph needs one element per site (give an ordered cell)"
 MIN_DISTANCE_A = 0.5
 """Atoms closer than this (Å, periodic images included) are overlapping: no real structure has them."""
@@ -12,7 +14,7 @@ MIN_VOLUME_A3 = 1e-3
 """A cell with less volume (Å³) is degenerate: zero or coplanar lattice vectors."""
 
 
-class InvalidStructureError(ValueError):
+class InvalidStructureError(UserError):
     """A structure no crystal graph can take; the message is one line naming the reason."""
 
 

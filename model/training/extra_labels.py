@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.graphs import GraphSet
@@ -40,7 +41,7 @@ REQUIRED_COLUMNS = ("structure_id", "chemsys", SE_COLUMN, WF_COLUMN, "structure_
 """What a labels table needs to train on (``semcgcnn.schema.SCHEMAS["labels"]`` has more)."""
 
 
-class ExtraLabelsError(ValueError):
+class ExtraLabelsError(UserError):
     """A labels table that cannot be used for training (one line: file, row, problem)."""
 
 

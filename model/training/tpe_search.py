@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
 from semcgcnn.model.data import GraphTensors
 from .splits import make_split
@@ -39,7 +40,7 @@ _PAPER = (ModelConfig(), TrainConfig(), GraphConfig())
 _RESUME_IGNORES = ("max_evals", "threads", "device")  # settings a resumed search may change
 
 
-class SearchMismatchError(ValueError):
+class SearchMismatchError(UserError):
     """``OUT/trials.json`` belongs to a search with other settings."""
 
 

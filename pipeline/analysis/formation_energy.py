@@ -22,13 +22,15 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from semcgcnn.errors import UserError
+
 log = logging.getLogger(__name__)
 
 SOURCE_NAMES = {"mp": "Materials Project API", "mlip": "SevenNet 7net-0 (MLIP, shipped elemental refs)"}
 MP_ID = re.compile(r"^mp-\d+$")
 
 
-class FormationEnergyError(ValueError):
+class FormationEnergyError(UserError):
     """A source the user must change (one line)."""
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
 
 console = Console()
@@ -32,6 +35,25 @@ def fail(msg: str, code: int = 2) -> typer.Exit:
     markup) and return the exit to raise."""
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
     return typer.Exit(code)
+
+
+def one_line_errors(command: Callable[..., None], code: int = 2) -> Callable[..., None]:
+    """``command`` with every :class:`~semcgcnn.errors.UserError` it raises printed as one line
+    (:func:`fail`) and exit status ``code``; the CLI registers each command through it.
+
+    Args:
+        command: a command function (typer still reads its signature and help).
+        code: the exit status of a user error.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> None:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            raise fail(str(exc), code) from None
+
+    return run
 
 
 def training_setup(graphs: str, **train_kw):

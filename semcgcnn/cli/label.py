@@ -36,18 +36,15 @@ def label(
         raise fail("--miller 0 0 0 is not a plane")
     maker = SurfacePropertyMaker(backend=backend, preset=preset, miller=miller, max_index=max_index,
                                  relax_bulk=relax_bulk, relax_slabs=relax_slabs, rich_element=rich_element)
-    try:
-        maker.backend_impl()
-        if dry_run:
-            if backend != "vasp":
-                raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
-            folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
-            console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
-            return
-        with Bars() as bars:
-            summary = run_label(bulk_file, out, maker, bars)
-    except LabelError as exc:
-        raise fail(str(exc)) from None
+    maker.backend_impl()
+    if dry_run:
+        if backend != "vasp":
+            raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+        folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
+        console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
+        return
+    with Bars() as bars:
+        summary = run_label(bulk_file, out, maker, bars)
     _print_summary(summary)
 
 

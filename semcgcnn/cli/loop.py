@@ -21,7 +21,6 @@ def loop(
     workers: Annotated[int, typer.Option(help="Slab processes of the screens (0: all cores).")] = 0,
 ) -> None:
     """One active-learning round as a jobflow Flow, run here with run_locally."""
-    from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
     from semcgcnn.workflows.labelling.backends import make_backend
@@ -32,10 +31,7 @@ def loop(
         raise fail("--budget and --limit must be ≥ 1")
     if out.exists() and any(out.iterdir()):
         raise fail(f"{out} is not empty: a loop writes a new folder")
-    try:
-        make_backend(backend, preset).check([], dry_run=False)  # installed; elements are checked per flow
-    except LabelError as exc:
-        raise fail(str(exc)) from None
+    make_backend(backend, preset).check([], dry_run=False)  # installed; elements are checked per flow
     screen = ScreeningMaker(structures=str(structures.resolve()) if structures else None,
                             elements=tuple(sorted(csv_items(elements))), limit=limit, workers=workers)
     maker = ActiveLearningMaker(screen=screen, budget=budget, labeller=SurfacePropertyMaker(backend=backend, preset=preset))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semcgcnn.io import InputError, read_structure
-from semcgcnn.paths import OutputPathError, check_output_dir
+from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.references import check_bulk, elemental_reference
 from semcgcnn.pipeline.labelling.surface import needs_rich_reference
@@ -84,10 +84,7 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
 
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    try:
-        check_output_dir(out)
-    except OutputPathError as exc:
-        raise LabelError(str(exc)) from None
+    check_output_dir(out)
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
     cut, slab_errors = prepare(bulk, bulk_id, maker)
