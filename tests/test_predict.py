@@ -58,7 +58,8 @@ def test_api_predicts_real_slabs_close_to_dft(mg_records):
     # the shipped model saw (most of) these slabs: it must be far better than the spread of the data
     assert np.abs(df["surface_energy_eV_per_A2"] - se).mean() < 0.5 * np.abs(se - np.median(se)).mean()
     assert np.abs(df["work_function_eV"] - wf).mean() < 0.5 * np.abs(wf - np.median(wf)).mean()
-    np.testing.assert_allclose(df["surface_energy_J_per_m2"], df["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
+    np.testing.assert_allclose(df["surface_energy_J_per_m2"],
+                               df["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
     assert df["model_id"].iloc[0] == p.model_id and p.model_id.startswith("semcgcnn-")
     assert not df["out_of_domain"].any()  # Mg–X intermetallic slabs of the training systems
 

@@ -26,7 +26,6 @@ class ReportError(UserError):
     """A report target that is neither a checkpoint card nor a folder of them (one line)."""
 
 
-
 def find_cards(path: Path) -> list[Path]:
     """Checkpoint cards: the file itself, or every single-model card (not an ensemble's) in a folder."""
     path = Path(path)
