@@ -28,6 +28,7 @@ def label(name: str, workdir: Path) -> dict:
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
     from semcgcnn.pipeline.labelling.surface import surface_energy, work_functions
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     bulk = Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]])
     t0 = time.perf_counter()
@@ -43,7 +44,7 @@ def label(name: str, workdir: Path) -> dict:
         "bulk_method": rb.method, "slab_method": rs.method,
         "bulk_wall_s": round(rb.wall_s, 1), "slab_wall_s": round(rs.wall_s, 1), "total_wall_s": round(total, 1),
         "bulk_ionic_steps": rb.n_ionic_steps, "slab_ionic_steps": rs.n_ionic_steps, "slab_atoms": rs.n_atoms,
-        "gamma_eV_per_A2": round(gamma, 5), "gamma_J_per_m2": round(gamma * 16.0218, 4),
+        "gamma_eV_per_A2": round(gamma, 5), "gamma_J_per_m2": round(gamma * EV_PER_A2_TO_J_PER_M2, 4),
         "gamma_vs_ref": round(gamma / GAMMA_REF - 1, 4),
         "wf_bottom_eV": round(bottom, 4), "wf_top_eV": round(top, 4),
     }

@@ -66,9 +66,9 @@ def main() -> None:
 
 
 def run_side(side: str, epochs: int) -> dict:
-    from semcgcnn.model.training.splits import random_split
     from semcgcnn.model.inference import Normalizer
     from semcgcnn.model.training.data import load_mg_tensors
+    from semcgcnn.model.training.splits import random_split
     from semcgcnn.runtime import keep_freed_memory
 
     if side == "project":
@@ -86,8 +86,8 @@ def run_side(side: str, epochs: int) -> dict:
 
 def project_epochs(data, train_idx, norm, epochs: int) -> list[float]:
     from semcgcnn.model.config import ModelConfig
-    from semcgcnn.model.training.gradnorm import GradNorm
     from semcgcnn.model.network import SEMCGCNN
+    from semcgcnn.model.training.gradnorm import GradNorm
     from semcgcnn.model.training.loop import train_epoch
 
     torch.manual_seed(0)

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .registry import DATASETS, EV_PER_A2_TO_J_PER_M2, TARGETS, DatasetSpec, Target, get_spec
+from .registry import DATASETS, TARGETS, DatasetSpec, Target, get_spec
 from .sources import read_labels, read_raw_structures, structure_files
 from .structures import StructureArrays, cached_structures
 
 __all__ = [
     "DATASETS",
-    "EV_PER_A2_TO_J_PER_M2",
     "TARGETS",
     "DatasetSpec",
     "Record",

@@ -1,7 +1,7 @@
 """The datasets shipped with sem-cgcnn: names, files, targets and their units.
 
-This module is the one home of target names and units; everything that writes a
-column with a physical value takes its unit from :data:`TARGETS`.
+This module is the one home of target names; their units come from :mod:`semcgcnn.units`, and
+everything that writes a column with a physical value takes its unit from :data:`TARGETS`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_ROOT = Path(__file__).resolve().parent
+from semcgcnn.units import COLUMN_TAGS, UNITS
 
-EV_PER_A2_TO_J_PER_M2 = 16.0218
-"""1 eV/Å² in J/m² (1.602176634e-19 J / 1e-20 m²)."""
+DATA_ROOT = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -29,16 +28,7 @@ class Target:
         return f"{self.name}_{self.unit_tag}"
 
 
-TARGETS: dict[str, Target] = {
-    t.name: t
-    for t in (
-        Target("surface_energy", "eV/Å²", "eV_per_A2"),
-        Target("work_function", "eV", "eV"),
-        Target("bulk_modulus_vrh", "GPa", "GPa"),
-        Target("shear_modulus_vrh", "GPa", "GPa"),
-        Target("energy_per_atom", "eV/atom", "eV_per_atom"),
-    )
-}
+TARGETS: dict[str, Target] = {name: Target(name, unit, COLUMN_TAGS[unit]) for name, unit in UNITS.items()}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semcgcnn.errors import UserError
+
 ATOM_INIT = Path(__file__).resolve().parent / "atom_init.json"
 
 ELEMENT_SYMBOLS = ("",) + tuple(
@@ -21,7 +23,7 @@ ELEMENT_SYMBOLS = ("",) + tuple(
 (e.g. training on a machine without it); checked against pymatgen in the tests."""
 
 
-class UnknownElementError(ValueError):
+class UnknownElementError(UserError):
     """An element outside the atom-feature table."""
 
 

@@ -16,11 +16,13 @@ from typing import NoReturn
 
 import numpy as np
 
+from semcgcnn.errors import UserError
+
 from .atom_features import atom_table_hash
 from .config import GraphConfig, ModelConfig, TrainConfig
 from .descriptors import N_Z
-from .network import SEMCGCNN
 from .inference import Normalizer
+from .network import SEMCGCNN
 
 FORMAT = "sem-cgcnn-checkpoint/1"
 
@@ -30,7 +32,7 @@ SHIPPED_ENSEMBLE = SHIPPED_MODEL.with_name("semcgcnn-mg-ensemble.json")
 """The shipped ensemble's card (members next to it), loaded by default when present."""
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, malformed, incompatible or not what its card says."""
 
 

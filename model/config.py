@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 
+from semcgcnn.errors import UserError
+
 
 @dataclass(frozen=True)
 class GraphConfig:
@@ -80,9 +82,9 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.readout not in READOUTS:
-            raise ValueError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+            raise UserError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if self.readout == "surface" and self.surface_pool:
-            raise ValueError("surface_pool belongs to the paper readout; the surface readout pools surface atoms itself")
+            raise UserError("surface_pool belongs to the paper readout; the surface readout pools surface atoms itself")
 
     @property
     def pooled_len(self) -> int:
@@ -154,9 +156,9 @@ class FinetuneConfig:
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
-            raise ValueError("epochs and batch size must be ≥ 1 and the learning rate > 0")
+            raise UserError("epochs and batch size must be ≥ 1 and the learning rate > 0")
         if not 0.0 <= self.replay_fraction < 1.0:
-            raise ValueError(f"replay fraction must be in [0, 1), not {self.replay_fraction}")
+            raise UserError(f"replay fraction must be in [0, 1), not {self.replay_fraction}")
 
     def n_replay(self, n_new: int) -> int:
         """Replay rows per epoch next to ``n_new`` new labels: f / (1 − f) of them."""
@@ -212,11 +214,11 @@ class HyperoptConfig:
 
     def __post_init__(self):
         if self.max_evals < 1 or self.epochs < 1 or self.row_stride < 1 or self.n_startup < 0:
-            raise ValueError("max evals, epochs and row stride must be ≥ 1, startup trials ≥ 0")
+            raise UserError("max evals, epochs and row stride must be ≥ 1, startup trials ≥ 0")
         if self.split not in ("grouped", "random"):
-            raise ValueError(f"split must be grouped or random, not {self.split!r}")
+            raise UserError(f"split must be grouped or random, not {self.split!r}")
         if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(f"train fraction must be in (0, 1], not {self.train_fraction}")
+            raise UserError(f"train fraction must be in (0, 1], not {self.train_fraction}")
 
     @property
     def lr_drop_epoch(self) -> int:

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import SHIPPED_MODEL, Checkpoint, CheckpointError, load_checkpoint, read_card, resolve_checkpoint
+from .checkpoint import (
+    SHIPPED_MODEL,
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    read_card,
+    resolve_checkpoint,
+)
 
 ENSEMBLE_FORMAT = "semcgcnn-ensemble-1"
 STD_SUFFIX = "_std"

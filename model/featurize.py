@@ -17,9 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semcgcnn.geometry import heights_along_normal
-from semcgcnn.validation import (MIN_DISTANCE_A, InvalidStructureError, check_structure, overlapping,
-                                 slab_layers_problem)
+from semcgcnn.errors import UserError
+from semcgcnn.geometry import face_area, heights_along_normal
+from semcgcnn.validation import (
+    MIN_DISTANCE_A,
+    InvalidStructureError,
+    check_structure,
+    overlapping,
+    slab_layers_problem,
+)
 
 from .atom_features import check_elements
 from .config import GraphConfig
@@ -29,11 +35,11 @@ _SELF_TOL = 1e-8
 _TIE_QUANTUM = 1e-6  # Å: distances equal to this resolution count as ties (broken by index)
 
 
-class NoVacuumError(ValueError):
+class NoVacuumError(UserError):
     """The structure has no vacuum gap along c, so it is not a slab."""
 
 
-class OverlappingAtomsError(ValueError):
+class OverlappingAtomsError(UserError):
     """Two atoms sit (almost) on top of each other."""
 
 
@@ -91,11 +97,6 @@ def surface_sides(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) ->
 def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) -> np.ndarray:
     """True for atoms within ``surface_depth`` Å of either surface, along the a×b normal."""
     return surface_sides(lattice, frac, config) > 0
-
-
-def face_area(lattice: np.ndarray) -> float:
-    """Area (Å²) of one face of a slab whose surface is the a×b plane."""
-    return float(np.linalg.norm(np.cross(lattice[0], lattice[1])))
 
 
 def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, r: float):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .applicability import element_symbols, element_verdict, prediction_verdicts
 from .checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoint, load_checkpoint

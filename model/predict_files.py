@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from .applicability import element_symbols
 from .featurize import featurize
 from .graphs import GraphSet
-from .applicability import element_symbols
 from .predict import Predictor
 
 log = logging.getLogger(__name__)

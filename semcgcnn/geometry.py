@@ -1,4 +1,4 @@
-"""Slab geometry along the surface normal (NumPy only).
+"""Slab geometry: the area of a face and heights along the surface normal (NumPy only).
 
 A slab's cell has its surface in the a×b plane and vacuum somewhere along c (which may be
 oblique: only its projection on the a×b normal counts). Atoms of a slab may be wrapped across
@@ -24,6 +24,15 @@ def normal_height(lattice: np.ndarray, unit_normal: bool = False) -> float:
         normal = normal / np.linalg.norm(normal)
         return abs(float(lattice[2] @ normal))
     return abs(float(np.dot(lattice[2], normal))) / float(np.linalg.norm(normal))
+
+
+def face_area(lattice: np.ndarray) -> float:
+    """Area (Å²) of one face of a slab whose surface is the a×b plane: |a × b|.
+
+    Args:
+        lattice: the cell's lattice vectors as rows (3 × 3, Å), e.g. ``structure.lattice.matrix``.
+    """
+    return float(np.linalg.norm(np.cross(lattice[0], lattice[1])))
 
 
 def largest_gap(frac_z: np.ndarray) -> tuple[float, float]:

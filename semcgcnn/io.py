@@ -14,6 +14,8 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from semcgcnn.errors import UserError
+
 log = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".json", ".poscar")
@@ -21,7 +23,7 @@ STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 A_DIRECTORY = "a directory, not a structure file"
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A user file that is not a usable structure; the message is one line naming the reason."""
 
 

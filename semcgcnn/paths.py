@@ -10,6 +10,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from semcgcnn.errors import UserError
+
 CACHE_ENV = "SEMCGCNN_CACHE_DIR"
 
 
@@ -48,7 +50,7 @@ def atomic_write_bytes(path: Path, write) -> None:
             tmp.unlink()
 
 
-class OutputPathError(ValueError):
+class OutputPathError(UserError):
     """An output location that cannot be written; the message is one line naming it and why."""
 
 

@@ -139,7 +139,9 @@ def to_table(name: str, rows: pd.DataFrame | Sequence[dict]) -> pa.Table:
 def provenance(model_id: str, source: str, parameters: dict) -> dict:
     """The metadata written into every table."""
     from semcgcnn import __version__
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2, UNITS
 
+    gamma = UNITS["surface_energy"]
     return {
         "package": "sem-cgcnn",
         "package_version": __version__,
@@ -147,7 +149,8 @@ def provenance(model_id: str, source: str, parameters: dict) -> dict:
         "source": source,
         "parameters": parameters,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "units": {"surface_energy": "eV/Å² (and J/m², 1 eV/Å² = 16.0218 J/m²)", "work_function": "eV",
+        "units": {"surface_energy": f"{gamma} (and J/m², 1 {gamma} = {EV_PER_A2_TO_J_PER_M2} J/m²)",
+                  "work_function": UNITS["work_function"],
                   "lengths": "Å", "areas": "Å²"},
     }
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from semcgcnn.errors import UserError
+
 PARTIAL_OCCUPANCY = "partially occupied sites: a crystal graph needs one element per site (give an ordered cell)"
 MIN_DISTANCE_A = 0.5
 """Atoms closer than this (Å, periodic images included) are overlapping: no real structure has them."""
@@ -20,7 +22,7 @@ MIN_SLAB_SPAN_A = 1.0
 than two atomic layers: no slab of a real crystal (interlayer spacings of 1.2 Å and more)."""
 
 
-class InvalidStructureError(ValueError):
+class InvalidStructureError(UserError):
     """A structure no crystal graph can take; the message is one line naming the reason."""
 
 

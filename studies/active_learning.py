@@ -27,11 +27,12 @@ import numpy as np
 import pandas as pd
 import torch
 import typer
-
 from finetune import BASE, Bench
+
 from semcgcnn.model.training.extra_labels import load_extra_labels
 from semcgcnn.model.training.finetune import FinetuneConfig, finetune
 from semcgcnn.pipeline.analysis.selection import uncertainty_score
+from semcgcnn.units import UNITS
 
 log = logging.getLogger("active_learning")
 BUDGETS = (0, 5, 10, 20)
@@ -112,7 +113,8 @@ def main(
         "mae_wf_uncertainty": mean("uncertainty", "work_function"), "mae_wf_random": mean("random", "work_function"),
         "common_set": {f"mae_{t[:2]}_{st}": mean(st, task, "common") for st in ("uncertainty", "random")
                        for t, task in (("se", "surface_energy"), ("wf", "work_function"))},
-        "units": {"se": "eV/Å²", "wf": "eV"}, "budget_unit": "labelled slabs per held-out test system",
+        "units": {"se": UNITS["surface_energy"], "wf": UNITS["work_function"]},
+        "budget_unit": "labelled slabs per held-out test system",
         "systems": systems, "seeds": seeds_, "base_model": bench.ck.model_id, "runs": runs,
         "wall_s": time.perf_counter() - t0,
     }
@@ -128,7 +130,7 @@ def write_report(r: dict, path: Path) -> None:
 
     b = r["budget_slabs"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, t, unit in ((axes[0], "se", "eV/Å²"), (axes[1], "wf", "eV")):
+    for ax, t, unit in ((axes[0], "se", UNITS["surface_energy"]), (axes[1], "wf", UNITS["work_function"])):
         for st, style in (("uncertainty", "o-"), ("random", "s--")):
             ax.plot(b, r[f"mae_{t}_{st}"], style, label=f"{st} (remaining slabs)")
             ax.plot(b, r["common_set"][f"mae_{t}_{st}"], style, alpha=0.4, label=f"{st} (common set)")

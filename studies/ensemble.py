@@ -30,13 +30,13 @@ from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, load_chec
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.ensemble import calibration_scale, coverage, save_ensemble
 from semcgcnn.model.inference import predict_members
-from semcgcnn.model.training.recipes import RECIPES, split_rows
 from semcgcnn.model.training.data import TASKS, load_slab_tensors
+from semcgcnn.model.training.recipes import RECIPES, split_rows
+from semcgcnn.units import UNITS
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("ensemble")
 RECIPE = "joint+desc+mp"
-UNITS = {"surface_energy": "eV/Å²", "work_function": "eV"}
 
 
 def member_stems(parent: Path, folder: Path) -> list[Path]:

@@ -30,8 +30,8 @@ def split_pool(ckpt, split: str, seed: int) -> tuple[ReplayPool, GraphTensors]:
     """Exactly the training rows of the parent's split (a random split's validation and test rows
     share systems with its training rows, so the card's training systems would let them in), and
     its validation rows as tensors (each member keeps its best epoch on them)."""
-    from semcgcnn.model.training.recipes import split_rows
     from semcgcnn.model.training.data import slab_graphs
+    from semcgcnn.model.training.recipes import split_rows
 
     gs, y, frame = slab_graphs(tuple(ckpt.card["training_data"]["datasets"]), ckpt.graph_config)
     tr, va, _ = split_rows(frame, split, seed)

@@ -32,8 +32,8 @@ from semcgcnn.model.descriptors import descriptor_names
 from semcgcnn.model.inference import Normalizer, predict
 from semcgcnn.model.metrics import regression_metrics
 from semcgcnn.model.network import SEMCGCNN
-from semcgcnn.model.training.recipes import RECIPES, split_rows
 from semcgcnn.model.training.data import TASKS, load_slab_tensors, training_elements
+from semcgcnn.model.training.recipes import RECIPES, split_rows
 
 log = logging.getLogger("export_split_model")
 

@@ -34,10 +34,10 @@ import typer
 from semcgcnn.datasets import load
 from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.data import GraphTensors
-from semcgcnn.model.training.extra_labels import labels_table_from_records, load_extra_labels
-from semcgcnn.model.training.finetune import FinetuneConfig, finetune, replay_pool
 from semcgcnn.model.inference import predict
 from semcgcnn.model.training.data import TASKS, slab_graphs
+from semcgcnn.model.training.extra_labels import labels_table_from_records, load_extra_labels
+from semcgcnn.model.training.finetune import FinetuneConfig, finetune, replay_pool
 from semcgcnn.schema import write_parquet
 
 log = logging.getLogger("finetune_study")

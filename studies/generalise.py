@@ -27,9 +27,9 @@ import typer
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.model.config import READOUTS, GraphConfig, ModelConfig, TrainConfig
 from semcgcnn.model.metrics import regression_metrics
+from semcgcnn.model.training.data import TASKS, load_slab_tensors
 from semcgcnn.model.training.recipes import RECIPES, device_name, readout_tag, split_rows
 from semcgcnn.model.training.train import predict, train
-from semcgcnn.model.training.data import TASKS, load_slab_tensors
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,11 @@ from typing import Annotated
 
 import typer
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2, load
+from semcgcnn.datasets import load
 from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS, run_gpaw
 from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
 from semcgcnn.pipeline.labelling.surface import surface_energy, work_functions
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ import typer
 
 from semcgcnn.datasets import TARGETS
 from semcgcnn.model.config import HyperoptConfig
-from semcgcnn.model.training.tpe_search import RESULT_FILE, TRIALS_FILE, MgData, paper_params, train_point
 from semcgcnn.model.training.data import TASKS
+from semcgcnn.model.training.tpe_search import RESULT_FILE, TRIALS_FILE, MgData, paper_params, train_point
 
 log = logging.getLogger("hyperopt_compare")
 

@@ -136,9 +136,9 @@ def run_arm(arm: str, prior: pd.DataFrame, seed: int, epochs: int, lr_drop: int,
 
     from semcgcnn.model.config import GraphConfig, TrainConfig
     from semcgcnn.model.metrics import regression_metrics
+    from semcgcnn.model.training.data import load_slab_tensors
     from semcgcnn.model.training.recipes import RECIPES, split_rows
     from semcgcnn.model.training.train import train
-    from semcgcnn.model.training.data import load_slab_tensors
 
     recipe = RECIPES["mg+desc"]
     data, frame = load_slab_tensors(recipe.datasets, GraphConfig(), descriptors=recipe.descriptors)
@@ -203,8 +203,8 @@ def stacking(prior: pd.DataFrame, models: list[Path], seed: int = 0, split: str 
     the models were trained on; ``fixed``: (a, b, w) as shipped instead of fitted here."""
     from semcgcnn.model.checkpoint import load_checkpoint
     from semcgcnn.model.inference import predict
-    from semcgcnn.model.training.recipes import RECIPES, split_rows
     from semcgcnn.model.training.data import load_slab_tensors
+    from semcgcnn.model.training.recipes import RECIPES, split_rows
 
     r = RECIPES["joint+desc+mp"]
     data, frame = load_slab_tensors(r.datasets, descriptors=r.descriptors)

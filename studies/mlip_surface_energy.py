@@ -29,9 +29,10 @@ warnings.filterwarnings("ignore")
 
 import numpy as np  # noqa: E402
 
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2  # noqa: E402
+
 log = logging.getLogger("mlip_surface_energy")
 REPO = Path(__file__).resolve().parents[1]
-EV_A2_TO_J_M2 = 16.021766
 SEED = 0
 N_ELEMENTAL = 200
 N_BINARY = 300  # more than the usable ones: all of them
@@ -65,7 +66,7 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
         t_calls += time.time() - t
         n_calls += 1
         return CalcResult(kind="", energy_eV=e, n_atoms=len(structure), structure=structure.as_dict(),
-                          code="SevenNet", code_version="", method=f"7net-0 single point")
+                          code="SevenNet", code_version="", method="7net-0 single point")
 
     def covered(s) -> bool:
         return {el.symbol for el in s.composition.elements} <= elements
@@ -123,16 +124,18 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
         for k in sorted({x[key] for x in rows}):
             sel = np.array([x[key] == k for x in rows])
             s_ok = sel & ok
-            per[k] = {"n": int(sel.sum()), "gamma_dft_J_m2_mean": float(d[sel].mean() * EV_A2_TO_J_M2),
-                      "gamma_mlip_J_m2_mean": float(m[sel].mean() * EV_A2_TO_J_M2),
+            per[k] = {"n": int(sel.sum()),
+                      "gamma_dft_J_m2_mean": float(d[sel].mean() * EV_PER_A2_TO_J_PER_M2),
+                      "gamma_mlip_J_m2_mean": float(m[sel].mean() * EV_PER_A2_TO_J_PER_M2),
                       "ratio_median": float(np.median(m[s_ok] / d[s_ok])) if s_ok.any() else None,
-                      "mae_J_m2": float(np.abs(m[sel] - d[sel]).mean() * EV_A2_TO_J_M2)}
+                      "mae_J_m2": float(np.abs(m[sel] - d[sel]).mean() * EV_PER_A2_TO_J_PER_M2)}
         return {"n": len(rows), "n_ratio": int(ok.sum()),
                 "ratio_mean": float(ratio.mean()), "ratio_median": float(np.median(ratio)),
                 "ratio_p10_p90": [float(np.percentile(ratio, 10)), float(np.percentile(ratio, 90))],
                 "fraction_under": float((m < d).mean()),
-                "mae_eV_A2": float(np.abs(m - d).mean()), "mae_J_m2": float(np.abs(m - d).mean() * EV_A2_TO_J_M2),
-                "mean_signed_error_J_m2": float((m - d).mean() * EV_A2_TO_J_M2),
+                "mae_eV_A2": float(np.abs(m - d).mean()),
+                "mae_J_m2": float(np.abs(m - d).mean() * EV_PER_A2_TO_J_PER_M2),
+                "mean_signed_error_J_m2": float((m - d).mean() * EV_PER_A2_TO_J_PER_M2),
                 "pearson_r": float(np.corrcoef(m, d)[0, 1]) if len(rows) > 2 else None,
                 "linear_fit_mlip_vs_dft": [float(v) for v in np.polyfit(d, m, 1)] if len(rows) > 2 else None,
                 "per_group": per}
@@ -178,7 +181,7 @@ def markdown(r: dict) -> str:
                  f"| mean signed error | {s['mean_signed_error_J_m2']:+.3f} J/m² |",
                  f"| Pearson r | {s['pearson_r']:.3f} |",
                  f"| fit γ_MLIP = a·γ_DFT + b | a = {s['linear_fit_mlip_vs_dft'][0]:.3f}, "
-                 f"b = {s['linear_fit_mlip_vs_dft'][1] * EV_A2_TO_J_M2:+.3f} J/m² |", "",
+                 f"b = {s['linear_fit_mlip_vs_dft'][1] * EV_PER_A2_TO_J_PER_M2:+.3f} J/m² |", "",
                  f"| {key} | n | γ_DFT J/m² | γ_MLIP J/m² | median ratio | MAE J/m² |", "|---|---|---|---|---|---|"]
         for k, v in s["per_group"].items():
             rm = "—" if v["ratio_median"] is None else f"{v['ratio_median']:.2f}"

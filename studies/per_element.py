@@ -36,8 +36,8 @@ from semcgcnn.datasets import labels
 from semcgcnn.model.checkpoint import load_checkpoint
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.inference import predict
-from semcgcnn.model.training.recipes import RECIPES, split_rows
 from semcgcnn.model.training.data import TASKS, load_slab_tensors
+from semcgcnn.model.training.recipes import RECIPES, split_rows
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("per_element")
@@ -189,7 +189,7 @@ def report(per_element: pd.DataFrame, classes: pd.DataFrame, out: Path, wall_s: 
                          f"({o.n_slabs} against {m.n_slabs} slabs).")
     small = per_element[per_element["n_slabs"] <= 3]
     if len(small):
-        lines.append(f"Elements with at most 3 test slabs (their MAPE is a few slabs' error): "
+        lines.append("Elements with at most 3 test slabs (their MAPE is a few slabs' error): "
                      + ", ".join(f"{r.X_element} ({r.split}, {r.n_slabs})" for r in small.itertuples()) + ".")
     lines.append("")
     for split, d in per_element.groupby("split", sort=False):

@@ -23,10 +23,11 @@ import typer
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2, labels
+from semcgcnn.datasets import labels
 from semcgcnn.model.config import READOUTS
 from semcgcnn.model.predict import Predictor, load_pretrained
 from semcgcnn.model.training.recipes import readout_tag
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ import pandas as pd
 import typer
 
 from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, equilibrium_potential
-from semcgcnn.pipeline.analysis.dissolution_table import TABLE, dissolution_frame, summary, write_dissolution
+from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame, summary, write_dissolution
 from semcgcnn.pipeline.report import build_screen_report
 from semcgcnn.pipeline.report.figures import scatter_wf_vs_potential
-from semcgcnn.pipeline.report.screen import ranked, read_run
+from semcgcnn.pipeline.report.screen import ranked
+from semcgcnn.pipeline.screen.results import DISSOLUTION, has_table, read_tables
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("report_figures")
@@ -57,7 +58,7 @@ def main(screen: Annotated[Path, typer.Option(help="A finished screen folder.")]
          out: Annotated[Path, typer.Option(help="Folder for the figures and numbers.")] = REPO / "reports") -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     t0 = time.perf_counter()
-    if not (screen / TABLE).is_file():
+    if not has_table(screen, DISSOLUTION):
         write_dissolution(screen, dissolution_frame(screen, "mlip"), "mlip")
     t_diss = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -67,8 +68,8 @@ def main(screen: Annotated[Path, typer.Option(help="A finished screen folder.")]
     html.write_text(doc, encoding="utf-8")
     screenshot(html, out / "report_screenshot.png")
 
-    tables = read_run(screen)
-    diss = tables["dissolution"]
+    tables = read_tables(screen)
+    diss = tables[DISSOLUTION]
     rank = ranked(tables, diss)
     mg = equilibrium_potential("Mg", 0.0).equilibrium_potential_V_SHE
     (out / "dissolution_vs_wf.png").write_bytes(scatter_wf_vs_potential(

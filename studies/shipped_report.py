@@ -109,9 +109,12 @@ def system_mean_descriptor_fit() -> "pd.DataFrame":
     (``error``); and the same with the median shear modulus of the system's bundled compounds
     added (``error_with_G``, systems with moduli only)."""
     from semcgcnn.datasets import labels
-
     from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
-    from semcgcnn.model.descriptors import imputed_surface_energy, mg_compound_shear_modulus, raw_element_descriptors
+    from semcgcnn.model.descriptors import (
+        imputed_surface_energy,
+        mg_compound_shear_modulus,
+        raw_element_descriptors,
+    )
 
     df = labels("mg_binary_slabs")
     g = df.groupby("chemsys").agg(n_slabs=("structure_id", "size"), se=("surface_energy_eV_per_A2", "mean")).reset_index()

@@ -20,10 +20,10 @@ import typer
 
 from semcgcnn.model.config import ModelConfig, TrainConfig
 from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.training.data import TASKS, load_mg_tensors
 from semcgcnn.model.training.recipes import VARIANTS
 from semcgcnn.model.training.splits import make_split
 from semcgcnn.model.training.train import train
-from semcgcnn.model.training.data import TASKS, load_mg_tensors
 
 log = logging.getLogger(__name__)
 

@@ -36,6 +36,7 @@ from semcgcnn.model.checkpoint import Checkpoint, load_checkpoint
 from semcgcnn.model.config import TrainConfig
 from semcgcnn.model.training.recipes import device_name, train_shipped
 from semcgcnn.model.training.transfer import train_transfer, transfer_tensors
+from semcgcnn.units import UNITS as TARGET_UNITS
 
 log = logging.getLogger("transfer_learning")
 
@@ -44,7 +45,7 @@ TARGET_TASKS = {"elemental_slabs": ("surface_energy", "work_function"), "palizha
 ARMS = ("sc", "tl", "frozen")
 ARM_NAMES = {"sc": "scratch (SC)", "tl": "transfer (TL)", "frozen": "TL, frozen convolutions"}
 SHORT = {"surface_energy": "se", "work_function": "wf"}
-UNITS = {"se": "eV/Å²", "wf": "eV"}
+UNITS = {short: TARGET_UNITS[task] for task, short in SHORT.items()}
 HELD_OUT = 0.2  # validation and test, each, of every target dataset
 PAPER_PALIZHATI_TL_MAE = 0.0073
 """The paper's best TL surface-energy MAE on the Palizhati slabs (§3.2; its text writes eV/Å), at its largest training set."""

@@ -15,9 +15,6 @@ import pytest
 from cli_runner import run_cli
 
 
-
-
-
 @pytest.fixture(scope="module")
 def slab():
     """A real shipped Mg–X slab (84 atoms, vacuum along c)."""

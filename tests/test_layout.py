@@ -19,12 +19,11 @@ def _run(code: str, cwd: Path, extra_path: Path | None = None) -> subprocess.Com
 
 
 def test_folders_are_mapped_into_semcgcnn_namespace():
+    import semcgcnn.cli
     import semcgcnn.datasets
     import semcgcnn.model
     import semcgcnn.pipeline
     import semcgcnn.workflows
-
-    import semcgcnn.cli
 
     repo = Path(__file__).resolve().parents[1]  # the test command installs this checkout in editable mode
     for module, folder in ((semcgcnn.model, "model"), (semcgcnn.datasets, "datasets"),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from jobflow import Flow, Maker, Response, job
 
+from semcgcnn.pipeline.screen import results
 from semcgcnn.pipeline.screen.config import ScreenConfig
 
 from .labelling.maker import SurfacePropertyMaker
@@ -26,11 +27,11 @@ from .screen.maker import ScreeningMaker
 @job
 def select_job(screen: ScreenSummaryDoc, budget: int, out: str) -> dict:
     """``semcgcnn select`` on the finished screen: picks and their bulk files in ``out``."""
-    from semcgcnn.pipeline.analysis.selection import read_screen, screen_bulks, select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import select_slabs, write_picks
 
-    preds, manifest = read_screen(Path(screen.out_dir))
+    preds, manifest = results.read_table(Path(screen.out_dir), "predictions")
     picks = select_slabs(preds, budget)
-    write_picks(picks, screen_bulks(manifest, list(picks["compound_id"].unique())), Path(out))
+    write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), Path(out))
     return {"picks_dir": out, "model_id": screen.model_id,
             "picks": picks[["pick", "slab_id", "compound_id", "miller_index", "surface_energy_eV_per_A2",
                             "surface_energy_eV_per_A2_std", "work_function_eV", "work_function_eV_std"]]
@@ -124,8 +125,8 @@ def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars=None) -> dict:
                        ignore_index=True)
     cols = ["slab_id", "surface_energy_eV_per_A2", "surface_energy_eV_per_A2_std", "work_function_eV",
             "work_function_eV_std", "model_id"]
-    before = pd.read_parquet(out / "screen-0" / "predictions.parquet", columns=cols).set_index("slab_id")
-    after = pd.read_parquet(out / "screen-1" / "predictions.parquet", columns=cols).set_index("slab_id")
+    before = results.read_table(out / "screen-0", "predictions", cols)[0].set_index("slab_id")
+    after = results.read_table(out / "screen-1", "predictions", cols)[0].set_index("slab_id")
     compare = labels[["structure_id", "miller_index", "surface_energy_eV_per_A2", "work_function_eV"]].rename(
         columns={"structure_id": "slab_id", "surface_energy_eV_per_A2": "dft_surface_energy_eV_per_A2",
                  "work_function_eV": "dft_work_function_eV"}).set_index("slab_id")

@@ -19,8 +19,10 @@ from jobflow import JobStore, run_locally
 from maggma.stores import JSONStore
 
 from semcgcnn.parallel import n_workers
+from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.screen.run import ScreenSummary, StageClock, check_output, locked
+from semcgcnn.pipeline.screen.run import ScreenSummary, StageClock
+from semcgcnn.pipeline.screen.store import RunLock
 
 from .schemas import ScreenSummaryDoc
 from .screen.maker import ScreeningMaker
@@ -91,11 +93,12 @@ def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folde
 def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False,
                        batch_size: int = BATCH_SIZE) -> ScreenSummary:
     """Run (or resume) the screen ``cfg`` into ``out`` as a jobflow Flow; the same tables as
-    :func:`~semcgcnn.pipeline.screen.run.run_screen`. User mistakes raise ``ScreenError``."""
+    :func:`~semcgcnn.pipeline.screen.run.run_screen`. User mistakes raise a
+    :class:`~semcgcnn.errors.UserError`."""
     out = Path(out).resolve()
-    check_output(out)
+    check_output_dir(out)
     t0 = time.perf_counter()
-    with locked(out):
+    with RunLock(out):
         job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
         maker = ScreeningMaker(config=cfg, batch_size=batch_size, job_size=job_size, workers=workers)
         flow = maker.make(out, resume)

@@ -18,6 +18,7 @@ import pandas as pd
 from semcgcnn.model.config import GraphConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.descriptors import DESCRIPTOR_SETS, element_descriptor_table
+
 from .extra_labels import ExtraLabels
 
 if TYPE_CHECKING:
@@ -72,7 +73,6 @@ def load_mg_tensors(graph_config: GraphConfig | None = None,
     """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs (the paper's data),
     plus ``extra`` labels appended after them."""
     from semcgcnn.datasets import TARGETS, labels
-
     from semcgcnn.model.graphs import dataset_graphs
 
     df = labels("mg_binary_slabs")
@@ -99,7 +99,6 @@ def slab_graphs(datasets: tuple[str, ...],
         ``structure_id``, ``chemsys``).
     """
     from semcgcnn.datasets import TARGETS, labels
-
     from semcgcnn.model.graphs import GraphSet, dataset_graphs
 
     sets, frames, ys = [], [], []

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.graphs import GraphSet
@@ -40,7 +41,7 @@ REQUIRED_COLUMNS = ("structure_id", "chemsys", SE_COLUMN, WF_COLUMN, "structure_
 """What a labels table needs to train on (``semcgcnn.schema.SCHEMAS["labels"]`` has more)."""
 
 
-class ExtraLabelsError(ValueError):
+class ExtraLabelsError(UserError):
     """A labels table that cannot be used for training (one line: file, row, problem)."""
 
 
@@ -208,8 +209,8 @@ def labels_table_from_records(records, backend: str = "shipped-dft", method: str
     """Shipped dataset records (:func:`semcgcnn.datasets.load`) as a labels table (Arrow, the
     ``labels`` schema): the shipped DFT labels acting as the oracle, e.g. to test fine-tuning or
     simulate active learning. Columns the records do not carry are null."""
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.schema import SCHEMAS, to_table
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     rows = []
     for r in records:

@@ -32,11 +32,12 @@ import torch
 from semcgcnn.model.checkpoint import SHIPPED_MODEL, Checkpoint, load_checkpoint, save_checkpoint
 from semcgcnn.model.config import FinetuneConfig, TrainConfig
 from semcgcnn.model.data import GraphTensors
-from .extra_labels import ExtraLabels, load_extra_labels
 from semcgcnn.model.graphs import GraphSet
-from .gradnorm import TaskWeights
 from semcgcnn.model.inference import Normalizer
 from semcgcnn.model.network import SEMCGCNN
+
+from .extra_labels import ExtraLabels, load_extra_labels
+from .gradnorm import TaskWeights
 from .loop import epoch_progress, train_epoch
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,11 @@ import pandas as pd
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
 from semcgcnn.model.descriptors import descriptor_names
+
+from .data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
 from .extra_labels import SOURCE, ExtraLabels, held_out_overlap, load_extra_labels, with_extra_training_rows
 from .splits import make_split
 from .train import TrainResult, train
-from .data import SLAB_DATASETS, TASKS, load_mg_tensors, load_slab_tensors, training_elements
 
 # The paper's Table-1 variants: name -> (list of task tuples (STL trains one model per task),
 # surface flag, loss weighting).
@@ -145,9 +146,8 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     ``extra_labels``: labels tables (``semcgcnn label``) whose rows join the training rows
     only (never model selection); the card records them."""
     from semcgcnn.datasets import DATASETS
-    from semcgcnn.paths import sha256_files
-
     from semcgcnn.model.checkpoint import save_checkpoint
+    from semcgcnn.paths import sha256_files
 
     r = RECIPES[recipe]
     gcfg = GraphConfig()
@@ -197,9 +197,8 @@ def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config:
     ``out``. ``extra_labels``: labels tables whose rows join the training rows only (the split of
     the Mg slabs is unchanged). Returns the card path and the training result (``semcgcnn train``)."""
     from semcgcnn.datasets import DATASETS
-    from semcgcnn.paths import sha256_files
-
     from semcgcnn.model.checkpoint import save_checkpoint
+    from semcgcnn.paths import sha256_files
 
     tasks, surface, weighting = VARIANTS[variant]
     if len(tasks) != 1:

@@ -23,11 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
 from semcgcnn.model.data import GraphTensors
+
+from .data import TASKS
 from .splits import make_split
 from .train import TrainingDivergedError, TrainResult, train
-from .data import TASKS
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ _PAPER = (ModelConfig(), TrainConfig(), GraphConfig())
 _RESUME_IGNORES = ("max_evals", "threads", "device")  # settings a resumed search may change
 
 
-class SearchMismatchError(ValueError):
+class SearchMismatchError(UserError):
     """``OUT/trials.json`` belongs to a search with other settings."""
 
 

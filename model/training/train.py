@@ -14,11 +14,12 @@ import torch
 
 from semcgcnn.model.config import ModelConfig, TrainConfig
 from semcgcnn.model.data import GraphTensors
+from semcgcnn.model.inference import Normalizer, predict
+from semcgcnn.model.metrics import regression_metrics
+from semcgcnn.model.network import SEMCGCNN
+
 from .gradnorm import GradNorm, TaskWeights
 from .loop import epoch_progress, train_epoch
-from semcgcnn.model.metrics import regression_metrics
-from semcgcnn.model.inference import Normalizer, predict
-from semcgcnn.model.network import SEMCGCNN
 
 log = logging.getLogger(__name__)
 

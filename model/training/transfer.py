@@ -25,8 +25,9 @@ from semcgcnn.model.checkpoint import Checkpoint
 from semcgcnn.model.config import TrainConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.network import SEMCGCNN, freeze_encoder
-from .train import TrainResult, train
+
 from .data import TASKS, slab_graphs
+from .train import TrainResult, train
 
 _TARGET_SCALE = ("target_mean", "target_std")  # the surface readout's per-task scale: the new normaliser's
 

@@ -10,41 +10,33 @@ from pathlib import Path
 
 import pandas as pd
 
+from semcgcnn.pipeline.screen import results
+
 from .dissolution import DEFAULT_CONDITIONS, Conditions, equilibrium_potential
-from .formation_energy import FormationEnergyError, formation_energies, resolve_source
+from .formation_energy import formation_energies, resolve_source
 
 log = logging.getLogger(__name__)
-
-TABLE = "dissolution.parquet"
-
-
-class DissolutionError(ValueError):
-    """A run folder or source the user must fix (one line)."""
-
-
-def read_compounds(run_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """A finished screen's ``compounds`` table and its manifest."""
-    from semcgcnn.pipeline.screen.run import read_finished
-
-    return read_finished(run_dir, "compounds", DissolutionError)
 
 
 def dissolution_frame(run_dir: Path, source: str = "auto", cond: Conditions = DEFAULT_CONDITIONS,
                       advance: Callable[..., None] | None = None) -> pd.DataFrame:
-    """One row per compound of the screen in ``run_dir`` (columns of the ``dissolution`` schema)."""
-    from .selection import SelectionError, screen_bulks
+    """One row per compound of the screen in ``run_dir`` (columns of the ``dissolution`` schema).
 
-    try:
-        src = resolve_source(source)
-    except FormationEnergyError as exc:
-        raise DissolutionError(str(exc)) from None
-    compounds, manifest = read_compounds(run_dir)
+    Args:
+        run_dir: a finished screen's folder.
+        source: where formation energies come from (:func:`~.formation_energy.resolve_source`).
+        cond: pH and concentration of the dissolved species.
+        advance: called once per compound as its formation energy is known.
+
+    Raises:
+        UserError: the source cannot be used, or ``run_dir`` is not a finished screen whose
+            candidates can be read again.
+    """
+    src = resolve_source(source)
+    compounds, manifest = results.read_table(run_dir, "compounds")
     ids = list(compounds["compound_id"])
-    try:
-        bulks = screen_bulks(manifest, ids)
-        fe = formation_energies(bulks, src, advance=advance)
-    except (SelectionError, FormationEnergyError) as exc:
-        raise DissolutionError(str(exc)) from None
+    bulks = results.bulk_structures(manifest, ids)
+    fe = formation_energies(bulks, src, advance=advance)
     rows = []
     for cid in ids:
         f = fe[cid]
@@ -65,8 +57,8 @@ def write_dissolution(run_dir: Path, frame: pd.DataFrame, source: str, cond: Con
 
     from semcgcnn.schema import provenance, to_table, write_parquet
 
-    _, manifest = read_compounds(run_dir)
-    path = Path(run_dir) / TABLE
+    _, manifest = results.read_table(run_dir, "compounds")
+    path = results.table_path(run_dir, results.DISSOLUTION)
     meta = provenance(manifest.get("model_id", ""), "semcgcnn dissolution",
                       {"source": source, "conditions": asdict(cond), "ion_table": "reference_tables/"
                        "aqueous_ion_formation_energies.csv (GNscSHI/GalvCalc ion_energy.yaml)"})

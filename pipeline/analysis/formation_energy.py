@@ -22,13 +22,15 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from semcgcnn.errors import UserError
+
 log = logging.getLogger(__name__)
 
 SOURCE_NAMES = {"mp": "Materials Project API", "mlip": "SevenNet 7net-0 (MLIP, shipped elemental refs)"}
 MP_ID = re.compile(r"^mp-\d+$")
 
 
-class FormationEnergyError(ValueError):
+class FormationEnergyError(UserError):
     """A source the user must change (one line)."""
 
 
@@ -85,8 +87,12 @@ def mlip_formation_energy(structure) -> FormationEnergy:
     """7net-0 formation energy of a bulk structure against 7net-0 energies of the shipped
     elemental references; NaN with a reason outside the model's elements or the references."""
     from semcgcnn.pipeline.labelling.calc import LabelError
-    from semcgcnn.pipeline.labelling.mlip import (DEFAULT_MLIP, check_mlip, mlip_energy_per_atom,
-                                                  mlip_reference_energy)
+    from semcgcnn.pipeline.labelling.mlip import (
+        DEFAULT_MLIP,
+        check_mlip,
+        mlip_energy_per_atom,
+        mlip_reference_energy,
+    )
     from semcgcnn.pipeline.labelling.references import reference_elements
 
     name = SOURCE_NAMES["mlip"]

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.errors import UserError
+
 SCORE_COLUMNS = ("surface_energy_eV_per_A2_std", "work_function_eV_std")
 BUDGET_RULE = "--budget must be ≥ 1"
 
 
-class SelectionError(ValueError):
+class SelectionError(UserError):
     """A selection the user must fix (one line)."""
 
 
@@ -44,10 +46,26 @@ def uncertainty_score(predictions: pd.DataFrame) -> pd.Series:
     return sum((stds[c] / med[c]).fillna(0.0) for c in SCORE_COLUMNS if math.isfinite(med[c]) and med[c] > 0)
 
 
+def selectable(predictions: pd.DataFrame) -> pd.DataFrame:
+    """The slabs of a screen's ``predictions`` table that can be picked: symmetric, with a finite γ."""
+    ok = predictions["symmetric_slab"] & np.isfinite(predictions["surface_energy_eV_per_A2"])
+    return predictions[ok].reset_index(drop=True)
+
+
 def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
-    """The ``budget`` picks (rows of ``predictions`` with ``score`` and ``round``), in pick order."""
+    """The ``budget`` picks among the :func:`selectable` slabs of a screen's ``predictions`` table
+    (their rows with ``score`` and ``round``), in pick order.
+
+    Args:
+        predictions: the ``predictions`` table of a finished screen.
+        budget: how many slabs to pick (≥ 1).
+
+    Raises:
+        SelectionError: a budget below 1, or predictions without uncertainty (a single model).
+    """
     if budget < 1:
         raise SelectionError(BUDGET_RULE)
+    predictions = selectable(predictions)
     df = predictions.assign(score=uncertainty_score(predictions)).sort_values(["score", "slab_id"],
                                                                              ascending=[False, True])
     remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}
@@ -96,28 +114,3 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
             "score", "out_of_domain", "applicability", "model_id"]
     picks[[c for c in keep if c in picks]].to_parquet(out / "picks.parquet", index=False)
     return {"picks": out / "picks.parquet", "label_script": out / "label.sh", "bulk": out / "bulk"}
-
-
-def read_screen(screen_dir: Path) -> tuple[pd.DataFrame, dict]:
-    """A finished screen's predictions (symmetric slabs with finite values) and its manifest."""
-    from semcgcnn.pipeline.screen.run import read_finished
-
-    df, manifest = read_finished(screen_dir, "predictions", SelectionError)
-    ok = df["symmetric_slab"] & np.isfinite(df["surface_energy_eV_per_A2"])
-    return df[ok].reset_index(drop=True), manifest
-
-
-def screen_bulks(manifest: dict, compound_ids) -> dict[str, object]:
-    """The bulk structures of ``compound_ids``, found again from the screen's own candidate source."""
-    from semcgcnn.pipeline.screen.config import ScreenConfig
-    from semcgcnn.pipeline.screen.run import ScreenError, find_candidates
-
-    try:
-        found = find_candidates(ScreenConfig.from_parameters(manifest["parameters"]))
-    except ScreenError as exc:
-        raise SelectionError(f"the screen's candidates cannot be read again: {exc}") from None
-    bulks = {c.compound_id: c.structure for c in found.candidates}
-    missing = sorted(set(compound_ids) - set(bulks))
-    if missing:
-        raise SelectionError(f"bulk structure of {', '.join(missing[:5])} no longer in the screen's source")
-    return {cid: bulks[cid] for cid in compound_ids}

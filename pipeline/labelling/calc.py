@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 from monty.json import MSONable
 
+from semcgcnn.errors import UserError
 
-class LabelError(ValueError):
+
+class LabelError(UserError):
     """A labelling problem the user must fix; the message is one line (the CLI prints it as is)."""
 
 

@@ -20,7 +20,6 @@ import functools
 
 from .calc import LabelError
 
-
 HCP_MG = "hcp_mg"
 LOWEST_ENERGY = "lowest_energy"
 REFERENCE_RULES = (HCP_MG, LOWEST_ENERGY)

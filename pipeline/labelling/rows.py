@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.pipeline.slabs import slab_structure
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .calc import CalcResult
 from .surface import surface_energy, work_functions
@@ -13,10 +14,7 @@ from .surface import surface_energy, work_functions
 
 def slab_structure_json(slab_row: dict) -> str:
     """The unrelaxed slab of a slab-stage row as pymatgen JSON (what training reads)."""
-    from pymatgen.core import Lattice, Structure
-
-    s = Structure(Lattice(slab_row["lattice"]), slab_row["atomic_numbers"], slab_row["frac_coords"])
-    return json.dumps(s.as_dict())
+    return json.dumps(slab_structure(slab_row).as_dict())
 
 
 def label_row(slab_row: dict, slab: CalcResult, bulk: CalcResult, rich_reference: CalcResult | None, *,

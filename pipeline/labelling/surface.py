@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from semcgcnn.geometry import face_area
+
 from .calc import CalcResult, LabelError
 
 BULK_REFERENCE = "stoichiometric slab: bulk reference, γ = (E_slab − N_slab/N_bulk · E_bulk) / 2A"
@@ -36,12 +38,6 @@ class SurfaceEnergy:
     eV_per_A2: float
     convention: str
     chemical_potentials_eV: dict[str, float] = field(default_factory=dict)  # μ per atom of each element
-
-
-def face_area_A2(structure) -> float:
-    """Area of one face, |a × b| (Å²)."""
-    m = np.asarray(structure.lattice.matrix)
-    return float(np.linalg.norm(np.cross(m[0], m[1])))
 
 
 def is_stoichiometric(slab_composition, bulk_composition) -> bool:
@@ -70,7 +66,7 @@ def surface_energy(slab: CalcResult, bulk: CalcResult, rich_reference: CalcResul
     """γ (eV/Å²) of ``slab`` against ``bulk`` (and, for a non-stoichiometric slab of a binary,
     the elemental ground state ``rich_reference`` of element ``rich``)."""
     s, b = slab.pmg_structure(), bulk.pmg_structure()
-    area2 = 2.0 * face_area_A2(s)
+    area2 = 2.0 * face_area(s.lattice.matrix)
     if is_stoichiometric(s.composition, b.composition):
         return SurfaceEnergy((slab.energy_eV - slab.n_atoms / bulk.n_atoms * bulk.energy_eV) / area2, BULK_REFERENCE)
     r = rich_element(b.composition, rich)

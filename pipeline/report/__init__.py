@@ -3,7 +3,7 @@ trained models (:mod:`.training`); figures in :mod:`.figures`, the page in :mod:
 
 from __future__ import annotations
 
-from .screen import ReportConfig, ReportError, build_screen_report
-from .training import build_training_report, is_training_target
+from .screen import ReportConfig, build_screen_report
+from .training import ReportError, build_training_report, is_training_target
 
 __all__ = ["ReportConfig", "ReportError", "build_screen_report", "build_training_report", "is_training_target"]

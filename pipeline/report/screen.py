@@ -4,7 +4,6 @@ trust flags, distributions of the Wulff-weighted γ and Φ, Wulff shapes of the 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -12,6 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from semcgcnn.errors import UserError
+from semcgcnn.pipeline.screen import results
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from . import figures
 from .html import Section, image, page
@@ -28,33 +31,15 @@ class ReportConfig:
     dissolution_source: str = "mlip"  # when RUN_DIR has no dissolution.parquet: the offline default
 
 
-class ReportError(ValueError):
-    """A run folder the user must fix (one line)."""
-
-
-def read_run(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """The six screen tables (and ``dissolution`` when present) of ``run_dir``."""
-    from semcgcnn.schema import TABLES
-
-    run_dir = Path(run_dir)
-    missing = [t for t in TABLES if not (run_dir / f"{t}.parquet").is_file()]
-    if missing:
-        raise ReportError(f"{run_dir}: not a finished screen (missing {', '.join(m + '.parquet' for m in missing)})")
-    tables = {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in TABLES}
-    if (run_dir / "dissolution.parquet").is_file():
-        tables["dissolution"] = pd.read_parquet(run_dir / "dissolution.parquet")
-    return tables
-
-
 def dissolution_for(run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportConfig) -> tuple[pd.DataFrame, str]:
     """The run's dissolution table, computed with the offline default source when absent."""
-    if "dissolution" in tables:
-        return tables["dissolution"], "read from dissolution.parquet"
-    from semcgcnn.pipeline.analysis.dissolution_table import DissolutionError, dissolution_frame
+    if results.DISSOLUTION in tables:
+        return tables[results.DISSOLUTION], "read from dissolution.parquet"
+    from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame
 
     try:
         return dissolution_frame(run_dir, cfg.dissolution_source), f"computed now (source {cfg.dissolution_source})"
-    except DissolutionError as exc:
+    except UserError as exc:
         log.warning("no dissolution potentials: %s", exc)
         return pd.DataFrame(columns=["compound_id", "equilibrium_potential_V_SHE", "formation_energy_source",
                                      "reason"]), f"not available: {exc}"
@@ -78,7 +63,7 @@ def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
         "rank": df["rank"], "compound_id": df["compound_id"], "formula": df["formula"],
         "Φ_eV": df["weighted_work_function_eV"], "Φ_std_eV": df["weighted_work_function_eV_std"],
         "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
-        "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * 16.0218,
+        "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * EV_PER_A2_TO_J_PER_M2,
         "dominant_facet": df["dominant_facet"], "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
         "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),
         "trust": df["trust"],
@@ -86,7 +71,6 @@ def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.DataFrame, k: int) -> Section:
-    from semcgcnn.pipeline.analysis.selection import SelectionError, screen_bulks
     from semcgcnn.pipeline.slabs import conventional_cell
 
     sec = Section("wulff", f"Wulff shapes of the top {k} trusted candidates")
@@ -97,8 +81,8 @@ def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.Data
     if top.empty:
         return sec.text("No compound has a Wulff shape.")
     try:
-        bulks = screen_bulks(json.loads((Path(run_dir) / "run.json").read_text()), list(top["compound_id"]))
-    except (SelectionError, OSError, KeyError) as exc:
+        bulks = results.bulk_structures(results.read_manifest(run_dir), list(top["compound_id"]))
+    except (UserError, OSError, KeyError) as exc:
         return sec.text(f"Bulk structures not available, no shapes drawn: {exc}", "flag")
     facets = tables["facets"]
     grid = []
@@ -151,11 +135,9 @@ def _errors_section(errors: pd.DataFrame) -> Section:
 
 def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> str:
     """The whole HTML document of the screen in ``run_dir``."""
-    from semcgcnn.schema import read_metadata
-
     run_dir = Path(run_dir)
-    tables = read_run(run_dir)
-    meta = read_metadata(run_dir / "wulff.parquet")
+    tables = results.read_tables(run_dir)
+    meta = results.table_metadata(run_dir, "wulff")
     diss, how = dissolution_for(run_dir, tables, cfg)
     rank = ranked(tables, diss)
     comp, w = tables["compounds"], tables["wulff"]

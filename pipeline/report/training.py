@@ -12,13 +12,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.errors import UserError
+from semcgcnn.pipeline.screen.results import has_table
+from semcgcnn.units import UNITS
+
 from . import figures
 from .html import Section, page
-from .screen import ReportError
 
 log = logging.getLogger(__name__)
 
-UNITS = {"surface_energy": "eV/Å²", "work_function": "eV"}
+
+class ReportError(UserError):
+    """A report target that is neither a checkpoint card nor a folder of them (one line)."""
 
 
 def find_cards(path: Path) -> list[Path]:
@@ -38,7 +43,7 @@ def find_cards(path: Path) -> list[Path]:
 def is_training_target(path: Path) -> bool:
     """Whether ``path`` is a card or a folder of cards rather than a screen folder."""
     path = Path(path)
-    if path.is_dir() and (path / "wulff.parquet").is_file():
+    if path.is_dir() and has_table(path, "wulff"):
         return False
     try:
         return bool(find_cards(path))

@@ -13,13 +13,14 @@ import math
 import pandas as pd
 
 from semcgcnn.model.applicability import element_symbols
+from semcgcnn.pipeline.slabs import SlabResult, slab_structure
 from semcgcnn.schema import TABLES, empty_frame
 
 from . import rows
 from .candidates import Candidate
-from .predictions import predict_slabs, slab_structure
-from semcgcnn.pipeline.slabs import SlabResult
+from .predictions import predict_slabs
 from .wulff import compound_wulff, lowest_per_facet, weighted_spread
+
 
 def domain_verdict(predictor, cand: Candidate) -> tuple[bool, str]:
     """``(in_domain, reason)`` of a bulk compound for this model."""

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from monty.json import MSONable
 
+from semcgcnn.errors import UserError
+
 log = logging.getLogger(__name__)
 
 METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
@@ -26,7 +28,7 @@ DEFAULT_E_ABOVE_HULL_EV = 0.05
 """``--source mp``: keep compounds within this many eV/atom of the convex hull."""
 
 
-class CandidateError(RuntimeError):
+class CandidateError(UserError):
     """A problem with the candidate source that the user must fix (one-line message)."""
 
 

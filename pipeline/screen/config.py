@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .candidates import DEFAULT_E_ABOVE_HULL_EV
 from semcgcnn.pipeline.slabs import SlabConfig
+
+from .candidates import DEFAULT_E_ABOVE_HULL_EV
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from semcgcnn.pipeline.labelling.mlip import (DEFAULT_MLIP, mlip_energy_per_atom, mlip_reference_energy,
-                                              model_elements)
+from semcgcnn.geometry import face_area
+from semcgcnn.pipeline.labelling.mlip import (
+    DEFAULT_MLIP,
+    mlip_energy_per_atom,
+    mlip_reference_energy,
+    model_elements,
+)
 from semcgcnn.pipeline.labelling.references import reference_elements
+
 
 def prior_card_path() -> Path:
     from semcgcnn.model.checkpoint import SHIPPED_MODEL
@@ -86,9 +92,7 @@ def gamma_mlip(slab) -> float:
     if not elements <= known or not elements <= reference_elements():
         return math.nan
     e_hull = _system_diagram(elements).get_hull_energy_per_atom(comp)
-    m = slab.lattice.matrix
-    area = float(np.linalg.norm(np.cross(m[0], m[1])))
-    return (mlip_energy_per_atom(slab) - e_hull) * len(slab) / (2.0 * area)
+    return (mlip_energy_per_atom(slab) - e_hull) * len(slab) / (2.0 * face_area(slab.lattice.matrix))
 
 
 class PriorPredictor:

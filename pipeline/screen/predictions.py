@@ -5,13 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 
-def slab_structure(slab: dict):
-    """The pymatgen ``Structure`` of a slab row from the slab stage."""
-    from pymatgen.core import Lattice, Structure
-
-    return Structure(Lattice(slab["lattice"]), list(slab["atomic_numbers"]), slab["frac_coords"])
-
-
 def predict_slabs(predictor, structures: dict[str, object]) -> tuple[list[dict], list[dict]]:
     """Prediction rows (keyed ``slab_id``, units in the keys, applicability verdict) for
     ``{slab_id: structure}``, and error rows for slabs the model cannot take.

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.pipeline.slabs import SlabResult
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
-from semcgcnn.pipeline.slabs import SlabResult
 from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
@@ -82,12 +82,24 @@ def facet_rows(compound_id: str, best: Sequence[Facet], fractions: Sequence[floa
     } for f, a in zip(best, fractions, strict=True)]
 
 
-def _range_reason(value: float, bounds: tuple[float, float], what: str) -> str | None:
+def label_range_side(value: float, bounds: tuple[float, float]) -> str:
+    """Where ``value`` lies against the training labels' range: ``"below"``, ``"above"`` or
+    ``"inside"`` (bounds included); ``"unknown"`` for NaN.
+
+    Args:
+        value: a weighted γ or Φ.
+        bounds: ``(lo, hi)`` of :func:`semcgcnn.model.applicability.training_label_range`.
+    """
     if value < bounds[0]:
-        return f"weighted {what} below the training labels' range"
+        return "below"
     if value > bounds[1]:
-        return f"weighted {what} above the training labels' range"
-    return None
+        return "above"
+    return "unknown" if math.isnan(value) else "inside"
+
+
+def _range_reason(value: float, bounds: tuple[float, float], what: str) -> str | None:
+    side = label_range_side(value, bounds)
+    return f"weighted {what} {side} the training labels' range" if side in ("below", "above") else None
 
 
 def wulff_trust(row: dict) -> str:
@@ -142,10 +154,9 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
             anisotropy=shape.anisotropy, dominant_facet=miller_label(best[top].miller),
             dominant_area_fraction=fractions[top],
             dominant_facet_in_domain=not out_of_domain[best[top].slab_id],
-            weighted_surface_energy_in_label_range=bool(
-                bounds["surface_energy_eV_per_A2"][0] <= shape.weighted_surface_energy_eV_per_A2
-                <= bounds["surface_energy_eV_per_A2"][1]),
-            weighted_work_function_in_label_range=bool(
-                bounds["work_function_eV"][0] <= shape.weighted_work_function_eV <= bounds["work_function_eV"][1]))
+            weighted_surface_energy_in_label_range=label_range_side(
+                shape.weighted_surface_energy_eV_per_A2, bounds["surface_energy_eV_per_A2"]) == "inside",
+            weighted_work_function_in_label_range=label_range_side(
+                shape.weighted_work_function_eV, bounds["work_function_eV"]) == "inside")
     row["trust"] = wulff_trust(row)
     return row

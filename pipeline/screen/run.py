@@ -9,6 +9,7 @@ compounds; the final tables are assembled from the parts in candidate order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,37 +21,25 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from semcgcnn.errors import UserError
 from semcgcnn.parallel import as_completed_map, n_workers
-from semcgcnn.paths import OutputPathError, check_output_dir
+from semcgcnn.paths import check_output_dir
+from semcgcnn.pipeline.slabs import SlabConfig, SlabResult, compound_slabs
 from semcgcnn.progress import QUIET, Bars
 from semcgcnn.schema import provenance
 
 from .batch import screen_batch
-from .candidates import Candidate, CandidateError, CandidateSet, screen_candidates
+from .candidates import Candidate, CandidateSet, screen_candidates
 from .config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.slabs import SlabConfig, SlabResult, compound_slabs
-from .store import FolderLockedError, PartStore, RunLock
+from .results import MANIFEST
+from .store import PartStore, RunLock
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "run.json"
 
-
-def read_finished(run_dir: Path, table: str, error: type[Exception] = ValueError) -> tuple:
-    """``(DataFrame, manifest dict)`` of one table of a finished screen in ``run_dir``; ``error``
-    (one line, naming what is missing) when the folder is not one."""
-    import pandas as pd
-
-    run_dir = Path(run_dir)
-    path, manifest = run_dir / f"{table}.parquet", run_dir / MANIFEST
-    if not path.is_file() or not manifest.is_file():
-        raise error(f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
-                    "run semcgcnn screen --out there first)")
-    return pd.read_parquet(path), json.loads(manifest.read_text())
-
-
-class ScreenError(RuntimeError):
-    """A user-facing problem that stops the run (one-line message)."""
+class ScreenError(UserError):
+    """A screen that cannot run as asked: no candidate left, a folder holding another screen, a
+    model that cannot be loaded (one line)."""
 
 
 @dataclass
@@ -80,21 +69,11 @@ def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResu
     return cand, res, time.perf_counter() - t0
 
 
-def check_output(out: Path) -> None:
-    """Refuse an output folder that cannot hold a screen (one-line :class:`ScreenError`)."""
-    try:
-        check_output_dir(out)
-    except OutputPathError as exc:
-        raise ScreenError(str(exc)) from None
-
-
 def find_candidates(cfg: ScreenConfig) -> CandidateSet:
-    """The screen's candidates; a problem the user must fix raises :class:`ScreenError`."""
-    try:
-        found = screen_candidates(cfg.source, Path(cfg.structures) if cfg.structures else None, cfg.e_above_hull,
-                                  cfg.elements, cfg.max_atoms, cfg.limit)
-    except CandidateError as exc:
-        raise ScreenError(str(exc)) from None
+    """The screen's candidates; a problem the user must fix raises :class:`~.candidates.CandidateError`
+    (the source) or :class:`ScreenError` (no candidate left)."""
+    found = screen_candidates(cfg.source, Path(cfg.structures) if cfg.structures else None, cfg.e_above_hull,
+                              cfg.elements, cfg.max_atoms, cfg.limit)
     if not found.candidates:
         if found.n_valid:
             raise ScreenError("no candidate structures to screen after the filters (--elements, --max-atoms)")
@@ -106,11 +85,10 @@ def find_candidates(cfg: ScreenConfig) -> CandidateSet:
 
 def load_predictor(model: str | None, mlip_prior: bool = False):
     """The model for a screen (``None``: the shipped one), with the ML-potential prior on its
-    surface energies when ``mlip_prior`` (:mod:`.mlip_prior`); a bad checkpoint or a missing
-    SevenNet raises :class:`ScreenError`."""
+    surface energies when ``mlip_prior`` (:mod:`.mlip_prior`); a missing checkpoint or SevenNet
+    raises :class:`ScreenError`, a bad checkpoint :class:`~semcgcnn.model.checkpoint.CheckpointError`."""
     import importlib.util
 
-    from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
 
     if mlip_prior and importlib.util.find_spec("sevenn") is None:
@@ -125,8 +103,6 @@ def load_predictor(model: str | None, mlip_prior: bool = False):
         return load_pretrained(model)
     except FileNotFoundError as exc:
         raise ScreenError(f"model checkpoint not found: {exc}") from None
-    except CheckpointError as exc:
-        raise ScreenError(str(exc)) from None
 
 
 def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id: str | None = None) -> None:
@@ -146,6 +122,40 @@ def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id:
         manifest = {"parameters": params, "model_id": model_id, **({"run_id": run_id} if run_id else {})}
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, path)
+
+
+@dataclass
+class ScreenStart:
+    """Where a screen, new or resumed, starts: its candidates, the part store of its folder and the
+    candidates not yet committed there (in candidate order)."""
+
+    found: CandidateSet
+    store: PartStore
+    todo: list[Candidate]
+
+
+def start_screen(cfg: ScreenConfig, out: Path, model_id: str, resume: bool = False, run_id: str | None = None,
+                 clock: StageClock | None = None) -> ScreenStart:
+    """Set up the screen ``cfg`` in the folder ``out``: find its candidates, check the folder's
+    manifest (write it for a new screen) and list the candidates still to do.
+
+    Args:
+        cfg: the screen.
+        out: its folder, already checked to be writable (:func:`~semcgcnn.paths.check_output_dir`).
+        model_id: the id of the model that screens (the manifest records it).
+        resume: continue a screen already in ``out``.
+        run_id: a workflow's id for this screen (:func:`check_manifest`).
+        clock: gets the time spent finding the candidates as its ``candidates`` stage.
+
+    Raises:
+        UserError: the candidates' source, no candidate left, or a folder holding another screen.
+    """
+    with clock.timed("candidates") if clock is not None else contextlib.nullcontext():
+        found = find_candidates(cfg)
+    check_manifest(out, cfg.parameters(), model_id, resume, run_id)
+    store = PartStore(out)
+    done = store.done()
+    return ScreenStart(found, store, [c for c in found.candidates if c.compound_id not in done])
 
 
 class StageClock(dict):
@@ -215,16 +225,12 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
     """Run (or resume) a screen into ``out``; returns counts, stage times and the table paths."""
     out, workers = Path(out), n_workers(workers)
     clock = StageClock.for_screen()
-    check_output(out)
-    with clock.timed("total"), locked(out):
+    check_output_dir(out)
+    with clock.timed("total"), RunLock(out):
         predictor = load_predictor(cfg.model, cfg.mlip_prior)  # a bad model fails before any work
-        with clock.timed("candidates"):
-            found = find_candidates(cfg)
-        check_manifest(out, cfg.parameters(), predictor.model_id, resume)
-        store = PartStore(out)
+        start = start_screen(cfg, out, predictor.model_id, resume, clock=clock)
+        found, store, todo = start.found, start.store, start.todo
         order = {c.compound_id: i for i, c in enumerate(found.candidates)}
-        done = store.done()
-        todo = [c for c in found.candidates if c.compound_id not in done]
         log.info("%d candidates (%d already done), %d input errors; %d workers", len(order), len(order) - len(todo),
                  len(found.errors), workers)
         slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
@@ -234,19 +240,6 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
             paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters()))
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
     return ScreenSummary(out, len(order), rows["compounds"], rows["slabs"], rows["errors"], dict(clock), paths)
-
-
-@contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """Hold the folder lock for the run; a second run on the same folder stops with one line."""
-    try:
-        lock = RunLock(out).__enter__()
-    except FolderLockedError as exc:
-        raise ScreenError(str(exc)) from None
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 @contextmanager

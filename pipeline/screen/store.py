@@ -23,14 +23,16 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from semcgcnn.errors import UserError
 from semcgcnn.schema import TABLES, empty_frame, to_table, write_parquet
 
 PARTS = "parts"
 LOCK = ".lock"
 
 
-class FolderLockedError(RuntimeError):
-    """Another process holds the screen folder; the message names it."""
+class FolderLockedError(UserError):
+    """Another process holds the screen folder; the message names it and says to run again with
+    ``--resume`` once it is done."""
 
 
 def _read_holder(fh, wait_s: float = 2.0) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 
 @dataclass(frozen=True)

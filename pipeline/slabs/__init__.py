@@ -33,12 +33,13 @@ from __future__ import annotations
 from .compound import compound_slabs, conventional_cell, slabs_for_miller
 from .config import SlabConfig, SlabResult
 from .matching import group_slabs
-from .rows import slab_row, thickness_A
+from .rows import slab_row, slab_structure, thickness_A
 from .symmetry import LAUE_GROUPS, could_be_symmetric, is_symmetric, is_symmetric_arrays
 
 __all__ = [
     "LAUE_GROUPS", "FastSlabGenerator", "SlabConfig", "SlabResult", "compound_slabs", "conventional_cell",
-    "could_be_symmetric", "group_slabs", "is_symmetric", "is_symmetric_arrays", "slab_row", "slabs_for_miller",
+    "could_be_symmetric", "group_slabs", "is_symmetric", "is_symmetric_arrays", "slab_row", "slab_structure",
+    "slabs_for_miller",
     "thickness_A",
 ]
 

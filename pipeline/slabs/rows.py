@@ -1,4 +1,5 @@
-"""The table row of a slab (plain values and the structure as arrays) and its thickness."""
+"""The table row of a slab (plain values and the structure as arrays), the structure of a row, and
+a slab's thickness."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 import numpy as np
 
-from semcgcnn.geometry import heights_along_normal
+from semcgcnn.geometry import face_area, heights_along_normal
 
 
 def thickness_A(slab) -> float:
@@ -18,7 +19,7 @@ def thickness_A(slab) -> float:
 def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
     """One plain row describing a slab (plain values and lists: JSON-serialisable)."""
     h, k, l = (int(x) for x in slab.miller_index)
-    area = float(slab.surface_area)
+    area = face_area(slab.lattice.matrix)
     cell_height = float(slab.volume / area)
     thickness = thickness_A(slab)
     return {
@@ -44,3 +45,15 @@ def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int
         "atomic_numbers": [int(z) for z in slab.atomic_numbers],
         "frac_coords": np.asarray(slab.frac_coords, dtype=np.float64).tolist(),
     }
+
+
+def slab_structure(row: dict):
+    """The pymatgen ``Structure`` of a slab row (:func:`slab_row`): its cell, atoms and fractional
+    coordinates.
+
+    Args:
+        row: a slab row, or any mapping with its ``lattice``, ``atomic_numbers`` and ``frac_coords``.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice(row["lattice"]), list(row["atomic_numbers"]), row["frac_coords"])

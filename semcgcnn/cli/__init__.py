@@ -1,5 +1,6 @@
 """The ``semcgcnn`` command line: one module per command group; commands only parse their
-arguments, check them (one-line errors) and call the library."""
+arguments, check them (one-line errors) and call the library, whose user errors
+(:class:`~semcgcnn.errors.UserError`) each command reports as one line (:func:`.common.one_line_errors`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from . import data, dissolution, label, loop, predict, report, screen, search, select, training
-from .common import OneLineLogHandler
+from .common import OneLineLogHandler, one_line_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN surface-property screening.")
 
@@ -24,10 +25,14 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
     )
 
 
+USER_ERROR_EXIT = {screen.screen: 1}
+"""Exit status of a user error where it is not 2: a screen that stops on one exits 1 (its argument
+checks exit 2)."""
+
 for command in (data.datasets, data.featurize, training.train, predict.predict, training.ship, training.finetune,
                 search.hyperopt, data.bundle, screen.screen, select.select, label.label, loop.loop,
                 dissolution.dissolution, report.report):
-    app.command()(command)
+    app.command()(one_line_errors(command, USER_ERROR_EXIT.get(command, 2)))
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`

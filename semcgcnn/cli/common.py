@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +15,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.traceback import Traceback
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
 
 console = Console(soft_wrap=True)
@@ -53,6 +56,25 @@ def fail(msg: str, code: int = 2) -> typer.Exit:
     markup) and return the exit to raise."""
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(msg)}")
     return typer.Exit(code)
+
+
+def one_line_errors(command: Callable[..., None], code: int = 2) -> Callable[..., None]:
+    """``command`` with every :class:`~semcgcnn.errors.UserError` it raises printed as one line
+    (:func:`fail`) and exit status ``code``; the CLI registers each command through it.
+
+    Args:
+        command: a command function (typer still reads its signature and help).
+        code: the exit status of a user error.
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> None:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            raise fail(str(exc), code) from None
+
+    return run
 
 
 def training_setup(graphs: str, **train_kw):

@@ -25,7 +25,6 @@ def label(
     rich_element: Annotated[str, typer.Option(help="Non-stoichiometric slabs of a binary: the rich-limit element.")] = "Mg",
 ) -> None:
     """Label slabs of a bulk crystal: γ (eV/Å², J/m²) and Φ of both faces (eV) into OUT/labels.parquet."""
-    from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.labelling.backends import check_dry_run
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
@@ -35,19 +34,16 @@ def label(
         raise fail("--max-index must be ≥ 1")
     if miller is not None and not any(miller):
         raise fail("--miller 0 0 0 is not a plane")
-    try:
-        maker = SurfacePropertyMaker.from_backend(backend, preset, relax_bulk=relax_bulk,
-                                                  relax_slabs=relax_slabs, miller=miller, max_index=max_index,
-                                                  rich_element=rich_element)
-        if dry_run:
-            check_dry_run(maker.backend)
-            folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
-            console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
-            return
-        with Bars() as bars:
-            summary = run_label(bulk_file, out, maker, bars)
-    except LabelError as exc:
-        raise fail(str(exc)) from None
+    maker = SurfacePropertyMaker.from_backend(backend, preset, relax_bulk=relax_bulk,
+                                              relax_slabs=relax_slabs, miller=miller, max_index=max_index,
+                                              rich_element=rich_element)
+    if dry_run:
+        check_dry_run(maker.backend)
+        folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
+        console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
+        return
+    with Bars() as bars:
+        summary = run_label(bulk_file, out, maker, bars)
     _print_summary(summary)
 
 

@@ -21,7 +21,6 @@ def loop(
     workers: Annotated[int, typer.Option(help="Slab processes of the screens (0: all cores).")] = 0,
 ) -> None:
     """One active-learning round as a jobflow Flow, run here with run_locally."""
-    from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.pipeline.screen.config import ScreenConfig
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.active_learning import ActiveLearningMaker, run_loop_locally
@@ -32,11 +31,8 @@ def loop(
         raise fail("--budget and --limit must be ≥ 1")
     if out.exists() and any(out.iterdir()):
         raise fail(f"{out} is not empty: a loop writes a new folder")
-    try:
-        labeller = SurfacePropertyMaker.from_backend(backend, preset)
-        labeller.check([])  # installed; elements are checked per flow
-    except LabelError as exc:
-        raise fail(str(exc)) from None
+    labeller = SurfacePropertyMaker.from_backend(backend, preset)
+    labeller.check([])  # installed; elements are checked per flow
     screen = ScreeningMaker(config=ScreenConfig(structures=str(structures.resolve()) if structures else None,
                                                 elements=tuple(sorted(csv_items(elements))), limit=limit),
                             workers=workers)

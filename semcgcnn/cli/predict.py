@@ -19,25 +19,16 @@ def predict(
     """Predict surface energy and work function of slabs; bad files become error rows."""
     from pathlib import Path
 
-    from semcgcnn.io import InputError
-    from semcgcnn.model.checkpoint import CheckpointError
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.predict_files import predict_files, write_outputs
+    from semcgcnn.paths import check_output_file
 
-    from semcgcnn.paths import OutputPathError, check_output_file
-
-    try:  # the output location is checked before any work, so no work is lost to it
-        check_output_file(Path(out))
-    except OutputPathError as e:
-        raise fail(str(e)) from None
+    check_output_file(Path(out))  # the output location is checked before any work, so no work is lost to it
     try:
         predictor = load_pretrained(model or None, compile=compile)
-    except (CheckpointError, FileNotFoundError) as e:
+    except FileNotFoundError as e:  # a checkpoint's file gone (not a UserError): one line all the same
         raise fail(str(e)) from None
-    try:
-        preds, errors = predict_files([Path(p) for p in paths], predictor)
-    except InputError as e:  # a file named twice
-        raise fail(str(e)) from None
+    preds, errors = predict_files([Path(p) for p in paths], predictor)
     for row in errors.itertuples():
         console.print(f"[yellow]skipped[/] {row.path}: {row.reason}")
     out_path, err_path = write_outputs(preds, errors, Path(out), predictor)

@@ -23,20 +23,17 @@ def report(
     shapes, Φ vs dissolution potential and errors of a screen; or parity and learning curves of models."""
     import time
 
-    from semcgcnn.pipeline.report import ReportError, build_screen_report, build_training_report, is_training_target
+    from semcgcnn.pipeline.report import build_screen_report, build_training_report, is_training_target
 
     if not target.exists():
         raise fail(f"{target} not found")
     if out.is_dir():
         raise fail(f"--out {out} is a folder; give a file name such as report.html")
     t0 = time.perf_counter()
-    try:
-        if training or is_training_target(target):
-            doc = build_training_report(target, runs)
-        else:
-            doc = build_screen_report(target)
-    except ReportError as exc:
-        raise fail(str(exc)) from None
+    if training or is_training_target(target):
+        doc = build_training_report(target, runs)
+    else:
+        doc = build_screen_report(target)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(doc, encoding="utf-8")
     console.print(f"report → {out} ({len(doc) / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s)")

@@ -40,7 +40,7 @@ def screen(
                                              "run_locally, job store in OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
-    from semcgcnn.pipeline.screen.run import ScreenError, run_screen
+    from semcgcnn.pipeline.screen.run import run_screen
     from semcgcnn.progress import Bars
 
     if structures is not None and source != "bundled":
@@ -67,8 +67,6 @@ def screen(
                 summary = run_screen_jobflow(cfg, out, workers=workers, resume=resume, batch_size=batch_size)
             else:
                 summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
-    except ScreenError as exc:
-        raise fail(str(exc), code=1) from None
     except KeyboardInterrupt:
         raise fail(_interrupted(out), code=130) from None
     _print_summary(summary)
@@ -86,12 +84,13 @@ def _interrupted(out: Path) -> str:
 def _print_summary(summary) -> None:
     import pandas as pd
 
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.model.applicability import training_label_range
+    from semcgcnn.pipeline.screen import results
     from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     console = Console(soft_wrap=True)
-    wulff = pd.read_parquet(summary.tables["wulff"])
+    wulff, _ = results.read_table(summary.out, "wulff")
     ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
     reasons = wulff.loc[wulff["trust"] != TRUSTED, "trust"].str.split("; ").explode().value_counts()
     t = summary.stage_seconds

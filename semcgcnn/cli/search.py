@@ -35,18 +35,12 @@ def hyperopt(
     best validation score (mean over tasks of validation MAE / training std)."""
     from pathlib import Path
 
-    from semcgcnn.model.training.tpe_search import SearchMismatchError, run_search
+    from semcgcnn.model.training.tpe_search import run_search
 
     check_device(device)
-    try:
-        cfg = HyperoptConfig(max_evals=max_evals, epochs=epochs, split=split, seed=seed, n_startup=n_startup,
-                             train_fraction=train_fraction, threads=threads, device=device)
-    except ValueError as e:
-        raise fail(str(e)) from None
-    try:
-        result = run_search(Path(out), cfg)
-    except SearchMismatchError as e:
-        raise fail(str(e)) from None
+    cfg = HyperoptConfig(max_evals=max_evals, epochs=epochs, split=split, seed=seed, n_startup=n_startup,
+                         train_fraction=train_fraction, threads=threads, device=device)
+    result = run_search(Path(out), cfg)
     best = result["best"]
     if best is None:
         raise fail(f"no trial finished; see {out}/trials.json", code=1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, fail
+from .common import console
 
 
 def select(
@@ -16,19 +16,16 @@ def select(
     out: Annotated[Path, typer.Option(help="Folder: picks.parquet, bulk/ID.json, label.sh (runs semcgcnn label).")] = Path("picks"),
 ) -> None:
     """Pick the most uncertain slabs, one per compound per round, new facets first."""
-    from semcgcnn.paths import OutputPathError, check_output_dir
-    from semcgcnn.pipeline.analysis.selection import (BUDGET_RULE, SelectionError, read_screen, screen_bulks,
-                                                      select_slabs, write_picks)
+    from semcgcnn.paths import check_output_dir
+    from semcgcnn.pipeline.analysis.selection import BUDGET_RULE, SelectionError, select_slabs, write_picks
+    from semcgcnn.pipeline.screen import results
 
     if budget < 1:  # the arguments and the screen are checked before OUT is created
-        raise fail(BUDGET_RULE)
-    try:
-        preds, manifest = read_screen(screen_dir)
-        check_output_dir(out)
-        picks = select_slabs(preds, budget)
-        paths = write_picks(picks, screen_bulks(manifest, list(picks["compound_id"].unique())), out)
-    except (SelectionError, OutputPathError) as exc:
-        raise fail(str(exc)) from None
+        raise SelectionError(BUDGET_RULE)
+    preds, manifest = results.read_table(screen_dir, "predictions")
+    check_output_dir(out)
+    picks = select_slabs(preds, budget)
+    paths = write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), out)
     for r in picks.itertuples():
         console.print(f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
                       f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± {r.work_function_eV_std:.2f} eV")

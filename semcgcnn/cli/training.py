@@ -11,8 +11,20 @@ import typer
 
 from semcgcnn.model.config import FinetuneConfig
 
-from .common import (DEFAULT_GRAPH, Device, Epochs, Graphs, LrDropEpoch, Seed, SurfaceDepth, Threads, check_readout,
-                     console, fail, training_setup)
+from .common import (
+    DEFAULT_GRAPH,
+    Device,
+    Epochs,
+    Graphs,
+    LrDropEpoch,
+    Seed,
+    SurfaceDepth,
+    Threads,
+    check_readout,
+    console,
+    fail,
+    training_setup,
+)
 
 FINETUNE_DEFAULTS = FinetuneConfig()
 
@@ -32,13 +44,6 @@ def _extra_label_paths(extra_labels: list[str] | None):
         if not p.is_file():
             raise fail(f"--extra-labels {p}: file not found")
     return paths
-
-
-def _labels_error():
-    """The exception types that mean a bad labels table (a one-line error, not a traceback)."""
-    from semcgcnn.model.training.extra_labels import ExtraLabelsError
-
-    return ExtraLabelsError
 
 
 def train(
@@ -67,11 +72,8 @@ def train(
     check_readout(readout)
     extra = _extra_label_paths(extra_labels)
     tcfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, split=split, seed=seed)
-    try:
-        card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
-                                  run_dir=Path(run_dir) if run_dir else None, readout=readout, extra_labels=extra)
-    except _labels_error() as e:
-        raise fail(str(e)) from None
+    card, res = train_variant(Path(out), variant, tcfg, GraphConfig(surface_depth=surface_depth),
+                              run_dir=Path(run_dir) if run_dir else None, readout=readout, extra_labels=extra)
     t = res.metrics["test"]
     console.print(f"test SE MAE {t['surface_energy']['mae']:.4f} eV/Å², WF MAE {t['work_function']['mae']:.3f} eV "
                   f"(best epoch {res.best_epoch}); checkpoint {card}")
@@ -116,12 +118,9 @@ def ship(
     cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
                                   device=device)
     evaluation = recorded_evaluation(Path(results_dir), recipe, readout) if results_dir else {}
-    try:
-        card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation,
-                             bundle=bundle, validation="all-systems" if validation == "systems" else "all",
-                             readout=readout, extra_labels=extra)
-    except _labels_error() as e:
-        raise fail(str(e)) from None
+    card = train_shipped(recipe, cfg, Path(out) if out else SHIPPED_MODEL, Path(runs_dir), evaluation,
+                         bundle=bundle, validation="all-systems" if validation == "systems" else "all",
+                         readout=readout, extra_labels=extra)
     console.print(f"shipped model written: {card}")
 
 
@@ -150,25 +149,19 @@ def finetune(
     whose card names its parent model and the labels."""
     from pathlib import Path
 
-    from semcgcnn.model.checkpoint import SHIPPED_MODEL, CheckpointError
+    from semcgcnn.model.checkpoint import SHIPPED_MODEL
     from semcgcnn.model.training.finetune import finetune as run_finetune
 
     paths = _extra_label_paths(extra_labels)
-    try:
-        cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, freeze_convolutions=freeze_convolutions,
-                             replay_fraction=replay_fraction, seed=seed, threads=threads)
-    except ValueError as e:
-        raise fail(str(e)) from None
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, freeze_convolutions=freeze_convolutions,
+                         replay_fraction=replay_fraction, seed=seed, threads=threads)
     from semcgcnn.model.ensemble import is_ensemble_card
     from semcgcnn.model.training.ensemble import finetune_ensemble
 
-    try:
-        if from_ and is_ensemble_card(Path(from_)):  # every member, one new ensemble card
-            card = finetune_ensemble(Path(from_), paths, cfg, Path(out))
-            console.print(f"fine-tuned every member of {from_}; ensemble card {card}")
-            return
-        res = run_finetune(Path(from_) if from_ else SHIPPED_MODEL, paths, cfg, out=Path(out))
-    except (_labels_error(), CheckpointError) as e:
-        raise fail(str(e)) from None
+    if from_ and is_ensemble_card(Path(from_)):  # every member, one new ensemble card
+        card = finetune_ensemble(Path(from_), paths, cfg, Path(out))
+        console.print(f"fine-tuned every member of {from_}; ensemble card {card}")
+        return
+    res = run_finetune(Path(from_) if from_ else SHIPPED_MODEL, paths, cfg, out=Path(out))
     console.print(f"fine-tuned {res.parent_model_id} on {res.n_labels} labels in {res.wall_s:.1f} s; "
                   f"checkpoint {res.card_path}")

@@ -89,3 +89,78 @@ def test_screen_with_a_card_that_does_not_fit_its_weights_is_one_line(cli, tmp_p
     out = cli("screen", "--out", str(tmp_path / "s"), "--limit", "1", "--model", str(folder))
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.count("error:") == 1 and MISMATCH in out.stderr
+
+
+def test_every_command_reports_user_errors_through_one_handler():
+    from semcgcnn.cli import app
+    from semcgcnn.cli.common import one_line_errors
+
+    handler = one_line_errors(lambda: None).__code__
+    assert len(app.registered_commands) == 14
+    for cmd in app.registered_commands:
+        assert cmd.callback.__code__ is handler and callable(cmd.callback.__wrapped__), cmd.callback.__name__
+
+
+def _user_error(call) -> str:
+    """The message of the UserError that ``call()`` raises."""
+    import pytest
+
+    from semcgcnn.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        call()
+    return str(info.value)
+
+
+def test_a_user_error_from_any_command_is_exactly_one_line(tmp_path):
+    """Mistakes caught deep in the library (folders, sources, configurations, backends, inputs) print
+    their UserError's message as the one line on stderr, nothing on stdout; screen exits 1, others 2."""
+    from typer.testing import CliRunner
+
+    from semcgcnn.cli import app
+    from semcgcnn.model.checkpoint import resolve_checkpoint
+    from semcgcnn.model.config import FinetuneConfig, HyperoptConfig
+    from semcgcnn.paths import check_output_dir, check_output_file
+    from semcgcnn.pipeline.analysis.formation_energy import resolve_source
+    from semcgcnn.pipeline.screen import results
+    from semcgcnn.pipeline.screen.candidates import element_filter
+    from semcgcnn.workflows.labelling.backends import make_backend
+
+    empty, a_file, labels = tmp_path / "empty", tmp_path / "a_file", tmp_path / "labels.parquet"
+    empty.mkdir()
+    a_file.write_text("not a folder")
+    labels.write_text("not parquet")
+    cases = [  # (arguments, exit status, the library's own message)
+        (("select", str(tmp_path / "nowhere"), "--budget", "2", "--out", str(tmp_path / "p")), 2,
+         _user_error(lambda: results.read_table(tmp_path / "nowhere", "predictions"))),
+        (("report", str(empty), "--out", str(tmp_path / "r.html")), 2,
+         _user_error(lambda: results.read_tables(empty))),
+        (("dissolution", str(empty), "--source", "shipped"), 2,
+         _user_error(lambda: resolve_source("shipped"))),
+        (("predict", str(empty), "--out", str(empty)), 2, _user_error(lambda: check_output_file(empty))),
+        (("predict", str(empty), "--out", str(tmp_path / "p.parquet"), "--model", str(empty)), 2,
+         _user_error(lambda: resolve_checkpoint(empty))),
+        (("label", str(a_file), "--out", str(tmp_path / "l"), "--backend", "nonsense"), 2,
+         _user_error(lambda: make_backend("nonsense", "default"))),
+        (("loop", "--out", str(tmp_path / "loop"), "--backend", "nonsense"), 2,
+         _user_error(lambda: make_backend("nonsense", "default"))),
+        (("finetune", "--extra-labels", str(labels), "--out", str(tmp_path / "m"), "--epochs", "0"), 2,
+         _user_error(lambda: FinetuneConfig(epochs=0))),
+        (("hyperopt", "--out", str(tmp_path / "h"), "--max-evals", "0"), 2,
+         _user_error(lambda: HyperoptConfig(max_evals=0))),
+        (("screen", "--out", str(a_file / "s"), "--limit", "1"), 1,
+         _user_error(lambda: check_output_dir(a_file / "s"))),
+        (("screen", "--out", str(tmp_path / "s"), "--elements", "Xx", "--limit", "1"), 1,
+         _user_error(lambda: element_filter(["Xx"]))),
+    ]
+    def printed(res) -> list[str]:  # (screen and label close their empty progress display: a blank line)
+        return [line for line in res.stderr.splitlines() if line.strip()]
+
+    for args, code, message in cases:
+        res = CliRunner().invoke(app, list(args))
+        assert res.exit_code == code, (args, res.exit_code, res.exception)
+        assert printed(res) == [f"error: {message}"] and res.stdout == "", (args, res.stderr)
+    # a labels file the library cannot read: its path and the reason, one line
+    res = CliRunner().invoke(app, ["finetune", "--extra-labels", str(labels), "--out", str(tmp_path / "m")])
+    assert res.exit_code == 2 and len(printed(res)) == 1, res.stderr
+    assert printed(res)[0].startswith(f"error: {labels}: not a readable Parquet labels table")

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from semcgcnn.datasets import DATASETS, EV_PER_A2_TO_J_PER_M2, TARGETS, labels, load, load_arrays
+from semcgcnn.datasets import DATASETS, TARGETS, labels, load, load_arrays
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 EXPECTED_ROWS = {
     "mg_binary_slabs": 3218,

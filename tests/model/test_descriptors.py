@@ -74,8 +74,11 @@ def test_missing_elemental_surface_energy_is_imputed_from_the_melting_point():
 def test_moduli_descriptors_add_the_stiffness_of_mg_compounds():
     """The ``moduli`` set: ``imputed`` plus the median shear modulus of X's bundled Mg compounds,
     which is what separates the stiff Mg–B and Mg–Be systems from soft Mg–Zn."""
-    from semcgcnn.model.descriptors import (descriptor_names, element_descriptor_table,
-                                            mg_compound_shear_modulus)
+    from semcgcnn.model.descriptors import (
+        descriptor_names,
+        element_descriptor_table,
+        mg_compound_shear_modulus,
+    )
 
     g = mg_compound_shear_modulus()
     assert np.isfinite(g).sum() == 71  # 70 partners X + Mg itself

@@ -57,9 +57,9 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
 
 def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
     from semcgcnn.model.config import FinetuneConfig
+    from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.training.ensemble import finetune_ensemble
     from semcgcnn.model.training.extra_labels import labels_table_from_records
-    from semcgcnn.model.predict import load_pretrained
     from semcgcnn.schema import write_parquet
 
     recs = [r for r in mg_records if r.chemsys == "B-Mg"][:4]  # the system the model gets most wrong

@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
+from reference_cgcnn import reference_graph
 
 from semcgcnn.model import GraphConfig, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand
 from semcgcnn.model.atom_features import UnknownElementError, atom_feature_table
 from semcgcnn.model.data import GraphTensors, mean_pool
 from semcgcnn.model.featurize import BOTTOM, TOP
 from semcgcnn.model.graphs import GraphSet, dataset_graphs, featurize_structures
-
-from reference_cgcnn import reference_graph
 
 
 def assert_matches_reference(structure, cfg):

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from semcgcnn.model.config import ModelConfig
-from semcgcnn.model.training.gradnorm import GradNorm, TaskWeights
 from semcgcnn.model.network import SEMCGCNN
+from semcgcnn.model.training.gradnorm import GradNorm, TaskWeights
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
+
 MG_IDS = ["620db5b01f9bc37c981e4507", "620db5b01f9bc37c981e4508", "620db5b01f9bc37c981e4509"]
 
 
@@ -56,7 +58,8 @@ def test_api_predicts_real_slabs_close_to_dft(mg_records):
     # the shipped model saw (most of) these slabs: it must be far better than the spread of the data
     assert np.abs(df["surface_energy_eV_per_A2"] - se).mean() < 0.5 * np.abs(se - np.median(se)).mean()
     assert np.abs(df["work_function_eV"] - wf).mean() < 0.5 * np.abs(wf - np.median(wf)).mean()
-    np.testing.assert_allclose(df["surface_energy_J_per_m2"], df["surface_energy_eV_per_A2"] * 16.0218)
+    np.testing.assert_allclose(df["surface_energy_J_per_m2"],
+                               df["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
     assert df["model_id"].iloc[0] == p.model_id and p.model_id.startswith("semcgcnn-")
     assert not df["out_of_domain"].any()  # Mg–X intermetallic slabs of the training systems
 
@@ -101,8 +104,8 @@ def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
     assert "Og" in reasons["unknown_element"]
     assert reasons["not_a_structure"] == "JSON is not a pymatgen Structure: no 'lattice' key"
     # the CLI's numbers are the API's numbers
-    from semcgcnn.model.predict import load_pretrained
     from semcgcnn.io import read_structure
+    from semcgcnn.model.predict import load_pretrained
 
     api = load_pretrained().predict([read_structure(slab_dir / f"{s}.cif") for s in MG_IDS], ids=MG_IDS)
     merged = api.merge(pred, on="structure_id", suffixes=("", "_cli"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 
 def test_hyper_parameter_variants_are_named_in_the_result_file():
-    from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
     from generalise import variant_tag  # studies/generalise.py
+
+    from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
 
     assert variant_tag(TrainConfig(), ModelConfig(), GraphConfig()) == ""  # the paper's settings: no tag
     tag = variant_tag(TrainConfig(batch_size=32, lr=5e-4), ModelConfig(h_fea_len=64, surface_pool=True),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from readout import SURFACES, cell_variants, symmetric_slab
+
 from semcgcnn.model.predict import load_pretrained
 
 SE, WF = "surface_energy_eV_per_A2", "work_function_eV"

@@ -4,11 +4,10 @@ by studies/mlip_energies.py)."""
 
 from pathlib import Path
 
+import mlip_prior
 import numpy as np
 import pandas as pd
 import pytest
-
-import mlip_prior
 
 REPO = Path(__file__).resolve().parents[2]
 ENERGIES = REPO / "reports" / "mlip_prior_energies.parquet"

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import per_element
 import pytest
 import torch
-
-import per_element
 
 
 @pytest.fixture(scope="module")
 def random_test_frame():
     """The random-split model's predictions on its 643 test slabs."""
-    from semcgcnn.model.training.recipes import RECIPES
     from semcgcnn.model.training.data import load_slab_tensors
+    from semcgcnn.model.training.recipes import RECIPES
 
     torch.set_num_threads(1)
     r = RECIPES[per_element.RECIPE]

@@ -17,6 +17,7 @@ from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.references import elemental_reference
 from semcgcnn.pipeline.labelling.slabs import free_atoms, label_slabs
 from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_label_mg0001_with_gpaw_matches_materials_project(cli, mg_file, tmp_path
     row = labels.iloc[0]
     assert row.structure_id == "Mg_0_0_1_t0" and row.miller_index == "(0 0 1)" and row.termination_index == 0
     assert abs(row.surface_energy_eV_per_A2 / 0.0318 - 1) < 0.15
-    assert row.surface_energy_J_per_m2 == pytest.approx(row.surface_energy_eV_per_A2 * 16.0218)
+    assert row.surface_energy_J_per_m2 == pytest.approx(row.surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2)
     for wf in (row.work_function_bottom_eV, row.work_function_top_eV, row.work_function_eV):
         assert abs(wf - 3.61) < 0.25
     assert abs(row.work_function_bottom_eV - row.work_function_top_eV) < 0.02  # a symmetric slab

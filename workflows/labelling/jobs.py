@@ -16,7 +16,6 @@ from jobflow import JobConfig, job
 from jobflow.core.reference import OnMissing
 
 from semcgcnn.pipeline.labelling.calc import CalcResult, LabelError
-
 from semcgcnn.workflows.schemas import LabelSetDoc
 
 log = logging.getLogger(__name__)

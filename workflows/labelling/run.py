@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semcgcnn.io import InputError, read_structure
-from semcgcnn.paths import OutputPathError, check_output_dir
+from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.references import check_bulk
-
-from .maker import SurfacePropertyMaker
 from semcgcnn.workflows.local import JOBFLOW_DIR, run_flow
 from semcgcnn.workflows.schemas import LabelSetDoc
+
+from .maker import SurfacePropertyMaker
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,7 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
 
     t0 = time.perf_counter()
     out = Path(out).resolve()
-    try:
-        check_output_dir(out)
-    except OutputPathError as exc:
-        raise LabelError(str(exc)) from None
+    check_output_dir(out)
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
     cut, slab_errors = prepare(bulk, bulk_id, maker)

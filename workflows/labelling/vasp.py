@@ -18,8 +18,15 @@ from pymatgen.io.vasp import Kpoints
 
 from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
-from semcgcnn.pipeline.labelling.vasp import (check_vasp_setup, dry_run_readme, kpoint_mesh, mp_config,
-                                              potcar_symbols, psp_dir, step_incar)
+from semcgcnn.pipeline.labelling.vasp import (
+    check_vasp_setup,
+    dry_run_readme,
+    kpoint_mesh,
+    mp_config,
+    potcar_symbols,
+    psp_dir,
+    step_incar,
+)
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from jobflow import Flow, Response, job
 
+from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.screen import run as stages
 from semcgcnn.pipeline.screen.candidates import Candidate
 from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.pipeline.screen.store import PartStore
 from semcgcnn.schema import TABLES, provenance
-
 from semcgcnn.workflows.schemas import CandidatesDoc, CompoundBatchDoc, ScreenSummaryDoc
 
 log = logging.getLogger(__name__)
@@ -37,15 +37,15 @@ def _predictor(model: str | None, mlip_prior: bool = False):
 
 @job(data="todo")
 def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id: str | None = None) -> CandidatesDoc:
-    """Candidates of the screen and the folder's manifest; user mistakes raise ``ScreenError``.
-    ``run_id`` (the Flow's) lets a workflow manager rerun this job on the folder it started."""
+    """Candidates of the screen and the folder's manifest
+    (:func:`~semcgcnn.pipeline.screen.run.start_screen`); user mistakes raise a
+    :class:`~semcgcnn.errors.UserError`. ``run_id`` (the Flow's) lets a workflow manager rerun this
+    job on the folder it started."""
     cfg = ScreenConfig.from_parameters(parameters)
-    stages.check_output(Path(out))
+    check_output_dir(Path(out))
     predictor = _predictor(cfg.model, cfg.mlip_prior)
-    found = stages.find_candidates(cfg)
-    stages.check_manifest(Path(out), parameters, predictor.model_id, resume, run_id)
-    done = PartStore(Path(out)).done()
-    todo = [c for c in found.candidates if c.compound_id not in done]
+    start = stages.start_screen(cfg, Path(out), predictor.model_id, resume, run_id)
+    found, todo = start.found, start.todo
     log.info("%d candidates (%d already done), %d input errors", len(found.candidates),
              len(found.candidates) - len(todo), len(found.errors))
     return CandidatesDoc(out_dir=out, source=found.source, model_id=predictor.model_id, parameters=parameters,

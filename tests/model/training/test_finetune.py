@@ -15,8 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from semcgcnn.model.training.extra_labels import (SOURCE, ExtraLabelsError, labels_table_from_records, load_extra_labels,
-                                         with_extra_training_rows)
+from semcgcnn.model.training.extra_labels import (
+    SOURCE,
+    ExtraLabelsError,
+    labels_table_from_records,
+    load_extra_labels,
+    with_extra_training_rows,
+)
 from semcgcnn.schema import write_parquet
 
 BASE = Path(__file__).resolve().parents[3] / "studies" / "models" / "semcgcnn-grouped-s0"

@@ -9,8 +9,19 @@ import numpy as np
 import pytest
 
 from semcgcnn.model.config import GraphConfig, HyperoptConfig, ModelConfig, SearchSpace, TrainConfig
-from semcgcnn.model.training.tpe_search import (MgData, SearchMismatchError, configs_of, load_trials, params_of, paper_params,
-                                       paper_vals, run_search, space_expression, suggest, trials_of)
+from semcgcnn.model.training.tpe_search import (
+    MgData,
+    SearchMismatchError,
+    configs_of,
+    load_trials,
+    paper_params,
+    paper_vals,
+    params_of,
+    run_search,
+    space_expression,
+    suggest,
+    trials_of,
+)
 
 # every 20th Mg–X slab (161 rows), one epoch per trial: a real search in seconds
 CFG = HyperoptConfig(max_evals=3, epochs=1, row_stride=20, n_startup=2, threads=1)

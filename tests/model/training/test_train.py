@@ -10,9 +10,9 @@ import torch
 
 from semcgcnn.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from semcgcnn.model.config import GraphConfig, ModelConfig, TrainConfig
-from semcgcnn.model.training.splits import grouped_split, random_split
 from semcgcnn.model.inference import predict
 from semcgcnn.model.training.loop import masked_task_losses
+from semcgcnn.model.training.splits import grouped_split, random_split
 from semcgcnn.model.training.train import train
 
 CFG = TrainConfig(epochs=4, batch_size=32, lr_drop_epoch=2, threads=1)

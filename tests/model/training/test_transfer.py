@@ -16,8 +16,8 @@ import torch
 
 from semcgcnn.model.checkpoint import load_checkpoint, save_checkpoint
 from semcgcnn.model.config import ModelConfig, TrainConfig
-from semcgcnn.model.training.train import train
 from semcgcnn.model.network import ENCODER
+from semcgcnn.model.training.train import train
 from semcgcnn.model.training.transfer import train_transfer, transfer_model, transfer_tensors
 
 SE, WF = "surface_energy", "work_function"

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from backends_required import requires_mlip
 
-
 # constants at 298.15 K: kT = 0.0256926 eV; kT ln(1e-6) = -0.354956 eV; kT ln10 = 0.0591593 eV;
 # ΔG_f(H2O, l) = -237.129 kJ/mol = -2.457669 eV. Shipped table: Mg[2+] -4.71365 eV, H4SiO4(aq) -13.6445 eV.
 
@@ -48,7 +47,11 @@ def test_mg2si_by_hand():
 
 
 def test_species_choice_and_nan_with_reason():
-    from semcgcnn.pipeline.analysis.dissolution import DEFAULT_CONDITIONS, dissolved_species, equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution import (
+        DEFAULT_CONDITIONS,
+        dissolved_species,
+        equilibrium_potential,
+    )
 
     # at pH 7: Al as aluminate (Al(OH)4⁻ beats Al³⁺), S as sulfate, Zn as Zn²⁺, H of a hydride as H⁺
     assert [dissolved_species(e).name for e in ("Al", "S", "Zn", "H")] == ["Al(OH)4[-]", "SO4[2-]", "Zn[2+]", "H[+]"]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from backends_required import requires_mlip
 
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
+
 warnings.filterwarnings("ignore")
 pytestmark = requires_mlip
-
-J_M2 = 16.021766  # J/m² per eV/Å²
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,8 @@ def test_makers_settings(mg, tmp_path):
 @pytest.mark.slow
 def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
     from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc, check_mlip
-    from semcgcnn.workflows.labelling.forcefield import mlip_makers
     from semcgcnn.pipeline.labelling.surface import surface_energy
+    from semcgcnn.workflows.labelling.forcefield import mlip_makers
 
     bulk, slab = mg
     check_mlip("SevenNet", [bulk, slab])
@@ -116,7 +116,7 @@ def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
     assert "relaxed to fmax 0.02" in s_relax.method and s_relax.n_ionic_steps >= 1
     assert b.energy_per_atom_eV == pytest.approx(-1.60, abs=0.02)  # 7net-0, hcp Mg (measured −1.604)
     for s in (s_static, s_relax):
-        g = surface_energy(s, b).eV_per_A2 * J_M2
+        g = surface_energy(s, b).eV_per_A2 * EV_PER_A2_TO_J_PER_M2
         assert 0.40 < g < 0.55  # 7net-0: ~0.47; PBE 0.54
     assert s_relax.energy_eV <= s_static.energy_eV + 1e-6
     assert s_relax.fermi_eV is None  # no work function from an ML potential

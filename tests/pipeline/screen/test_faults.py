@@ -70,8 +70,8 @@ def test_assembling_never_duplicates_a_compound_committed_twice(tmp_path):
     from semcgcnn.pipeline.screen.batch import screen_batch
     from semcgcnn.pipeline.screen.candidates import screen_candidates
     from semcgcnn.pipeline.screen.run import cut_slabs
-    from semcgcnn.pipeline.slabs import SlabConfig
     from semcgcnn.pipeline.screen.store import PartStore
+    from semcgcnn.pipeline.slabs import SlabConfig
 
     found = screen_candidates("bundled", elements=["Ag"], limit=2)
     cut = [(c, cut_slabs(c.compound_id, c.structure, SlabConfig())) for c in found.candidates]

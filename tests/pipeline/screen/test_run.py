@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from cli_runner import start_cli
 
+from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
+
 TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 # the first 8 shipped binaries (Ac, Ag, Al partners), with Mg17Al12 and Mg13Al14 the larger cells
 SCREEN = ("screen", "--limit", "8", "--workers", "1", "--batch-size", "1")
@@ -47,7 +49,8 @@ def test_tables_are_consistent_and_carry_provenance(screened):
     assert s["slab_id"].is_unique and list(p["slab_id"]) == list(s["slab_id"])
     assert c.set_index("compound_id")["n_slabs"].to_dict() == s.groupby("compound_id").size().to_dict()
     assert (s["slab_thickness_A"] >= 10 - 1e-6).all() and (s["vacuum_A"] >= 15 - 1e-6).all()
-    assert p["surface_energy_J_per_m2"].to_numpy() == pytest.approx(p["surface_energy_eV_per_A2"] * 16.0218)
+    assert p["surface_energy_J_per_m2"].to_numpy() == pytest.approx(
+        p["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
     # one facet row per Miller index and compound, from its lowest-energy slab
     mins = p[p["is_facet_minimum"]].set_index("slab_id")
     assert len(mins) == len(f) and set(f["slab_id"]) == set(mins.index)

@@ -30,11 +30,10 @@ def _jobflow_round_trip(obj):
 
 
 def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
-    from semcgcnn.pipeline.screen.batch import screen_batch
-
     from pymatgen.core.surface import get_symmetrically_distinct_miller_indices
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    from semcgcnn.pipeline.screen.batch import screen_batch
     from semcgcnn.pipeline.slabs import SlabConfig
 
     cut, predictor = stage_inputs
@@ -55,7 +54,8 @@ def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
 
 def test_compound_tables_agree_with_each_other(stage_inputs):
     from semcgcnn.pipeline.screen.batch import compound_tables
-    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.predictions import predict_slabs
+    from semcgcnn.pipeline.slabs import slab_structure
 
     (cand, res), *_ = stage_inputs[0]
     predictor = stage_inputs[1]

@@ -35,8 +35,8 @@ def mg_dft():
 def test_weighted_values_equal_a_hand_calculation_from_pymatgen_area_fractions(mg_dft):
     from pymatgen.analysis.wulff import WulffShape
 
-    from semcgcnn.datasets import EV_PER_A2_TO_J_PER_M2
     from semcgcnn.pipeline.screen.wulff import lowest_per_facet, wulff
+    from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     lattice, rows = mg_dft
     facets = lowest_per_facet(rows)
@@ -153,8 +153,8 @@ def test_every_compound_whose_planes_cannot_close_says_so_in_words(bundled):
     their facet families' planes (with every symmetry equivalent) are parallel to one direction."""
     from pymatgen.core import Lattice
 
-    from semcgcnn.pipeline.slabs import conventional_cell
     from semcgcnn.pipeline.screen.wulff import Facet, compound_wulff, wulff
+    from semcgcnn.pipeline.slabs import conventional_cell
 
     for cid, (millers, direction) in NO_CLOSURE.items():
         conv, *_ = conventional_cell(bundled[cid].structure)
@@ -280,9 +280,9 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.pipeline.screen.batch import compound_tables
     from semcgcnn.pipeline.screen.candidates import screen_candidates
-    from semcgcnn.pipeline.screen.predictions import predict_slabs, slab_structure
+    from semcgcnn.pipeline.screen.predictions import predict_slabs
     from semcgcnn.pipeline.screen.run import cut_slabs
-    from semcgcnn.pipeline.slabs import SlabConfig
+    from semcgcnn.pipeline.slabs import SlabConfig, slab_structure
 
     p = load_pretrained()
     cand = screen_candidates("bundled", elements=["Al"], limit=1).candidates[0]
