@@ -74,3 +74,33 @@ def small_screen(tmp_path_factory) -> Path:
                           "--out", str(out)], capture_output=True, text=True, timeout=600, env=env)
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory):
+    """A real MongoDB wire-protocol server on 127.0.0.1 for the whole session (``tests/mongo_server.py``:
+    SecantusDB as a separate process, stopped by its PID at the end). Skips where it is not
+    installed, fails instead under ``SEMCGCNN_REQUIRE_BACKENDS=1``."""
+    from backends_required import REQUIRED
+    from mongo_server import ServerError, server_binary, start_server
+
+    if server_binary() is None and not REQUIRED:
+        pytest.skip("no MongoDB test server (pip install 'sem-cgcnn[test]' installs secantusdb)")
+    try:
+        server = start_server(tmp_path_factory.mktemp("mongo_server"))
+    except ServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_db(mongo_server, request) -> str:
+    """A database name of its own for each test on :func:`mongo_server` (dropped afterwards)."""
+    import re
+    import uuid
+
+    name = f"t_{re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)[:40]}_{uuid.uuid4().hex[:8]}"
+    yield name
+    with mongo_server.client() as client:
+        client.drop_database(name)
