@@ -104,3 +104,23 @@ def mongo_db(mongo_server, request) -> str:
     yield name
     with mongo_server.client() as client:
         client.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def plain_al_screen(tmp_path_factory) -> Path:
+    """The plain ``semcgcnn screen`` of ``screen_reference.AL_SCREEN`` (4 Al–Mg compounds), the
+    reference of the FireWorks, jobflow-remote and job-store tests."""
+    from screen_reference import plain_screen
+
+    return plain_screen(tmp_path_factory.mktemp("plain_al") / "screen")
+
+
+@pytest.fixture(scope="session")
+def hcp_mg_file(tmp_path_factory) -> Path:
+    """hcp Mg (a = 3.21 Å, c = 5.21 Å, P6₃/mmc), built with pymatgen, as a JSON structure file."""
+    from pymatgen.core import Lattice, Structure
+
+    path = tmp_path_factory.mktemp("bulk") / "Mg.json"
+    mg = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    path.write_text(mg.to_json())
+    return path

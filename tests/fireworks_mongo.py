@@ -16,13 +16,14 @@ BIN = Path(sys.executable).parent
 
 
 class FireWorksSite:
-    """One LaunchPad (database ``database`` on ``server``) with its job store and worker folders in ``root``."""
+    """A LaunchPad (database ``database`` on ``server``), its job store and worker folders in ``root``."""
 
     def __init__(self, server, database: str, root: Path):
         self.server, self.database, self.root = server, database, root
         root.mkdir(parents=True, exist_ok=True)
         self.launchpad_file = root / "my_launchpad.yaml"
-        self.launchpad_file.write_text(json.dumps({"host": server.host, "port": server.port, "name": database}))
+        lp = {"host": server.host, "port": server.port, "name": database}
+        self.launchpad_file.write_text(json.dumps(lp))
         config = server.write_jobflow_config(root / "jobflow.yaml", database)
         self.env = {**os.environ, "COLUMNS": "200", "JOBFLOW_CONFIG_FILE": str(config)}
         for name in ("MONGOMOCK_SERVERSTORE_FILE", "MP_API_KEY", "FW_CONFIG_FILE"):
@@ -43,8 +44,8 @@ class FireWorksSite:
         folder = self.root / name
         folder.mkdir(exist_ok=True)
         log = (folder / "rlaunch.log").open("w")
-        return subprocess.Popen([str(BIN / "rlaunch"), "-l", str(self.launchpad_file), "-s", "rapidfire",
-                                 "--sleep", "1"], env=self.env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
+        cmd = [str(BIN / "rlaunch"), "-l", str(self.launchpad_file), "-s", "rapidfire", "--sleep", "1"]
+        return subprocess.Popen(cmd, env=self.env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
 
     def db(self):

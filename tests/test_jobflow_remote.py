@@ -6,7 +6,6 @@ finishes with no compound lost or committed twice."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,17 +13,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
+import pandas as pd
 import yaml
 from backends_required import have_gpaw
 from fireworks_mongo import wait_for
-from same_tables import assert_same_labels, assert_same_tables
+from same_tables import assert_same_tables
+from screen_reference import SCREEN_TABLES, committed_once
 
 BIN = Path(sys.executable).parent
-SEMCGCNN = str(BIN / "semcgcnn")
-TABLES = {f"{t}.parquet" for t in ("compounds", "slabs", "predictions", "facets", "wulff", "errors")}
-SCREEN = ("--elements", "Al", "--limit", "4", "--workers", "1", "--batch-size", "1")
-N_COMPOUNDS = 4
 # the runner's waits between its steps (s); its defaults (30 s and more) suit a cluster, not a test
 RUNNER_DELAYS = {"delay_checkout": 1, "delay_check_run_status": 1, "delay_advance_status": 1,
                  "delay_refresh_limited": 1, "delay_update_batch": 1}
@@ -40,7 +36,8 @@ screen_out, bulk_file, labels_out = sys.argv[1:4]
 flows = [ScreeningMaker(elements=("Al",), limit=4, batch_size=1, job_size=2).make(screen_out)]
 if bulk_file != "-":
     bulk = Structure.from_file(bulk_file)
-    flows.append(SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1)).make(bulk, "Mg", labels_out))
+    maker = SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1))
+    flows.append(maker.make(bulk, "Mg", labels_out))
 for flow in flows:
     submit_flow(flow, worker="local")
 """
@@ -120,44 +117,22 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("plain") / "screen"
-    res = _cli("screen", *SCREEN, "--out", str(out))
-    assert res.returncode == 0, res.stderr
-    return out
 
 
-@pytest.fixture(scope="module")
-def mg_file(tmp_path_factory) -> Path:
-    """hcp Mg (a = 3.21 Å, c = 5.21 Å), built with pymatgen."""
-    from pymatgen.core import Lattice, Structure
-
-    path = tmp_path_factory.mktemp("bulk") / "Mg.json"
-    mg = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
-    path.write_text(mg.to_json())
-    return path
 
 
-def _committed_once(out: Path) -> None:
-    done = [cid for p in (out / "parts").glob("part-*") for cid in json.loads((p / "done.json").read_text())]
-    assert len(done) == len(set(done)) == N_COMPOUNDS, done
 
 
-def test_screen_and_label_flows_run_to_completed_through_the_runner(plain, mg_file, mongo_server, mongo_db,
-                                                                      tmp_path):
+def test_screen_and_label_flows_complete_through_the_runner(plain_al_screen, hcp_mg_file, mongo_server,
+                                                             mongo_db, tmp_path):
     site = JobflowRemoteSite(mongo_server, mongo_db, tmp_path)
     reset = site.jf("admin", "reset", "-o", "-y")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     screen_out, labels_out = tmp_path / "screen", tmp_path / "labels"
     with_labels = have_gpaw()
-    submit = site.run(sys.executable, "-c", SUBMIT, str(screen_out), str(mg_file) if with_labels else "-",
+    submit = site.run(sys.executable, "-c", SUBMIT, str(screen_out), str(hcp_mg_file) if with_labels else "-",
                       str(labels_out))
     assert submit.returncode == 0, submit.stderr
     t0 = time.perf_counter()
@@ -170,19 +145,20 @@ def test_screen_and_label_flows_run_to_completed_through_the_runner(plain, mg_fi
     # screen: candidates, fan-out (and its replacement's output job), 2 batch jobs, assemble;
     # labels: bulk, slab, label row, collect
     assert len(states) == 6 + (4 if with_labels else 0), states
-    _committed_once(screen_out)
-    assert_same_tables(screen_out, plain, TABLES)
+    committed_once(screen_out)
+    assert_same_tables(screen_out, plain_al_screen, SCREEN_TABLES)
     listed = site.jf("job", "list")
     assert listed.returncode == 0 and "COMPLETED" in listed.stdout, listed.stderr
-    if with_labels:
-        local = _cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "gpaw", "--preset", "fast",
-                     "--out", str(tmp_path / "local"))
-        assert local.returncode == 0, local.stderr
-        assert_same_labels(labels_out, tmp_path / "local")
+    if with_labels:  # the FireWorks test compares the same Flow's labels with the CLI's
+        labels, errors = (pd.read_parquet(labels_out / f"{t}.parquet") for t in ("labels", "errors"))
+        assert len(labels) == 1 and len(errors) == 0 and labels.structure_id[0] == "Mg_0_0_1_t0"
+        assert abs(labels.surface_energy_eV_per_A2[0] / 0.0318 - 1) < 0.15  # Materials Project PBE
+        assert abs(labels.work_function_eV[0] - 3.61) < 0.25
     print(f"jobflow-remote, runner in the foreground, {len(states)} jobs: {seconds:.1f} s to all COMPLETED")
 
 
-def test_runner_killed_mid_screen_and_restarted_loses_nothing(plain, mongo_server, mongo_db, tmp_path):
+def test_runner_killed_mid_screen_and_restarted_loses_nothing(plain_al_screen, mongo_server, mongo_db,
+                                                                tmp_path):
     site = JobflowRemoteSite(mongo_server, mongo_db, tmp_path)
     assert site.jf("admin", "reset", "-o", "-y").returncode == 0
     screen_out = tmp_path / "screen"
@@ -201,5 +177,5 @@ def test_runner_killed_mid_screen_and_restarted_loses_nothing(plain, mongo_serve
     finally:
         stop(again)
     assert len(states) == 6, states
-    _committed_once(screen_out)
-    assert_same_tables(screen_out, plain, TABLES)
+    committed_once(screen_out)
+    assert_same_tables(screen_out, plain_al_screen, SCREEN_TABLES)

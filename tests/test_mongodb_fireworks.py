@@ -5,23 +5,14 @@ batch job and ``lpad detect_lostruns --rerun``. Tables are compared with the pla
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 from backends_required import requires_gpaw
 from fireworks_mongo import FireWorksSite, wait_all, wait_for
 from same_tables import assert_same_labels, assert_same_tables
-
-SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
-TABLES = {f"{t}.parquet" for t in ("compounds", "slabs", "predictions", "facets", "wulff", "errors")}
-SCREEN = ("--elements", "Al", "--limit", "4", "--workers", "1", "--batch-size", "1")
-N_COMPOUNDS = 4
+from screen_reference import LABEL, N_AL, SCREEN_TABLES, committed_once, semcgcnn
 
 ADD_SCREEN = """
 import sys
@@ -49,25 +40,10 @@ lp.add_wf(flow_to_workflow(SurfacePropertyMaker(backend="gpaw", preset="fast", m
 """
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    env.pop("MP_API_KEY", None)
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=env)
 
 
-@pytest.fixture(scope="module")
-def plain(tmp_path_factory) -> Path:
-    """The plain ``semcgcnn screen`` of the selection the Flow screens (4 Al–Mg compounds)."""
-    out = tmp_path_factory.mktemp("plain") / "screen"
-    res = _cli("screen", *SCREEN, "--out", str(out))
-    assert res.returncode == 0, res.stderr
-    return out
 
 
-def _committed_once(out: Path) -> list[str]:
-    done = [cid for p in (out / "parts").glob("part-*") for cid in json.loads((p / "done.json").read_text())]
-    assert len(done) == len(set(done)) == N_COMPOUNDS, done
-    return done
 
 
 def _completed_once(site: FireWorksSite) -> None:
@@ -78,7 +54,8 @@ def _completed_once(site: FireWorksSite) -> None:
     assert {name: c["COMPLETED"] for name, c in counts.items()} == {name: 1 for name in states}, counts
 
 
-def test_screen_flow_on_three_concurrent_workers_gives_the_plain_tables(plain, mongo_server, mongo_db, tmp_path):
+def test_screen_flow_on_three_concurrent_workers_gives_plain_tables(plain_al_screen, mongo_server, mongo_db,
+                                                                     tmp_path):
     site = FireWorksSite(mongo_server, mongo_db, tmp_path / "fw")
     out = tmp_path / "screen"
     add = site.python(ADD_SCREEN, str(out))
@@ -88,18 +65,19 @@ def test_screen_flow_on_three_concurrent_workers_gives_the_plain_tables(plain, m
     assert wait_all(workers, 600) == [0, 0, 0]
     seconds = time.perf_counter() - t0
     # candidates, fan-out, one batch job per compound, the fan-out's output collector, assemble
-    assert len(site.states()) == 3 + N_COMPOUNDS + 1
+    assert len(site.states()) == 3 + N_AL + 1
     _completed_once(site)
-    assert sum(c.total() for c in site.launch_counts().values()) == 3 + N_COMPOUNDS + 1  # no launch twice
+    assert sum(c.total() for c in site.launch_counts().values()) == 3 + N_AL + 1  # no launch twice
     used = site.workers_used()
     assert len(used) >= 2, f"only {used} ran Fireworks: the workers did not run concurrently"
-    _committed_once(out)
-    assert_same_tables(out, plain, TABLES)
+    committed_once(out)
+    assert_same_tables(out, plain_al_screen, SCREEN_TABLES)
     print(f"FireWorks on the server, 3 rlaunch rapidfire workers ({len(used)} ran launches), "
-          f"{N_COMPOUNDS} compounds: {seconds:.1f} s")
+          f"{N_AL} compounds: {seconds:.1f} s")
 
 
-def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain, mongo_server, mongo_db, tmp_path):
+def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain_al_screen, mongo_server, mongo_db,
+                                                                        tmp_path):
     """SIGKILL the worker of a RUNNING batch job: its Firework stays RUNNING with no worker behind
     it; the other workers finish what does not depend on it and go idle. ``lpad detect_lostruns
     --time 1 --rerun`` makes it READY again and a new rapidfire finishes the screen: every
@@ -119,7 +97,7 @@ def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain, mon
         states = site.states()
         running = {n for n, s in states.items() if s == "RUNNING"}
         batches = [s for n, s in states.items() if n.startswith("screen batch") and n != launch["name"]]
-        return running == {launch["name"]} and len(batches) == N_COMPOUNDS - 1 and set(batches) == {"COMPLETED"}
+        return running == {launch["name"]} and len(batches) == N_AL - 1 and set(batches) == {"COMPLETED"}
 
     wait_for(others_done, 300, "the other batch jobs to complete", interval_s=0.5)
     assert site.states()["assemble tables"] == "WAITING" and not (out / "wulff.parquet").exists()
@@ -140,32 +118,22 @@ def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain, mon
     fw = site.db().fireworks.find_one({"name": launch["name"]})
     assert len(fw["archived_launches"]) == 1 and len(fw["launches"]) == 1
     assert all(c.total() == 1 for name, c in counts.items() if name != launch["name"])
-    _committed_once(out)
-    assert_same_tables(out, plain, TABLES)
+    committed_once(out)
+    assert_same_tables(out, plain_al_screen, SCREEN_TABLES)
 
 
-@pytest.fixture(scope="module")
-def mg_file(tmp_path_factory) -> Path:
-    """hcp Mg (a = 3.21 Å, c = 5.21 Å), built with pymatgen."""
-    from pymatgen.core import Lattice, Structure
-
-    path = tmp_path_factory.mktemp("bulk") / "Mg.json"
-    mg = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
-    path.write_text(mg.to_json())
-    return path
 
 
 @requires_gpaw
-def test_label_flow_on_two_concurrent_workers_gives_the_cli_labels(mg_file, mongo_server, mongo_db, tmp_path):
+def test_label_flow_on_two_concurrent_workers_gives_cli_labels(hcp_mg_file, mongo_server, mongo_db, tmp_path):
     """SurfacePropertyMaker (GPAW fast, Mg (0001)) on the server with two workers: the bulk and
     slab calculations run side by side, each Firework completes once, and the label tables are
     those of ``semcgcnn label`` on the same file."""
-    local = _cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "gpaw", "--preset", "fast",
-                 "--out", str(tmp_path / "local"))
+    local = semcgcnn("label", str(hcp_mg_file), *LABEL, "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
     site = FireWorksSite(mongo_server, mongo_db, tmp_path / "fw")
     out = tmp_path / "labels"
-    add = site.python(ADD_LABELS, str(mg_file), str(out))
+    add = site.python(ADD_LABELS, str(hcp_mg_file), str(out))
     assert add.returncode == 0, add.stderr
     t0 = time.perf_counter()
     assert wait_all([site.worker("w0"), site.worker("w1")], 600) == [0, 0]
@@ -176,5 +144,5 @@ def test_label_flow_on_two_concurrent_workers_gives_the_cli_labels(mg_file, mong
     assert sum(c.total() for c in site.launch_counts().values()) == 4
     assert len(list(site.root.rglob("gpaw.txt"))) == 2
     assert_same_labels(out, tmp_path / "local")
-    print(f"FireWorks on the server, GPAW fast Mg(0001), 2 workers ({len(site.workers_used())} ran launches): "
-          f"{seconds:.1f} s")
+    print(f"FireWorks on the server, GPAW fast Mg(0001), 2 workers ({len(site.workers_used())} ran "
+          f"launches): {seconds:.1f} s")
