@@ -49,10 +49,6 @@ class CandidatesDoc(BaseModel):
     n_already_done: int = Field(0, description="Compounds committed by an earlier run of this screen (--resume).")
     todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates still to screen (chunks).")
 
-    def todo_candidates(self) -> list[Candidate]:
-        """The candidates still to screen, in candidate order."""
-        return [c for chunk in self.todo for c in chunk.candidates]
-
 
 class CompoundBatchDoc(BaseModel):
     """What one batch job committed to the part store."""
