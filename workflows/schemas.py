@@ -47,7 +47,7 @@ class CandidatesDoc(BaseModel):
     compound_ids: list[str] = Field(description="Every candidate, in candidate order (the tables' order).")
     candidate_errors: list[dict] = Field(default_factory=list, description="Error rows of refused inputs.")
     n_already_done: int = Field(0, description="Compounds committed by an earlier run of this screen (--resume).")
-    todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates still to screen (chunks).")
+    todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates to screen, in chunks.")
 
 
 class CompoundBatchDoc(BaseModel):
