@@ -87,6 +87,8 @@ def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain_al_s
     assert site.python(ADD_SCREEN, str(out)).returncode == 0
     workers = {f"w{i}": site.worker(f"w{i}") for i in range(2)}
     launch = wait_for(lambda: site.running_launch("screen batch"), 300, "a RUNNING batch job")
+    # into its task: the rocket writes FW.json once its checkout (which holds the workflow's lock) is done
+    wait_for(lambda: (Path(launch["launch_dir"]) / "FW.json").exists(), 60, "the batch job's FW.json")
     victim = Path(launch["launch_dir"]).relative_to(site.root).parts[0]
     workers[victim].send_signal(signal.SIGKILL)
     workers[victim].wait()
