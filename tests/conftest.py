@@ -76,3 +76,53 @@ def small_screen(tmp_path_factory) -> Path:
     res = run_cli("screen", "--limit", "4", "--workers", "1", "--out", str(out))
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory):
+    """A real MongoDB wire-protocol server on 127.0.0.1 for the whole session (``tests/mongo_server.py``:
+    SecantusDB as a separate process, stopped by its PID at the end). Skips where it is not
+    installed, fails instead under ``SEMCGCNN_REQUIRE_BACKENDS=1``."""
+    from backends_required import REQUIRED
+    from mongo_server import ServerError, server_binary, start_server
+
+    if server_binary() is None and not REQUIRED:
+        pytest.skip("no MongoDB test server (pip install 'sem-cgcnn[test]' installs secantusdb)")
+    try:
+        server = start_server(tmp_path_factory.mktemp("mongo_server"))
+    except ServerError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mongo_db(mongo_server, request) -> str:
+    """A database name of its own for each test on :func:`mongo_server` (dropped afterwards)."""
+    import re
+    import uuid
+
+    name = f"t_{re.sub(r'[^A-Za-z0-9_]', '_', request.node.name)[:40]}_{uuid.uuid4().hex[:8]}"
+    yield name
+    with mongo_server.client() as client:
+        client.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def plain_al_screen(tmp_path_factory) -> Path:
+    """The plain ``semcgcnn screen`` of ``screen_reference.AL_SCREEN`` (4 Al–Mg compounds), the
+    reference of the FireWorks, jobflow-remote and job-store tests."""
+    from screen_reference import plain_screen
+
+    return plain_screen(tmp_path_factory.mktemp("plain_al") / "screen")
+
+
+@pytest.fixture(scope="session")
+def hcp_mg_file(tmp_path_factory) -> Path:
+    """hcp Mg (a = 3.21 Å, c = 5.21 Å, P6₃/mmc), built with pymatgen, as a JSON structure file."""
+    from pymatgen.core import Lattice, Structure
+
+    path = tmp_path_factory.mktemp("bulk") / "Mg.json"
+    mg = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    path.write_text(mg.to_json())
+    return path

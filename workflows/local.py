@@ -1,9 +1,10 @@
 """``semcgcnn screen --engine jobflow``: the :class:`ScreeningMaker` Flow run by ``jobflow.run_locally``.
 
-The job store is file-backed, in the screen folder (``out/jobflow/``: a maggma ``JSONStore`` for
-the job documents and one for the ``data`` additional store), so a run's documents outlive it;
-the folder lock, the manifest and the part store are the plain screen's, so ``--resume`` after a
-kill skips every committed compound.
+The job store is jobflow's configured ``JOB_STORE`` where the user has one (``JOBFLOW_CONFIG_FILE``,
+``~/.jobflow.yaml`` or ``JOBFLOW_JOB_STORE``: a MongoDB store, say), else file-backed in the screen
+folder (``out/jobflow/``: a maggma ``JSONStore`` for the job documents and one for the ``data``
+additional store), so a run's documents outlive it either way; the folder lock, the manifest and
+the part store are the plain screen's, so ``--resume`` after a kill skips every committed compound.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+import jobflow
 from jobflow import JobStore, run_locally
+from jobflow.settings import JobflowSettings
 from maggma.stores import JSONStore
 
 from semcgcnn.parallel import n_workers
 from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.screen.run import ScreenSummary, StageClock
+from semcgcnn.pipeline.screen.run import ScreenError, ScreenSummary, StageClock
 from semcgcnn.pipeline.screen.store import RunLock
 
 from .schemas import ScreenSummaryDoc
@@ -45,6 +48,36 @@ def file_job_store(folder: Path) -> JobStore:
         return JSONStore(str(folder / f"{name}.json"), read_only=False)
 
     return JobStore(json_store("docs"), additional_stores={"data": json_store("data")})
+
+
+def configured_job_store(settings: JobflowSettings | None = None) -> JobStore | None:
+    """The ``JOB_STORE`` of the user's jobflow configuration, or ``None`` where there is none (jobflow's
+    default, an in-memory store, is not one: its documents would die with the process).
+
+    Args:
+        settings: jobflow's settings; default ``jobflow.SETTINGS``, which jobflow reads on import
+            from ``JOBFLOW_CONFIG_FILE`` (else ``~/.jobflow.yaml``) and ``JOBFLOW_*`` variables.
+    """
+    settings = jobflow.SETTINGS if settings is None else settings
+    return settings.JOB_STORE if "JOB_STORE" in settings.model_fields_set else None
+
+
+def screen_job_store(folder: Path) -> JobStore:
+    """The job store of ``--engine jobflow``: :func:`configured_job_store` where there is one, else
+    :func:`file_job_store` in ``folder``. A configured store without the ``data`` additional store
+    (where the candidates' structures go) raises ``ScreenError``.
+
+    Args:
+        folder: where the file-backed store goes when none is configured.
+    """
+    store = configured_job_store()
+    if store is None:
+        return file_job_store(folder)
+    if "data" not in store.additional_stores:
+        raise ScreenError(f"jobflow's JOB_STORE ({jobflow.SETTINGS.CONFIG_FILE}) has no 'data' additional "
+                          "store; add one (additional_stores: data): the candidates' structures go there")
+    log.info("job documents go to jobflow's configured JOB_STORE (%s)", type(store.docs_store).__name__)
+    return store
 
 
 class _JobCounter(logging.Handler):
@@ -75,18 +108,21 @@ def _count_jobs(advance):
         logger.propagate = propagate
 
 
-def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folders: bool = False) -> dict:
+def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folders: bool = False,
+             store: JobStore | None = None) -> dict:
     """``jobflow.run_locally`` with the job store in ``folder`` (:func:`file_job_store`, job folders
     there too with ``create_folders``), ``advance(1, job name)`` called as each job finishes, and
     the known noise of its dependencies silenced. ``strict``: raise on the first failed job
-    (otherwise failures are left to the Flow's own error handling)."""
+    (otherwise failures are left to the Flow's own error handling). ``store``: another job store
+    to use instead of the file store (job folders stay in ``folder``)."""
     with contextlib.ExitStack() as stack:
         if advance is not None:
             stack.enter_context(_count_jobs(advance))
         stack.enter_context(warnings.catch_warnings())
         warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
         warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)  # SevenNet on a CPU
-        return run_locally(flow, store=file_job_store(folder), root_dir=folder, create_folders=create_folders,
+        store = file_job_store(folder) if store is None else store
+        return run_locally(flow, store=store, root_dir=folder, create_folders=create_folders,
                            log=False, raise_immediately=strict, ensure_success=strict)
 
 
@@ -102,7 +138,7 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
         job_size = max(batch_size, COMPOUNDS_PER_WORKER * n_workers(workers))
         maker = ScreeningMaker(config=cfg, batch_size=batch_size, job_size=job_size, workers=workers)
         flow = maker.make(out, resume)
-        responses = run_flow(flow, out / JOBFLOW_DIR)
+        responses = run_flow(flow, out / JOBFLOW_DIR, store=screen_job_store(out / JOBFLOW_DIR))
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output
     seconds = {**StageClock.for_screen(), "assemble": 0.0, **doc.stage_seconds, "total": time.perf_counter() - t0}
     return ScreenSummary(out, doc.n_candidates, doc.n_compounds, doc.n_slabs, doc.n_error_rows, seconds,

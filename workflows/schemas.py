@@ -1,7 +1,8 @@
 """Output documents of the screening jobs (pydantic, atomate2/emmet style; units in field names).
 
 Each job of :class:`~semcgcnn.workflows.screen.maker.ScreeningMaker` returns one of these; jobflow
-stores them in the job store (the candidates' structures go to the ``data`` additional store).
+stores them in the job store (the candidates' structures go to the ``data`` additional store, at
+most :data:`CANDIDATES_PER_BLOB` to a document).
 """
 
 from __future__ import annotations
@@ -9,6 +10,29 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from semcgcnn.pipeline.screen.candidates import Candidate
+
+CANDIDATES_PER_BLOB = 8
+"""Candidates per document of the job store's ``data`` store (the ``candidates`` of one
+:class:`CandidateChunk`): the largest such document holds this many structures, whatever the
+size of the screen (a MongoDB document holds at most 16 MiB)."""
+
+
+class CandidateChunk(BaseModel):
+    """Consecutive candidates still to screen; each chunk's ``candidates`` is one ``data`` document."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    candidates: list[Candidate] = Field(description="At most CANDIDATES_PER_BLOB candidates, in order.")
+
+
+def chunked(candidates: list[Candidate], size: int = CANDIDATES_PER_BLOB) -> list[CandidateChunk]:
+    """``candidates`` in consecutive chunks of at most ``size``.
+
+    Args:
+        candidates: the candidates, in candidate order.
+        size: candidates per chunk (≥ 1).
+    """
+    return [CandidateChunk(candidates=candidates[i:i + size]) for i in range(0, len(candidates), size)]
 
 
 class CandidatesDoc(BaseModel):
@@ -23,7 +47,7 @@ class CandidatesDoc(BaseModel):
     compound_ids: list[str] = Field(description="Every candidate, in candidate order (the tables' order).")
     candidate_errors: list[dict] = Field(default_factory=list, description="Error rows of refused inputs.")
     n_already_done: int = Field(0, description="Compounds committed by an earlier run of this screen (--resume).")
-    todo: list[Candidate] = Field(default_factory=list, description="Candidates still to screen.")
+    todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates to screen, in chunks.")
 
 
 class CompoundBatchDoc(BaseModel):

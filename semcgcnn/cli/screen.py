@@ -37,7 +37,8 @@ def screen(
     mlip_prior: Annotated[bool, typer.Option("--mlip-prior", help="Blend each surface energy with the SevenNet "
                                              "7net-0 prior (reports/mlip_prior.md: grouped SE −2.7 %; ≈ 20× slower).")] = False,
     engine: Annotated[str, typer.Option(help="'plain' (process pool) or 'jobflow' (the ScreeningMaker Flow, "
-                                             "run_locally, job store in OUT/jobflow).")] = ENGINES[0],
+                                             "run_locally; job store: jobflow's configured JOB_STORE, "
+                                             "else OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
     from semcgcnn.pipeline.screen.run import run_screen

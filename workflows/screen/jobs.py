@@ -24,7 +24,13 @@ from semcgcnn.pipeline.screen.candidates import Candidate
 from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.pipeline.screen.store import PartStore
 from semcgcnn.schema import TABLES, provenance
-from semcgcnn.workflows.schemas import CandidatesDoc, CompoundBatchDoc, ScreenSummaryDoc
+from semcgcnn.workflows.schemas import (
+    CandidateChunk,
+    CandidatesDoc,
+    CompoundBatchDoc,
+    ScreenSummaryDoc,
+    chunked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,7 @@ def _predictor(model: str | None, mlip_prior: bool = False):
     return stages.load_predictor(model, mlip_prior)
 
 
-@job(data="todo")
+@job(data="candidates")  # each CandidateChunk's structures: one document of the data store
 def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id: str | None = None) -> CandidatesDoc:
     """Candidates of the screen and the folder's manifest
     (:func:`~semcgcnn.pipeline.screen.run.start_screen`); user mistakes raise a
@@ -50,7 +56,7 @@ def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id
              len(found.candidates) - len(todo), len(found.errors))
     return CandidatesDoc(out_dir=out, source=found.source, model_id=predictor.model_id, parameters=parameters,
                          compound_ids=[c.compound_id for c in found.candidates], candidate_errors=found.errors,
-                         n_already_done=len(found.candidates) - len(todo), todo=todo)
+                         n_already_done=len(found.candidates) - len(todo), todo=chunked(todo))
 
 
 def batches(todo: list[Candidate], batch_size: int) -> list[list[Candidate]]:
@@ -59,11 +65,12 @@ def batches(todo: list[Candidate], batch_size: int) -> list[list[Candidate]]:
 
 
 @job
-def screen_batches_job(todo: list[Candidate], parameters: dict, out: str, job_size: int, batch_size: int,
+def screen_batches_job(todo: list[CandidateChunk], parameters: dict, out: str, job_size: int, batch_size: int,
                        workers: int = 1) -> Response:
-    """Fan out: replace this job by one batch job per ``job_size`` compounds; its output becomes
-    the list of their :class:`CompoundBatchDoc` (so the assemble job waits for all of them)."""
-    jobs = [screen_batch_job(b, parameters, out, batch_size, workers) for b in batches(todo, job_size)]
+    """Fan out: replace this job by one batch job per ``job_size`` compounds of ``todo``; its output
+    becomes the list of their :class:`CompoundBatchDoc` (so the assemble job waits for all of them)."""
+    candidates = [c for chunk in todo for c in chunk.candidates]
+    jobs = [screen_batch_job(b, parameters, out, batch_size, workers) for b in batches(candidates, job_size)]
     for i, j in enumerate(jobs):
         j.name = f"screen batch {i + 1}/{len(jobs)}"
     if not jobs:
