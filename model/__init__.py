@@ -1,4 +1,4 @@
-"""SEM-CGCNN: crystal-graph featurization and (from the model issue on) the network."""
+"""SEM-CGCNN: crystal-graph featurization, the network, prediction and (``model.training``) training."""
 
 from .config import GraphConfig
 from .featurize import CrystalGraph, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand

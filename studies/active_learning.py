@@ -1,4 +1,4 @@
-"""Active-learning benchmark (issue #15, item 5): labels chosen by the ensemble's uncertainty
+"""Active-learning benchmark: labels chosen by the ensemble's uncertainty
 against labels chosen at random, with the shipped DFT labels as the oracle.
 
     python studies/active_learning.py --members studies/models/grouped-s0-ensemble \\

@@ -1,4 +1,4 @@
-"""Element embeddings of a trained model (the paper's Fig. 4, issue #16 item 4).
+"""Element embeddings of a trained model (the paper's Fig. 4).
 
     python studies/embeddings.py [--model model/weights/semcgcnn-mg] [--out-dir reports]
 

@@ -1,4 +1,4 @@
-"""Uncertainty from an ensemble (issue #15): accuracy of the ensemble mean against its parent, the
+"""Uncertainty from an ensemble: accuracy of the ensemble mean against its parent, the
 coverage of its spread on held-out data before and after calibration, and the shipped ensemble.
 
     python studies/ensemble.py --runs runs/ensemble --out reports/uncertainty.md [--ship]

@@ -1,4 +1,4 @@
-"""Train perturbed ensemble members of a checkpoint (issue #15): each a copy of the parent trained
+"""Train perturbed ensemble members of a checkpoint: each a copy of the parent trained
 a few epochs more on a bootstrap resample of the parent's own training rows, with its own seed.
 
     python studies/ensemble_members.py --parent model/weights/semcgcnn-mg --out runs/ensemble/shipped \\

@@ -1,4 +1,4 @@
-"""GPAW against the shipped DFT labels (issue #14, item 6): label one small slab of the shipped
+"""GPAW against the shipped DFT labels: label one small slab of the shipped
 Mg–X dataset with the GPAW backend and compare its surface energy and work function with the
 shipped value (relaxed VASP-PBE, the SEM-CGCNN authors' data).
 

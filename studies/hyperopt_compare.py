@@ -1,4 +1,4 @@
-"""Does the TPE search's best configuration beat the paper's? (issue #16, paper §2.3)
+"""Does the TPE search's best configuration beat the paper's? (paper §2.3)
 
     semcgcnn hyperopt --out runs/hyperopt --max-evals 30 --epochs 4 --train-fraction 0.3 --threads 1
     python studies/hyperopt_compare.py --search runs/hyperopt --only paper   # may run beside the search

@@ -1,5 +1,5 @@
 """Does a universal ML potential's surface energy help the network on unseen chemistry?
-(issue #15 item 6; measured, kept only if it lowers the grouped-split error).
+(measured; kept only if it lowers the grouped-split error).
 
 The ML-potential surface energy of each shipped Mg–X slab, unrelaxed as shipped, from SevenNet
 7net-0 single points (``studies/mlip_energies.py``):

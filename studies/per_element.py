@@ -1,4 +1,4 @@
-"""Prediction errors per partner element X of the Mg–X slabs (the paper's Fig. 3, issue #16 item 3).
+"""Prediction errors per partner element X of the Mg–X slabs (the paper's Fig. 3).
 
     python studies/per_element.py [--splits random,grouped] [--out reports/per_element_errors.md]
 

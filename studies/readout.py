@@ -1,4 +1,4 @@
-"""The readout study (issue #12): the paper's mean pooling against the thickness-invariant surface
+"""The readout study: the paper's mean pooling against the thickness-invariant surface
 readout, on accuracy (grouped and random splits, per held-out system) and on physics (thickness
 series and cell-choice invariance of real slabs).
 

@@ -1,4 +1,4 @@
-"""The opt-in ML-potential prior on the surface energy (issue #15 item 6; measured in
+"""The opt-in ML-potential prior on the surface energy (measured in
 ``studies/mlip_prior.py``, ``reports/mlip_prior.md``).
 
 For a slab whose elements SevenNet 7net-0 knows, γ_MLIP = (E_slab − N·e_hull(x)) / 2A, where

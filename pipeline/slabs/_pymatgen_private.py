@@ -1,7 +1,7 @@
 """Every use of pymatgen's private (underscore) API and every monkeypatch of pymatgen, in one place.
 
 Checked against pymatgen 2026.10.24 (``pip show pymatgen``); the tests compare the results with
-pymatgen's own (``tests/test_pipeline_slabs.py``), so a pymatgen change that breaks one of these
+pymatgen's own (``tests/pipeline/slabs/test_slabs.py``), so a pymatgen change that breaks one of these
 shows there. If one breaks, the public fallback is named in its comment (slower, same answer).
 """
 

@@ -1,4 +1,4 @@
-"""One active-learning round end to end (issue #15): screen the shipped MgAg (mp-2696) with the
+"""One active-learning round end to end: screen the shipped MgAg (mp-2696) with the
 ensemble → pick its most uncertain slab → label that facet with GPAW (fast preset) → fine-tune
 every member → screen again: the labelled slab's prediction moves towards its DFT label."""
 

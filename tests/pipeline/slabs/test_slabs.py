@@ -164,7 +164,7 @@ def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
         {"stage": "slabs", "reason": "symmetry analysis failed: Unable to determine symmetry", "id": "bad"}]
 
 
-# ----------------------------------------------------------------- every termination (issue 11)
+# ----------------------------------------------------------------- every termination
 
 
 def _hcp_mg_321():
@@ -183,7 +183,7 @@ def _faces(row, ftol=0.1):
 
 
 def _without_mirrored(monkeypatch, cid, structure):
-    """The compound's slabs as before issue 11: no rebuilt terminations."""
+    """The compound's slabs without rebuilt terminations."""
     from semcgcnn.pipeline.slabs import compound_slabs
     from semcgcnn.pipeline.slabs.generator import FastSlabGenerator
 
