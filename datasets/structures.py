@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,10 @@ def _parse_chunk(chunk: list[RawStructure]):
     return [_parse_one(r) for r in chunk]
 
 
-def parse_structures(raw: list[RawStructure], workers: int | None = None, progress=None) -> StructureArrays:
-    """Parse raw texts, in parallel over ``workers`` processes (default: all cores)."""
+def parse_structures(raw: list[RawStructure], workers: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> StructureArrays:
+    """Parse raw texts ``raw``, in parallel over ``workers`` processes (default: all cores);
+    ``progress`` is called with the number of structures parsed after each chunk."""
     chunks = [raw[i : i + 64] for i in range(0, len(raw), 64)]
     parsed = map_chunks(_parse_chunk, chunks, workers=workers, progress=progress)
     counts = np.array([len(p[2]) for p in parsed], dtype=np.int64)
@@ -120,12 +123,17 @@ def structure_cache_key(name: str, files: list[Path]) -> str:
 
 
 def cached_structures(
-    name: str, files: list[Path], read_raw, workers: int | None = None, progress=None
+    name: str, files: list[Path], read_raw: Callable[[], list[RawStructure]], workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[StructureArrays, bool]:
     """Load parsed structures from the cache, or parse and cache them.
 
     Returns the arrays and whether they came from the cache. Stale cache files of the
     same dataset (other keys) are removed when a new one is written.
+
+    ``name``: the dataset's name; ``files``: its source files (their content keys the cache);
+    ``read_raw``: reads the raw structure texts, called only on a cache miss; ``workers`` and
+    ``progress``: as in :func:`parse_structures`.
     """
     folder = cache_dir("structures")
     key = structure_cache_key(name, files)

@@ -16,8 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 ANION_ELEMENTS = frozenset({"H", "N", "O", "F", "Cl", "Br", "I"})
 """Ionic/covalent partners outside intermetallic chemistry: a structure containing any is flagged."""
@@ -38,8 +42,8 @@ class Verdict:
         return self.unseen_elements, self.out_of_domain, self.applicability
 
 
-def element_symbols(structure) -> list[str]:
-    """Sorted element symbols of a pymatgen structure."""
+def element_symbols(structure: Structure) -> list[str]:
+    """Sorted element symbols of a pymatgen structure (``structure``)."""
     return sorted({el.symbol for el in structure.composition.elements})
 
 

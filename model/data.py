@@ -12,6 +12,7 @@ edges over the Mg set): its edge terms are computed once per call and batches on
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,8 @@ class GraphTensors:
         """Atomic numbers of all atoms of the crystals ``idx``."""
         return self.atomic_numbers[concat_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])]
 
-    def batch(self, idx) -> Batch:
+    def batch(self, idx: np.ndarray | Sequence[int]) -> Batch:
+        """One disjoint-union batch of the crystals ``idx`` (positions in this set, in that order)."""
         idx = np.asarray(idx, dtype=np.int64)
         counts = self.n_atoms[idx]
         crystal = np.repeat(np.arange(len(idx)), counts)
@@ -176,6 +178,7 @@ class GraphTensors:
             area=self.area.index_select(0, torch.from_numpy(idx).to(self.device)),
         )
 
-    def batches(self, idx: np.ndarray, batch_size: int):
+    def batches(self, idx: np.ndarray, batch_size: int) -> Iterator[Batch]:
+        """:meth:`batch` over consecutive slices of ``idx`` (crystal positions) of ``batch_size``."""
         for i in range(0, len(idx), batch_size):
             yield self.batch(idx[i : i + batch_size])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def load_ensemble(path: Path) -> Ensemble:
     return Ensemble(card, members)
 
 
-def _member(card_path: Path, name: str, model_id: str, fail) -> Checkpoint:
+def _member(card_path: Path, name: str, model_id: str, fail: Callable[[str], CheckpointError]) -> Checkpoint:
     """Member ``name`` of the ensemble card at ``card_path``: a checkpoint stem whose files (links
     followed) lie in the card's folder or the shipped weights folder, whose model id is ``model_id``."""
     stem = resolve_checkpoint(card_path.parent / name)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +24,9 @@ from semcgcnn.validation import check_structure
 from .atom_features import atom_table_hash
 from .config import GraphConfig
 from .featurize import CrystalGraph, featurize_arrays
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +96,12 @@ class GraphSet:
             config=sets[0].config,
         )
 
-    def subset(self, idx) -> GraphSet:
+    def subset(self, idx: np.ndarray | Sequence[int]) -> GraphSet:
+        """The graphs at positions ``idx`` (in that order), as a new set.
+
+        Args:
+            idx: positions of the graphs to keep.
+        """
         idx = np.asarray(idx, dtype=np.int64)
         atoms = concat_ranges(self.atom_ptr[idx], self.atom_ptr[idx + 1])
         return GraphSet(
@@ -154,19 +164,30 @@ def concat_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
 
 
 # ---- parallel featurization ----
-def _featurize_chunk(args):
+def _featurize_chunk(args: tuple[Sequence[np.ndarray], Sequence[np.ndarray], Sequence[np.ndarray], dict]):
     lattices, fracs, zs, config_dict = args
     config = GraphConfig.from_dict(config_dict)
     return [featurize_arrays(lat, f, z, config) for lat, f, z in zip(lattices, fracs, zs, strict=True)]
 
 
 def featurize_many(
-    lattices, fracs, atomic_numbers, ids: list[str], config: GraphConfig, workers: int | None = None, progress=None
+    lattices: Sequence[np.ndarray], fracs: Sequence[np.ndarray], atomic_numbers: Sequence[np.ndarray],
+    ids: list[str], config: GraphConfig, workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> GraphSet:
     """Featurize many structures (given as arrays), in parallel over ``workers`` processes.
 
     Small jobs run in-process: below a few hundred structures a process pool costs more than
     it saves.
+
+    Args:
+        lattices: (3, 3) lattice rows (Å) of each structure.
+        fracs: (n, 3) fractional coordinates of each structure.
+        atomic_numbers: (n,) atomic numbers of each structure.
+        ids: one id per structure.
+        config: how graphs are built.
+        workers: processes to use (default: every CPU).
+        progress: called with the number of structures done after each chunk.
     """
     n = len(ids)
     workers = workers or os.cpu_count() or 1
@@ -179,9 +200,18 @@ def featurize_many(
     return GraphSet.from_graphs(ids, graphs, config)
 
 
-def featurize_structures(structures, ids: list[str] | None = None, config: GraphConfig | None = None,
-                         workers: int | None = None, progress=None) -> GraphSet:
-    """Featurize pymatgen structures (in parallel for large lists)."""
+def featurize_structures(structures: Sequence[Structure], ids: list[str] | None = None,
+                         config: GraphConfig | None = None, workers: int | None = None,
+                         progress: Callable[[int], None] | None = None) -> GraphSet:
+    """Featurize pymatgen structures (in parallel for large lists).
+
+    Args:
+        structures: the structures, each checked first.
+        ids: one id per structure (default: their positions).
+        config: how graphs are built (default: the paper's).
+        workers: processes to use (default: every CPU).
+        progress: called with the number of structures done after each chunk.
+    """
     config = config or GraphConfig()
     ids = ids if ids is not None else [str(i) for i in range(len(structures))]
     for s, sid in zip(structures, ids, strict=True):
@@ -195,11 +225,19 @@ def featurize_structures(structures, ids: list[str] | None = None, config: Graph
 
 
 def dataset_graphs(
-    name: str, config: GraphConfig | None = None, root: Path | None = None, workers: int | None = None, progress=None
+    name: str, config: GraphConfig | None = None, root: Path | None = None, workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[GraphSet, bool]:
     """Graphs of a shipped dataset, cached on disk per (structures, config, atom table).
 
     Returns the graph set (rows in the dataset's label order) and whether it came from the cache.
+
+    Args:
+        name: the dataset's name.
+        config: how graphs are built (default: the paper's).
+        root: the dataset's folder (default: the shipped one).
+        workers: processes to use for reading and featurizing (default: every CPU).
+        progress: called with the number of structures done after each chunk.
     """
     from semcgcnn.datasets import get_spec, load_arrays
     from semcgcnn.datasets.sources import structure_files
@@ -228,7 +266,8 @@ def dataset_graphs(
     return gs, False
 
 
-def with_surface_depth(gs: GraphSet, lattices, fracs, surface_depth: float) -> GraphSet:
+def with_surface_depth(gs: GraphSet, lattices: Sequence[np.ndarray], fracs: Sequence[np.ndarray],
+                       surface_depth: float) -> GraphSet:
     """``gs`` with every atom's surface side recomputed for ``surface_depth`` Å (``lattices`` and
     ``fracs``: the structures ``gs`` was built from, in its order). Only the side (and so the
     surface flag) depends on the depth, so this equals a full featurization at that depth at a

@@ -52,7 +52,8 @@ def load_slab_tensors(
     return GraphTensors(gs, y, descriptors=table), frame
 
 
-def _with_extra(gs, y: np.ndarray, frame: pd.DataFrame, extra: ExtraLabels, graph_config: GraphConfig):
+def _with_extra(gs: GraphSet, y: np.ndarray,
+ frame: pd.DataFrame, extra: ExtraLabels, graph_config: GraphConfig):
     """Graphs, targets and row table with ``extra``'s rows appended."""
     from dataclasses import replace
 

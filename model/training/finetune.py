@@ -148,7 +148,8 @@ def _trainable(model: SEMCGCNN, freeze_convolutions: bool) -> list[torch.nn.Para
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _with_replay(labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray, table) -> GraphTensors:
+def _with_replay(labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray,
+                 table: np.ndarray | None) -> GraphTensors:
     """Training tensors of the new labels followed by the replay rows ``rows`` of ``pool``."""
     from dataclasses import replace
 

@@ -69,13 +69,16 @@ RECIPES = {
 }
 
 
-def split_rows(frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 0.1):
-    """(train, val, test) row indices. ``grouped``/``random``: Table 1's split of the Mg rows
-    (test and validation are Mg rows only); other datasets' rows join training, minus those
-    sharing a chemical system with a validation/test system. ``all``: no test, a random
-    ``val_fraction`` of all rows for model selection. ``all-systems`` (the shipped model): no
-    test; whole Mg–X systems holding about ``val_fraction`` of the Mg rows are the validation
-    set, so the checkpoint is chosen for systems it never saw, as screening uses it.
+def split_rows(frame: pd.DataFrame, kind: str, seed: int,
+               val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) row indices of ``frame`` (the row table: ``source`` and ``chemsys``
+    columns) for split ``kind``, reproducible from ``seed``. ``grouped``/``random``: Table 1's
+    split of the Mg rows (test and validation are Mg rows only); other datasets' rows join
+    training, minus those sharing a chemical system with a validation/test system. ``all``: no
+    test, a random ``val_fraction`` of all rows for model selection. ``all-systems`` (the
+    shipped model): no test; whole Mg–X systems holding about ``val_fraction`` of the Mg rows
+    are the validation set, so the checkpoint is chosen for systems it never saw, as screening
+    uses it.
     ``grouped-randval``: the grouped test systems, but validation is a random ``val_fraction``
     of all other rows, as the shipped model (``all``) is selected: the unbiased estimate of that
     procedure on unseen systems."""
@@ -181,7 +184,8 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     )
 
 
-def _extra_card(extra: ExtraLabels | None, frame: pd.DataFrame, idx) -> dict:
+def _extra_card(extra: ExtraLabels | None, frame: pd.DataFrame,
+                idx: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
     """What a card records of extra labels: each file (name, sha256, rows, exclusions), and the
     extra rows in validation/test systems (they joined training, so those metrics are optimistic)."""
     if not extra:

@@ -6,6 +6,7 @@ import copy
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,13 +41,22 @@ class TrainResult:
     task_weights: list = field(default_factory=list)
 
 
-def evaluate(model, data: GraphTensors, idx, normalizer: Normalizer) -> dict:
+def evaluate(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray | Sequence[int],
+             normalizer: Normalizer) -> dict:
+    """Regression metrics per task (original units) of ``model`` on some rows.
+
+    Args:
+        model: the model to evaluate.
+        data: the graphs and targets.
+        idx: the rows of ``data`` to evaluate on.
+        normalizer: the training rows' normaliser, which maps predictions back to original units.
+    """
     pred = predict(model, data, idx, normalizer)
     y = data.y[torch.from_numpy(np.asarray(idx))].double().numpy()
     return {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(model.cfg.tasks)}
 
 
-def val_score(metrics: dict, normalizer: Normalizer, tasks) -> float:
+def val_score(metrics: dict, normalizer: Normalizer, tasks: Sequence[str]) -> float:
     """Selection criterion: mean over tasks of validation MAE / training std.
 
     Args:
@@ -111,7 +121,8 @@ def _initial_state(run: _Session, ckpt: Path | None) -> dict:
     return {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
 
 
-def _run_epoch(run: _Session, epoch: int, train_idx, val_idx, train_cfg: TrainConfig, state: dict) -> tuple[float, float, float]:
+def _run_epoch(run: _Session, epoch: int, train_idx: np.ndarray, val_idx: np.ndarray, train_cfg: TrainConfig,
+               state: dict) -> tuple[float, float, float]:
     """One epoch at its learning rate, validation, best-model bookkeeping; returns
     ``(train_loss, val_score, epoch_s)``."""
     tasks = run.model.cfg.tasks
@@ -179,7 +190,8 @@ def train(
     )
 
 
-def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
+def _save_resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights,
+                 rng: np.random.Generator, state: dict) -> None:
     from semcgcnn.paths import atomic_write_bytes
 
     blob = {
@@ -199,7 +211,8 @@ def _save_resume(path: Path, model, opt, weighting, rng, state) -> None:
     atomic_write_bytes(path, lambda tmp: torch.save(blob, tmp))
 
 
-def _resume(path: Path, model, opt, weighting, rng) -> dict:
+def _resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights,
+            rng: np.random.Generator) -> dict:
     blob = torch.load(path, weights_only=True, map_location="cpu")  # load_state_dict copies to the model's device
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])

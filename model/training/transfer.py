@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,10 +64,13 @@ def transfer_tensors(parent: Checkpoint, datasets: Sequence[str],
 
 def train_transfer(parent: Checkpoint, data: GraphTensors, split: tuple[np.ndarray, np.ndarray, np.ndarray],
                    train_cfg: TrainConfig, tasks: Sequence[str] | None = None, freeze: bool = False,
-                   scratch: bool = False, run_dir=None, progress: bool = True) -> TrainResult:
+                   scratch: bool = False, run_dir: Path | None = None, progress: bool = True) -> TrainResult:
     """Train on ``data`` (:func:`transfer_tensors`) from ``parent``'s weights (:func:`transfer_model`),
     or with ``scratch`` from a random initialisation of the same architecture (the baseline).
-    ``run_dir``: resumable, as :func:`~semcgcnn.model.training.train.train`."""
+    ``run_dir``: resumable, as :func:`~semcgcnn.model.training.train.train`. ``split``: the (train,
+    validation, test) rows of ``data``; ``train_cfg``: the training settings; ``tasks``: the new
+    model's tasks (default: ``parent``'s); ``freeze``: keep the embedding and convolutions fixed;
+    ``progress``: draw a progress bar."""
     tasks = tuple(tasks or parent.tasks)
     if data.config.key() != parent.graph_config.key():
         raise ValueError("the data were featurized with another graph config than the pretrained model's")

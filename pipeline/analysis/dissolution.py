@@ -33,8 +33,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pymatgen.core import Composition
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +177,11 @@ class Dissolution:
     reason: str = ""
 
 
-def equilibrium_potential(composition, formation_energy_eV_per_atom: float,
+def equilibrium_potential(composition: Composition | str, formation_energy_eV_per_atom: float,
                           cond: Conditions = DEFAULT_CONDITIONS) -> Dissolution:
     """E (V vs SHE) of the anodic dissolution of ``composition`` (a pymatgen Composition or a
-    formula) with the given formation energy; NaN with a reason where it cannot be computed."""
+    formula) with the formation energy ``formation_energy_eV_per_atom``, under the aqueous
+    conditions ``cond``; NaN with a reason where it cannot be computed."""
     from pymatgen.core import Composition
 
     comp = Composition(composition)
@@ -198,7 +203,7 @@ def equilibrium_potential(composition, formation_energy_eV_per_atom: float,
     return Dissolution(formula, (ions - dg_f) / z, z, _reaction(units, picked), ", ".join(s.name for s in picked.values()))
 
 
-def _reaction(units, picked: Mapping[str, Species]) -> str:
+def _reaction(units: Composition, picked: Mapping[str, Species]) -> str:
     def term(k: float, what: str) -> str:
         return what if abs(k - 1) < 1e-9 else f"{k:g} {what}"
 

@@ -19,9 +19,14 @@ import functools
 import importlib.util
 import logging
 import warnings
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .calc import CalcResult, LabelError
 from .references import LOWEST_ENERGY, elemental_reference
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +65,10 @@ def model_elements(name: str) -> frozenset[str] | None:
     return None
 
 
-def check_mlip(name: str, structures=()) -> None:
-    """One-line LabelError before anything runs: unknown model, its package not installed, or an
-    element of ``structures`` outside the model's elements (where the model lists them)."""
+def check_mlip(name: str, structures: Iterable[Structure] = ()) -> None:
+    """One-line LabelError before anything runs: unknown model ``name`` (a :data:`MLIP_MODELS`
+    name), its package not installed, or an element of ``structures`` (those to be labelled)
+    outside the model's elements (where the model lists them)."""
     spec = mlip_spec(name)
     if importlib.util.find_spec(spec["package"]) is None:
         raise LabelError(f"the {name} ML potential needs the {spec['package']} package: {INSTALL_HINT}")
@@ -84,7 +90,7 @@ def mlip_name(force_field_name: str) -> str:
     return next((k for k, v in MLIP_MODELS.items() if v["force_field_name"] == ff), ff)
 
 
-def _get(obj, key, default=None):
+def _get(obj: object, key: str, default: Any = None) -> Any:
     if obj is None:
         return default
     if isinstance(obj, dict):
@@ -92,9 +98,10 @@ def _get(obj, key, default=None):
     return getattr(obj, key, default)
 
 
-def calc_result_from_forcefield_doc(doc, kind: str) -> CalcResult:
-    """atomate2's ``ForceFieldTaskDocument`` (object or its dict) as a CalcResult: final energy and
-    structure, no Fermi level or potential (no electrons), the steps taken."""
+def calc_result_from_forcefield_doc(doc: object, kind: str) -> CalcResult:
+    """atomate2's ``ForceFieldTaskDocument`` ``doc`` (object or its dict) as a CalcResult of
+    ``kind`` (``"bulk"`` or ``"slab"``): final energy and structure, no Fermi level or potential
+    (no electrons), the steps taken."""
     from pymatgen.core import Structure
 
     out = _get(doc, "output")
@@ -132,8 +139,8 @@ def _calculator():
         return SevenNetCalculator(MLIP_MODELS[DEFAULT_MLIP]["calculator_kwargs"]["model"], device="cpu")
 
 
-def mlip_energy_per_atom(structure) -> float:
-    """7net-0 single-point energy of a structure, eV/atom."""
+def mlip_energy_per_atom(structure: Structure) -> float:
+    """7net-0 single-point energy of ``structure``, eV/atom."""
     from pymatgen.io.ase import AseAtomsAdaptor
 
     atoms = AseAtomsAdaptor.get_atoms(structure)

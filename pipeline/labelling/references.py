@@ -17,8 +17,13 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from .calc import LabelError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
 
 HCP_MG = "hcp_mg"
 LOWEST_ENERGY = "lowest_energy"
@@ -43,7 +48,7 @@ def _references(rule: str) -> dict:
     return refs
 
 
-def elemental_reference(symbol: str, rule: str = HCP_MG):
+def elemental_reference(symbol: str, rule: str = HCP_MG) -> Structure:
     """The reference structure of element ``symbol`` (a copy) from the shipped ``elemental_refs`` set.
 
     Parameters
@@ -73,9 +78,10 @@ def reference_elements() -> frozenset[str]:
     return frozenset(_references(LOWEST_ENERGY))
 
 
-def check_bulk(structure, name: str = "input") -> None:
+def check_bulk(structure: Structure, name: str = "input") -> None:
     """One-line :class:`LabelError` unless ``structure`` can be a bulk crystal to label: ordered,
-    a proper cell, no overlapping atoms, and no vacuum gap (a slab given as the bulk)."""
+    a proper cell, no overlapping atoms, and no vacuum gap (a slab given as the bulk). ``name``:
+    what the message calls the structure."""
     from semcgcnn.validation import bulk_problem, overlap_problem, structure_problem
 
     problem = structure_problem(structure) or overlap_problem(structure) or bulk_problem(structure)

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterable
 from copy import deepcopy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .calc import CalcResult, LabelError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +69,10 @@ def mp_config() -> dict:
     return cfg
 
 
-def slab_dipole_centre(structure) -> list[float]:
-    """DIPOL: fractional centre of the slab (the middle of the atoms along c, unwrapped across the
-    periodic boundary at the vacuum gap); a and b at 0.5 (IDIPOL = 3 uses the c component only)."""
+def slab_dipole_centre(structure: Structure) -> list[float]:
+    """DIPOL: fractional centre of the slab ``structure`` (the middle of the atoms along c,
+    unwrapped across the periodic boundary at the vacuum gap); a and b at 0.5 (IDIPOL = 3 uses the
+    c component only)."""
     from semcgcnn.geometry import largest_gap
 
     z = np.asarray(structure.frac_coords)[:, 2] % 1.0
@@ -74,14 +80,15 @@ def slab_dipole_centre(structure) -> list[float]:
     return [0.5, 0.5, float((bottom + (1.0 - gap) / 2.0) % 1.0)]
 
 
-def kpoint_mesh(structure, slab: bool) -> tuple[int, int, int]:
-    """The k-point rule: see :data:`K_PRODUCT`."""
+def kpoint_mesh(structure: Structure, slab: bool) -> tuple[int, int, int]:
+    """The k-point rule: see :data:`K_PRODUCT` (``structure``: the cell to sample; ``slab``: whether
+    it is a slab, one k-point along c)."""
     a, b, c = structure.lattice.abc
     n = [max(1, int(K_PRODUCT / x + 0.5)) for x in (a, b, c)]
     return (n[0], n[1], 1 if slab else n[2])
 
 
-def step_incar(slab: bool, relax: bool, relax_cell: bool = False, structure=None) -> dict:
+def step_incar(slab: bool, relax: bool, relax_cell: bool = False, structure: Structure | None = None) -> dict:
     """The paper's INCAR of one step: :data:`PAPER_INCAR` with :data:`RELAX_INCAR` (``relax``; ISIF 3
     when ``relax_cell`` on a bulk, else ISIF 2) or :data:`STATIC_INCAR`, and :data:`SLAB_INCAR` on a
     ``slab`` (DIPOL by :func:`slab_dipole_centre` when its ``structure`` is given)."""
@@ -96,9 +103,9 @@ def step_incar(slab: bool, relax: bool, relax_cell: bool = False, structure=None
     return upd
 
 
-def potcar_symbols(structure) -> list[str]:
-    """POTCAR symbol of each element (in POSCAR order); a one-line LabelError for an element the
-    set has no POTCAR for."""
+def potcar_symbols(structure: Structure) -> list[str]:
+    """POTCAR symbol of each element of ``structure`` (in POSCAR order); a one-line LabelError for
+    an element the set has no POTCAR for."""
     cfg = mp_config()["POTCAR"]
     missing = sorted({el.symbol for el in structure.composition.elements} - set(cfg))
     if missing:
@@ -106,10 +113,12 @@ def potcar_symbols(structure) -> list[str]:
     return [cfg[el.symbol] for el in structure.composition.elements]
 
 
-def check_vasp_setup(dry_run: bool, structures=(), vasp_cmd: str | None = None) -> None:
-    """Before anything runs: one-line LabelError when an element has no POTCAR symbol; and, unless
-    ``dry_run``, when the VASP executable of ``vasp_cmd`` (atomate2's ``VASP_CMD``) is not on PATH
-    or the POTCAR library (``PMG_VASP_PSP_DIR``) is unset or missing."""
+def check_vasp_setup(dry_run: bool, structures: Iterable[Structure] = (),
+                     vasp_cmd: str | None = None) -> None:
+    """Before anything runs: one-line LabelError when an element of ``structures`` (those to be
+    labelled) has no POTCAR symbol; and, unless ``dry_run``, when the VASP executable of
+    ``vasp_cmd`` (atomate2's ``VASP_CMD``) is not on PATH or the POTCAR library
+    (``PMG_VASP_PSP_DIR``) is unset or missing."""
     for s in structures:
         potcar_symbols(s)
     if dry_run:
@@ -176,10 +185,10 @@ def _vasp_version(folder: Path) -> str:
     return head.split()[0].removeprefix("vasp.") if head.startswith("vasp.") else head[:80]
 
 
-def parse_vasp_dir(folder, kind: str) -> CalcResult:
-    """A finished VASP folder as a :class:`CalcResult`: energy (σ→0) from vasprun.xml if present,
+def parse_vasp_dir(folder: Path | str, kind: str) -> CalcResult:
+    """A finished VASP ``folder`` as a :class:`CalcResult`: energy (σ→0) from vasprun.xml if present,
     else OUTCAR; Fermi level likewise; final structure from CONTCAR (else vasprun.xml, POSCAR);
-    the LOCPOT's planar average along c when there is a LOCPOT."""
+    the LOCPOT's planar average along c when there is a LOCPOT. ``kind``: ``"bulk"`` or ``"slab"``."""
     from pymatgen.core import Structure
     from pymatgen.io.vasp import Locpot, Outcar, Vasprun
 
@@ -187,7 +196,7 @@ def parse_vasp_dir(folder, kind: str) -> CalcResult:
     if kind not in ("bulk", "slab"):
         raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
 
-    def find(name):
+    def find(name: str) -> Path | None:
         for cand in (folder / name, folder / f"{name}.gz"):
             if cand.exists():
                 return cand

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from pymatgen.core import Lattice
 
 DPI = 90
 
@@ -19,8 +24,8 @@ def _pyplot():
     return plt
 
 
-def png(fig) -> bytes:
-    """A figure as PNG bytes (the figure is closed)."""
+def png(fig: Figure) -> bytes:
+    """The figure ``fig`` as PNG bytes (the figure is closed)."""
     plt = _pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
@@ -43,8 +48,11 @@ def histograms(panels: Sequence[tuple[np.ndarray, str]], bins: int = 30) -> byte
     return png(fig)
 
 
-def wulff_shape(lattice, millers: Sequence[tuple[int, int, int]], energies: Sequence[float], title: str) -> bytes:
-    """pymatgen's ``WulffShape`` of the facets, drawn by its own matplotlib plot."""
+def wulff_shape(lattice: Lattice, millers: Sequence[tuple[int, int, int]], energies: Sequence[float],
+                title: str) -> bytes:
+    """pymatgen's ``WulffShape`` of the facets, drawn by its own matplotlib plot (``lattice``: the
+    conventional cell's; ``millers``: the facets; ``energies``: their surface energies, in the
+    order of ``millers``; ``title``: the panel's title)."""
     plt = _pyplot()
     from pymatgen.analysis.wulff import WulffShape
 

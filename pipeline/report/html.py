@@ -49,7 +49,7 @@ def image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _cell(v) -> str:
+def _cell(v: object) -> str:
     if isinstance(v, float):
         return "" if v != v else f"{v:.4g}"
     return html.escape(str(v))

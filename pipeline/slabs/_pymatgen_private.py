@@ -8,12 +8,20 @@ shows there. If one breaks, the public fallback is named in its comment (slower,
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Composition, Structure
+    from pymatgen.core.surface import SlabGenerator
 
 # ----------------------------------------------------------------------------- SlabGenerator
 
 
-def projected_height(gen) -> float:
-    """Height (Å) of the generator's oriented unit cell along the slab normal.
+def projected_height(gen: SlabGenerator) -> float:
+    """Height (Å) of the generator's oriented unit cell along the slab normal (``gen``: the
+    generator of one Miller index).
 
     ``SlabGenerator._proj_height`` (set in ``__init__``) is the height pymatgen itself stacks
     oriented cells by in ``get_slab``; choosing the number of cells needs exactly that value.
@@ -22,7 +30,7 @@ def projected_height(gen) -> float:
     return gen._proj_height
 
 
-def cache_oriented_cell_primitive(ouc) -> None:
+def cache_oriented_cell_primitive(ouc: Structure) -> None:
     """Make ``ouc.get_primitive_structure`` (the oriented unit cell of one Miller index) memoised.
 
     pymatgen's ``SlabGenerator.get_slab`` calls it once per termination with a ``constrain_latt``
@@ -35,7 +43,8 @@ def cache_oriented_cell_primitive(ouc) -> None:
         return
     original, cache = ouc.get_primitive_structure, {}
 
-    def cached(tolerance=0.25, use_site_props=False, constrain_latt=None, reduce=True):
+    def cached(tolerance: float = 0.25, use_site_props: bool = False,
+               constrain_latt: list | dict | None = None, reduce: bool = True) -> Structure:
         key = (tolerance, use_site_props, reduce,
                tuple(sorted((k, round(float(v), 8)) for k, v in (constrain_latt or {}).items())))
         if key not in cache:
@@ -48,7 +57,7 @@ def cache_oriented_cell_primitive(ouc) -> None:
 
 
 @contextlib.contextmanager
-def fast_primitive():
+def fast_primitive() -> Iterator[None]:
     """Within the block, ``Structure.get_primitive_structure`` is the vectorised copy in
     :mod:`.primitive` (same algorithm and result, no per-site KD-trees).
 
@@ -71,16 +80,20 @@ def fast_primitive():
 # ----------------------------------------------------------------------------- StructureMatcher
 
 
-def composition_hash(matcher, composition):
+def composition_hash(matcher: StructureMatcher, composition: Composition) -> Composition:
     """The matcher's comparator hash of a composition (``matcher._comparator.get_hash``): what
     ``StructureMatcher.group_structures`` buckets structures by before fitting, so that our
-    grouping forms the same buckets. Public fallback: ``group_structures`` itself."""
+    grouping forms the same buckets. Public fallback: ``group_structures`` itself.
+
+    ``matcher``: the grouping's matcher; ``composition``: one slab's composition.
+    """
     return matcher._comparator.get_hash(composition)
 
 
-def reduced_for_fit(matcher, structure):
+def reduced_for_fit(matcher: StructureMatcher, structure: Structure) -> Structure:
     """The structure as ``StructureMatcher.fit`` prepares it (species processed, Niggli-reduced),
-    for ``fit(..., skip_structure_reduction=True)``.
+    for ``fit(..., skip_structure_reduction=True)`` (``matcher``: the grouping's matcher;
+    ``structure``: one slab).
 
     ``group_structures`` reduces every structure up front with the private ``_process_species``
     and ``_get_reduced_structure``; our grouping reduces only the structures a fit really needs,

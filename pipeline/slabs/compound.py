@@ -4,6 +4,7 @@ termination, lost terminations retried thicker or reported as error rows."""
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,9 +13,21 @@ from .config import SlabConfig, SlabResult
 from .matching import group_slabs, matches_any
 from .rows import slab_row
 
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+    from pymatgen.core.surface import Slab
 
-def conventional_cell(bulk, symprec: float = SlabConfig.bulk_symprec):
-    """Conventional standard cell, tagged once with the bulk Wyckoff/equivalence site labels."""
+    from .generator import FastSlabGenerator
+
+
+def conventional_cell(bulk: Structure,
+                      symprec: float = SlabConfig.bulk_symprec) -> tuple[Structure, str, int]:
+    """Conventional standard cell, tagged once with the bulk Wyckoff/equivalence site labels, with
+    the space-group symbol and number.
+
+    ``bulk``: the bulk structure of the compound; ``symprec``: the symmetry tolerance (Å) of the
+    space-group analysis.
+    """
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     sga = SpacegroupAnalyzer(bulk, symprec=symprec)
@@ -25,14 +38,20 @@ def conventional_cell(bulk, symprec: float = SlabConfig.bulk_symprec):
     return conv, sga.get_space_group_symbol(), sga.get_space_group_number()
 
 
-def slabs_for_miller(conv, miller: tuple[int, int, int], cfg: SlabConfig) -> tuple[list, list[dict]]:
-    """Symmetric slabs of one facet (all terminations), and error rows for lost terminations."""
+def slabs_for_miller(conv: Structure, miller: tuple[int, int, int],
+                     cfg: SlabConfig) -> tuple[list, list[dict]]:
+    """Symmetric slabs of one facet (all terminations), and error rows for lost terminations.
+
+    ``conv``: the conventional cell of :func:`conventional_cell`; ``miller``: the facet's (h k l);
+    ``cfg``: how slabs are cut.
+    """
     with warnings.catch_warnings(), private.fast_primitive():
         warnings.simplefilter("ignore")
         return _slabs_for_miller(conv, miller, cfg)
 
 
-def _slabs_for_miller(conv, miller: tuple[int, int, int], cfg: SlabConfig) -> tuple[list, list[dict]]:
+def _slabs_for_miller(conv: Structure, miller: tuple[int, int, int],
+                      cfg: SlabConfig) -> tuple[list, list[dict]]:
     from .generator import FastSlabGenerator  # imports pymatgen's surface module
 
     gen = FastSlabGenerator(
@@ -55,7 +74,7 @@ def _slabs_for_miller(conv, miller: tuple[int, int, int], cfg: SlabConfig) -> tu
     return slabs + mirrored, errors
 
 
-def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
+def _retry_thicker(gen: FastSlabGenerator, lost: Slab, cfg: SlabConfig) -> list:
     """Symmetric slabs of a lost termination cut thicker (``cfg.retry_thickness_factors``): a
     thicker slab leaves room to symmetrise. Empty if none works."""
     recovered = []
@@ -67,7 +86,8 @@ def _retry_thicker(gen, lost, cfg: SlabConfig) -> list:
     return recovered
 
 
-def _mirrored_terminations(gen, conv, miller, lost: list, slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
+def _mirrored_terminations(gen: FastSlabGenerator, conv: Structure, miller: tuple[int, int, int], lost: list,
+                           slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
     """Terminations that pymatgen's symmetrisation lost. Along a polar direction no symmetric slab
     can exist, so each gets its asymmetric slab (:func:`_asymmetric_slab`); otherwise each is
     rebuilt with the same plane on both faces (:meth:`FastSlabGenerator.mirrored_slab`), or gets
@@ -90,7 +110,8 @@ def _mirrored_terminations(gen, conv, miller, lost: list, slabs: list, cfg: Slab
     return new, errors
 
 
-def _asymmetric_slab(gen, conv, miller, lost, cfg: SlabConfig):
+def _asymmetric_slab(gen: FastSlabGenerator, conv: Structure, miller: tuple[int, int, int], lost: Slab,
+                     cfg: SlabConfig) -> Slab:
     """The plain (unsymmetrised) slab of a termination along a polar direction, as pymatgen cuts
     it: its two faces are different surfaces, so its surface energy is their mean — the quantity
     an asymmetric slab defines without chemical potentials, and the one a Wulff shape on the
@@ -105,8 +126,13 @@ def _asymmetric_slab(gen, conv, miller, lost, cfg: SlabConfig):
     return slab
 
 
-def reverses_normal(conv, miller, symprec: float = SlabConfig.bulk_symprec) -> bool:
-    """Does a point operation of the bulk map the (h k l) normal onto its opposite?"""
+def reverses_normal(conv: Structure, miller: tuple[int, int, int],
+                    symprec: float = SlabConfig.bulk_symprec) -> bool:
+    """Does a point operation of the bulk map the (h k l) normal onto its opposite?
+
+    ``conv``: the conventional cell; ``miller``: the (h k l) of the normal; ``symprec``: the
+    spglib symmetry tolerance (Å).
+    """
     import spglib
 
     lattice = np.asarray(conv.lattice.matrix)
@@ -117,7 +143,7 @@ def reverses_normal(conv, miller, symprec: float = SlabConfig.bulk_symprec) -> b
     return bool(np.any(np.all(np.abs(cart @ normal + normal) < 1e-3 * np.linalg.norm(normal), axis=1)))
 
 
-def _face(slab, top: bool, ftol: float) -> str:
+def _face(slab: Slab, top: bool, ftol: float) -> str:
     """Composition of the outermost atomic plane (heights within ``ftol`` Å) of one face."""
     from semcgcnn.geometry import heights_along_normal
 
@@ -127,15 +153,18 @@ def _face(slab, top: bool, ftol: float) -> str:
     return "".join(f"{el}{species.count(el) if species.count(el) > 1 else ''}" for el in sorted(set(species)))
 
 
-def _faces(slab, ftol: float) -> str:
+def _faces(slab: Slab, ftol: float) -> str:
     """The two outermost planes in words, e.g. "Mg vs Se" or "both Mg3, stacked differently beneath"."""
     bottom, top = _face(slab, False, ftol), _face(slab, True, ftol)
     return f"{bottom} vs {top}" if bottom != top else f"both {bottom}, stacked differently beneath"
 
 
-def lost_reason(conv, miller, slab, cfg: SlabConfig, polar: bool | None = None) -> str:
+def lost_reason(conv: Structure, miller: tuple[int, int, int], slab: Slab, cfg: SlabConfig,
+                polar: bool | None = None) -> str:
     """One physical sentence: why no symmetric slab has this termination on both faces
-    (``polar``: whether (h k l) is a polar direction, computed if not given)."""
+    (``conv``: the conventional cell; ``miller``: the facet's (h k l); ``slab``: the unsymmetrised
+    slab of the lost termination; ``cfg``: how slabs are cut; ``polar``: whether (h k l) is a
+    polar direction, computed if not given)."""
     hkl = f"({' '.join(map(str, miller))})"
     faces = _faces(slab, cfg.ftol)
     if polar is None:
@@ -149,8 +178,11 @@ def lost_reason(conv, miller, slab, cfg: SlabConfig, polar: bool | None = None) 
             f"so no symmetric slab has this termination on both sides")
 
 
-def compound_slabs(compound_id: str, bulk, cfg: SlabConfig = SlabConfig()) -> SlabResult:
-    """All symmetric slabs of every distinct Miller index (max index ``cfg.max_index``)."""
+def compound_slabs(compound_id: str, bulk: Structure, cfg: SlabConfig = SlabConfig()) -> SlabResult:
+    """All symmetric slabs of every distinct Miller index (max index ``cfg.max_index``).
+
+    ``compound_id``: the id the rows carry; ``bulk``: the bulk structure; ``cfg``: how slabs are cut.
+    """
     from pymatgen.core.surface import get_symmetrically_distinct_miller_indices
 
     res = SlabResult(compound_id)

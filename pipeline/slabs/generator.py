@@ -7,6 +7,7 @@ Importing this module imports pymatgen; :mod:`.compound` imports it only when sl
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pymatgen.core.surface import SlabGenerator
@@ -19,9 +20,13 @@ from .matching import group_slabs
 from .rows import thickness_A
 from .symmetry import is_symmetric, is_symmetric_arrays
 
+if TYPE_CHECKING:
+    from pymatgen.core.surface import Slab
 
-def center(slab) -> None:
-    """Move the mass centre to z = 0.5, as pymatgen's ``center_slab`` ends up doing."""
+
+def center(slab: Slab) -> None:
+    """Move the mass centre of ``slab`` (in place) to z = 0.5, as pymatgen's ``center_slab`` ends up
+    doing."""
     weights = [site.species.weight for site in slab]
     com = np.average(slab.frac_coords, weights=weights, axis=0)
     slab.translate_sites(list(range(len(slab))), [0, 0, 0.5 - com[2]])
@@ -37,8 +42,12 @@ class FastSlabGenerator(SlabGenerator):
     symprec: float = SlabConfig.slab_symprec
     lost: list
 
-    def get_slab(self, shift: float = 0, tol: float = SlabConfig.tol, energy: float | None = None):
-        """pymatgen's slab at ``shift``, centred by :func:`center` instead of ``center_slab``."""
+    def get_slab(self, shift: float = 0, tol: float = SlabConfig.tol, energy: float | None = None) -> Slab:
+        """pymatgen's slab at ``shift``, centred by :func:`center` instead of ``center_slab``.
+
+        ``shift``: the fractional height of the termination; ``tol``: pymatgen's primitive-cell
+        tolerance; ``energy``: the energy the slab carries.
+        """
         centre, self.center_slab = self.center_slab, False
         try:
             slab = super().get_slab(shift=shift, tol=tol, energy=energy)
@@ -48,11 +57,13 @@ class FastSlabGenerator(SlabGenerator):
             center(slab)
         return slab
 
-    def slab_at(self, shift: float, tol: float, thickness: float, extra_layers: int = 0):
+    def slab_at(self, shift: float, tol: float, thickness: float, extra_layers: int = 0) -> Slab:
         """The slab cut at ``shift`` whose atoms span at least ``thickness`` Å along the normal.
 
         pymatgen stacks ceil(min_slab_size / h) oriented cells of height h; the atoms then span
         that minus the gap between the two planes at the cut, so we choose the count from the gap.
+        ``tol``: pymatgen's primitive-cell tolerance; ``extra_layers``: oriented cells stacked on
+        top of that count.
         """
         z = np.sort(np.mod(self.oriented_unit_cell.frac_coords[:, 2], 1.0))
         below = z[z < shift].max() if np.any(z < shift) else z.max() - 1.0
@@ -67,9 +78,13 @@ class FastSlabGenerator(SlabGenerator):
         slab.target_thickness = thickness
         return slab
 
-    def symmetric_slabs(self, slab, tol: float, max_extra_layers: int = MAX_EXTRA_LAYERS) -> list:
+    def symmetric_slabs(self, slab: Slab, tol: float, max_extra_layers: int = MAX_EXTRA_LAYERS) -> list:
         """Symmetrised slabs of one termination, re-cut one oriented cell thicker (up to
-        ``max_extra_layers`` times) while removing sites left them thinner than asked."""
+        ``max_extra_layers`` times) while removing sites left them thinner than asked.
+
+        ``slab``: the termination's slab from :meth:`slab_at`; ``tol``: pymatgen's primitive-cell
+        tolerance.
+        """
         target = slab.target_thickness
         for extra in range(max_extra_layers + 1):
             if extra:
@@ -81,8 +96,14 @@ class FastSlabGenerator(SlabGenerator):
             s.target_thickness = target
         return sym
 
-    def get_slabs(self, tol: float = SlabConfig.tol, ftol: float = SlabConfig.ftol, symmetrize: bool = False, **_):
-        """pymatgen's ``get_slabs`` without bonds: every termination, unique, symmetrised, unique."""
+    def get_slabs(self, tol: float = SlabConfig.tol, ftol: float = SlabConfig.ftol, symmetrize: bool = False,
+                  **_) -> list[Slab]:
+        """pymatgen's ``get_slabs`` without bonds: every termination, unique, symmetrised, unique.
+
+        ``tol``: the primitive-cell and ``StructureMatcher`` tolerance; ``ftol``: the plane
+        clustering tolerance (Å) of the terminations; ``symmetrize``: whether to symmetrise. Other
+        keyword arguments of pymatgen's ``get_slabs`` are accepted and ignored.
+        """
         private.cache_oriented_cell_primitive(self.oriented_unit_cell)
         slabs = [self.slab_at(t, tol, self.min_slab_size) for t in self.gen_possible_terminations(ftol=ftol)]
         unique = [g[0] for g in group_slabs(slabs, tol)]
@@ -91,8 +112,11 @@ class FastSlabGenerator(SlabGenerator):
         sym = [s for slab in unique for s in self.symmetric_slabs(slab, tol)]
         return [g[0] for g in group_slabs(sym, tol)]
 
-    def nonstoichiometric_symmetrized_slab(self, init_slab):
-        """pymatgen's algorithm (remove the top or bottom site until symmetric), on arrays."""
+    def nonstoichiometric_symmetrized_slab(self, init_slab: Slab) -> list[Slab]:
+        """pymatgen's algorithm (remove the top or bottom site until symmetric), on arrays.
+
+        ``init_slab``: the slab to symmetrise; it is appended to :attr:`lost` when neither face works.
+        """
         numbers = np.array([site.specie.Z for site in init_slab], dtype=np.int32)
         if is_symmetric_arrays(init_slab.frac_coords, numbers, init_slab.lattice.matrix, self.symprec):
             return [init_slab]
@@ -105,7 +129,7 @@ class FastSlabGenerator(SlabGenerator):
             self.lost.append(init_slab)
         return out
 
-    def _symmetric_subset(self, init_slab, numbers: np.ndarray, surface: str) -> np.ndarray | None:
+    def _symmetric_subset(self, init_slab: Slab, numbers: np.ndarray, surface: str) -> np.ndarray | None:
         """Site indices left once sites are removed one by one from ``surface`` ("top"/"bottom")
         until the rest is symmetric; None if it would take the slab down to the bulk cell's size
         (pymatgen: "Too many sites removed, please use a larger slab")."""
@@ -119,8 +143,9 @@ class FastSlabGenerator(SlabGenerator):
             if is_symmetric_arrays(frac[keep], numbers[keep], lattice, self.symprec):
                 return keep
 
-    def mirrored_slab(self, shift: float, tol: float, thickness: float, ftol: float):
-        """A symmetric slab with the termination at ``shift`` on both faces, or None.
+    def mirrored_slab(self, shift: float, tol: float, thickness: float, ftol: float) -> Slab | None:
+        """A symmetric slab with the termination at ``shift`` on both faces, or None (``tol``:
+        pymatgen's primitive-cell tolerance).
 
         The bulk is stacked one oriented cell (height h) more than ``thickness`` above the
         termination plane; whole atomic planes (heights clustered within ``ftol`` Å, as pymatgen
@@ -155,7 +180,7 @@ class FastSlabGenerator(SlabGenerator):
         out.target_thickness = thickness
         return out
 
-    def _trim_vacuum(self, slab, h: float):
+    def _trim_vacuum(self, slab: Slab, h: float) -> Slab:
         """``slab`` with as many oriented cells (height ``h``) of vacuum taken out as leave at least
         ``min_vac_size`` Å: removing planes from the top of a stack one cell taller than needed
         leaves more vacuum than pymatgen's own slabs have. Atoms keep their relative positions."""
@@ -179,7 +204,7 @@ class FastSlabGenerator(SlabGenerator):
         center(out)
         return out
 
-    def _without_sites(self, init_slab, keep: np.ndarray):
+    def _without_sites(self, init_slab: Slab, keep: np.ndarray) -> Slab:
         """A copy of ``init_slab`` holding only the sites ``keep``, centred like every slab."""
         slab = init_slab.copy()
         slab.energy = init_slab.energy

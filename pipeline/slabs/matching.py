@@ -3,15 +3,23 @@ invariant rules out skipped."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from semcgcnn.geometry import heights_along_normal, normal_height
 
 from . import _pymatgen_private as private
 
+if TYPE_CHECKING:
+    from pymatgen.core.surface import Slab
 
-def height_profile(slab) -> tuple[float, float, dict[int, np.ndarray]]:
-    """Cell height, longest in-plane vector and per-species sorted heights about the centroid."""
+HeightProfile = tuple[float, float, dict[int, np.ndarray]]  # what :func:`height_profile` returns
+
+
+def height_profile(slab: Slab) -> HeightProfile:
+    """Cell height, longest in-plane vector and per-species sorted heights about the centroid of
+    ``slab``."""
     lattice = slab.lattice.matrix
     z, _ = heights_along_normal(lattice, slab.frac_coords)
     z = z - z.mean()
@@ -20,7 +28,7 @@ def height_profile(slab) -> tuple[float, float, dict[int, np.ndarray]]:
     return normal_height(lattice), in_plane, {int(n): np.sort(z[numbers == n]) for n in np.unique(numbers)}
 
 
-def may_match(p1, p2, max_dist: float) -> bool:
+def may_match(p1: HeightProfile, p2: HeightProfile, max_dist: float) -> bool:
     """False only when StructureMatcher cannot match the two slabs (profiles from :func:`height_profile`).
 
     ``fit`` accepts a mapping when every site, after removing the mean displacement (the
@@ -88,9 +96,10 @@ def group_slabs(slabs: list, tol: float) -> list[list]:
     return [[slabs[i] for i in g] for g in groups]
 
 
-def matches_any(slab, others: list, tol: float) -> bool:
+def matches_any(slab: Slab, others: list, tol: float) -> bool:
     """Would :func:`group_slabs` put ``slab`` (listed after ``others``) into an existing group,
-    i.e. does one of ``others`` fit it? Only ``slab`` is compared, not ``others`` pairwise."""
+    i.e. does one of ``others`` fit it? Only ``slab`` is compared, not ``others`` pairwise
+    (``tol``: the ``StructureMatcher`` ltol and stol)."""
     if not others:
         return False
     fitter = _Fitter([*others, slab], tol)

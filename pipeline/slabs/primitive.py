@@ -15,8 +15,12 @@ import functools
 import itertools
 import math
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pymatgen.core import PeriodicSite, Structure
 
 
 def translation_candidates(groups: list[np.ndarray], ftol2: np.ndarray) -> np.ndarray:
@@ -44,7 +48,7 @@ def _hnf(form_units: int):
                                      for b, c, f in itertools.product(range(a), range(a), range(e))])
 
 
-def _site_label(site, use_site_props: bool) -> str:
+def _site_label(site: PeriodicSite, use_site_props: bool) -> str:
     if not use_site_props:
         return site.species_string
     parts = [site.species_string]
@@ -75,7 +79,8 @@ def _supercell_matrices(num_fu: int, min_vecs: np.ndarray, super_ftol: np.ndarra
             yield size, inv_m, latt_mat
 
 
-def _site_groups(gf_coords, non_nbrs, latt_mat, ftol, size: int):
+def _site_groups(gf_coords: np.ndarray, non_nbrs: np.ndarray, latt_mat: np.ndarray, ftol: np.ndarray,
+                 size: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Sites of one species group merged by the candidate cell (rows: groups), or None if the
     cell does not map every site onto exactly ``size`` images."""
     all_frac = np.dot(gf_coords, latt_mat)
@@ -91,7 +96,8 @@ def _site_groups(gf_coords, non_nbrs, latt_mat, ftol, size: int):
     return all_frac, groups
 
 
-def _merge_sites(gsites, all_frac, groups, out) -> None:
+def _merge_sites(gsites: list[PeriodicSite], all_frac: np.ndarray, groups: np.ndarray,
+                 out: tuple[list, list, defaultdict[str, list], list]) -> None:
     """Append one averaged site per group to ``out`` = (coords, species, properties, labels)."""
     new_coords, new_sp, new_props, new_labels = out
     added = np.zeros(len(gsites))
@@ -111,7 +117,8 @@ def _merge_sites(gsites, all_frac, groups, out) -> None:
             new_coords.append(coords)
 
 
-def _smaller_cell(self, grouped, inv_m, latt_mat, size: int, tolerance: float):
+def _smaller_cell(self: Structure, grouped: list[tuple[list[PeriodicSite], np.ndarray, np.ndarray]],
+                  inv_m: np.ndarray, latt_mat: np.ndarray, size: int, tolerance: float) -> Structure | None:
     """The structure in the candidate cell ``latt_mat``, or None if the sites do not fit it."""
     from pymatgen.core import Lattice, Structure
 
@@ -129,7 +136,7 @@ def _smaller_cell(self, grouped, inv_m, latt_mat, size: int, tolerance: float):
                      coords_are_cartesian=False)
 
 
-def _accepts(self, primitive, constrain_latt) -> bool:
+def _accepts(self: Structure, primitive: Structure, constrain_latt: list | dict) -> bool:
     """pymatgen's check of the reduced cell against ``constrain_latt``."""
     if not constrain_latt:
         return True
@@ -140,15 +147,21 @@ def _accepts(self, primitive, constrain_latt) -> bool:
                        [constrain_latt[key] if is_dict else getattr(self_latt, key) for key in keys])
 
 
-def get_primitive_structure(self, tolerance: float = 0.25, use_site_props: bool = False,
-                            constrain_latt: list | dict | None = None, reduce: bool = True):
-    """Drop-in for ``Structure.get_primitive_structure`` (same arguments, same result)."""
+def get_primitive_structure(self: Structure, tolerance: float = 0.25, use_site_props: bool = False,
+                            constrain_latt: list | dict | None = None, reduce: bool = True) -> Structure:
+    """Drop-in for ``Structure.get_primitive_structure`` (same arguments, same result).
+
+    ``self``: the structure (the function is installed as the method); ``tolerance``: the site
+    tolerance (Å); ``use_site_props``: whether sites with different properties are distinct;
+    ``constrain_latt``: lattice parameters the primitive cell must keep (names, or names with
+    values); ``reduce``: whether to return the reduced primitive cell.
+    """
     if tolerance <= 0:
         raise ValueError("tolerance cannot be <=0 for Structure.get_primitive_structure()!")
     if constrain_latt is None:
         constrain_latt = []
 
-    def label(site):
+    def label(site: PeriodicSite) -> str:
         return _site_label(site, use_site_props)
 
     sites = sorted(self.sites, key=label)  # public alias of pymatgen's self._sites (same list)

@@ -7,11 +7,16 @@ must be palindromic; spglib is called (once) only when that cheap necessary cond
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from semcgcnn.geometry import heights_along_normal
 
 from .config import ANGLE_TOLERANCE, SlabConfig
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 LAUE_GROUPS = frozenset({"-1", "2/m", "mmm", "4/m", "4/mmm", "-3", "-3m", "6/m", "6/mmm", "m-3", "m-3m"})
 
@@ -45,8 +50,10 @@ def is_symmetric_arrays(frac: np.ndarray, numbers: np.ndarray, lattice: np.ndarr
     return bool(np.any(np.all(ds.rotations[:, 2, :] == np.array([0, 0, -1]), axis=1)))
 
 
-def is_symmetric(struct, symprec: float = SlabConfig.slab_symprec, angle_tolerance: float = ANGLE_TOLERANCE) -> bool:
-    """Same answer as pymatgen's ``Slab.is_symmetric(symprec)``, with one spglib call.
+def is_symmetric(struct: Structure, symprec: float = SlabConfig.slab_symprec,
+                 angle_tolerance: float = ANGLE_TOLERANCE) -> bool:
+    """Same answer as pymatgen's ``Slab.is_symmetric(symprec)``, with one spglib call (``struct``:
+    the slab; ``symprec`` and ``angle_tolerance``: spglib's tolerances, Å and degrees).
 
     A centrosymmetric point group, or an operation flipping the normal (row ``[0, 0, -1]`` of a
     fractional rotation), makes the two surfaces equivalent. A cheap height test comes first.

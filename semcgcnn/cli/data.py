@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 from rich.table import Table
 
 from .common import DEFAULT_GRAPH, SurfaceDepth, console, fail
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from semcgcnn.model.graphs import GraphSet
 
 
 def datasets() -> None:
@@ -56,7 +61,8 @@ def featurize(
     _print_graph_summary(name, df, gs, cached, t1 - t0, t2 - t1)
 
 
-def _print_graph_summary(name, df, gs, cached: bool, t_load: float, t_feat: float) -> None:
+def _print_graph_summary(name: str, df: pd.DataFrame, gs: GraphSet, cached: bool, t_load: float,
+                         t_feat: float) -> None:
     n_atoms = gs.n_atoms
     padded = (gs.nbr_dist > gs.config.radius).any(axis=1)
     z = gs.atomic_numbers

@@ -8,11 +8,17 @@ bulk relax may also relax the cell.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from semcgcnn.pipeline.labelling.calc import LabelError
 from semcgcnn.pipeline.labelling.mlip import DEFAULT_MLIP, RELAX_FMAX, RELAX_STEPS, mlip_spec
 
+if TYPE_CHECKING:
+    from atomate2.forcefields.jobs import ForceFieldRelaxMaker, ForceFieldStaticMaker
 
-def mlip_makers(name: str = DEFAULT_MLIP, kind: str = "slab", relax_bulk_cell: bool = False):
+
+def mlip_makers(name: str = DEFAULT_MLIP, kind: str = "slab",
+                relax_bulk_cell: bool = False) -> tuple[ForceFieldRelaxMaker, ForceFieldStaticMaker]:
     """(relax Maker, static Maker) of the ML potential ``name`` for a ``"bulk"`` or ``"slab"``:
     atomate2's ``ForceFieldRelaxMaker``/``ForceFieldStaticMaker``. The relax keeps the cell (slab,
     or a bulk unless ``relax_bulk_cell``), stops at max force < 0.02 eV/Å (paper's EDIFFG) or 300

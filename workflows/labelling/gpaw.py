@@ -10,10 +10,14 @@ process (:func:`~.jobs.gpaw_calc_job`), whose output is the step's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from jobflow import Job, Maker
 
 from .jobs import gpaw_calc_job
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 
 @dataclass
@@ -25,7 +29,7 @@ class GpawStaticMaker(Maker):
     kind: str = "slab"
     preset: str = "fast"
 
-    def make(self, structure) -> Job:
+    def make(self, structure: Structure) -> Job:
         """The GPAW job of ``structure`` (a pymatgen Structure)."""
         j = gpaw_calc_job(structure, self.kind, self.preset, False)  # relax: no
         j.name = self.name
@@ -42,7 +46,7 @@ class GpawRelaxMaker(Maker):
     kind: str = "slab"
     preset: str = "fast"
 
-    def make(self, structure) -> Job:
+    def make(self, structure: Structure) -> Job:
         """The GPAW job of ``structure`` (a pymatgen Structure)."""
         j = gpaw_calc_job(structure, self.kind, self.preset, True)  # relax: yes
         j.name = self.name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobflow import JobConfig, job
 from jobflow.core.reference import OnMissing
@@ -18,15 +19,25 @@ from jobflow.core.reference import OnMissing
 from semcgcnn.pipeline.labelling.calc import CalcResult, LabelError
 from semcgcnn.workflows.schemas import LabelSetDoc
 
+if TYPE_CHECKING:
+    from atomate2.forcefields.schemas import ForceFieldTaskDocument
+    from emmet.core.tasks import TaskDoc
+    from pymatgen.core import Structure
+
 log = logging.getLogger(__name__)
 _TOLERANT = JobConfig(on_missing_references=OnMissing.NONE)
 
 
 @job
-def gpaw_calc_job(structure, kind: str, preset: str, relax: bool) -> CalcResult | dict:
+def gpaw_calc_job(structure: Structure, kind: str, preset: str, relax: bool) -> CalcResult | dict:
     """One GPAW calculation in this job's folder (its own process; a crash is an error result). A
     relaxed bulk relaxes its cell too (converged settings only: at the ``fast`` cutoff the Pulay
-    stress shrinks the cell, so there a warning is logged)."""
+    stress shrinks the cell, so there a warning is logged).
+
+    ``structure``: the bulk or slab; ``kind``: ``"bulk"`` or ``"slab"``; ``preset``: a
+    :data:`~semcgcnn.pipeline.labelling.gpaw.GPAW_PRESETS` name; ``relax``: relax before the
+    single point.
+    """
     from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS, run_gpaw
 
     relax_cell = relax and kind == "bulk"
@@ -41,8 +52,9 @@ def gpaw_calc_job(structure, kind: str, preset: str, relax: bool) -> CalcResult 
 
 
 @job(config=_TOLERANT)
-def vasp_result_job(task_doc, kind: str) -> CalcResult | dict:
-    """The :class:`CalcResult` of a finished atomate2 VASP job, read from its folder's files."""
+def vasp_result_job(task_doc: TaskDoc | None, kind: str) -> CalcResult | dict:
+    """The :class:`CalcResult` of a finished atomate2 VASP job, read from its folder's files
+    (``task_doc``: the job's task document, None when it failed; ``kind``: ``"bulk"`` or ``"slab"``)."""
     from semcgcnn.pipeline.labelling.vasp import parse_vasp_dir
 
     if task_doc is None:
@@ -55,8 +67,9 @@ def vasp_result_job(task_doc, kind: str) -> CalcResult | dict:
 
 
 @job(config=_TOLERANT)
-def forcefield_result_job(task_doc, kind: str) -> CalcResult | dict:
-    """The :class:`CalcResult` of a finished atomate2 force-field job."""
+def forcefield_result_job(task_doc: ForceFieldTaskDocument | None, kind: str) -> CalcResult | dict:
+    """The :class:`CalcResult` of a finished atomate2 force-field job (``task_doc``: the job's task
+    document, None when it failed; ``kind``: ``"bulk"`` or ``"slab"``)."""
     from semcgcnn.pipeline.labelling.mlip import calc_result_from_forcefield_doc
 
     if task_doc is None:
@@ -65,9 +78,16 @@ def forcefield_result_job(task_doc, kind: str) -> CalcResult | dict:
 
 
 @job
-def recut_slab_job(bulk_calc, bulk_id: str, miller: list[int], termination: int, slab_config: dict) -> dict:
+def recut_slab_job(bulk_calc: CalcResult | dict | None, bulk_id: str, miller: list[int], termination: int,
+                   slab_config: dict) -> dict:
     """The slab of one termination cut again from the *relaxed* bulk (``relax_bulk``): its row and
-    its structure with the interior fixed, or an error."""
+    its structure with the interior fixed, or an error.
+
+    ``bulk_calc``: the bulk relaxation's result (an error dict or None when it failed);
+    ``bulk_id``: the id the row carries; ``miller``: the facet; ``termination``: the
+    termination's position among the facet's; ``slab_config``: the :class:`SlabConfig` as a
+    plain dict.
+    """
     from semcgcnn.pipeline.labelling.slabs import label_slabs, with_fixed_interior
     from semcgcnn.pipeline.slabs import SlabConfig
 
@@ -81,9 +101,15 @@ def recut_slab_job(bulk_calc, bulk_id: str, miller: list[int], termination: int,
 
 
 @job(config=_TOLERANT)
-def label_row_job(slab_id: str, slab, slab_calc, bulk_calc, ref_calc, meta: dict) -> dict:
+def label_row_job(slab_id: str, slab: dict | None, slab_calc: CalcResult | dict | None,
+                  bulk_calc: CalcResult | dict | None, ref_calc: CalcResult | dict | None,
+                  meta: dict) -> dict:
     """``{"row": labels row}`` or ``{"error": errors row}`` for one slab. ``slab``: its slab-stage
-    row, or the :func:`recut_slab_job` output."""
+    row, or the :func:`recut_slab_job` output. ``slab_id``: the slab's id; ``slab_calc``,
+    ``bulk_calc`` and ``ref_calc``: the slab's, the bulk's and the rich-limit elemental
+    reference's results (an error dict or None where one failed); ``meta``: the labelling's
+    settings (``bulk_id``, ``backend``, ``preset``, ``relax_bulk``, ``relax_slabs``,
+    ``rich_element``)."""
     from semcgcnn.pipeline.labelling.rows import label_row
 
     def error(reason: str) -> dict:

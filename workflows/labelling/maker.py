@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobflow import Flow, Job, Maker
 
@@ -34,10 +35,15 @@ from .backends import backend_makers, backend_of, check_makers, mlip_model_of, p
 from .gpaw import GpawRelaxMaker, GpawStaticMaker
 from .jobs import collect_labels_job, label_row_job, recut_slab_job
 
+if TYPE_CHECKING:
+    from jobflow import OutputReference
+    from pymatgen.core import Structure
 
-def calculation(relax_maker: Maker | None, static_maker: Maker | None, structure, kind: str,
-                name: str) -> Job | Flow:
-    """One calculation of a ``kind`` (``"bulk"`` or ``"slab"``) structure: relax (``relax_maker``,
+
+def calculation(relax_maker: Maker | None, static_maker: Maker | None, structure: Structure | OutputReference,
+                kind: str, name: str) -> Job | Flow:
+    """One calculation of a ``kind`` (``"bulk"`` or ``"slab"``) ``structure`` (or the reference to
+    a job's output structure): relax (``relax_maker``,
     optional) → single point on the relaxed structure (``static_maker``, optional) → the job turning
     the last step's output into a CalcResult (:func:`~.backends.result_job`). A GPAW step is one
     job, whose output is the CalcResult, returned as it is and named ``name``; otherwise one Flow
@@ -131,11 +137,12 @@ class SurfacePropertyMaker(Maker):
         ``structures`` or (``dry_run``) write a dry run (:func:`~.backends.check_makers`)."""
         check_makers(self.step_makers(), structures, dry_run)
 
-    def slabs(self, bulk, bulk_id: str) -> tuple[list[tuple[dict, object]], list[dict]]:
-        """The slabs this maker labels (``[(slab-stage row, slab)]``) and the slab stage's error rows."""
+    def slabs(self, bulk: Structure, bulk_id: str) -> tuple[list[tuple[dict, object]], list[dict]]:
+        """The slabs this maker labels (``[(slab-stage row, slab)]``) and the slab stage's error rows
+        (``bulk``: the bulk structure; ``bulk_id``: the id the rows carry)."""
         return label_slabs(bulk, bulk_id, [self.miller] if self.miller else None, self.max_index, self.slab)
 
-    def rich_reference(self, bulk, cut: list[tuple[dict, object]]):
+    def rich_reference(self, bulk: Structure, cut: list[tuple[dict, object]]) -> Structure | None:
         """The reference structure of ``rich_element`` (the :data:`HCP_MG` rule of
         :func:`~semcgcnn.pipeline.labelling.references.elemental_reference`) when a slab of ``cut``
         is non-stoichiometric against ``bulk``; else None (no reference calculation)."""
@@ -157,11 +164,12 @@ class SurfacePropertyMaker(Maker):
             "rich_element": self.rich_element, "mlip_model": mlip_model_of(self.step_makers()),
             "slab": asdict(self.slab)}, default=list))
 
-    def make(self, bulk, bulk_id: str = "bulk", out: str | Path | None = None,
+    def make(self, bulk: Structure, bulk_id: str = "bulk", out: str | Path | None = None,
              slabs: tuple[list, list[dict]] | None = None) -> Flow:
-        """The Flow labelling ``bulk``'s slabs; with ``out`` (a folder every worker sees), its
-        last job writes ``out/labels.parquet`` and ``out/errors.parquet``. ``slabs``: what
-        :meth:`slabs` returned for this bulk, if the caller has it already."""
+        """The Flow labelling ``bulk``'s slabs (``bulk_id``: the id its rows carry); with ``out``
+        (a folder every worker sees), its last job writes ``out/labels.parquet`` and
+        ``out/errors.parquet``. ``slabs``: what :meth:`slabs` returned for this bulk, if the caller
+        has it already."""
         meta = self.meta(bulk_id)
         cut, slab_errors = slabs if slabs is not None else self.slabs(bulk, bulk_id)
         bulk_calc = calculation(self.bulk_relax_maker, self.bulk_static_maker, bulk, "bulk",

@@ -9,9 +9,11 @@ Makers of :func:`vasp_makers` carry it and :func:`write_dry_run` writes with tho
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atomate2.vasp.sets.base import VaspInputGenerator
 from pymatgen.io.vasp import Kpoints
@@ -27,6 +29,10 @@ from semcgcnn.pipeline.labelling.vasp import (
     psp_dir,
     step_incar,
 )
+
+if TYPE_CHECKING:
+    from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ class PaperSetGenerator(VaspInputGenerator):
         return step_incar(self.slab, self.relax, self.relax_cell, self.structure)
 
     @property
-    def kpoints_updates(self):
+    def kpoints_updates(self) -> dict | Kpoints:
         if self.structure is None:
             return {}
         return Kpoints.gamma_automatic(kpoint_mesh(self.structure, self.slab))
@@ -62,7 +68,7 @@ def paper_generator(kind: str, relax: bool, relax_cell: bool = False) -> PaperSe
                              auto_ismear=False, auto_metal_kpoints=False, inherit_incar=False)
 
 
-def vasp_makers(kind: str, relax_bulk_cell: bool = False):
+def vasp_makers(kind: str, relax_bulk_cell: bool = False) -> tuple[RelaxMaker, StaticMaker]:
     """(relax Maker, static Maker) for a ``"bulk"`` or ``"slab"`` with the paper's settings:
     atomate2's ``RelaxMaker``/``StaticMaker`` carrying a :class:`PaperSetGenerator`. A slab relax
     is ISIF 2 and honours the structure's ``selective_dynamics`` (see
@@ -76,7 +82,7 @@ def vasp_makers(kind: str, relax_bulk_cell: bool = False):
     return relax, static
 
 
-def check_vasp(dry_run: bool, structures=()) -> None:
+def check_vasp(dry_run: bool, structures: Iterable[Structure] = ()) -> None:
     """:func:`~semcgcnn.pipeline.labelling.vasp.check_vasp_setup` with atomate2's ``VASP_CMD``:
     POTCAR symbols of ``structures``; unless ``dry_run``, the VASP executable and POTCAR library."""
     from atomate2 import SETTINGS
@@ -84,11 +90,13 @@ def check_vasp(dry_run: bool, structures=()) -> None:
     check_vasp_setup(dry_run, structures, SETTINGS.VASP_CMD)
 
 
-def write_dry_run(structure, kind: str, folder, relax_bulk_cell: bool = False) -> Path:
+def write_dry_run(structure: Structure, kind: str, folder: Path | str, relax_bulk_cell: bool = False) -> Path:
     """Submit-ready input folders ``folder/relax`` and ``folder/static`` (INCAR, KPOINTS, POSCAR with
     selective dynamics for a slab, POTCAR when a POTCAR library is set, else POTCAR.spec) and a
     README.txt; written by atomate2's ``write_vasp_input_set`` with the generators of
-    :func:`vasp_makers`. A slab without ``selective_dynamics`` gets the paper's fixed interior."""
+    :func:`vasp_makers`. A slab without ``selective_dynamics`` gets the paper's fixed interior.
+    ``structure``: the bulk or slab; ``kind``: ``"bulk"`` or ``"slab"``; ``relax_bulk_cell``: the
+    bulk relax is ISIF 3."""
     from atomate2.vasp.files import write_vasp_input_set
 
     folder = Path(folder)
