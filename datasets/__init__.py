@@ -10,6 +10,7 @@ Each dataset folder carries its ``PROVENANCE.md`` (source, commit, licence, cita
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,9 +56,15 @@ def labels(name: str, root: Path | None = None) -> pd.DataFrame:
 
 
 def load_arrays(
-    name: str, root: Path | None = None, workers: int | None = None, progress=None
+    name: str, root: Path | None = None, workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, StructureArrays]:
-    """Labels plus structures as flat arrays, in the same row order; parsed once, then cached."""
+    """Labels plus structures as flat arrays, in the same row order; parsed once, then cached.
+
+    ``name`` is the dataset's registry name; ``root`` the folder to read it from (default: the shipped
+    copy); ``workers`` the number of parsing processes (see :func:`semcgcnn.parallel.n_workers`);
+    ``progress`` is called with the number of structures parsed after each chunk.
+    """
     spec = get_spec(name)
     root = Path(root) if root else spec.path
     df = read_labels(spec, root)
@@ -75,8 +82,14 @@ def load_arrays(
     return df, _take(arr, [order[s] for s in df["structure_id"]])
 
 
-def load(name: str, root: Path | None = None, workers: int | None = None, progress=None) -> list[Record]:
-    """All records of a shipped dataset, with pymatgen ``Structure`` objects."""
+def load(
+    name: str, root: Path | None = None, workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Record]:
+    """All records of a shipped dataset, with pymatgen ``Structure`` objects.
+
+    ``name``, ``root``, ``workers`` and ``progress`` are as in :func:`load_arrays`.
+    """
     spec = get_spec(name)
     df, arr = load_arrays(name, root=root, workers=workers, progress=progress)
     structures = arr.to_structures()
@@ -91,7 +104,7 @@ def load(name: str, root: Path | None = None, workers: int | None = None, progre
     return out
 
 
-def _float(x) -> float:
+def _float(x: object) -> float:
     return float("nan") if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
