@@ -232,7 +232,7 @@ def _verified_weights(wpath: Path, weights_sha256: str, expected: dict[str, tupl
     return state
 
 
-def _check_card(jpath: Path, card) -> tuple[ModelConfig, GraphConfig, Normalizer]:
+def _check_card(jpath: Path, card: object) -> tuple[ModelConfig, GraphConfig, Normalizer]:
     """The card's model config, graph config and normalizer, or a one-line :class:`CheckpointError`."""
     from semcgcnn.datasets import TARGETS
 
@@ -291,7 +291,7 @@ def _check_card(jpath: Path, card) -> tuple[ModelConfig, GraphConfig, Normalizer
     return cfg, graph_config, Normalizer.from_dict(norm)
 
 
-def _check_model_id(jpath: Path, model_id, weights_sha256) -> None:
+def _check_model_id(jpath: Path, model_id: object, weights_sha256: object) -> None:
     """``weights_sha256`` must be a SHA-256 hex digest and ``model_id`` the id derived from it."""
     if not (isinstance(weights_sha256, str) and len(weights_sha256) == 64
             and all(c in "0123456789abcdef" for c in weights_sha256)):
@@ -303,7 +303,7 @@ def _check_model_id(jpath: Path, model_id, weights_sha256) -> None:
                      f"(expected {model_id_for(weights_sha256)!r})")
 
 
-def _is_number(v) -> bool:
+def _is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -393,7 +393,7 @@ def _check_weights(wpath: Path, expected: dict[str, tuple[int, ...]]) -> None:
     _fail(wpath, f"weights do not match the model card's model_config: {'; '.join(parts)}")
 
 
-def _json_default(o):
+def _json_default(o: object) -> object:
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):

@@ -14,6 +14,7 @@ No per-atom Python loop: the neighbour search is pymatgen's Cython
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from semcgcnn.validation import (
 )
 
 from .atom_features import check_elements
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 from .config import GraphConfig
 
 _PBC = np.ones(3, dtype=np.int64)
@@ -111,7 +115,7 @@ def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, 
     return c[keep], n[keep].astype(np.int64), d[keep]
 
 
-def _top_k(c, n, d, n_atoms: int, k: int, pad_distance: float):
+def _top_k(c: np.ndarray, n: np.ndarray, d: np.ndarray, n_atoms: int, k: int, pad_distance: float):
     """Per centre, the k nearest (distance, then index) pairs, padded CGCNN-style."""
     dq = np.rint(d / _TIE_QUANTUM).astype(np.int64)
     order = np.lexsort((n, dq, c))
@@ -161,8 +165,12 @@ def featurize_arrays(
     return CrystalGraph(atomic_numbers, side, idx, dist, face_area(lattice))
 
 
-def featurize(structure, config: GraphConfig | None = None) -> CrystalGraph:
-    """Graph of one pymatgen ``Structure``/``Slab``."""
+def featurize(structure: Structure, config: GraphConfig | None = None) -> CrystalGraph:
+    """Graph of one pymatgen ``Structure``/``Slab``.
+
+    ``structure`` is checked with :func:`semcgcnn.validation.check_structure` first; ``config`` sets
+    the graph's radius, neighbour count and Gaussian expansion (default: :class:`GraphConfig`).
+    """
     config = config or GraphConfig()
     check_structure(structure)
     return featurize_arrays(structure.lattice.matrix, structure.frac_coords, structure.atomic_numbers, config)
