@@ -22,6 +22,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,12 @@ from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.graphs import GraphSet
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pymatgen.core import Structure
+
+    from semcgcnn.datasets import Record
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +154,7 @@ def _structures(path: Path, rows: pd.DataFrame) -> list:
     return out
 
 
-def _chemsys(structure) -> str:
+def _chemsys(structure: Structure) -> str:
     return "-".join(sorted({el.symbol for el in structure.composition.elements}))
 
 
@@ -184,7 +191,8 @@ def load_extra_labels(paths: Path | Sequence[Path], graph_config: GraphConfig | 
     return ExtraLabels(GraphSet.concat(sets), np.concatenate(ys), pd.concat(frames, ignore_index=True), files)
 
 
-def with_extra_training_rows(split: tuple[np.ndarray, np.ndarray, np.ndarray], n_base: int, n_extra: int):
+def with_extra_training_rows(split: tuple[np.ndarray, np.ndarray, np.ndarray], n_base: int,
+                             n_extra: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``split`` of ``n_base`` rows with rows ``n_base .. n_base + n_extra - 1`` (extra labels,
     appended after the base rows) added to training, never to validation or test."""
     tr, va, te = split
@@ -205,10 +213,12 @@ def held_out_overlap(frame: pd.DataFrame, split: tuple[np.ndarray, np.ndarray, n
     return {str(k): int(v) for k, v in hits.items()}
 
 
-def labels_table_from_records(records, backend: str = "shipped-dft", method: str = "shipped DFT labels"):
+def labels_table_from_records(records: Sequence[Record], backend: str = "shipped-dft",
+                              method: str = "shipped DFT labels") -> pa.Table:
     """Shipped dataset records (:func:`semcgcnn.datasets.load`) as a labels table (Arrow, the
     ``labels`` schema): the shipped DFT labels acting as the oracle, e.g. to test fine-tuning or
-    simulate active learning. Columns the records do not carry are null."""
+    simulate active learning. Columns the records do not carry are null. ``backend`` and ``method``
+    fill the columns of the same name on every row."""
     from semcgcnn.schema import SCHEMAS, to_table
     from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 

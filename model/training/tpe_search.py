@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from semcgcnn.model.data import GraphTensors
 from .data import TASKS
 from .splits import make_split
 from .train import TrainingDivergedError, TrainResult, train
+
+if TYPE_CHECKING:
+    from hyperopt import Trials
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +185,7 @@ def _evaluate(data: MgData, space: SearchSpace, tid: int, vals: dict, cfg: Hyper
 
 
 # ---- hyperopt's Trials from the JSON history, one suggestion at a time ----
-def trials_of(history: list[Trial]):
+def trials_of(history: list[Trial]) -> Trials:
     """hyperopt ``Trials`` holding ``history`` as finished jobs (what TPE conditions on)."""
     from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
 
@@ -215,7 +219,7 @@ def suggest(space: SearchSpace, history: list[Trial], tid: int, cfg: HyperoptCon
     return {k: [_plain(x) for x in v] for k, v in doc["misc"]["vals"].items()}
 
 
-def _plain(x):
+def _plain(x: float | np.number) -> int | float:
     return int(x) if isinstance(x, (int, np.integer)) else float(x)
 
 
