@@ -9,6 +9,7 @@ is written here.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,16 +22,25 @@ from .candidates import Candidate
 from .predictions import predict_slabs
 from .wulff import compound_wulff, lowest_per_facet, weighted_spread
 
+if TYPE_CHECKING:
+    from semcgcnn.model.predict import Predictor
 
-def domain_verdict(predictor, cand: Candidate) -> tuple[bool, str]:
-    """``(in_domain, reason)`` of a bulk compound for this model."""
+    from .mlip_prior import PriorPredictor
+
+
+def domain_verdict(predictor: Predictor | PriorPredictor, cand: Candidate) -> tuple[bool, str]:
+    """``(in_domain, reason)`` of the bulk compound ``cand`` for the model of ``predictor``."""
     _, out, verdict = predictor.applicability(element_symbols(cand.structure))
     return not out, verdict
 
 
 def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, object], predictions: dict[str, dict],
-                    predictor) -> dict[str, list[dict]]:
-    """Rows of every table for one compound, from its slabs and their predictions (by ``slab_id``)."""
+                    predictor: Predictor | PriorPredictor) -> dict[str, list[dict]]:
+    """Rows of every table for one compound, from its slabs and their predictions (by ``slab_id``).
+
+    ``cand`` is the compound; ``res`` its cut slabs (rows, conventional lattice, errors);
+    ``structures`` and ``predictions`` the slabs' structures and prediction rows by ``slab_id``;
+    ``predictor`` the model that made them (applicability verdict, ensemble scales, model id)."""
     in_domain, verdict = domain_verdict(predictor, cand)
     slab_rows = [rows.slab_table_row(s, structures[s["slab_id"]].to_json()) for s in res.slabs]
     pred_rows = [rows.prediction_row(s, predictions[s["slab_id"]]) for s in res.slabs if s["slab_id"] in predictions]
@@ -53,11 +63,12 @@ def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, obje
     }
 
 
-def screen_compound(cand: Candidate, res: SlabResult, predictor) -> dict[str, list[dict]]:
+def screen_compound(cand: Candidate, res: SlabResult,
+                    predictor: Predictor | PriorPredictor) -> dict[str, list[dict]]:
     """Rows of every table for one compound whose slabs are cut: its slabs predicted in one call
     of their own, so a compound's numbers never depend on which others share its batch (float32
     inference rounds differently with the batch's make-up) — a screen gives the same tables with
-    any worker count, batch size or resume point."""
+    any worker count, batch size or resume point. Arguments as in :func:`compound_tables`."""
     structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
     predicted, errors = predict_slabs(predictor, structures)
     tables = compound_tables(cand, res, structures, {p["slab_id"]: p for p in predicted}, predictor)
@@ -65,8 +76,10 @@ def screen_compound(cand: Candidate, res: SlabResult, predictor) -> dict[str, li
     return tables
 
 
-def screen_batch(batch: list[tuple[Candidate, SlabResult]], predictor) -> dict[str, pd.DataFrame]:
-    """The six tables of a batch of compounds whose slabs are cut."""
+def screen_batch(batch: list[tuple[Candidate, SlabResult]],
+                 predictor: Predictor | PriorPredictor) -> dict[str, pd.DataFrame]:
+    """The six tables of a batch of compounds whose slabs are cut: ``batch`` holds each compound with
+    its slabs, ``predictor`` the model to predict them with."""
     tables: dict[str, list[dict]] = {name: [] for name in TABLES}
     for cand, res in batch:
         for name, new in screen_compound(cand, res, predictor).items():

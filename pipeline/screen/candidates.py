@@ -14,10 +14,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from monty.json import MSONable
 
 from semcgcnn.errors import UserError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +58,9 @@ def element_category(symbol: str) -> str:
     return "nonmetal" if symbol in NONMETALS else "metalloid" if symbol in METALLOIDS else "metal"
 
 
-def describe(compound_id: str, structure, source: str) -> Candidate:
-    """A candidate with formula, partner element(s) and their category filled in from the structure."""
+def describe(compound_id: str, structure: Structure, source: str) -> Candidate:
+    """A candidate with formula, partner element(s) and their category filled in from the structure:
+    ``compound_id`` names it, ``structure`` is its bulk cell, ``source`` where it comes from."""
     comp = structure.composition
     others = sorted(el.symbol for el in comp.elements if el.symbol != "Mg")
     return Candidate(
@@ -64,7 +69,7 @@ def describe(compound_id: str, structure, source: str) -> Candidate:
     )
 
 
-def check(structure) -> str | None:
+def check(structure: Structure) -> str | None:
     """Why a bulk structure cannot be screened, or ``None``: what no crystal graph can take
     (:func:`semcgcnn.validation.structure_problem`: non-finite numbers, a degenerate cell, ...),
     no Mg, an implausible or overlapping cell, or a vacuum gap (a slab given as a bulk, the rule

@@ -19,9 +19,10 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,11 @@ from semcgcnn.pipeline.labelling.mlip import (
     model_elements,
 )
 from semcgcnn.pipeline.labelling.references import reference_elements
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from semcgcnn.model.predict import Predictor
 
 
 def prior_card_path() -> Path:
@@ -84,8 +90,10 @@ def _system_diagram(elements: frozenset[str]):
     return PhaseDiagram(entries)
 
 
-def gamma_mlip(slab) -> float:
-    """γ_MLIP of one slab in eV/Å² (NaN where 7net-0 or the shipped references lack an element)."""
+def gamma_mlip(slab: Structure) -> float:
+    """γ_MLIP of one slab in eV/Å² (NaN where 7net-0 or the shipped references lack an element).
+
+    ``slab`` is a pymatgen ``Slab``/``Structure`` whose two faces are each of its cell's ab area."""
     comp = slab.composition
     elements = frozenset(e.symbol for e in comp.elements)
     known = model_elements(DEFAULT_MLIP) or frozenset()
@@ -98,13 +106,14 @@ def gamma_mlip(slab) -> float:
 class PriorPredictor:
     """A :class:`~semcgcnn.model.predict.Predictor` whose surface energies carry the prior; any other
     attribute is the wrapped predictor's. Its ``model_id`` names the prior, so a screen made
-    without it is never resumed with it."""
+    without it is never resumed with it. ``predictor`` is the wrapped predictor; ``card`` the prior's
+    fitted line and weight (default: the shipped card, :meth:`PriorCard.load`)."""
 
-    def __init__(self, predictor, card: PriorCard | None = None):
+    def __init__(self, predictor: Predictor, card: PriorCard | None = None):
         self._inner = predictor
         self.card = card or PriorCard.load()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
 
     @property
@@ -112,7 +121,7 @@ class PriorPredictor:
         return f"{self._inner.model_id}+{self.card.card_id}"
 
     def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
-                progress=None, keep_members: bool = False) -> pd.DataFrame:
+                progress: Callable[[int], None] | None = None, keep_members: bool = False) -> pd.DataFrame:
         """As :meth:`Predictor.predict`, with every member's surface energy blended with the prior
         before the centre and the calibrated 1σ are taken."""
         from semcgcnn.model.applicability import element_symbols

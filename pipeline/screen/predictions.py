@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
+if TYPE_CHECKING:
+    from semcgcnn.model.predict import Predictor
 
-def predict_slabs(predictor, structures: dict[str, object]) -> tuple[list[dict], list[dict]]:
+    from .mlip_prior import PriorPredictor
+
+
+def predict_slabs(predictor: Predictor | PriorPredictor,
+                  structures: dict[str, object]) -> tuple[list[dict], list[dict]]:
     """Prediction rows (keyed ``slab_id``, units in the keys, applicability verdict) for
-    ``{slab_id: structure}``, and error rows for slabs the model cannot take.
+    ``structures`` (``{slab_id: structure}``) by ``predictor``, and error rows for slabs the model
+    cannot take.
 
     The batch is predicted at once; if that fails, slab by slab to isolate the bad ones."""
     if not structures:

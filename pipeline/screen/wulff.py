@@ -23,10 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from pymatgen.core import Lattice
 
 
 @dataclass(frozen=True)
@@ -73,17 +78,20 @@ class WulffResult:
         return self.weighted_surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2
 
 
-def _as_lattice(lattice):
+def _as_lattice(lattice: Lattice | ArrayLike) -> Lattice:
     from pymatgen.core import Lattice
 
     return lattice if isinstance(lattice, Lattice) else Lattice(np.asarray(lattice, dtype=float))
 
 
-def symmetry_planes(lattice, facets: Sequence[Facet], symprec: float = 1e-5) -> list[tuple[int, tuple[int, int, int]]]:
+def symmetry_planes(
+    lattice: Lattice | ArrayLike, facets: Sequence[Facet], symprec: float = 1e-5
+) -> list[tuple[int, tuple[int, int, int]]]:
     """``(facet index, hkl)`` of every plane of the Wulff construction: each facet's Miller index
     under the point-group operations of the lattice's reciprocal lattice, as pymatgen's
     ``WulffShape`` makes them (same operations, same ``symprec``; an hkl already made by an
-    earlier facet is not repeated)."""
+    earlier facet is not repeated). ``lattice``: the conventional cell (pymatgen ``Lattice`` or 3×3
+    matrix); ``facets``: the facets, in the order their indices refer to."""
     ops = _as_lattice(lattice).get_recp_symmetry_operation(symprec)
     seen: dict[tuple[int, int, int], int] = {}
     for i, f in enumerate(facets):
@@ -92,14 +100,14 @@ def symmetry_planes(lattice, facets: Sequence[Facet], symprec: float = 1e-5) -> 
     return [(i, hkl) for hkl, i in seen.items()]
 
 
-def _unit_normals(lattice, millers) -> np.ndarray:
+def _unit_normals(lattice: Lattice | ArrayLike, millers: Sequence[Sequence[int]]) -> np.ndarray:
     """Cartesian unit normals of the planes ``millers`` (rows)."""
     n = np.asarray(_as_lattice(lattice).reciprocal_lattice_crystallographic.get_cartesian_coords(
         np.asarray(millers, dtype=float)), dtype=float).reshape(-1, 3)
     return n / np.linalg.norm(n, axis=1)[:, None]
 
 
-def _direction_label(lattice, cart: np.ndarray) -> str:
+def _direction_label(lattice: Lattice | ArrayLike, cart: np.ndarray) -> str:
     """A Cartesian direction as the smallest integer lattice direction ``[u v w]`` when there is one."""
     frac = _as_lattice(lattice).get_fractional_coords(cart)
     frac = frac / np.abs(frac).max()
@@ -111,14 +119,16 @@ def _direction_label(lattice, cart: np.ndarray) -> str:
     return "[{:.3f} {:.3f} {:.3f}]".format(*frac)
 
 
-def closure_problem(lattice, facets: Sequence[Facet], planes: list | None = None) -> str | None:
+def closure_problem(
+    lattice: Lattice | ArrayLike, facets: Sequence[Facet], planes: list | None = None
+) -> str | None:
     """Why these facets cannot enclose a finite crystal, in one sentence, or ``None`` when they can.
 
     The planes n·x = γ (γ > 0, all symmetry-equivalent normals n, a set closed under inversion
     because every lattice point group is) bound a finite body exactly when their normals span
     3-D space. When every normal is perpendicular to one direction, the shape is an open prism
-    along it; when all normals are parallel, it is an infinite slab. ``planes``: the facets'
-    :func:`symmetry_planes`, if already known.
+    along it; when all normals are parallel, it is an infinite slab. ``lattice`` and ``facets``: as
+    in :func:`wulff`; ``planes``: the facets' :func:`symmetry_planes`, if already known.
     """
     planes = planes if planes is not None else symmetry_planes(lattice, facets)
     normals = _unit_normals(lattice, [hkl for _, hkl in planes])
@@ -138,14 +148,17 @@ def miller_label(miller: Sequence[int]) -> str:
     return "({} {} {})".format(*miller)
 
 
-def halfspace_wulff(lattice, facets: Sequence[Facet], planes: list | None = None) -> WulffResult:
+def halfspace_wulff(
+    lattice: Lattice | ArrayLike, facets: Sequence[Facet], planes: list | None = None
+) -> WulffResult:
     """The Wulff shape as the intersection of the half-spaces {x : n·x ≤ γ} over every
     symmetry-equivalent plane (scipy ``HalfspaceIntersection``, in Cartesian coordinates with γ
     scaled to at most 1), each facet's area from the triangles of the shape's convex hull.
 
     The same construction as pymatgen's ``WulffShape`` (same planes, same area, volume, shape
     factor and anisotropy definitions) without its dual hull. Assumes positive γ and facets that
-    enclose a crystal (:func:`closure_problem`); ``planes``: their :func:`symmetry_planes`, if known.
+    enclose a crystal (:func:`closure_problem`); ``lattice`` and ``facets``: as in :func:`wulff`;
+    ``planes``: their :func:`symmetry_planes`, if known.
     """
     from scipy.spatial import ConvexHull, HalfspaceIntersection
 
@@ -185,7 +198,7 @@ def halfspace_wulff(lattice, facets: Sequence[Facet], planes: list | None = None
     return WulffResult([float(a) for a in fractions], weighted_se, float(wf @ fractions), shape_factor, anisotropy)
 
 
-def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
+def wulff(lattice: Lattice | ArrayLike, facets: Sequence[Facet]) -> WulffResult:
     """Wulff shape of ``facets`` on ``lattice`` (pymatgen ``Lattice`` or 3×3 matrix, conventional cell).
 
     Raises ``ValueError`` with a physical reason when there is no shape: no facet, a γ ≤ 0, or
@@ -204,8 +217,14 @@ def wulff(lattice, facets: Sequence[Facet]) -> WulffResult:
     return halfspace_wulff(lattice, facets, planes)
 
 
-def compound_wulff(compound_id: str, lattice, facets: Sequence[Facet]) -> tuple[WulffResult | None, list[dict]]:
-    """The Wulff shape of one compound, or ``None`` and an error row saying why there is none."""
+def compound_wulff(
+    compound_id: str, lattice: Lattice | ArrayLike | None, facets: Sequence[Facet]
+) -> tuple[WulffResult | None, list[dict]]:
+    """The Wulff shape of one compound, or ``None`` and an error row saying why there is none.
+
+    ``compound_id`` names the compound in the error row; ``lattice`` is its conventional cell
+    (``None`` when there is none: no shape and no error row); ``facets`` as in :func:`wulff`.
+    """
     if not facets:
         return None, [{"stage": "wulff", "id": compound_id, "reason": "no slab with a predicted surface energy"}]
     if lattice is None:
