@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from monty.json import MSONable
 
 from semcgcnn.errors import UserError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 
 class LabelError(UserError):
@@ -37,7 +41,7 @@ class CalcResult(MSONable):
     def energy_per_atom_eV(self) -> float:
         return self.energy_eV / self.n_atoms
 
-    def pmg_structure(self):
+    def pmg_structure(self) -> Structure:
         """The final structure (``structure`` is a dict, or a Structure once a job store's
         decoder has turned the dict back into one)."""
         from pymatgen.core import Structure

@@ -20,13 +20,18 @@ electrostatic potential in the vacuum (see :func:`work_functions`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semcgcnn.geometry import face_area
 
 from .calc import CalcResult, LabelError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Composition, Structure
 
 BULK_REFERENCE = "stoichiometric slab: bulk reference, γ = (E_slab − N_slab/N_bulk · E_bulk) / 2A"
 
@@ -40,19 +45,21 @@ class SurfaceEnergy:
     chemical_potentials_eV: dict[str, float] = field(default_factory=dict)  # μ per atom of each element
 
 
-def is_stoichiometric(slab_composition, bulk_composition) -> bool:
-    """Is the slab's composition a whole multiple of the bulk's reduced formula?"""
+def is_stoichiometric(slab_composition: Composition, bulk_composition: Composition) -> bool:
+    """Is the slab's composition ``slab_composition`` a whole multiple of the bulk's reduced
+    formula (``bulk_composition``)?"""
     return slab_composition.reduced_formula == bulk_composition.reduced_formula
 
 
-def needs_rich_reference(slab_composition, bulk_composition) -> bool:
-    """Does this slab's γ need an elemental reference calculation (non-stoichiometric slab)?"""
+def needs_rich_reference(slab_composition: Composition, bulk_composition: Composition) -> bool:
+    """Does this slab's γ need an elemental reference calculation (non-stoichiometric slab)?
+    ``slab_composition`` and ``bulk_composition``: as in :func:`is_stoichiometric`."""
     return not is_stoichiometric(slab_composition, bulk_composition)
 
 
-def rich_element(bulk_composition, preferred: str = "Mg") -> str:
+def rich_element(bulk_composition: Composition, preferred: str = "Mg") -> str:
     """The element whose rich limit fixes the chemical potentials of a binary compound's
-    non-stoichiometric slabs: ``preferred`` if the compound holds it. A one-line
+    (``bulk_composition``) non-stoichiometric slabs: ``preferred`` if the compound holds it. A one-line
     :class:`LabelError` when no convention applies (not a binary, or no ``preferred``)."""
     elements = sorted(el.symbol for el in bulk_composition.elements)
     if len(elements) != 2 or preferred not in elements:
@@ -88,9 +95,13 @@ def surface_energy(slab: CalcResult, bulk: CalcResult, rich_reference: CalcResul
     return SurfaceEnergy(gamma, convention, mu)
 
 
-def work_functions(potential_z_eV, fermi_eV: float, structure) -> tuple[float, float]:
+def work_functions(potential_z_eV: Sequence[float] | np.ndarray, fermi_eV: float,
+                   structure: Structure) -> tuple[float, float]:
     """(bottom, top) work functions (eV) of a slab from the planar-averaged electrostatic potential
     along c (a uniform grid over fractional c in [0, 1)) and the Fermi level.
+
+    ``potential_z_eV``: that potential, in eV; ``fermi_eV``: the Fermi level; ``structure``: the
+    slab, whose atoms' fractional c coordinates locate the vacuum gap.
 
     The vacuum is the largest periodic gap between atoms along c. A dipole correction puts a step
     in the middle of that gap, so each side's vacuum level is the mean potential over the part of
