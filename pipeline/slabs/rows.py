@@ -4,20 +4,36 @@ a slab's thickness."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semcgcnn.geometry import face_area, heights_along_normal
 
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+    from pymatgen.core.surface import Slab
 
-def thickness_A(slab) -> float:
-    """Extent of the atoms along the surface normal (Å)."""
+
+def thickness_A(slab: Structure) -> float:
+    """Extent of the atoms along the surface normal (Å).
+
+    Args:
+        slab: a pymatgen ``Slab`` or ``Structure`` whose surface is the ab plane of its cell.
+    """
     z, _ = heights_along_normal(slab.lattice.matrix, slab.frac_coords)
     return float(z.max() - z.min())
 
 
-def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
-    """One plain row describing a slab (plain values and lists: JSON-serialisable)."""
+def slab_row(slab: Slab, compound_id: str, bulk_reduced_formula: str, termination: int) -> dict:
+    """One plain row describing a slab (plain values and lists: JSON-serialisable).
+
+    Args:
+        slab: the pymatgen ``Slab`` (its ``target_thickness`` and ``asymmetry_note`` are read when set).
+        compound_id: the bulk compound's id, the start of the row's ``slab_id``.
+        bulk_reduced_formula: the bulk's reduced formula, to tell whether the slab is stoichiometric.
+        termination: the index of the slab's termination among its facet's, the end of ``slab_id``.
+    """
     h, k, l = (int(x) for x in slab.miller_index)
     area = face_area(slab.lattice.matrix)
     cell_height = float(slab.volume / area)
@@ -47,7 +63,7 @@ def slab_row(slab, compound_id: str, bulk_reduced_formula: str, termination: int
     }
 
 
-def slab_structure(row: dict):
+def slab_structure(row: dict) -> Structure:
     """The pymatgen ``Structure`` of a slab row (:func:`slab_row`): its cell, atoms and fractional
     coordinates.
 
