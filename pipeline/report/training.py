@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,7 @@ def test_metrics(y: np.ndarray, p: np.ndarray, tasks: list[str], card: dict) -> 
 _TENSORS: dict = {}
 
 
-def _tensors(datasets, descriptors, graph_json: str):
+def _tensors(datasets: Sequence[str], descriptors: str, graph_json: str):
     """Graph tensors of a recipe's data, loaded once per report (both splits share them)."""
     from semcgcnn.model.config import GraphConfig
     from semcgcnn.model.training.data import load_slab_tensors
