@@ -21,8 +21,12 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from semcgcnn.errors import UserError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +87,8 @@ def mp_formation_energies(material_ids: list[str], api_key: str | None = None) -
     return out
 
 
-def mlip_formation_energy(structure) -> FormationEnergy:
-    """7net-0 formation energy of a bulk structure against 7net-0 energies of the shipped
+def mlip_formation_energy(structure: Structure) -> FormationEnergy:
+    """7net-0 formation energy of the bulk ``structure`` against 7net-0 energies of the shipped
     elemental references; NaN with a reason outside the model's elements or the references."""
     from semcgcnn.pipeline.labelling.calc import LabelError
     from semcgcnn.pipeline.labelling.mlip import (
