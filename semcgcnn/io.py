@@ -13,8 +13,12 @@ import stat
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semcgcnn.errors import UserError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +127,10 @@ def file_kind(path: Path) -> str:
     return "JSON" if suffix == ".json" else "CIF" if suffix == ".cif" else "POSCAR"
 
 
-def parse_structure(path: Path):
-    """A pymatgen ``Structure`` parsed from one file, or :class:`InputError` saying in words what
-    is wrong with the file (``"JSON is not a pymatgen Structure: no 'lattice' key"``, ...)."""
+def parse_structure(path: Path) -> Structure:
+    """A pymatgen ``Structure`` parsed from the file ``path`` (format by :func:`file_kind`), or
+    :class:`InputError` saying in words what is wrong with the file (``"JSON is not a pymatgen
+    Structure: no 'lattice' key"``, ...)."""
     from pymatgen.core import Structure
 
     path = Path(path)
@@ -153,7 +158,7 @@ def _first_line(e: BaseException) -> str:
     return (msg.splitlines()[0] if msg else e.__class__.__name__)[:200]
 
 
-def _structure_from_json(text: str):
+def _structure_from_json(text: str) -> Structure:
     from pymatgen.core import Structure
 
     try:
@@ -179,7 +184,7 @@ def _structure_from_json(text: str):
         raise InputError(f"JSON is not a valid pymatgen Structure: {_first_line(e)}") from None
 
 
-def _json_type(value) -> str:
+def _json_type(value: object) -> str:
     return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
 
 
@@ -223,9 +228,9 @@ def _poscar_problem(e: Exception) -> str:
     return f"POSCAR is malformed: {msg}"
 
 
-def read_structure(path: Path):
-    """:func:`parse_structure`, then refuse what no crystal graph can take (empty, disordered,
-    a degenerate cell, overlapping atoms)."""
+def read_structure(path: Path) -> Structure:
+    """:func:`parse_structure` of ``path``, then refuse what no crystal graph can take (empty,
+    disordered, a degenerate cell, overlapping atoms)."""
     from .validation import overlap_problem, structure_problem
 
     s = parse_structure(path)
@@ -235,7 +240,7 @@ def read_structure(path: Path):
     return s
 
 
-def structure_from_json(text: str):
-    """A pymatgen Structure from a JSON string (``Structure.to_json``, e.g. a table's
+def structure_from_json(text: str) -> Structure:
+    """A pymatgen Structure from the JSON string ``text`` (``Structure.to_json``, e.g. a table's
     ``structure_json`` cell), or a one-line :class:`InputError` saying what is wrong."""
     return _structure_from_json(text)

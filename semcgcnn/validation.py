@@ -3,9 +3,15 @@ shipped datasets, screening candidates, the featurizer), and the one overlapping
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from semcgcnn.errors import UserError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 PARTIAL_OCCUPANCY = "partially occupied sites: a crystal graph needs one element per site (give an ordered cell)"
 MIN_DISTANCE_A = 0.5
@@ -31,8 +37,8 @@ def overlapping(distance: float, who: str = "two sites") -> str:
     return f"overlapping atoms: {who} {distance:.3f} Å apart (closer than {MIN_DISTANCE_A} Å)"
 
 
-def structure_problem(structure) -> str | None:
-    """Why a pymatgen structure cannot be featurized (no sites, partial occupancy, non-finite
+def structure_problem(structure: Structure) -> str | None:
+    """Why the pymatgen ``structure`` cannot be featurized (no sites, partial occupancy, non-finite
     numbers, a degenerate cell), or ``None``. Cheap: no distances (see :func:`overlap_problem`),
     and nothing that can crash on a bad number (spglib, neighbour searches) runs before it."""
     from pymatgen.core import DummySpecies
@@ -48,11 +54,11 @@ def structure_problem(structure) -> str | None:
                         np.asarray(structure.frac_coords, dtype=float), structure)
 
 
-def _numbers(values) -> str:
+def _numbers(values: Iterable[float]) -> str:
     return ", ".join(f"{x:g}" for x in values)
 
 
-def cell_problem(lattice: np.ndarray, frac: np.ndarray, structure=None) -> str | None:
+def cell_problem(lattice: np.ndarray, frac: np.ndarray, structure: Structure | None = None) -> str | None:
     """Why a cell (lattice rows, Å) with these fractional coordinates cannot be a crystal: a
     non-finite number, or a degenerate cell (too little volume, or lattice vectors (almost)
     coplanar); ``None`` if it can. ``structure`` (optional) names the species of a bad site."""
@@ -87,9 +93,9 @@ def slab_layers_problem(heights: np.ndarray) -> str | None:
             f"along the surface normal (a slab needs two layers {MIN_SLAB_SPAN_A:g} Å or more apart)")
 
 
-def largest_empty_gap_A(structure) -> tuple[float, int]:
-    """The widest empty gap (Å, perpendicular to the other two lattice vectors) along any lattice
-    direction, and that direction (0, 1, 2)."""
+def largest_empty_gap_A(structure: Structure) -> tuple[float, int]:
+    """The widest empty gap (Å, perpendicular to the other two lattice vectors) of ``structure``
+    along any lattice direction, and that direction (0, 1, 2)."""
     from .geometry import largest_gap
 
     m = np.asarray(structure.lattice.matrix)
@@ -103,7 +109,7 @@ def largest_empty_gap_A(structure) -> tuple[float, int]:
     return best
 
 
-def bulk_problem(structure) -> str | None:
+def bulk_problem(structure: Structure) -> str | None:
     """``"not a bulk crystal: ..."`` if ``structure`` has an empty gap wider than
     :data:`BULK_MAX_GAP_A` along a lattice direction (a slab or a molecule given as a bulk), else
     ``None``. Call it after :func:`structure_problem` found nothing."""
@@ -114,10 +120,11 @@ def bulk_problem(structure) -> str | None:
     return None
 
 
-def overlap_problem(structure) -> str | None:
-    """``"overlapping atoms: ..."`` naming the closest pair if two sites (or a site and a periodic
-    image) are closer than :data:`MIN_DISTANCE_A`, else ``None``. A neighbour list, linear in the
-    number of sites (no N×N matrix); call it after :func:`structure_problem` found nothing."""
+def overlap_problem(structure: Structure) -> str | None:
+    """``"overlapping atoms: ..."`` naming the closest pair if two sites of ``structure`` (or a site
+    and a periodic image) are closer than :data:`MIN_DISTANCE_A`, else ``None``. A neighbour list,
+    linear in the number of sites (no N×N matrix); call it after :func:`structure_problem` found
+    nothing."""
     centers, points, _, dists = structure.get_neighbor_list(MIN_DISTANCE_A)
     if len(dists) == 0:
         return None
@@ -128,8 +135,8 @@ def overlap_problem(structure) -> str | None:
     return overlapping(float(dists[k]), who)
 
 
-def check_structure(structure, name: str = "") -> None:
-    """Raise :class:`InvalidStructureError` if :func:`structure_problem` finds one
+def check_structure(structure: Structure, name: str = "") -> None:
+    """Raise :class:`InvalidStructureError` if :func:`structure_problem` finds one in ``structure``
     (the message starts with ``name:`` when a name is given)."""
     problem = structure_problem(structure)
     if problem:

@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, ConsoleRenderable, Group
@@ -17,6 +17,11 @@ from rich.traceback import Traceback
 
 from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from semcgcnn.model.config import TrainConfig
 
 console = Console(soft_wrap=True)
 """stdout: one-line messages are never wrapped at the terminal width (tables still fit it)."""
@@ -77,9 +82,10 @@ def one_line_errors(command: Callable[..., None], code: int = 2) -> Callable[...
     return run
 
 
-def training_setup(graphs: str, **train_kw):
+def training_setup(graphs: str, **train_kw) -> tuple[TrainConfig, Path | None]:
     """(TrainConfig, training-bundle path or None) of a training command, checking the device
-    and the bundle first."""
+    and the bundle first. ``graphs`` is the command's ``--graphs`` value (see :func:`bundle_path`);
+    ``train_kw`` are the :class:`~semcgcnn.model.config.TrainConfig` fields."""
     from semcgcnn.model.config import TrainConfig
 
     check_device(train_kw.get("device", "cpu"))
@@ -110,7 +116,9 @@ def csv_items(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def bundle_path(graphs: str):
+def bundle_path(graphs: str) -> Path | None:
+    """The training bundle ``graphs`` (a ``--graphs`` value: a file path, or empty for none) as a
+    path, ``None`` when empty, or a one-line error when the file is missing."""
     from pathlib import Path
 
     if not graphs:
