@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jobflow import Flow, Maker, Response, job
 
@@ -22,6 +23,9 @@ from semcgcnn.pipeline.screen.config import ScreenConfig
 from .labelling.maker import SurfacePropertyMaker
 from .schemas import ScreenSummaryDoc
 from .screen.maker import ScreeningMaker
+
+if TYPE_CHECKING:
+    from semcgcnn.progress import Bars
 
 
 @job
@@ -110,8 +114,9 @@ class ActiveLearningMaker(Maker):
         return Flow([first, picks, labels, tuned, again], output=again.output, name=self.name)
 
 
-def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars=None) -> dict:
-    """Run one round with ``jobflow.run_locally`` (job store and job folders in ``out/jobflow``);
+def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars: Bars | None = None) -> dict:
+    """Run one round of ``maker`` with ``jobflow.run_locally`` (job store and job folders in
+    ``out/jobflow``, the round's folders in ``out``; ``bars``: progress bars to count its jobs on);
     returns the labelled slabs' DFT values next to the predictions before and after."""
     import pandas as pd
 

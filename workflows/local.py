@@ -15,6 +15,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jobflow
 from jobflow import JobStore, run_locally
@@ -29,6 +30,11 @@ from semcgcnn.pipeline.screen.store import RunLock
 
 from .schemas import ScreenSummaryDoc
 from .screen.maker import ScreeningMaker
+
+if TYPE_CHECKING:
+    from jobflow import Flow, Job
+
+    from semcgcnn.progress import Advance
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +89,7 @@ def screen_job_store(folder: Path) -> JobStore:
 class _JobCounter(logging.Handler):
     """Advances a progress bar on each of jobflow's "Finished job" log records."""
 
-    def __init__(self, advance):
+    def __init__(self, advance: Advance):
         super().__init__(logging.INFO)
         self.advance = advance
 
@@ -94,7 +100,7 @@ class _JobCounter(logging.Handler):
 
 
 @contextmanager
-def _count_jobs(advance):
+def _count_jobs(advance: Advance):
     logger = logging.getLogger("jobflow.core.job")
     handler, level, propagate = _JobCounter(advance), logger.level, logger.propagate
     logger.addHandler(handler)
@@ -108,13 +114,13 @@ def _count_jobs(advance):
         logger.propagate = propagate
 
 
-def run_flow(flow, folder: Path, advance=None, strict: bool = True, create_folders: bool = False,
-             store: JobStore | None = None) -> dict:
-    """``jobflow.run_locally`` with the job store in ``folder`` (:func:`file_job_store`, job folders
-    there too with ``create_folders``), ``advance(1, job name)`` called as each job finishes, and
-    the known noise of its dependencies silenced. ``strict``: raise on the first failed job
-    (otherwise failures are left to the Flow's own error handling). ``store``: another job store
-    to use instead of the file store (job folders stay in ``folder``)."""
+def run_flow(flow: Flow | Job, folder: Path, advance: Advance | None = None, strict: bool = True,
+             create_folders: bool = False, store: JobStore | None = None) -> dict:
+    """``jobflow.run_locally`` of ``flow`` with the job store in ``folder`` (:func:`file_job_store`,
+    job folders there too with ``create_folders``), ``advance(1, job name)`` called as each job
+    finishes, and the known noise of its dependencies silenced. ``strict``: raise on the first
+    failed job (otherwise failures are left to the Flow's own error handling). ``store``: another
+    job store to use instead of the file store (job folders stay in ``folder``)."""
     with contextlib.ExitStack() as stack:
         if advance is not None:
             stack.enter_context(_count_jobs(advance))
