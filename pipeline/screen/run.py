@@ -64,13 +64,17 @@ class ScreenSummary:
     tables: dict[str, Path]
 
 
+def slab_error(compound_id: str, reason: str) -> SlabResult:
+    """The slab stage's outcome for a compound that failed: no slabs, one error row."""
+    return SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id, "reason": reason}])
+
+
 def cut_slabs(compound_id: str, structure, cfg: SlabConfig) -> SlabResult:
     """The slab stage of one compound; any failure becomes the compound's error row."""
     try:
         return compound_slabs(compound_id, structure, cfg)
     except Exception as exc:  # noqa: BLE001 - one compound's failure must not stop the screen
-        return SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id,
-                                               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}])
+        return slab_error(compound_id, f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResult, float]:
@@ -78,6 +82,14 @@ def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResu
     t0 = time.perf_counter()
     res = cut_slabs(cand.compound_id, cand.structure, cfg)
     return cand, res, time.perf_counter() - t0
+
+
+def _worker_died(job: tuple[Candidate, SlabConfig], reason: str) -> tuple[Candidate, SlabResult, float]:
+    """The outcome of a compound whose slab worker died (a segfault in a C extension, an
+    out-of-memory kill): its error row; the screen goes on."""
+    cand, _ = job
+    log.warning("%s: %s while cutting its slabs; recorded as an error row", cand.compound_id, reason)
+    return cand, slab_error(cand.compound_id, f"{reason} while cutting its slabs"), 0.0
 
 
 def check_output(out: Path) -> None:
@@ -168,10 +180,11 @@ class StageClock(dict):
 def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock,
                   advance) -> Iterator[list[tuple[Candidate, SlabResult]]]:
     """Compounds whose slabs are cut, in batches of ``batch_size`` as they finish (largest cells
-    start first so the pool stays balanced); ``clock`` gets the slab stage's wall and CPU time."""
+    start first so the pool stays balanced; a compound whose worker dies is an error row);
+    ``clock`` gets the slab stage's wall and CPU time."""
     jobs = [(c, cfg) for c in sorted(todo, key=lambda c: -c.n_atoms)]
     t0, batch = time.perf_counter(), []
-    for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers):
+    for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers, on_crash=_worker_died):
         clock["slabs_cpu"] += dt
         advance(1)
         batch.append((cand, res))
