@@ -34,12 +34,14 @@ class ReportError(ValueError):
 
 def read_run(run_dir: Path) -> dict[str, pd.DataFrame]:
     """The six screen tables (and ``dissolution`` when present) of ``run_dir``."""
+    from semcgcnn.pipeline.screen.tables import check_tables
     from semcgcnn.schema import TABLES
 
     run_dir = Path(run_dir)
     missing = [t for t in TABLES if not (run_dir / f"{t}.parquet").is_file()]
     if missing:
         raise ReportError(f"{run_dir}: not a finished screen (missing {', '.join(m + '.parquet' for m in missing)})")
+    check_tables(run_dir, ReportError)
     tables = {t: pd.read_parquet(run_dir / f"{t}.parquet") for t in TABLES}
     if (run_dir / "dissolution.parquet").is_file():
         tables["dissolution"] = pd.read_parquet(run_dir / "dissolution.parquet")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from semcgcnn.parallel import as_completed_map, n_workers
-from semcgcnn.paths import OutputPathError, check_output_dir
+from semcgcnn.paths import OutputPathError, check_output_dir, disk_full_error, is_disk_full
 from semcgcnn.progress import QUIET, Bars
 from semcgcnn.schema import provenance
 
@@ -30,6 +30,7 @@ from .candidates import Candidate, CandidateError, CandidateSet, screen_candidat
 from .config import BATCH_SIZE, ScreenConfig
 from semcgcnn.pipeline.slabs import SlabConfig, SlabResult, compound_slabs
 from .store import FolderLockedError, PartStore, RunLock
+from .tables import check_tables
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ MANIFEST = "run.json"
 
 def read_finished(run_dir: Path, table: str, error: type[Exception] = ValueError) -> tuple:
     """``(DataFrame, manifest dict)`` of one table of a finished screen in ``run_dir``; ``error``
-    (one line, naming what is missing) when the folder is not one."""
+    (one line, naming what is missing or damaged) when the folder is not one."""
     import pandas as pd
 
     run_dir = Path(run_dir)
@@ -46,6 +47,7 @@ def read_finished(run_dir: Path, table: str, error: type[Exception] = ValueError
     if not path.is_file() or not manifest.is_file():
         raise error(f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
                     "run semcgcnn screen --out there first)")
+    check_tables(run_dir, error)
     return pd.read_parquet(path), json.loads(manifest.read_text())
 
 
@@ -156,7 +158,13 @@ def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id:
         out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         manifest = {"parameters": params, "model_id": model_id, **({"run_id": run_id} if run_id else {})}
-        tmp.write_text(json.dumps(manifest, indent=1))
+        try:
+            tmp.write_text(json.dumps(manifest, indent=1))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise disk_full_error(path) from None
+            raise
         os.replace(tmp, path)
 
 

@@ -36,7 +36,10 @@ def predict(
     preds, errors = predict_files([Path(p) for p in paths], predictor)
     for row in errors.itertuples():
         console.print(f"[yellow]skipped[/] {row.path}: {row.reason}")
-    out_path, err_path = write_outputs(preds, errors, Path(out), predictor)
+    try:
+        out_path, err_path = write_outputs(preds, errors, Path(out), predictor)
+    except OutputPathError as e:  # a full disk: neither table written
+        raise fail(str(e), code=1) from None
     flagged = int(preds["out_of_domain"].sum()) if len(preds) else 0
     console.print(f"{len(preds)} slabs predicted ({flagged} outside the training domain) → {out_path}; "
                   f"{len(errors)} errors → {err_path}")

@@ -40,6 +40,7 @@ def screen(
                                              "run_locally, job store in OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
+    from semcgcnn.paths import OutputPathError, disk_full_error, is_disk_full
     from semcgcnn.pipeline.screen.run import ScreenError, run_screen
     from semcgcnn.progress import Bars
 
@@ -67,8 +68,12 @@ def screen(
                 summary = run_screen_jobflow(cfg, out, workers=workers, resume=resume, batch_size=batch_size)
             else:
                 summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
-    except ScreenError as exc:
+    except (ScreenError, OutputPathError) as exc:  # OutputPathError: a disk that filled up
         raise fail(str(exc), code=1) from None
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise fail(str(disk_full_error(Path(exc.filename or out))), code=1) from None
     except KeyboardInterrupt:
         raise fail(_interrupted(out), code=130) from None
     _print_summary(summary)
