@@ -1,4 +1,5 @@
-"""The one process-pool helper: run a function over work items in worker processes.
+"""The one process-pool helper: run a function over work items in worker processes, and tie
+child processes' lives to this one's.
 
 ``fork`` is used where available so workers start without re-importing pymatgen and torch.
 """
@@ -26,18 +27,46 @@ def n_workers(workers: int | None = None) -> int:
 _PR_SET_PDEATHSIG = 1
 
 
+def _prctl():
+    """libc's ``prctl`` (Linux), or ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _arm_parent_death(prctl, parent: int) -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (it survives ``exec``); exits at
+    once if ``parent`` is already gone. False where the kernel cannot."""
+    if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        return False
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    return True
+
+
+def exits_with_parent_hook() -> Callable[[], None]:
+    """A ``preexec_fn`` for :class:`subprocess.Popen`: the child (and what it ``exec``s) is killed
+    by the kernel when this process dies, even by ``kill -9`` (Linux; elsewhere it does nothing).
+    Its own children are not: a launcher such as mpirun must pass the death on, or they watch
+    their parent. The kernel counts the calling *thread* as the parent: start long runs from a
+    thread that outlives them (the main thread)."""
+    prctl, parent = _prctl(), os.getpid()  # looked up before the fork: the hook only calls it
+
+    def hook() -> None:
+        _arm_parent_death(prctl, parent)
+
+    return hook
+
+
 def _exit_with_parent(parent: int) -> None:
     """Make this worker die with its parent: the kernel's parent-death signal on Linux, else a
     thread that polls the parent id. Without it, a ``kill -9`` of the main process leaves idle
     workers (hundreds of MB each) behind for minutes."""
-    if sys.platform.startswith("linux"):
-        try:
-            if ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0:
-                if os.getppid() != parent:  # the parent died before the signal was armed
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
+    if _arm_parent_death(_prctl(), parent):
+        return
 
     def watch() -> None:
         while os.getppid() == parent:

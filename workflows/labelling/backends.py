@@ -1,5 +1,6 @@
 """The labelling backends as jobflow pieces, one interface: ``check(structures, dry_run)`` raises
-a one-line :class:`~semcgcnn.pipeline.labelling.calc.LabelError` before any job exists, and
+a one-line :class:`~semcgcnn.pipeline.labelling.calc.LabelError` before any job exists,
+``check_size(calculations)`` one when a calculation cannot fit on this machine, and
 ``calc(structure, kind, relax, name)`` returns a Job or Flow whose ``output`` is a
 :class:`~semcgcnn.pipeline.labelling.calc.CalcResult` (or an error result, see :mod:`.label_jobs`).
 
@@ -35,6 +36,12 @@ class GpawBackend:
             raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
         check_gpaw(structures)
 
+    def check_size(self, calculations: list[tuple[str, object, str]]) -> None:
+        """A one-line :class:`LabelError` for a ``(name, structure, kind)`` too large for this machine."""
+        from semcgcnn.pipeline.labelling.gpaw import check_size
+
+        check_size(calculations, self.preset)
+
     def calc(self, structure, kind: str, relax: bool, name: str) -> Job:
         j = gpaw_calc_job(structure, kind, self.preset, relax)
         j.name = name
@@ -66,6 +73,9 @@ class VaspBackend:
 
         check_vasp(dry_run, structures)
 
+    def check_size(self, calculations: list[tuple[str, object, str]]) -> None:
+        """Nothing: VASP runs where its own batch system sizes the job."""
+
     def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
         from semcgcnn.pipeline.labelling.vasp import vasp_makers
 
@@ -84,6 +94,9 @@ class MlipBackend:
         if dry_run:
             raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
         check_mlip(self.model, structures)
+
+    def check_size(self, calculations: list[tuple[str, object, str]]) -> None:
+        """Nothing: an ML potential's memory grows with the atoms only (a few GB at thousands)."""
 
     def calc(self, structure, kind: str, relax: bool, name: str) -> Flow:
         from semcgcnn.pipeline.labelling.mlip import mlip_makers
