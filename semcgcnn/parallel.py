@@ -6,8 +6,10 @@ child processes' lives to this one's.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import multiprocessing as mp
+import multiprocessing.util  # noqa: F401 - registers its exit handler before this module's
 import os
 import signal
 import sys
@@ -129,6 +131,7 @@ def death_reason(exitcode: int | None) -> str:
 
 def _serve(fn: Callable[[object], object], conn, parent: int) -> None:
     """A worker's loop: ``(index, item)`` in, ``(index, ok, result or exception)`` out, until ``None``."""
+    _LIVE.clear()  # the parent's workers, not this one's
     _init_worker(parent)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped by its parent, not mid-item by a group's SIGTERM
     while True:
@@ -156,10 +159,12 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(fn, child, os.getpid()), daemon=True)
         self.proc.start()
+        _LIVE.add(self)
         child.close()
 
     def stop(self, kill: bool) -> None:
         """End the process: asked to exit (``kill`` False, a second at most) or SIGKILLed at once."""
+        _LIVE.discard(self)
         if not kill:
             try:
                 self.conn.send(None)
@@ -170,6 +175,20 @@ class _Worker:
             self.proc.kill()
         self.proc.join()
         self.conn.close()
+
+
+_LIVE: set[_Worker] = set()
+"""This process's workers. A caller interrupted while it holds the generator of
+:func:`as_completed_map` closes it only when the generator is collected; workers still alive at
+exit are killed here, before multiprocessing's own exit handler joins them (they ignore its SIGTERM)."""
+
+
+def _kill_live_workers() -> None:
+    for w in list(_LIVE):
+        w.stop(kill=True)
+
+
+atexit.register(_kill_live_workers)  # after multiprocessing.util's handler, so it runs first
 
 
 def as_completed_map(fn: Callable[[object], object], items: Sequence, workers: int | None = None,

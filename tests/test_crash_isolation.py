@@ -171,3 +171,19 @@ def _die_on_three(i: int) -> tuple[int, int]:
     if i == 3:
         os.kill(os.getpid(), signal.SIGKILL)
     return i, i * i
+
+
+def test_workers_left_running_by_an_interrupted_caller_do_not_hang_its_exit(tmp_path):
+    # the caller is interrupted while it holds the generator (a traceback keeps it alive): at exit
+    # multiprocessing joins its children, which must then already be gone
+    script = tmp_path / "caller.py"
+    script.write_text(
+        "import time\n"
+        "from semcgcnn.parallel import as_completed_map\n"
+        "kept = as_completed_map(time.sleep, [0.0, 600.0, 600.0], workers=2)\n"
+        "next(kept)\n"
+        "raise SystemExit(3)\n")
+    t0 = time.time()
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=ENV)
+    assert res.returncode == 3, res.stderr
+    assert time.time() - t0 < 60, "the exit waited for the workers"

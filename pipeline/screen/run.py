@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,13 +192,14 @@ def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_si
     ``clock`` gets the slab stage's wall and CPU time."""
     jobs = [(c, cfg) for c in sorted(todo, key=lambda c: -c.n_atoms)]
     t0, batch = time.perf_counter(), []
-    for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers, on_crash=_worker_died):
-        clock["slabs_cpu"] += dt
-        advance(1)
-        batch.append((cand, res))
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
+    with closing(as_completed_map(_timed_slabs, jobs, workers, on_crash=_worker_died)) as done:
+        for cand, res, dt in done:
+            clock["slabs_cpu"] += dt
+            advance(1)
+            batch.append((cand, res))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
     clock["slabs_wall"] = time.perf_counter() - t0
     if batch:
         yield batch
@@ -225,9 +226,11 @@ def screen_and_commit(todo: list[Candidate], cfg: SlabConfig, predictor, store: 
     clock = StageClock.for_screen() if clock is None else clock
     parts = []
     with _torch_threads(1):  # one thread always: the same tables with any --workers (see batch.py)
-        for batch in _slab_batches(todo, cfg, workers, batch_size, clock, on_slabs):
-            parts.append(_commit(batch, predictor, store, clock))
-            on_batch(len(batch))
+        slab_batches = _slab_batches(todo, cfg, workers, batch_size, clock, on_slabs)
+        with closing(slab_batches):  # closed at once on Ctrl-C or an error: its slab workers stop then
+            for batch in slab_batches:
+                parts.append(_commit(batch, predictor, store, clock))
+                on_batch(len(batch))
     return parts
 
 
