@@ -88,7 +88,7 @@ _PYTHON: str | None = None
 _INFO: dict[str, dict] = {}
 
 _PROBE = r"""
-import json, os, re, sys
+import gzip, json, os, re, sys
 import gpaw, ase
 paths = [str(p) for p in getattr(gpaw, "setup_paths", [])]
 try:
@@ -97,7 +97,6 @@ try:
     paths += [root, os.path.join(root, "setups")]
 except Exception:
     pass
-import gzip
 elements, used, valence = set(), [], {}
 for p in dict.fromkeys(os.path.realpath(p) for p in paths):
     if not os.path.isdir(p):
@@ -215,8 +214,12 @@ def plane_waves(structure, ecut_eV: float) -> int:
 
 def n_bands(structure) -> int:
     """GPAW's default number of bands for a smeared (metallic) system, 1.2 N/2 + 4 for N valence
-    electrons of its PAW setups (Mg bulk 16, the 6-atom Mg(0001) slab 40, 36 Mg atoms 220)."""
-    valence = gpaw_info().get("valence", {})
+    electrons of its PAW setups (Mg bulk 16, the 6-atom Mg(0001) slab 40, 36 Mg atoms 220); all
+    electrons count where GPAW or a setup is missing (the checks that need them come later)."""
+    try:
+        valence = gpaw_info().get("valence", {})
+    except LabelError:
+        valence = {}
     n = sum(valence.get(el.symbol, float(el.Z)) * amount for el, amount in structure.composition.items())
     return int(0.6 * n) + 4
 
