@@ -65,13 +65,13 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
 
 
 def write_outputs(preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor) -> tuple[Path, Path]:
-    """Write the predictions and errors Parquet files (schemas and provenance: ``semcgcnn.schema``)."""
-    from semcgcnn.schema import provenance, to_table, write_parquet
+    """Write the predictions and errors Parquet files, both or neither (schemas and provenance:
+    ``semcgcnn.schema``); a full disk raises :class:`~semcgcnn.paths.DiskFullError`."""
+    from semcgcnn.schema import provenance, to_table, write_parquets
 
     meta = provenance(predictor.model_id, "files", {"graph_config": predictor.graph_config.to_dict()})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     err = out.with_name(out.name.removesuffix(".parquet") + ".errors.parquet")
-    write_parquet(out, to_table("file_predictions", preds), meta)
-    write_parquet(err, to_table("file_errors", errors), meta)
+    write_parquets({out: to_table("file_predictions", preds), err: to_table("file_errors", errors)}, meta)
     return out, err

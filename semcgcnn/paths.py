@@ -6,8 +6,10 @@ Caches live outside the source tree: ``$SEMCGCNN_CACHE_DIR`` if set, otherwise
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 from semcgcnn.errors import UserError
@@ -52,6 +54,39 @@ def atomic_write_bytes(path: Path, write) -> None:
 
 class OutputPathError(UserError):
     """An output location that cannot be written; the message is one line naming it and why."""
+
+
+class DiskFullError(OutputPathError):
+    """No space left on the device an output goes to; the message names the path and the free space."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for want of space (a full device, or a quota)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _mount_point(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    while not os.path.ismount(path):
+        path = path.parent
+    return path
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover - the loop returns at GB
+
+
+def disk_full_error(path: Path) -> DiskFullError:
+    """The one-line error of a write to ``path`` that found its device full."""
+    mount = _mount_point(Path(path))
+    free = _bytes(shutil.disk_usage(mount).free)
+    return DiskFullError(f"cannot write {path}: no space left on device ({free} free on {mount})")
 
 
 def check_output_dir(path: Path) -> Path:

@@ -156,16 +156,46 @@ def provenance(model_id: str, source: str, parameters: dict) -> dict:
 
 
 def write_parquet(path: Path, table: pa.Table, meta: dict | None = None) -> None:
-    """Write atomically (temporary file, then rename); ``meta`` goes into the file metadata."""
-    if meta is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                               METADATA_KEY: json.dumps(meta).encode()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write atomically (:func:`write_parquets`); ``meta`` goes into the file metadata."""
+    write_parquets({path: table}, meta)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a written file's data to its device."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
+        os.fsync(fd)
     finally:
-        tmp.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def write_parquets(tables: dict[Path, pa.Table], meta: dict | None = None) -> None:
+    """Commit several tables together or not at all: each is written to a temporary file in its
+    own folder and flushed to disk, then all are renamed into place; if any write fails, the
+    temporaries are removed and no table is replaced. ``meta`` goes into every file's metadata.
+    A full disk raises :class:`~semcgcnn.paths.DiskFullError` (one line: path, free space)."""
+    from semcgcnn.paths import disk_full_error, is_disk_full
+
+    temps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in tables}
+    try:
+        for path, table in tables.items():
+            if meta is not None:
+                table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                       METADATA_KEY: json.dumps(meta).encode()})
+            try:
+                pq.write_table(table, temps[path], compression="zstd")
+                fsync_file(temps[path])
+            except OSError as exc:
+                if is_disk_full(exc):
+                    for tmp in temps.values():
+                        tmp.unlink(missing_ok=True)
+                    raise disk_full_error(path) from None
+                raise
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
 
 
 def read_metadata(path: Path) -> dict:

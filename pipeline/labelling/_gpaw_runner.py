@@ -15,12 +15,13 @@ potential_3d.npy and the results to the output JSON (written atomically, by rank
 A slab with a dipole correction is made non-periodic along c, with c perpendicular to the
 surface and the middle of its vacuum at the cell boundary (cartesian positions unchanged up to a
 shift along c); the output cell and positions are in that frame. On failure: exit status 1 and
-one line on stderr, "gpaw runner: <reason>".
+one line on stderr, "gpaw runner: <reason>". Every rank exits when its parent process dies.
 """
 
 import json
 import os
 import sys
+import threading
 import time
 
 # This folder holds the package's own gpaw.py: drop it from the path before `import gpaw`.
@@ -177,7 +178,23 @@ def _maxiter(path):
         return "?"
 
 
+def _exit_with_parent(poll_s=0.5):
+    """Exit when the process that started this one dies (mpirun, or the caller in a serial run):
+    a rank is mpirun's child, which the caller's kill -9 does not reach; this thread polls the
+    parent id, which changes to an adopter's when the parent goes."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    if parent != 1:
+        threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv):
+    _exit_with_parent()
     if len(argv) != 2:
         print("gpaw runner: usage: _gpaw_runner.py input.json", file=sys.stderr)
         return 2

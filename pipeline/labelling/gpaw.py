@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from semcgcnn.parallel import exits_with_parent_hook
+
 from .calc import CalcResult, LabelError
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ _PYTHON: str | None = None
 _INFO: dict[str, dict] = {}
 
 _PROBE = r"""
-import json, os, re, sys
+import gzip, json, os, re, sys
 import gpaw, ase
 paths = [str(p) for p in getattr(gpaw, "setup_paths", [])]
 try:
@@ -95,16 +97,26 @@ try:
     paths += [root, os.path.join(root, "setups")]
 except Exception:
     pass
-elements, used = set(), []
+elements, used, valence = set(), [], {}
 for p in dict.fromkeys(os.path.realpath(p) for p in paths):
     if not os.path.isdir(p):
         continue
-    found = [m.group(1) for m in (re.match(r"^([A-Z][a-z]?)\.PBE(\.gz)?$", f) for f in os.listdir(p)) if m]
+    matches = (re.match(r"^([A-Z][a-z]?)\.PBE(\.gz)?$", f) for f in os.listdir(p))
+    found = [(m.group(1), m.group(0)) for m in matches if m]
     if found:
         used.append(p)
-        elements.update(found)
+        elements.update(el for el, _ in found)
+    for el, f in found:
+        if el not in valence:  # the first folder's setup is the one GPAW takes
+            try:
+                with (gzip.open if f.endswith(".gz") else open)(os.path.join(p, f), "rb") as fh:
+                    v = re.search(rb'<atom [^>]*valence="([0-9.]+)"', fh.read(2048))
+                if v:
+                    valence[el] = float(v.group(1))
+            except OSError:
+                pass
 print(json.dumps({"gpaw": gpaw.__version__, "ase": ase.__version__, "python": sys.executable,
-                  "setup_paths": used, "elements": sorted(elements)}))
+                  "setup_paths": used, "elements": sorted(elements), "valence": valence}))
 """
 
 
@@ -178,6 +190,88 @@ def kpoint_mesh(lattice_matrix, density_A: float, kind: str) -> tuple[int, int, 
     return n[0], n[1], n[2]
 
 
+# ---------------------------------------------------------------- size
+
+BYTES_PER_RANK = 135e6
+"""A GPAW rank's memory besides its wavefunctions: interpreter, GPAW, setups, the grids of a
+small cell. Fitted with :data:`WAVEFUNCTION_FACTOR` to the peak RSS of real runs (fast preset,
+2 ranks, GPAW 22.8): the Mg bulk 232 MB (both ranks together; 6 MB of coefficients), the 6-atom
+Mg(0001) slab 325 MB (23 MB)."""
+WAVEFUNCTION_FACTOR = 2.6
+"""Peak memory per byte of plane-wave coefficients (k-points × bands × plane waves × 16 B; the
+eigensolver's work arrays, projections, the density mixer come with them). Measured on a 36-atom
+Mg bulk (3×3×2 cell, fast preset, k 4×4×3, 2 ranks): GPAW's 17 irreducible k-points × 220 bands
+× 7395 plane waves × 16 B = 442 MB of coefficients, 1444 MB peak RSS of both ranks together."""
+
+
+def plane_waves(structure, ecut_eV: float) -> int:
+    """Plane waves of a cell within the cutoff, V k³ / (6π²) with k = √(2 E) in atomic units
+    (GPAW's count for Mg, 428 and 2530, within 5 %)."""
+    bohr_A, hartree_eV = 0.52917721, 27.211386
+    k = math.sqrt(2.0 * ecut_eV / hartree_eV)
+    return math.ceil(structure.volume / bohr_A ** 3 * k ** 3 / (6.0 * math.pi ** 2))
+
+
+def n_bands(structure) -> int:
+    """GPAW's default number of bands for a smeared (metallic) system, 1.2 N/2 + 4 for N valence
+    electrons of its PAW setups (Mg bulk 16, the 6-atom Mg(0001) slab 40, 36 Mg atoms 220); all
+    electrons count where GPAW or a setup is missing (the checks that need them come later)."""
+    try:
+        valence = gpaw_info().get("valence", {})
+    except LabelError:
+        valence = {}
+    n = sum(valence.get(el.symbol, float(el.Z)) * amount for el, amount in structure.composition.items())
+    return int(0.6 * n) + 4
+
+
+def kpoints_time_reversal(mesh: tuple[int, int, int]) -> int:
+    """k-points of a Γ-centred ``mesh`` left after time reversal (k and -k one point): an upper
+    bound of GPAW's irreducible count, which also uses the point group (the large, low-symmetry
+    cells a size check is for rarely have much of one)."""
+    total, self_inverse = math.prod(mesh), math.prod(2 if n % 2 == 0 else 1 for n in mesh)
+    return (total + self_inverse) // 2
+
+
+def estimate_memory_bytes(structure, kind: str, settings: GpawSettings) -> float:
+    """Peak memory (bytes, all ranks together) of one GPAW run: :data:`BYTES_PER_RANK` per MPI
+    rank plus :data:`WAVEFUNCTION_FACTOR` × the plane-wave coefficients (k-points after time
+    reversal × bands × plane waves × 16 bytes)."""
+    mesh = kpoint_mesh(structure.lattice.matrix, settings.kpt_density_A, kind)
+    kpoints = kpoints_time_reversal(mesh)
+    coefficients = kpoints * n_bands(structure) * plane_waves(structure, settings.ecut_eV) * 16
+    return mpi_ranks(settings) * BYTES_PER_RANK + WAVEFUNCTION_FACTOR * coefficients
+
+
+def available_memory_bytes() -> int:
+    """Memory this machine can give a new run now: ``MemAvailable`` of /proc/meminfo, else all of
+    its physical memory (``os.sysconf``)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_size(structures: list[tuple[str, object, str]], settings: GpawSettings | str) -> None:
+    """A one-line :class:`LabelError` when a run cannot fit in this machine's memory.
+
+    Args:
+        structures: ``(name, structure, kind)`` of each calculation, ``kind`` ``"bulk"`` or ``"slab"``.
+        settings: the GPAW settings or the name of a preset.
+    """
+    if isinstance(settings, str):
+        settings = preset(settings)
+    free = available_memory_bytes()
+    for name, structure, kind in structures:
+        need = estimate_memory_bytes(structure, kind, settings)
+        if need > free:
+            raise LabelError(f"{name} {kind}: {len(structure)} atoms, GPAW would need about "
+                             f"{need / 1e9:.1f} GB of memory and this machine has {free / 1e9:.1f} GB "
+                             "available; label a smaller cell, or pass --force-size to run it anyway")
+
+
 # ---------------------------------------------------------------- running
 
 def _child_env() -> dict:
@@ -190,9 +284,14 @@ def _child_env() -> dict:
     return env
 
 
+def mpi_ranks(settings: GpawSettings) -> int:
+    """The ranks a run gets: ``settings.mpi_ranks``, capped at the CPU count."""
+    return max(1, min(int(settings.mpi_ranks), os.cpu_count() or 1))
+
+
 def _command(settings: GpawSettings, input_name: str) -> list[str]:
     python = gpaw_python()
-    ranks = max(1, min(int(settings.mpi_ranks), os.cpu_count() or 1))
+    ranks = mpi_ranks(settings)
     mpirun = shutil.which("mpirun")
     if ranks == 1 or mpirun is None:
         if ranks > 1:
@@ -205,19 +304,40 @@ def _command(settings: GpawSettings, input_name: str) -> list[str]:
     return [mpirun, "-np", str(ranks), *launcher, str(RUNNER), input_name]
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """End a run we started: SIGTERM to its process group (mpirun passes it on to the ranks, which
-    OpenMPI puts in process groups of their own), SIGKILL if it is still there after 10 s."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
+def _session(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (Linux /proc; elsewhere none): a run started with
+    ``start_new_session`` is its own session, mpirun's ranks included, whose process groups
+    OpenMPI makes their own."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.communicate(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
+        if len(fields) > 3 and int(fields[3]) == sid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _signal_run(proc: subprocess.Popen, sig: int) -> None:
+    """``sig`` to the process group of a run we started and to every process of its session."""
+    for pid in (None, *_session(proc.pid)):
+        try:
+            os.killpg(proc.pid, sig) if pid is None else os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _stop(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """End a run we started: SIGTERM to all of it (mpirun passes it on to the ranks, which OpenMPI
+    puts in process groups of their own), SIGKILL to what is still there after ``grace_s``."""
+    _signal_run(proc, signal.SIGTERM)
+    try:
+        proc.communicate(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_run(proc, signal.SIGKILL)
+    proc.communicate()
 
 
 def _last_line(text: str) -> str:
@@ -294,9 +414,9 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
     log.debug("GPAW command: %s", " ".join(cmd))
 
     t0 = time.time()
-    try:
+    try:  # its own session, so that it can be stopped as a whole; killed by the kernel if we die (kill -9)
         proc = subprocess.Popen(cmd, cwd=workdir, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True, preexec_fn=exits_with_parent_hook())
     except OSError as e:
         raise _failure(kind, workdir, f"cannot start {cmd[0]}: {e}") from None
     try:
@@ -304,6 +424,9 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
     except subprocess.TimeoutExpired:
         _stop(proc)
         raise _failure(kind, workdir, f"no result after {settings.timeout_s:g} s (timeout_s)") from None
+    except BaseException:  # Ctrl-C, SIGTERM (semcgcnn.interrupts): the run stops with its caller
+        _stop(proc, grace_s=2.0)
+        raise
     wall = time.time() - t0
     (workdir / "runner.log").write_text((stdout or "") + (stderr or ""))
     if proc.returncode != 0 or not out_file.exists():

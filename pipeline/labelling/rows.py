@@ -54,15 +54,15 @@ def label_row(slab_row: dict, slab: CalcResult, bulk: CalcResult, rich_reference
 
 def write_label_tables(rows: list[dict], errors: list[dict], out, source: str, parameters: dict) -> dict:
     """``out/labels.parquet`` and ``out/errors.parquet`` with provenance (``parameters``: every
-    setting of the labelling); returns ``{"labels": path, "errors": path}``."""
+    setting of the labelling), committed together; returns ``{"labels": path, "errors": path}``."""
     from pathlib import Path
 
-    from semcgcnn.schema import provenance, to_table, write_parquet
+    from semcgcnn.schema import provenance, to_table, write_parquets
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = provenance(model_id="", source=source, parameters=parameters)
     paths = {"labels": out / "labels.parquet", "errors": out / "errors.parquet"}
-    write_parquet(paths["labels"], to_table("labels", rows), meta)
-    write_parquet(paths["errors"], to_table("errors", errors), meta)
+    write_parquets({paths["labels"]: to_table("labels", rows),
+                    paths["errors"]: to_table("errors", errors)}, meta)
     return paths

@@ -40,6 +40,56 @@ def read_manifest(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / MANIFEST).read_text())
 
 
+EXTRA_TABLES = (DISSOLUTION,)
+"""Tables other commands add to a screen's folder (``semcgcnn dissolution``), checked when present."""
+
+
+class DamagedTableError(UserError):
+    """A table of a finished screen that cannot be read; the message is one line naming it."""
+
+
+def _damage(path: Path, name: str) -> str | None:
+    """Why ``path`` is not a readable ``name`` table, or ``None``."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError), ArrowIOError (an OSError)
+        return " ".join(str(exc).split()) or type(exc).__name__
+    from semcgcnn.schema import SCHEMAS
+
+    missing = [f.name for f in SCHEMAS[name] if f.name not in table.column_names]
+    return f"missing column(s) {', '.join(missing)}" if missing else None
+
+
+def check_tables(run_dir: Path) -> None:
+    """Check every table of the finished screen in ``run_dir`` (the six, and ``dissolution`` when
+    present; a missing one is left to the reader's own message): each is whole, readable Parquet
+    with its schema's columns (a copy or a disk cut short, a file overwritten is not).
+
+    Args:
+        run_dir: the screen's folder.
+
+    Raises:
+        DamagedTableError: one line naming the first damaged table and how to rebuild it.
+    """
+    run_dir = Path(run_dir)
+    from semcgcnn.schema import TABLES
+
+    for name in (*TABLES, *EXTRA_TABLES):
+        path = run_dir / f"{name}.parquet"
+        if not path.is_file():
+            continue
+        reason = _damage(path, name)
+        if reason is None:
+            continue
+        if name in EXTRA_TABLES:
+            fix = f"run semcgcnn {name} {run_dir} again"
+        else:
+            fix = "rebuild it from the run's parts: the same semcgcnn screen command with --resume"
+        raise DamagedTableError(f"{path}: damaged table ({reason[:200]}); {fix}")
+
+
 def read_table(run_dir: Path, table: str, columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict]:
     """``(table, manifest)``: one table of the finished screen in ``run_dir`` and its manifest.
 
@@ -50,12 +100,14 @@ def read_table(run_dir: Path, table: str, columns: Sequence[str] | None = None) 
 
     Raises:
         UserError: the folder lacks the table or the manifest.
+        DamagedTableError: a table there cannot be read.
     """
     run_dir = Path(run_dir)
     path, manifest = table_path(run_dir, table), run_dir / MANIFEST
     if not path.is_file() or not manifest.is_file():
         raise UserError(f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
                         "run semcgcnn screen --out there first)")
+    check_tables(run_dir)
     cols = list(columns) if columns is not None else None
     return pd.read_parquet(path, columns=cols), read_manifest(run_dir)
 
@@ -66,6 +118,7 @@ def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
 
     Raises:
         UserError: a table of the six is missing (all missing ones named).
+        DamagedTableError: a table there cannot be read.
     """
     from semcgcnn.schema import TABLES
 
@@ -74,6 +127,7 @@ def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     if missing:
         files = ", ".join(f"{m}.parquet" for m in missing)
         raise UserError(f"{run_dir}: not a finished screen (missing {files})")
+    check_tables(run_dir)
     tables = {t: pd.read_parquet(table_path(run_dir, t)) for t in TABLES}
     if has_table(run_dir, DISSOLUTION):
         tables[DISSOLUTION] = pd.read_parquet(table_path(run_dir, DISSOLUTION))

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 
 from semcgcnn.errors import UserError
 from semcgcnn.parallel import as_completed_map, n_workers
-from semcgcnn.paths import check_output_dir
+from semcgcnn.paths import check_output_dir, disk_full_error, is_disk_full
 from semcgcnn.pipeline.slabs import SlabConfig, SlabResult, compound_slabs
 from semcgcnn.progress import QUIET, Bars
 from semcgcnn.schema import provenance
@@ -53,13 +53,17 @@ class ScreenSummary:
     tables: dict[str, Path]
 
 
+def slab_error(compound_id: str, reason: str) -> SlabResult:
+    """The slab stage's outcome for a compound that failed: no slabs, one error row."""
+    return SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id, "reason": reason}])
+
+
 def cut_slabs(compound_id: str, structure, cfg: SlabConfig) -> SlabResult:
     """The slab stage of one compound; any failure becomes the compound's error row."""
     try:
         return compound_slabs(compound_id, structure, cfg)
     except Exception as exc:  # noqa: BLE001 - one compound's failure must not stop the screen
-        return SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id,
-                                               "reason": f"{type(exc).__name__}: {exc}".splitlines()[0]}])
+        return slab_error(compound_id, f"{type(exc).__name__}: {exc}".splitlines()[0])
 
 
 def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResult, float]:
@@ -67,6 +71,14 @@ def _timed_slabs(job: tuple[Candidate, SlabConfig]) -> tuple[Candidate, SlabResu
     t0 = time.perf_counter()
     res = cut_slabs(cand.compound_id, cand.structure, cfg)
     return cand, res, time.perf_counter() - t0
+
+
+def _worker_died(job: tuple[Candidate, SlabConfig], reason: str) -> tuple[Candidate, SlabResult, float]:
+    """The outcome of a compound whose slab worker died (a segfault in a C extension, an
+    out-of-memory kill): its error row; the screen goes on."""
+    cand, _ = job
+    log.warning("%s: %s while cutting its slabs; recorded as an error row", cand.compound_id, reason)
+    return cand, slab_error(cand.compound_id, f"{reason} while cutting its slabs"), 0.0
 
 
 def find_candidates(cfg: ScreenConfig) -> CandidateSet:
@@ -120,7 +132,13 @@ def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id:
         out.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         manifest = {"parameters": params, "model_id": model_id, **({"run_id": run_id} if run_id else {})}
-        tmp.write_text(json.dumps(manifest, indent=1))
+        try:
+            tmp.write_text(json.dumps(manifest, indent=1))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise disk_full_error(path) from None
+            raise
         os.replace(tmp, path)
 
 
@@ -178,16 +196,18 @@ class StageClock(dict):
 def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock,
                   advance) -> Iterator[list[tuple[Candidate, SlabResult]]]:
     """Compounds whose slabs are cut, in batches of ``batch_size`` as they finish (largest cells
-    start first so the pool stays balanced); ``clock`` gets the slab stage's wall and CPU time."""
+    start first so the pool stays balanced; a compound whose worker dies is an error row);
+    ``clock`` gets the slab stage's wall and CPU time."""
     jobs = [(c, cfg) for c in sorted(todo, key=lambda c: -c.n_atoms)]
     t0, batch = time.perf_counter(), []
-    for cand, res, dt in as_completed_map(_timed_slabs, jobs, workers):
-        clock["slabs_cpu"] += dt
-        advance(1)
-        batch.append((cand, res))
-        if len(batch) >= batch_size:
-            yield batch
-            batch = []
+    with closing(as_completed_map(_timed_slabs, jobs, workers, on_crash=_worker_died)) as done:
+        for cand, res, dt in done:
+            clock["slabs_cpu"] += dt
+            advance(1)
+            batch.append((cand, res))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
     clock["slabs_wall"] = time.perf_counter() - t0
     if batch:
         yield batch
@@ -214,9 +234,11 @@ def screen_and_commit(todo: list[Candidate], cfg: SlabConfig, predictor, store: 
     clock = StageClock.for_screen() if clock is None else clock
     parts = []
     with _torch_threads(1):  # one thread always: the same tables with any --workers (see batch.py)
-        for batch in _slab_batches(todo, cfg, workers, batch_size, clock, on_slabs):
-            parts.append(_commit(batch, predictor, store, clock))
-            on_batch(len(batch))
+        slab_batches = _slab_batches(todo, cfg, workers, batch_size, clock, on_slabs)
+        with closing(slab_batches):  # closed at once on Ctrl-C or an error: its slab workers stop then
+            for batch in slab_batches:
+                parts.append(_commit(batch, predictor, store, clock))
+                on_batch(len(batch))
     return parts
 
 

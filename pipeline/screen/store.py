@@ -24,7 +24,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from semcgcnn.errors import UserError
-from semcgcnn.schema import TABLES, empty_frame, to_table, write_parquet
+from semcgcnn.paths import disk_full_error, is_disk_full
+from semcgcnn.schema import TABLES, empty_frame, fsync_file, to_table, write_parquets
 
 PARTS = "parts"
 LOCK = ".lock"
@@ -66,11 +67,20 @@ class RunLock:
             fh.close()
             raise FolderLockedError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
                                     "(or stop it), then run again with --resume") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                 f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}")
-        fh.flush()
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                     f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}")
+            fh.flush()
+        except OSError as exc:
+            try:
+                fh.close()  # the lock goes with the file
+            except OSError:
+                pass
+            if is_disk_full(exc):
+                raise disk_full_error(self.path) from None
+            raise
         self._fh = fh
         return self
 
@@ -99,12 +109,23 @@ class PartStore:
         self.root = self.out / PARTS
 
     def commit(self, tables: dict[str, pd.DataFrame], compound_ids: list[str]) -> Path:
-        """Write one batch as a part folder: temporary name first, then one atomic rename."""
+        """Write one batch as a part folder: temporary name first, files flushed to disk, then one
+        atomic rename. A full disk removes the temporary folder and raises
+        :class:`~semcgcnn.paths.DiskFullError`."""
         tmp = self.root / f".tmp-{uuid.uuid4().hex}"
-        tmp.mkdir(parents=True)
-        for name in TABLES:
-            pq.write_table(to_table(name, _frame(name, tables.get(name, pd.DataFrame()))), tmp / f"{name}.parquet")
-        (tmp / "done.json").write_text(json.dumps(compound_ids))
+        try:
+            tmp.mkdir(parents=True)
+            for name in TABLES:
+                path = tmp / f"{name}.parquet"
+                pq.write_table(to_table(name, _frame(name, tables.get(name, pd.DataFrame()))), path)
+                fsync_file(path)
+            (tmp / "done.json").write_text(json.dumps(compound_ids))
+            fsync_file(tmp / "done.json")
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full_error(self.root) from None
+            raise
         final = self.root / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
         os.replace(tmp, final)
         return final
@@ -123,20 +144,22 @@ class PartStore:
 
     def assemble(self, order: dict[str, int], candidate_errors: list[dict], meta: dict) -> dict[str, Path]:
         """Final tables ``out/<name>.parquet`` from all parts, sorted by candidate order (errors:
-        by stage, then candidate order), each written atomically with ``meta`` as provenance."""
+        by stage, then candidate order), with ``meta`` as provenance: all six committed together
+        or none (:func:`~semcgcnn.schema.write_parquets`; a full disk raises
+        :class:`~semcgcnn.paths.DiskFullError` and leaves the parts for ``--resume``)."""
         parts = self.parts()
         fresh = _first_commits(parts)
-        paths = {}
+        tables = {}
         for name in TABLES:
             frames = [_only(name, pq.read_table(p / f"{name}.parquet").to_pandas(), fresh[p]) for p in parts]
             if name == "errors":
                 frames.insert(0, _frame("errors", pd.DataFrame(candidate_errors)))
             frames = [f for f in frames if not f.empty]
             df = pd.concat(frames, ignore_index=True) if frames else empty_frame(name)
-            path = self.out / f"{name}.parquet"
-            write_parquet(path, to_table(name, _in_order(name, df, order).reset_index(drop=True)), meta)
-            paths[name] = path
-        return paths
+            df = _in_order(name, df, order).reset_index(drop=True)
+            tables[self.out / f"{name}.parquet"] = to_table(name, df)
+        write_parquets(tables, meta)
+        return {path.stem: path for path in tables}
 
 
 def _first_commits(parts: list[Path]) -> dict[Path, set[str] | None]:

@@ -23,8 +23,11 @@ def label(
     relax_bulk: Annotated[bool, typer.Option(help="Relax the bulk (cell and atoms) first; slabs are cut from it.")] = False,
     relax_slabs: Annotated[bool, typer.Option(help="Relax slab atoms within 3 Å of a surface (paper §2.1).")] = True,
     rich_element: Annotated[str, typer.Option(help="Non-stoichiometric slabs of a binary: the rich-limit element.")] = "Mg",
+    force_size: Annotated[bool, typer.Option("--force-size", help="gpaw: run even when the memory estimate "
+                                             "exceeds this machine's available memory.")] = False,
 ) -> None:
     """Label slabs of a bulk crystal: γ (eV/Å², J/m²) and Φ of both faces (eV) into OUT/labels.parquet."""
+    from semcgcnn.interrupts import exit_status, sigterm_raises
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.labelling.backends import check_dry_run
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
@@ -42,9 +45,22 @@ def label(
         folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
         console.print(f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}")
         return
-    with Bars() as bars:
-        summary = run_label(bulk_file, out, maker, bars)
+    try:
+        with sigterm_raises(), Bars() as bars:
+            summary = run_label(bulk_file, out, maker, bars, force_size=force_size)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (semcgcnn.interrupts.Terminated)
+        raise fail(_interrupted(out, exc), code=exit_status(exc)) from None
     _print_summary(summary)
+
+
+def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
+    """What a stopped label run kept: its finished calculations' job folders."""
+    from semcgcnn.interrupts import stopped_by
+    from semcgcnn.workflows.labelling.run import finished_calculations
+
+    n, where = finished_calculations(out)
+    return (f"{stopped_by(exc)}: {n} finished calculation{'s' if n != 1 else ''} kept in {where}; "
+            "labels.parquet not written")
 
 
 def _print_summary(summary) -> None:

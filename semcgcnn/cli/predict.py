@@ -21,7 +21,7 @@ def predict(
 
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.predict_files import predict_files, write_outputs
-    from semcgcnn.paths import check_output_file
+    from semcgcnn.paths import OutputPathError, check_output_file
 
     check_output_file(Path(out))  # the output location is checked before any work, so no work is lost to it
     try:
@@ -31,7 +31,10 @@ def predict(
     preds, errors = predict_files([Path(p) for p in paths], predictor)
     for row in errors.itertuples():
         console.print(f"[yellow]skipped[/] {row.path}: {row.reason}")
-    out_path, err_path = write_outputs(preds, errors, Path(out), predictor)
+    try:
+        out_path, err_path = write_outputs(preds, errors, Path(out), predictor)
+    except OutputPathError as e:  # a full disk: neither table written
+        raise fail(str(e), code=1) from None
     flagged = int(preds["out_of_domain"].sum()) if len(preds) else 0
     console.print(f"{len(preds)} slabs predicted ({flagged} outside the training domain) → {out_path}; "
                   f"{len(errors)} errors → {err_path}")

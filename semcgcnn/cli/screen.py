@@ -41,6 +41,8 @@ def screen(
                                              "else OUT/jobflow).")] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
+    from semcgcnn.interrupts import exit_status, sigterm_raises
+    from semcgcnn.paths import disk_full_error, is_disk_full
     from semcgcnn.pipeline.screen.run import run_screen
     from semcgcnn.progress import Bars
 
@@ -61,25 +63,30 @@ def screen(
         mlip_prior=mlip_prior,
     ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
     try:
-        with Bars() as bars:
+        with sigterm_raises(), Bars() as bars:
             if engine == "jobflow":
                 from semcgcnn.workflows.local import run_screen_jobflow
 
                 summary = run_screen_jobflow(cfg, out, workers=workers, resume=resume, batch_size=batch_size)
             else:
                 summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
-    except KeyboardInterrupt:
-        raise fail(_interrupted(out), code=130) from None
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        raise fail(str(disk_full_error(Path(exc.filename or out))), code=1) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (semcgcnn.interrupts.Terminated)
+        raise fail(_interrupted(out, exc), code=exit_status(exc)) from None
     _print_summary(summary)
 
 
-def _interrupted(out: Path) -> str:
+def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
     """What an interrupted run kept, and how to go on."""
+    from semcgcnn.interrupts import stopped_by
     from semcgcnn.pipeline.screen.store import PartStore
 
     n = len(PartStore(out).done())
-    return (f"interrupted: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same command with "
-            "--resume to continue from there")
+    return (f"{stopped_by(exc)}: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same "
+            "command with --resume to continue from there")
 
 
 def _print_summary(summary) -> None:

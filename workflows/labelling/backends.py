@@ -15,6 +15,8 @@ see :mod:`.jobs`). The choices, all configured by :func:`backend_makers`:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jobflow import Maker
 
 from semcgcnn.pipeline.labelling.calc import LabelError
@@ -23,6 +25,9 @@ from semcgcnn.pipeline.labelling.mlip import DEFAULT_MLIP
 
 from .gpaw import GpawRelaxMaker, GpawStaticMaker
 from .jobs import forcefield_result_job, vasp_result_job
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
 
 BACKENDS = ("gpaw", "vasp", "mlip")
 PRESETS = tuple(GPAW_PRESETS)  # fast, default
@@ -149,6 +154,21 @@ def check_makers(makers: list[Maker], structures: list, dry_run: bool = False) -
         from semcgcnn.pipeline.labelling.mlip import check_mlip
 
         check_mlip(mlip_model_of(makers), structures)
+
+
+def check_size(makers: list[Maker], calculations: list[tuple[str, Structure, str]]) -> None:
+    """A one-line LabelError when a calculation of the step Makers' backend cannot fit in this
+    machine's memory (GPAW: its estimate against the memory available; VASP runs where its own
+    batch system sizes the job, and an ML potential's memory grows with the atoms only).
+
+    Args:
+        makers: the step Makers (one backend).
+        calculations: ``(name, structure, kind)`` of each calculation, ``kind`` ``"bulk"`` or ``"slab"``.
+    """
+    if backend_of(makers) == "gpaw":
+        from semcgcnn.pipeline.labelling.gpaw import check_size as check_gpaw_size
+
+        check_gpaw_size(calculations, preset_of(makers))
 
 
 def result_job(maker: Maker):

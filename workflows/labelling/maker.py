@@ -31,7 +31,15 @@ from semcgcnn.pipeline.labelling.slabs import label_slabs, with_fixed_interior
 from semcgcnn.pipeline.labelling.surface import needs_rich_reference
 from semcgcnn.pipeline.slabs import SlabConfig
 
-from .backends import backend_makers, backend_of, check_makers, mlip_model_of, preset_of, result_job
+from .backends import (
+    backend_makers,
+    backend_of,
+    check_makers,
+    check_size,
+    mlip_model_of,
+    preset_of,
+    result_job,
+)
 from .gpaw import GpawRelaxMaker, GpawStaticMaker
 from .jobs import collect_labels_job, label_row_job, recut_slab_job
 
@@ -136,6 +144,11 @@ class SurfacePropertyMaker(Maker):
         """One-line LabelError before any job exists when the steps' backend cannot calculate
         ``structures`` or (``dry_run``) write a dry run (:func:`~.backends.check_makers`)."""
         check_makers(self.step_makers(), structures, dry_run)
+
+    def check_size(self, calculations: list[tuple[str, Structure, str]]) -> None:
+        """One-line LabelError when a ``(name, structure, kind)`` calculation cannot fit in this
+        machine's memory (:func:`~.backends.check_size`)."""
+        check_size(self.step_makers(), calculations)
 
     def slabs(self, bulk: Structure, bulk_id: str) -> tuple[list[tuple[dict, object]], list[dict]]:
         """The slabs this maker labels (``[(slab-stage row, slab)]``) and the slab stage's error rows

@@ -46,16 +46,23 @@ def read_bulk(path: Path):
     return bulk
 
 
-def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False) -> tuple[list, list[dict]]:
+def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False,
+            force_size: bool = False) -> tuple[list, list[dict]]:
     """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
     after the backend's checks (:meth:`SurfacePropertyMaker.check`) on every structure it will see:
-    the bulk, the slabs and the rich element's reference where a slab needs it."""
+    the bulk, the slabs and the rich element's reference where a slab needs it, and (unless
+    ``force_size``) its check that each calculation fits in this machine's memory
+    (:meth:`SurfacePropertyMaker.check_size`): the bulk's before any slab is cut."""
+    if not force_size:
+        maker.check_size([(bulk_id, bulk, "bulk")])
     cut, errors = maker.slabs(bulk, bulk_id)
     if not cut:
         reasons = "; ".join(e["reason"] for e in errors) or "no facet"
         raise LabelError(f"{bulk_id}: no slab to label ({reasons})")
     reference = maker.rich_reference(bulk, cut)
     maker.check([bulk, *(s for _, s in cut), *([reference] if reference is not None else [])], dry_run)
+    if not force_size:
+        maker.check_size([(row["slab_id"], s, "slab") for row, s in cut])
     return cut, errors
 
 
@@ -77,8 +84,17 @@ def _n_jobs(flow) -> int:
     return sum(_n_jobs(j) if hasattr(j, "jobs") else 1 for j in flow.jobs)
 
 
-def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None) -> LabelSummary:
-    """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note)."""
+def finished_calculations(out: Path) -> tuple[int, Path]:
+    """``(count, folder)``: the calculations of a label run in ``out`` that wrote their result
+    (a GPAW job folder's ``output.json``), and the folder that holds their job folders."""
+    where = Path(out) / JOBFLOW_DIR
+    return len(list(where.glob("*/output.json"))), where
+
+
+def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None,
+              force_size: bool = False) -> LabelSummary:
+    """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note);
+    ``force_size``: skip the backend's check that each calculation fits in memory."""
     from semcgcnn.progress import QUIET
 
     t0 = time.perf_counter()
@@ -86,7 +102,7 @@ def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None
     check_output_dir(out)
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
-    cut, slab_errors = prepare(bulk, bulk_id, maker)
+    cut, slab_errors = prepare(bulk, bulk_id, maker, force_size=force_size)
     flow = maker.make(bulk, bulk_id, out, (cut, slab_errors))  # the slabs prepare cut, not cut again
     bars = bars or QUIET
     advance = bars.stage(f"{maker.backend} jobs", _n_jobs(flow))
