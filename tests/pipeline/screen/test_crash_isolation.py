@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -29,9 +30,6 @@ ENV.pop("MP_API_KEY", None)
 SMALL = ("mp-1039019", "mp-1039141")  # two 2-atom Mg-Al cells, about a second of slabs each
 LARGE = "mp-12766"  # 27 atoms, several seconds of slabs
 
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=ENV)
 
 
 def _write_bulks(folder: Path, ids: tuple[str, ...], nan: bool = False) -> Path:
@@ -79,7 +77,7 @@ def _assert_nan_compound_is_an_error_row(res: subprocess.CompletedProcess, out: 
 def test_a_segfaulting_compound_is_an_error_row_and_the_screen_goes_on(tmp_path, workers, engine):
     inputs = _write_bulks(tmp_path / "in", SMALL, nan=True)
     out = tmp_path / "out"
-    res = _cli("screen", "--structures", str(inputs), "--workers", str(workers), "--engine", engine,
+    res = run_cli("screen", "--structures", str(inputs), "--workers", str(workers), "--engine", engine,
                "--out", str(out))
     _assert_nan_compound_is_an_error_row(res, out)
 
@@ -149,12 +147,12 @@ def test_resume_after_a_kill_finishes_past_the_segfaulting_compound(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "compounds.parquet").exists(), "the kill did not land mid-run"
-    res = _cli(*args, "--resume")
+    res = run_cli(*args, "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     t = _tables(out)
     assert set(t["slabs"]["compound_id"]) == {LARGE, *SMALL}
     assert t["errors"]["id"].str.startswith("nan_Mg").any()
-    again = _cli(*args, "--resume")  # a resumed finished screen: nothing cut again, same tables
+    again = run_cli(*args, "--resume")  # a resumed finished screen: nothing cut again, same tables
     assert again.returncode == 0, again.stderr[-3000:]
     for name, df in _tables(out).items():
         pd.testing.assert_frame_equal(df, t[name], obj=name)

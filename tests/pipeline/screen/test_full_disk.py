@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -22,9 +23,6 @@ SCREEN = ("screen", "--elements", "Al", "--max-atoms", "4", "--workers", "1", "-
 TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 PAGE = 4096
 
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SEMCGCNN, *args], capture_output=True, text=True, timeout=600, env=ENV)
 
 
 def _usage(folder: Path) -> int:
@@ -59,7 +57,7 @@ def small_disk(tmp_path):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "screen"
-    res = _cli(*SCREEN, "--out", str(out))
+    res = run_cli(*SCREEN, "--out", str(out))
     assert res.returncode == 0, res.stderr[-3000:]
     return out
 
@@ -80,14 +78,14 @@ def test_a_disk_full_while_committing_parts_is_one_line_and_resume_recovers(smal
     parts = _usage(reference / "parts")
     disk = small_disk(parts // 2 // 1024)
     out = disk / "screen"
-    res = _cli(*SCREEN, "--out", str(out))
+    res = run_cli(*SCREEN, "--out", str(out))
     _assert_one_line_full_disk(res, out / "parts")
     committed = list((out / "parts").glob("part-*"))
     assert 0 < len(committed) < len(list((reference / "parts").glob("part-*"))), "not stopped mid-run"
     assert not list((out / "parts").glob(".tmp-*")), "half-written part left"
     assert not list(out.glob("*.parquet"))
     small_disk.grow(disk, 4 * _usage(reference) // 1024)
-    res = _cli(*SCREEN, "--out", str(out), "--resume")
+    res = run_cli(*SCREEN, "--out", str(out), "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     _assert_same_tables(out, reference)
 
@@ -97,13 +95,13 @@ def test_a_disk_full_while_assembling_leaves_no_table_and_resume_recovers(small_
     tables = _usage(reference) - parts
     disk = small_disk((parts + 3 * PAGE + tables // 2) // 1024)
     out = disk / "screen"
-    res = _cli(*SCREEN, "--out", str(out))
+    res = run_cli(*SCREEN, "--out", str(out))
     _assert_one_line_full_disk(res, out)
     n_parts = len(list((reference / "parts").glob("part-*")))
     assert len(list((out / "parts").glob("part-*"))) == n_parts, "the disk filled before the assembly"
     assert not list(out.glob("*.parquet")) and not list(out.glob(".*.tmp")), sorted(os.listdir(out))
     small_disk.grow(disk, 4 * _usage(reference) // 1024)
-    res = _cli(*SCREEN, "--out", str(out), "--resume")
+    res = run_cli(*SCREEN, "--out", str(out), "--resume")
     assert res.returncode == 0, res.stderr[-3000:]
     _assert_same_tables(out, reference)
 
@@ -118,15 +116,15 @@ def slab_file(tmp_path_factory) -> Path:
 
 
 def test_predict_on_a_full_disk_writes_both_tables_or_neither(small_disk, slab_file, tmp_path):
-    ok = _cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"))
+    ok = run_cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"))
     assert ok.returncode == 0, ok.stderr[-3000:]
     preds = math.ceil((tmp_path / "p.parquet").stat().st_size / PAGE) * PAGE
     disk = small_disk(preds // 1024)  # room for the predictions table, not for its errors table too
-    res = _cli("predict", str(slab_file), "--out", str(disk / "p.parquet"))
+    res = run_cli("predict", str(slab_file), "--out", str(disk / "p.parquet"))
     _assert_one_line_full_disk(res, disk)
     assert sorted(os.listdir(disk)) == [], "a table was written without its errors file (or a temp left)"
     empty = small_disk(4)  # one page: nothing fits
-    res = _cli("predict", str(slab_file), "--out", str(empty / "p.parquet"))
+    res = run_cli("predict", str(slab_file), "--out", str(empty / "p.parquet"))
     _assert_one_line_full_disk(res, empty)
     assert sorted(os.listdir(empty)) == []
 
@@ -142,7 +140,7 @@ def test_readers_of_a_finished_screen_name_a_truncated_table_in_one_line(referen
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy or a disk cut short
     extra = {"report": ("--out", str(tmp_path / "r.html")), "dissolution": ("--source", "mlip"),
              "select": ("--budget", "2", "--out", str(tmp_path / "picks"))}[command]
-    res = _cli(command, str(run), *extra)
+    res = run_cli(command, str(run), *extra)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert res.stderr.count("error:") == 1 and f"{path}: damaged table" in res.stderr, res.stderr
     assert "--resume" in res.stderr, res.stderr
