@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # the reference implementation lives wi
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reference-limit", type=int, default=0, help="reference on the first N slabs only (0: all)")
+    ap.add_argument(
+        "--reference-limit", type=int, default=0, help="reference on the first N slabs only (0: all)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/featurize.json")
     args = ap.parse_args()
 
@@ -40,7 +42,9 @@ def main() -> None:
 
     cfg = GraphConfig()
     cores = os.cpu_count() or 1
-    results: dict = {"machine": {"cores": cores, "python": platform.python_version(), "cpu": platform.processor()}}
+    results: dict = {
+        "machine": {"cores": cores, "python": platform.python_version(), "cpu": platform.processor()}
+    }
 
     # cold: CIF archive -> parsed structures -> graphs, with an empty cache
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +82,9 @@ def main() -> None:
     results["reference_slabs"] = m
     results["reference_slabs_per_s"] = round(m / ref_s, 2)
     results["speedup"] = round(results["project_slabs_per_s"] / results["reference_slabs_per_s"], 1)
-    results["speedup_serial"] = round(results["project_serial_slabs_per_s"] / results["reference_slabs_per_s"], 1)
+    results["speedup_serial"] = round(
+        results["project_serial_slabs_per_s"] / results["reference_slabs_per_s"], 1
+    )
 
     # the two featurizers agree on every benchmarked slab
     worst = 0.0

@@ -42,7 +42,9 @@ def compare_tables(before: Path, after: Path) -> dict:
                 if pd.api.types.is_float_dtype(a[col]):
                     rel = ((a[col] - b[col]).abs() / a[col].abs()).max()
                     size = f", max |diff| {(a[col] - b[col]).abs().max():.3g} (relative {rel:.3g})"
-                diffs.append(f"{col}: {int(bad.sum())} rows differ, first at row {int(bad.to_numpy().argmax())}{size}")
+                diffs.append(
+                    f"{col}: {int(bad.sum())} rows differ, first at row {int(bad.to_numpy().argmax())}{size}"
+                )
     ma, mb = read_metadata(before), read_metadata(after)
     for key in sorted(set(ma) | set(mb)):
         if key not in VOLATILE_META and ma.get(key) != mb.get(key):
@@ -55,8 +57,11 @@ def compare_dirs(before: Path, after: Path) -> dict:
     out = {}
     for rel in files:
         other = after / rel
-        out[str(rel)] = compare_tables(before / rel, other) if other.exists() else {
-            "identical": False, "differences": ["missing after"]}
+        out[str(rel)] = (
+            compare_tables(before / rel, other)
+            if other.exists()
+            else {"identical": False, "differences": ["missing after"]}
+        )
     return out
 
 
@@ -68,7 +73,9 @@ def main() -> int:
     ap.add_argument("--note", default="", help="what BEFORE and AFTER are (recorded in the JSON)")
     args = ap.parse_args()
     result = {"note": args.note, "tables": compare_dirs(args.before, args.after)}
-    result["all_identical"] = bool(result["tables"]) and all(t["identical"] for t in result["tables"].values())
+    result["all_identical"] = bool(result["tables"]) and all(
+        t["identical"] for t in result["tables"].values()
+    )
     for name, t in result["tables"].items():
         status = "identical" if t["identical"] else "DIFFERENT: " + "; ".join(t["differences"][:3])
         print(f"{name:40s} {t.get('rows', '-'):>6} rows  {status}")

@@ -30,7 +30,9 @@ def label(name: str, workdir: Path) -> dict:
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
     from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
-    bulk = Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]])
+    bulk = Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]]
+    )
     t0 = time.perf_counter()
     rb = run_gpaw(bulk, "bulk", name, workdir / "bulk")
     conv, _, _ = conventional_cell(rb.pmg_structure())
@@ -41,12 +43,19 @@ def label(name: str, workdir: Path) -> dict:
     bottom, top = work_functions(rs.potential_z_eV, rs.fermi_eV, rs.pmg_structure())
     return {
         "settings": GPAW_PRESETS[name].as_dict(),
-        "bulk_method": rb.method, "slab_method": rs.method,
-        "bulk_wall_s": round(rb.wall_s, 1), "slab_wall_s": round(rs.wall_s, 1), "total_wall_s": round(total, 1),
-        "bulk_ionic_steps": rb.n_ionic_steps, "slab_ionic_steps": rs.n_ionic_steps, "slab_atoms": rs.n_atoms,
-        "gamma_eV_per_A2": round(gamma, 5), "gamma_J_per_m2": round(gamma * EV_PER_A2_TO_J_PER_M2, 4),
+        "bulk_method": rb.method,
+        "slab_method": rs.method,
+        "bulk_wall_s": round(rb.wall_s, 1),
+        "slab_wall_s": round(rs.wall_s, 1),
+        "total_wall_s": round(total, 1),
+        "bulk_ionic_steps": rb.n_ionic_steps,
+        "slab_ionic_steps": rs.n_ionic_steps,
+        "slab_atoms": rs.n_atoms,
+        "gamma_eV_per_A2": round(gamma, 5),
+        "gamma_J_per_m2": round(gamma * EV_PER_A2_TO_J_PER_M2, 4),
         "gamma_vs_ref": round(gamma / GAMMA_REF - 1, 4),
-        "wf_bottom_eV": round(bottom, 4), "wf_top_eV": round(top, 4),
+        "wf_bottom_eV": round(bottom, 4),
+        "wf_top_eV": round(top, 4),
     }
 
 
@@ -60,9 +69,15 @@ def main() -> None:
 
     info = gpaw_info()
     results: dict = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "cpu": platform.processor(),
-                    "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]},
-        "gpaw": info["gpaw"], "ase": info["ase"], "gpaw_python": info["python"],
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "cpu": platform.processor(),
+            "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        },
+        "gpaw": info["gpaw"],
+        "ase": info["ase"],
+        "gpaw_python": info["python"],
         "reference": {"gamma_eV_per_A2": GAMMA_REF, "wf_eV": WF_REF},
         "presets": {},
     }

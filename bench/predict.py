@@ -73,13 +73,20 @@ def main() -> None:
 
     result = {
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__},
-        "model_id": p.model_id, "n_members": len(p.members),
+        "model_id": p.model_id,
+        "n_members": len(p.members),
         "predict_warm_single_model_slabs_per_s": round(len(gs) / min(warm_single), 1),
-        "warm_slabs": len(gs), "warm_s": [round(x, 3) for x in warm],
+        "warm_slabs": len(gs),
+        "warm_s": [round(x, 3) for x in warm],
         "predict_warm_slabs_per_s": round(len(gs) / min(warm), 1),
-        "warm_compiled_s": [round(x, 3) for x in warm_compiled], "compile_s": round(compile_s, 2),
-        "predict_warm_compiled_slabs_per_s": round(len(gs) / min(warm_compiled), 1) if warm_compiled else None,
-        "cif_slabs": len(members), "cif_errors": len(errors), "cif_s": round(cif_s, 2),
+        "warm_compiled_s": [round(x, 3) for x in warm_compiled],
+        "compile_s": round(compile_s, 2),
+        "predict_warm_compiled_slabs_per_s": round(len(gs) / min(warm_compiled), 1)
+        if warm_compiled
+        else None,
+        "cif_slabs": len(members),
+        "cif_errors": len(errors),
+        "cif_s": round(cif_s, 2),
         "predict_cif_slabs_per_s": round(len(preds) / cif_s, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,12 +27,15 @@ class CIFDataLike(Dataset):
     def __len__(self):
         return len(self.targets)
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - as in CGCNN's CIFData
+    @functools.cache  # noqa: B019 - as in CGCNN's CIFData
     def __getitem__(self, i):
         atom_fea, nbr_idx, nbr_dist = self.featurize_one(i)
         nbr_fea = np.exp(-((nbr_dist[..., np.newaxis] - self.grid) ** 2) / self.step**2)
-        return (torch.Tensor(atom_fea), torch.Tensor(nbr_fea), torch.LongTensor(nbr_idx)), \
-            torch.Tensor(self.targets[i]), i
+        return (
+            (torch.Tensor(atom_fea), torch.Tensor(nbr_fea), torch.LongTensor(nbr_idx)),
+            torch.Tensor(self.targets[i]),
+            i,
+        )
 
 
 def collate_pool(dataset_list):
@@ -47,8 +50,12 @@ def collate_pool(dataset_list):
         crystal_atom_idx.append(torch.LongTensor(np.arange(n_i) + base_idx))
         batch_target.append(target)
         base_idx += n_i
-    return (torch.cat(batch_atom_fea, 0), torch.cat(batch_nbr_fea, 0), torch.cat(batch_nbr_fea_idx, 0),
-            crystal_atom_idx), torch.stack(batch_target, 0)
+    return (
+        torch.cat(batch_atom_fea, 0),
+        torch.cat(batch_nbr_fea, 0),
+        torch.cat(batch_nbr_fea_idx, 0),
+        crystal_atom_idx,
+    ), torch.stack(batch_target, 0)
 
 
 class ConvLayer(nn.Module):
@@ -66,16 +73,21 @@ class ConvLayer(nn.Module):
         n, m = nbr_fea_idx.shape
         atom_nbr_fea = atom_in_fea[nbr_fea_idx, :]
         total_nbr_fea = torch.cat(
-            [atom_in_fea.unsqueeze(1).expand(n, m, self.atom_fea_len), atom_nbr_fea, nbr_fea], dim=2)
+            [atom_in_fea.unsqueeze(1).expand(n, m, self.atom_fea_len), atom_nbr_fea, nbr_fea], dim=2
+        )
         total_gated_fea = self.fc_full(total_nbr_fea)
-        total_gated_fea = self.bn1(total_gated_fea.view(-1, self.atom_fea_len * 2)).view(n, m, self.atom_fea_len * 2)
+        total_gated_fea = self.bn1(total_gated_fea.view(-1, self.atom_fea_len * 2)).view(
+            n, m, self.atom_fea_len * 2
+        )
         nbr_filter, nbr_core = total_gated_fea.chunk(2, dim=2)
         nbr_sumed = torch.sum(self.sigmoid(nbr_filter) * self.softplus1(nbr_core), dim=1)
         return self.softplus2(atom_in_fea + self.bn2(nbr_sumed))
 
 
 class MultiTaskCGCNN(nn.Module):
-    def __init__(self, orig_atom_fea_len, nbr_fea_len, atom_fea_len=64, n_conv=3, h_fea_len=128, n_h=3, n_tasks=2):
+    def __init__(
+        self, orig_atom_fea_len, nbr_fea_len, atom_fea_len=64, n_conv=3, h_fea_len=128, n_h=3, n_tasks=2
+    ):
         super().__init__()
         self.embedding = nn.Linear(orig_atom_fea_len, atom_fea_len)
         self.convs = nn.ModuleList([ConvLayer(atom_fea_len, nbr_fea_len) for _ in range(n_conv)])
@@ -91,7 +103,9 @@ class MultiTaskCGCNN(nn.Module):
         atom_fea = self.embedding(atom_fea)
         for conv in self.convs:
             atom_fea = conv(atom_fea, nbr_fea, nbr_fea_idx)
-        crys_fea = torch.cat([torch.mean(atom_fea[idx], dim=0, keepdim=True) for idx in crystal_atom_idx], dim=0)
+        crys_fea = torch.cat(
+            [torch.mean(atom_fea[idx], dim=0, keepdim=True) for idx in crystal_atom_idx], dim=0
+        )
         return torch.cat([h(crys_fea) for h in self.heads], dim=1)
 
 
@@ -106,8 +120,12 @@ def train_one_epoch(model, loader, optimizer, task_weights, weight_opt, initial_
         losses = torch.stack([((out[:, k] - y[:, k]) ** 2).mean() for k in range(y.shape[1])])
         if initial_losses[0] is None:
             initial_losses[0] = losses.detach()
-        norms = torch.stack([torch.norm(task_weights[k] * torch.autograd.grad(
-            losses[k], shared, retain_graph=True)[0]) for k in range(len(losses))])
+        norms = torch.stack(
+            [
+                torch.norm(task_weights[k] * torch.autograd.grad(losses[k], shared, retain_graph=True)[0])
+                for k in range(len(losses))
+            ]
+        )
         ratio = losses.detach() / initial_losses[0]
         target_norm = (norms.mean() * (ratio / ratio.mean()) ** alpha).detach()
         weight_opt.zero_grad()
@@ -125,5 +143,10 @@ def make_loader(dataset, indices, batch_size, seed):
     from torch.utils.data import SubsetRandomSampler
 
     g = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=SubsetRandomSampler(indices, generator=g),
-                      collate_fn=collate_pool, num_workers=0)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=SubsetRandomSampler(indices, generator=g),
+        collate_fn=collate_pool,
+        num_workers=0,
+    )

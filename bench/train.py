@@ -39,8 +39,12 @@ def main() -> None:
 
     sides = {}
     for side in ("project", "reference"):
-        out = subprocess.run([sys.executable, __file__, "--side", side, "--epochs", str(args.epochs)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--side", side, "--epochs", str(args.epochs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         sides[side] = json.loads(out.stdout.strip().splitlines()[-1])
     project, reference = sides["project"]["epochs_s"], sides["reference"]["epochs_s"]
     feat = json.loads((ROOT / "bench/results/featurize.json").read_text())
@@ -58,7 +62,8 @@ def main() -> None:
         "reference_first_epoch_featurization_s_estimated": round(n_train / feat["reference_slabs_per_s"], 1),
         "paper_schedule_150_epochs_project_min_estimated": round(150 * float(np.median(project)) / 60, 1),
         "paper_schedule_150_epochs_reference_min_estimated": round(
-            (150 * float(np.median(reference)) + n_train / feat["reference_slabs_per_s"]) / 60, 1),
+            (150 * float(np.median(reference)) + n_train / feat["reference_slabs_per_s"]) / 60, 1
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
@@ -98,8 +103,17 @@ def project_epochs(data, train_idx, norm, epochs: int) -> list[float]:
     project = []
     for _ in range(epochs):
         t = time.perf_counter()
-        train_epoch(model, opt, gn, data, rng.permutation(train_idx), 64, norm,
-                    keep_batch_norm_statistics=False, skip_single_crystal_batches=True)
+        train_epoch(
+            model,
+            opt,
+            gn,
+            data,
+            rng.permutation(train_idx),
+            64,
+            norm,
+            keep_batch_norm_statistics=False,
+            skip_single_crystal_batches=True,
+        )
         project.append(time.perf_counter() - t)
     return project
 

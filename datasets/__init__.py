@@ -56,7 +56,9 @@ def labels(name: str, root: Path | None = None) -> pd.DataFrame:
 
 
 def load_arrays(
-    name: str, root: Path | None = None, workers: int | None = None,
+    name: str,
+    root: Path | None = None,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[pd.DataFrame, StructureArrays]:
     """Labels plus structures as flat arrays, in the same row order; parsed once, then cached.
@@ -83,7 +85,9 @@ def load_arrays(
 
 
 def load(
-    name: str, root: Path | None = None, workers: int | None = None,
+    name: str,
+    root: Path | None = None,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[Record]:
     """All records of a shipped dataset, with pymatgen ``Structure`` objects.

@@ -73,8 +73,9 @@ def _parse_chunk(chunk: list[RawStructure]):
     return [_parse_one(r) for r in chunk]
 
 
-def parse_structures(raw: list[RawStructure], workers: int | None = None,
-                     progress: Callable[[int], None] | None = None) -> StructureArrays:
+def parse_structures(
+    raw: list[RawStructure], workers: int | None = None, progress: Callable[[int], None] | None = None
+) -> StructureArrays:
     """Parse raw texts ``raw``, in parallel over ``workers`` processes (default: all cores);
     ``progress`` is called with the number of structures parsed after each chunk."""
     chunks = [raw[i : i + 64] for i in range(0, len(raw), 64)]
@@ -123,7 +124,10 @@ def structure_cache_key(name: str, files: list[Path]) -> str:
 
 
 def cached_structures(
-    name: str, files: list[Path], read_raw: Callable[[], list[RawStructure]], workers: int | None = None,
+    name: str,
+    files: list[Path],
+    read_raw: Callable[[], list[RawStructure]],
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[StructureArrays, bool]:
     """Load parsed structures from the cache, or parse and cache them.

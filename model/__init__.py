@@ -3,4 +3,11 @@
 from .config import GraphConfig
 from .featurize import CrystalGraph, NoVacuumError, OverlappingAtomsError, featurize, gaussian_expand
 
-__all__ = ["CrystalGraph", "GraphConfig", "NoVacuumError", "OverlappingAtomsError", "featurize", "gaussian_expand"]
+__all__ = [
+    "CrystalGraph",
+    "GraphConfig",
+    "NoVacuumError",
+    "OverlappingAtomsError",
+    "featurize",
+    "gaussian_expand",
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,12 +52,14 @@ def element_verdict(elements: Sequence[str], training_elements: frozenset[str]) 
     unseen = sorted(set(elements) - training_elements) if training_elements else []
     anions = sorted(set(elements) & ANION_ELEMENTS)
     reasons = ([f"elements unseen in training: {', '.join(unseen)}"] if unseen else []) + (
-        [f"anion chemistry ({', '.join(anions)}) outside the intermetallic training slabs"] if anions else [])
+        [f"anion chemistry ({', '.join(anions)}) outside the intermetallic training slabs"] if anions else []
+    )
     return Verdict(",".join(unseen), bool(reasons), "; ".join(reasons) if reasons else IN_DOMAIN)
 
 
-def prediction_verdicts(elements: Sequence[Sequence[str]], surface_energy: np.ndarray,
-                        training_elements: frozenset[str]) -> list[Verdict]:
+def prediction_verdicts(
+    elements: Sequence[Sequence[str]], surface_energy: np.ndarray, training_elements: frozenset[str]
+) -> list[Verdict]:
     """Per predicted row: the element verdict, plus the flag for a surface energy ≤ 0."""
     out = []
     for els, se in zip(elements, surface_energy, strict=True):
@@ -75,7 +77,7 @@ LABEL_DATASET = "mg_binary_slabs"
 """The shipped model's training set: 3218 DFT Mg–X slabs."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def training_label_range(dataset: str = LABEL_DATASET) -> dict[str, tuple[float, float]]:
     """``{"surface_energy_eV_per_A2": (lo, hi), "work_function_eV": (lo, hi)}``: the
     :data:`LABEL_PERCENTILES` of the dataset's labels (computed once per process). For the
@@ -83,5 +85,10 @@ def training_label_range(dataset: str = LABEL_DATASET) -> dict[str, tuple[float,
     from semcgcnn.datasets import labels
 
     df = labels(dataset)
-    return {col: (float(np.percentile(df[col], LABEL_PERCENTILES[0])), float(np.percentile(df[col], LABEL_PERCENTILES[1])))
-            for col in ("surface_energy_eV_per_A2", "work_function_eV")}
+    return {
+        col: (
+            float(np.percentile(df[col], LABEL_PERCENTILES[0])),
+            float(np.percentile(df[col], LABEL_PERCENTILES[1])),
+        )
+        for col in ("surface_energy_eV_per_A2", "work_function_eV")
+    }

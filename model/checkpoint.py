@@ -128,16 +128,32 @@ MAX_CARD_BYTES = 16 * 2**20
 """A checkpoint or ensemble card larger than this is refused before it is parsed (the shipped: 18 kB)."""
 WEIGHT_HEADER_BYTES = 16 * 2**20
 """Room for the safetensors header when bounding a weight file's size by the card's model."""
-CARD_KEYS = ("format", "model_id", "weights_sha256", "model_config", "graph_config", "normalizer",
-             "atom_table_sha256_16")
-_INT_FIELDS = {"atom_fea_len": (1, MAX_WIDTH), "n_conv": (1, MAX_DEPTH), "h_fea_len": (1, MAX_WIDTH),
-               "n_hidden": (1, MAX_DEPTH), "n_atom_features": (1, MAX_WIDTH), "n_gaussians": (1, MAX_WIDTH),
-               "n_descriptors": (0, MAX_WIDTH)}
+CARD_KEYS = (
+    "format",
+    "model_id",
+    "weights_sha256",
+    "model_config",
+    "graph_config",
+    "normalizer",
+    "atom_table_sha256_16",
+)
+_INT_FIELDS = {
+    "atom_fea_len": (1, MAX_WIDTH),
+    "n_conv": (1, MAX_DEPTH),
+    "h_fea_len": (1, MAX_WIDTH),
+    "n_hidden": (1, MAX_DEPTH),
+    "n_atom_features": (1, MAX_WIDTH),
+    "n_gaussians": (1, MAX_WIDTH),
+    "n_descriptors": (0, MAX_WIDTH),
+}
 _BOOL_FIELDS = ("surface_flag", "surface_pool")
 _GRAPH_LENGTHS = {  # field: (lowest, highest, whether the lowest itself is allowed), Å
-    "radius": (0.0, MAX_LENGTH_A, False), "gaussian_dmin": (0.0, MAX_LENGTH_A, True),
-    "gaussian_step": (MIN_GAUSSIAN_STEP_A, MAX_LENGTH_A, True), "gaussian_dmax": (0.0, MAX_LENGTH_A, False),
-    "surface_depth": (0.0, MAX_LENGTH_A, True), "min_vacuum": (0.0, MAX_LENGTH_A, True),
+    "radius": (0.0, MAX_LENGTH_A, False),
+    "gaussian_dmin": (0.0, MAX_LENGTH_A, True),
+    "gaussian_step": (MIN_GAUSSIAN_STEP_A, MAX_LENGTH_A, True),
+    "gaussian_dmax": (0.0, MAX_LENGTH_A, False),
+    "surface_depth": (0.0, MAX_LENGTH_A, True),
+    "min_vacuum": (0.0, MAX_LENGTH_A, True),
     "search_radius": (0.0, MAX_LENGTH_A, False),
 }
 
@@ -154,7 +170,9 @@ def resolve_checkpoint(path: Path) -> Path:
         return path / pairs[0]
     if not pairs:
         return _fail(path, "folder holds no checkpoint (a NAME.json card next to NAME.safetensors weights)")
-    return _fail(path, f"folder holds {len(pairs)} checkpoints ({', '.join(pairs)}): name one, e.g. {path / pairs[0]}")
+    return _fail(
+        path, f"folder holds {len(pairs)} checkpoints ({', '.join(pairs)}): name one, e.g. {path / pairs[0]}"
+    )
 
 
 def _fail(path: Path, problem: str) -> NoReturn:
@@ -216,8 +234,11 @@ def _verified_weights(wpath: Path, weights_sha256: str, expected: dict[str, tupl
     data = wpath.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != weights_sha256:
-        _fail(wpath, f"weights do not match the card's weights_sha256 ({weights_sha256[:16]}…, the file "
-                     f"hashes to {digest[:16]}…): the weights were changed after the card was written")
+        _fail(
+            wpath,
+            f"weights do not match the card's weights_sha256 ({weights_sha256[:16]}…, the file "
+            f"hashes to {digest[:16]}…): the weights were changed after the card was written",
+        )
     try:
         state = load(data)
     except Exception as e:  # noqa: BLE001 - a file whose header read but whose tensors do not
@@ -227,8 +248,11 @@ def _verified_weights(wpath: Path, weights_sha256: str, expected: dict[str, tupl
         if tensor.is_floating_point():
             bad = int((~torch.isfinite(tensor)).sum())
             if bad:
-                _fail(wpath, f"weight tensor {key} holds {bad} non-finite value{'s' if bad != 1 else ''} "
-                             "(inf or NaN): no trained model has them")
+                _fail(
+                    wpath,
+                    f"weight tensor {key} holds {bad} non-finite value{'s' if bad != 1 else ''} "
+                    "(inf or NaN): no trained model has them",
+                )
     return state
 
 
@@ -263,7 +287,9 @@ def _check_card(jpath: Path, card: object) -> tuple[ModelConfig, GraphConfig, No
         _fail(jpath, "model_config.tasks must be a non-empty list of task names")
     unknown = [t for t in tasks if t not in TARGETS]
     if unknown:
-        _fail(jpath, f"model_config.tasks: unknown task(s) {', '.join(unknown)} (known: {', '.join(TARGETS)})")
+        _fail(
+            jpath, f"model_config.tasks: unknown task(s) {', '.join(unknown)} (known: {', '.join(TARGETS)})"
+        )
     try:
         cfg = ModelConfig.from_dict(mc)
     except (TypeError, ValueError) as e:  # e.g. an unknown readout
@@ -277,12 +303,24 @@ def _check_card(jpath: Path, card: object) -> tuple[ModelConfig, GraphConfig, No
     except (TypeError, ValueError, ZeroDivisionError) as e:
         _fail(jpath, f"graph_config is malformed ({e})")
     if n_gaussians != cfg.n_gaussians:
-        _fail(jpath, f"graph_config gives {n_gaussians} Gaussian distance features but model_config.n_gaussians "
-                     f"is {cfg.n_gaussians}")
+        _fail(
+            jpath,
+            f"graph_config gives {n_gaussians} Gaussian distance features but model_config.n_gaussians "
+            f"is {cfg.n_gaussians}",
+        )
     norm = card["normalizer"]
-    if not (isinstance(norm, dict) and all(isinstance(norm.get(k), list) and len(norm[k]) == len(cfg.tasks)
-                                           and all(isinstance(x, (int, float)) for x in norm[k]) for k in ("mean", "std"))):
-        _fail(jpath, f"normalizer must hold 'mean' and 'std' lists of {len(cfg.tasks)} numbers (one per task)")
+    if not (
+        isinstance(norm, dict)
+        and all(
+            isinstance(norm.get(k), list)
+            and len(norm[k]) == len(cfg.tasks)
+            and all(isinstance(x, (int, float)) for x in norm[k])
+            for k in ("mean", "std")
+        )
+    ):
+        _fail(
+            jpath, f"normalizer must hold 'mean' and 'std' lists of {len(cfg.tasks)} numbers (one per task)"
+        )
     if not all(math.isfinite(x) for x in norm["mean"]):
         _fail(jpath, "normalizer 'mean' must be finite numbers")
     if not all(math.isfinite(x) and x > 0 for x in norm["std"]):
@@ -293,14 +331,20 @@ def _check_card(jpath: Path, card: object) -> tuple[ModelConfig, GraphConfig, No
 
 def _check_model_id(jpath: Path, model_id: object, weights_sha256: object) -> None:
     """``weights_sha256`` must be a SHA-256 hex digest and ``model_id`` the id derived from it."""
-    if not (isinstance(weights_sha256, str) and len(weights_sha256) == 64
-            and all(c in "0123456789abcdef" for c in weights_sha256)):
+    if not (
+        isinstance(weights_sha256, str)
+        and len(weights_sha256) == 64
+        and all(c in "0123456789abcdef" for c in weights_sha256)
+    ):
         _fail(jpath, "weights_sha256 must be the 64 lower-case hex digits of a SHA-256")
     if not isinstance(model_id, str):
         _fail(jpath, f"model_id must be a string, not {model_id!r}")
     if model_id != model_id_for(weights_sha256):
-        _fail(jpath, f"model_id {model_id!r} is not the id of its weights_sha256 "
-                     f"(expected {model_id_for(weights_sha256)!r})")
+        _fail(
+            jpath,
+            f"model_id {model_id!r} is not the id of its weights_sha256 "
+            f"(expected {model_id_for(weights_sha256)!r})",
+        )
 
 
 def _is_number(v: object) -> bool:
@@ -338,14 +382,23 @@ def _check_card_extras(jpath: Path, card: dict, cfg: ModelConfig) -> None:
         _fail(jpath, "the card has element_descriptors but model_config.n_descriptors is 0")
     if desc:
         table = desc.get("table") if isinstance(desc, dict) else None
-        rows_ok = isinstance(table, list) and len(table) == N_Z and all(
-            isinstance(row, list) and len(row) == n and all(_is_number(x) and math.isfinite(x) for x in row)
-            for row in table)
+        rows_ok = (
+            isinstance(table, list)
+            and len(table) == N_Z
+            and all(
+                isinstance(row, list)
+                and len(row) == n
+                and all(_is_number(x) and math.isfinite(x) for x in row)
+                for row in table
+            )
+        )
         if not rows_ok:
             _fail(jpath, f"element_descriptors.table must be {N_Z} rows of {n} finite numbers")
     elements = card.get("training_elements", [])
-    if not (isinstance(elements, list)
-            and all(isinstance(e, str) and Element.is_valid_symbol(e) for e in elements)):
+    if not (
+        isinstance(elements, list)
+        and all(isinstance(e, str) and Element.is_valid_symbol(e) for e in elements)
+    ):
         _fail(jpath, "training_elements must be a list of element symbols")
     if not isinstance(card.get("train_config"), (dict, type(None))):
         _fail(jpath, "train_config must be an object or null")
@@ -361,8 +414,11 @@ def _expected_shapes(jpath: Path, cfg: ModelConfig) -> dict[str, tuple[int, ...]
     shapes = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
     n = sum(int(np.prod(s)) for s in shapes.values())
     if n > MAX_PARAMETERS:
-        _fail(jpath, f"model_config implies {n:,} weights, over the {MAX_PARAMETERS:,} this loader accepts "
-                     "(is a layer size mistyped?)")
+        _fail(
+            jpath,
+            f"model_config implies {n:,} weights, over the {MAX_PARAMETERS:,} this loader accepts "
+            "(is a layer size mistyped?)",
+        )
     return shapes
 
 
@@ -384,8 +440,10 @@ def _check_weights(wpath: Path, expected: dict[str, tuple[int, ...]]) -> None:
     parts = []
     if wrong:
         k = wrong[0]
-        parts.append(f"{k} is {list(found[k])} in the weights but {list(expected[k])} by the card"
-                     + (f" ({len(wrong) - 1} more tensors differ)" if len(wrong) > 1 else ""))
+        parts.append(
+            f"{k} is {list(found[k])} in the weights but {list(expected[k])} by the card"
+            + (f" ({len(wrong) - 1} more tensors differ)" if len(wrong) > 1 else "")
+        )
     if missing:
         parts.append(f"{len(missing)} tensor(s) the card needs are missing, e.g. {missing[0]}")
     if extra:

@@ -77,14 +77,18 @@ class ModelConfig:
     n_atom_features: int = 92
     n_gaussians: int = 61
     n_descriptors: int = 0  # element-level descriptor columns (semcgcnn.model.descriptors), 0: none
-    surface_pool: bool = False  # heads also read the mean over surface-flagged atoms (WF is a surface property)
+    surface_pool: bool = (
+        False  # heads also read the mean over surface-flagged atoms (WF is a surface property)
+    )
     readout: str = "paper"  # "paper" (mean over atoms) or "surface" (thickness-invariant; network.SEMCGCNN)
 
     def __post_init__(self):
         if self.readout not in READOUTS:
             raise UserError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         if self.readout == "surface" and self.surface_pool:
-            raise UserError("surface_pool belongs to the paper readout; the surface readout pools surface atoms itself")
+            raise UserError(
+                "surface_pool belongs to the paper readout; the surface readout pools surface atoms itself"
+            )
 
     @property
     def pooled_len(self) -> int:
@@ -183,7 +187,10 @@ class SearchSpace:
     n_hidden: tuple[int, ...] = (1, 2, 3, 4)  # hidden layers per head
     surface_depth: tuple[float, ...] = (1.0, 1.5, 2.0, 2.5, 3.0)  # Å flagged as surface from either face
     gradnorm_alpha: tuple[float, float] = (0.0, 3.0)  # GradNorm asymmetry α, uniform
-    weight_decay: tuple[float, float] = (1e-6, 1e-3)  # Adam weight decay when on (log-uniform); off is one choice
+    weight_decay: tuple[float, float] = (
+        1e-6,
+        1e-3,
+    )  # Adam weight decay when on (log-uniform); off is one choice
 
     def to_dict(self) -> dict:
         return {k: list(v) for k, v in asdict(self).items()}

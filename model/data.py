@@ -24,7 +24,9 @@ from .featurize import gaussian_centers
 from .graphs import GraphSet, concat_ranges
 
 
-def mean_pool(x: torch.Tensor, batch: torch.Tensor, n_graphs: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+def mean_pool(
+    x: torch.Tensor, batch: torch.Tensor, n_graphs: int, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Average of per-atom rows per crystal, by ``index_add_`` (no Python loop over crystals);
     with 0/1 ``weights``, the average over the atoms weighted 1 (zeros where a crystal has none)."""
     if weights is None:
@@ -59,7 +61,16 @@ class Batch:
 
     def inputs(self) -> tuple:
         """The model's positional inputs, in :meth:`SEMCGCNN.forward` order."""
-        return self.atom_fea, self.nbr_idx, self.edge_fea, self.edge_idx, self.batch, self.n_graphs, self.side, self.area
+        return (
+            self.atom_fea,
+            self.nbr_idx,
+            self.edge_fea,
+            self.edge_idx,
+            self.batch,
+            self.n_graphs,
+            self.side,
+            self.area,
+        )
 
     def dense_edge_features(self) -> torch.Tensor:
         """(A, M, G): what CGCNN would store per edge."""
@@ -69,8 +80,13 @@ class Batch:
 class GraphTensors:
     """A :class:`GraphSet` (plus optional targets) prepared once for fast batching."""
 
-    def __init__(self, graphs: GraphSet, targets: np.ndarray | None = None, descriptors: np.ndarray | None = None,
-                 shared_edges: bool = False):
+    def __init__(
+        self,
+        graphs: GraphSet,
+        targets: np.ndarray | None = None,
+        descriptors: np.ndarray | None = None,
+        shared_edges: bool = False,
+    ):
         """``descriptors``: optional (119, k) element table (rows by atomic number) appended to
         every atom's features after the surface flag. ``shared_edges``: one distinct-distance
         table for all crystals (prediction; see :meth:`shared_edge_features`) instead of one per
@@ -80,7 +96,9 @@ class GraphTensors:
         table = torch.from_numpy(atom_feature_table().copy())
         z = torch.from_numpy(graphs.atomic_numbers.astype(np.int64))
         surf = torch.from_numpy(graphs.surface.astype(np.float32))[:, None]  # the paper's surface flag
-        extra = [] if descriptors is None else [torch.from_numpy(np.asarray(descriptors, dtype=np.float32))[z]]
+        extra = (
+            [] if descriptors is None else [torch.from_numpy(np.asarray(descriptors, dtype=np.float32))[z]]
+        )
         self.atom_fea = torch.cat([table[z], surf, *extra], dim=1)
         self.side = torch.from_numpy(graphs.side.astype(np.uint8))
         self.area = torch.from_numpy(graphs.area.astype(np.float32))
@@ -97,7 +115,11 @@ class GraphTensors:
         else:
             self._dedupe_distances(graphs.nbr_dist.astype(np.float32))
         n = len(graphs)
-        y = np.full((n, 0), np.nan) if targets is None else np.asarray(targets, dtype=np.float64).reshape(n, -1)
+        y = (
+            np.full((n, 0), np.nan)
+            if targets is None
+            else np.asarray(targets, dtype=np.float64).reshape(n, -1)
+        )
         self.y = torch.from_numpy(y.astype(np.float32))
         self.device = torch.device("cpu")
 
@@ -153,10 +175,14 @@ class GraphTensors:
             crystal,
             np.concatenate([[0], np.cumsum(counts)[:-1]])[crystal],  # atom shift
         ]
-        if not self.shared_edges:  # this batch's own distinct-distance rows, and each crystal's offset in them
+        if (
+            not self.shared_edges
+        ):  # this batch's own distinct-distance rows, and each crystal's offset in them
             ucounts = np.diff(self.uniq_ptr)[idx]
-            parts += [concat_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),
-                      np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal]]
+            parts += [
+                concat_ranges(self.uniq_ptr[idx], self.uniq_ptr[idx + 1]),
+                np.concatenate([[0], np.cumsum(ucounts)[:-1]])[crystal],
+            ]
         # one host→device copy per batch (a no-op on the CPU)
         flat = torch.from_numpy(np.concatenate(parts)).to(self.device)
         atoms, crystal, atom_shift, *edge_rows = flat.split([len(p) for p in parts])

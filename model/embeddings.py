@@ -35,8 +35,10 @@ def element_input_rows(checkpoint: Checkpoint, atomic_numbers: np.ndarray) -> to
     if checkpoint.model.cfg.n_descriptors:
         table = checkpoint.descriptor_table
         if table is None:
-            raise ValueError(f"{checkpoint.model_id} uses {checkpoint.model.cfg.n_descriptors} element descriptors "
-                             "but its card holds no element_descriptors table")
+            raise ValueError(
+                f"{checkpoint.model_id} uses {checkpoint.model.cfg.n_descriptors} element descriptors "
+                "but its card holds no element_descriptors table"
+            )
         parts.append(table[z])
     return torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32))
 

@@ -57,15 +57,23 @@ def ensemble_id(member_ids: list[str], calibration: dict[str, float], center: st
     return f"semcgcnn-ens-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def save_ensemble(path: Path, members: list[Path], calibration: dict[str, float], extra: dict | None = None) -> Path:
+def save_ensemble(
+    path: Path, members: list[Path], calibration: dict[str, float], extra: dict | None = None
+) -> Path:
     """Write an ensemble card at ``path`` (``.json``) naming ``members`` (checkpoint stems,
     stored relative to the card's folder, and their model ids) and the per-task std scales."""
     path = Path(path).with_suffix(".json")
     rel = [str(Path(m).with_suffix("").resolve().relative_to(path.parent.resolve())) for m in members]
     ids = [load_checkpoint(Path(m)).model_id for m in members]
     model_id = ensemble_id(ids, calibration, (extra or {}).get("center", "mean"))
-    card = {"format": ENSEMBLE_FORMAT, "model_id": model_id, "members": rel, "member_ids": ids,
-            "calibration": calibration, **(extra or {})}
+    card = {
+        "format": ENSEMBLE_FORMAT,
+        "model_id": model_id,
+        "members": rel,
+        "member_ids": ids,
+        "calibration": calibration,
+        **(extra or {}),
+    }
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
 
@@ -122,22 +130,32 @@ def load_ensemble(path: Path) -> Ensemble:
     if not isinstance(card.get("model_id"), str):
         raise fail(f"model_id must be a string, not {card.get('model_id')!r}")
     names, ids = card.get("members"), card.get("member_ids")
-    if not (isinstance(names, list) and 0 < len(names) <= MAX_MEMBERS
-            and all(isinstance(m, str) and m for m in names)):
+    if not (
+        isinstance(names, list)
+        and 0 < len(names) <= MAX_MEMBERS
+        and all(isinstance(m, str) and m for m in names)
+    ):
         raise fail(f"members must be a non-empty list of checkpoint paths (at most {MAX_MEMBERS})")
     if not (isinstance(ids, list) and len(ids) == len(names) and all(isinstance(i, str) for i in ids)):
         raise fail("member_ids must list one model id per member")
     calibration = card.get("calibration")
-    if not (isinstance(calibration, dict) and calibration and all(
+    if not (
+        isinstance(calibration, dict)
+        and calibration
+        and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-            for v in calibration.values())):
+            for v in calibration.values()
+        )
+    ):
         raise fail("calibration must map each task to a positive number")
     center = card.get("center", "mean")
     if center not in CENTERS:
         raise fail(f"center must be {' or '.join(map(repr, CENTERS))}, not {center!r}")
     if card["model_id"] != ensemble_id(ids, calibration, center):
-        raise fail(f"model_id {card['model_id']!r} is not the id of its members and calibration "
-                   f"(expected {ensemble_id(ids, calibration, center)!r})")
+        raise fail(
+            f"model_id {card['model_id']!r} is not the id of its members and calibration "
+            f"(expected {ensemble_id(ids, calibration, center)!r})"
+        )
     members = [_member(path, name, mid, fail) for name, mid in zip(names, ids, strict=True)]
     first = members[0]
     for m in members[1:]:
@@ -146,8 +164,10 @@ def load_ensemble(path: Path) -> Ensemble:
         if m.card.get("element_descriptors") != first.card.get("element_descriptors"):
             raise fail("members disagree on element descriptors")
     if set(first.tasks) - set(calibration):
-        raise fail("calibration must map each task to a positive number "
-                   f"(no scale for {', '.join(sorted(set(first.tasks) - set(calibration)))})")
+        raise fail(
+            "calibration must map each task to a positive number "
+            f"(no scale for {', '.join(sorted(set(first.tasks) - set(calibration)))})"
+        )
     return Ensemble(card, members)
 
 
@@ -158,10 +178,11 @@ def _member(card_path: Path, name: str, model_id: str, fail: Callable[[str], Che
     roots = (card_path.parent.resolve(), SHIPPED_MODEL.parent.resolve())
     for f in (stem.with_suffix(".json"), stem.with_suffix(".safetensors")):
         if not any(f.resolve().is_relative_to(root) for root in roots):
-            raise fail(f"member {name!r} is outside the card's folder (members must be checkpoints in "
-                       "the card's folder or the shipped weights folder)")
+            raise fail(
+                f"member {name!r} is outside the card's folder (members must be checkpoints in "
+                "the card's folder or the shipped weights folder)"
+            )
     member = load_checkpoint(stem)
     if member.model_id != model_id:
         raise fail(f"member {name!r} is {member.model_id}, not the {model_id} the card names")
     return member
-

@@ -131,7 +131,9 @@ def _top_k(c: np.ndarray, n: np.ndarray, d: np.ndarray, n_atoms: int, k: int, pa
     return idx, dist, counts
 
 
-def neighbor_table(lattice: np.ndarray, cart: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
+def neighbor_table(
+    lattice: np.ndarray, cart: np.ndarray, config: GraphConfig
+) -> tuple[np.ndarray, np.ndarray]:
     """``(nbr_idx, nbr_dist)`` of shape (N, max_neighbors), identical to a full ``radius`` search."""
     lattice = np.ascontiguousarray(lattice, dtype=np.float64)
     cart = np.ascontiguousarray(cart, dtype=np.float64)

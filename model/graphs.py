@@ -60,14 +60,19 @@ class GraphSet:
 
     def __getitem__(self, i: int) -> CrystalGraph:
         a, b = self.atom_ptr[i], self.atom_ptr[i + 1]
-        return CrystalGraph(self.atomic_numbers[a:b], self.side[a:b], self.nbr_idx[a:b], self.nbr_dist[a:b],
-                            float(self.area[i]))
+        return CrystalGraph(
+            self.atomic_numbers[a:b],
+            self.side[a:b],
+            self.nbr_idx[a:b],
+            self.nbr_dist[a:b],
+            float(self.area[i]),
+        )
 
     @classmethod
     def from_graphs(cls, ids: list[str], graphs: list[CrystalGraph], config: GraphConfig) -> GraphSet:
         counts = np.array([len(g) for g in graphs], dtype=np.int64)
         m = config.max_neighbors
-        cat = (lambda xs, dt, shape: np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt))
+        cat = lambda xs, dt, shape: np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt)
         return cls(
             ids=list(ids),
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
@@ -171,8 +176,12 @@ def _featurize_chunk(args: tuple[Sequence[np.ndarray], Sequence[np.ndarray], Seq
 
 
 def featurize_many(
-    lattices: Sequence[np.ndarray], fracs: Sequence[np.ndarray], atomic_numbers: Sequence[np.ndarray],
-    ids: list[str], config: GraphConfig, workers: int | None = None,
+    lattices: Sequence[np.ndarray],
+    fracs: Sequence[np.ndarray],
+    atomic_numbers: Sequence[np.ndarray],
+    ids: list[str],
+    config: GraphConfig,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> GraphSet:
     """Featurize many structures (given as arrays), in parallel over ``workers`` processes.
@@ -200,9 +209,13 @@ def featurize_many(
     return GraphSet.from_graphs(ids, graphs, config)
 
 
-def featurize_structures(structures: Sequence[Structure], ids: list[str] | None = None,
-                         config: GraphConfig | None = None, workers: int | None = None,
-                         progress: Callable[[int], None] | None = None) -> GraphSet:
+def featurize_structures(
+    structures: Sequence[Structure],
+    ids: list[str] | None = None,
+    config: GraphConfig | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> GraphSet:
     """Featurize pymatgen structures (in parallel for large lists).
 
     Args:
@@ -220,12 +233,18 @@ def featurize_structures(structures: Sequence[Structure], ids: list[str] | None 
         [s.lattice.matrix for s in structures],
         [s.frac_coords for s in structures],
         [np.asarray(s.atomic_numbers) for s in structures],
-        ids, config, workers=workers, progress=progress,
+        ids,
+        config,
+        workers=workers,
+        progress=progress,
     )
 
 
 def dataset_graphs(
-    name: str, config: GraphConfig | None = None, root: Path | None = None, workers: int | None = None,
+    name: str,
+    config: GraphConfig | None = None,
+    root: Path | None = None,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[GraphSet, bool]:
     """Graphs of a shipped dataset, cached on disk per (structures, config, atom table).
@@ -260,14 +279,18 @@ def dataset_graphs(
         list(arr.lattices),
         [arr.frac_coords[a:b] for a, b in sl],
         [arr.atomic_numbers[a:b] for a, b in sl],
-        arr.ids, config, workers=workers, progress=progress,
+        arr.ids,
+        config,
+        workers=workers,
+        progress=progress,
     )
     gs.save(path)
     return gs, False
 
 
-def with_surface_depth(gs: GraphSet, lattices: Sequence[np.ndarray], fracs: Sequence[np.ndarray],
-                       surface_depth: float) -> GraphSet:
+def with_surface_depth(
+    gs: GraphSet, lattices: Sequence[np.ndarray], fracs: Sequence[np.ndarray], surface_depth: float
+) -> GraphSet:
     """``gs`` with every atom's surface side recomputed for ``surface_depth`` Å (``lattices`` and
     ``fracs``: the structures ``gs`` was built from, in its order). Only the side (and so the
     surface flag) depends on the depth, so this equals a full featurization at that depth at a
@@ -277,8 +300,11 @@ def with_surface_depth(gs: GraphSet, lattices: Sequence[np.ndarray], fracs: Sequ
     from .featurize import surface_sides
 
     config = replace(gs.config, surface_depth=float(surface_depth))
-    side = np.concatenate([surface_sides(lat, f, config) for lat, f in zip(lattices, fracs, strict=True)]) \
-        if len(gs) else np.zeros(0, np.uint8)
+    side = (
+        np.concatenate([surface_sides(lat, f, config) for lat, f in zip(lattices, fracs, strict=True)])
+        if len(gs)
+        else np.zeros(0, np.uint8)
+    )
     return replace(gs, side=side.astype(np.uint8), config=config)
 
 
@@ -291,5 +317,5 @@ def dataset_graphs_at_depth(name: str, surface_depth: float, config: GraphConfig
     if float(surface_depth) == gs.config.surface_depth:
         return gs
     _, arr = load_arrays(name)
-    fracs = [arr.frac_coords[arr.atom_ptr[i]:arr.atom_ptr[i + 1]] for i in range(len(arr))]
+    fracs = [arr.frac_coords[arr.atom_ptr[i] : arr.atom_ptr[i + 1]] for i in range(len(arr))]
     return with_surface_depth(gs, list(arr.lattices), fracs, surface_depth)

@@ -39,19 +39,28 @@ class Normalizer:
         return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64))
 
 
-
 @torch.no_grad()
-def predict(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256) -> np.ndarray:
+def predict(
+    model: SEMCGCNN, data: GraphTensors, idx: np.ndarray, normalizer: Normalizer, batch_size: int = 256
+) -> np.ndarray:
     """Predictions in original units for the rows ``idx``."""
     model.eval()
     terms = model.edge_terms(data.shared_edge_features()) if data.shared_edges else None
-    out = [model(*b.inputs(), edge_terms=terms).double().cpu().numpy() for b in data.batches(np.asarray(idx), batch_size)]
+    out = [
+        model(*b.inputs(), edge_terms=terms).double().cpu().numpy()
+        for b in data.batches(np.asarray(idx), batch_size)
+    ]
     return normalizer.denorm(np.concatenate(out)) if out else np.zeros((0, len(model.cfg.tasks)))
 
 
 @torch.no_grad()
-def predict_members(models: list[SEMCGCNN], normalizers: list[Normalizer], data: GraphTensors, idx: np.ndarray,
-                    batch_size: int = 256) -> np.ndarray:
+def predict_members(
+    models: list[SEMCGCNN],
+    normalizers: list[Normalizer],
+    data: GraphTensors,
+    idx: np.ndarray,
+    batch_size: int = 256,
+) -> np.ndarray:
     """(k, n, n_tasks) predictions of k models on the rows ``idx``: each batch is built once and
     run through every model (an ensemble's members share the graphs)."""
     for m in models:

@@ -19,8 +19,13 @@ from .data import mean_pool
 from .featurize import BOTTOM, TOP
 
 
-def gate_sum(self_term: torch.Tensor, nbr_term: torch.Tensor, edge_term: torch.Tensor, nbr_idx: torch.Tensor,
-             edge_idx: torch.Tensor) -> torch.Tensor:
+def gate_sum(
+    self_term: torch.Tensor,
+    nbr_term: torch.Tensor,
+    edge_term: torch.Tensor,
+    nbr_idx: torch.Tensor,
+    edge_idx: torch.Tensor,
+) -> torch.Tensor:
     """Σ_j σ(f_ij) ⊙ softplus(c_ij) with [f, c]_ij = self_term_i + nbr_term_j + edge_term_{e_ij}:
     the convolution's edge work once ``bn1`` is folded (inference). Written for ``torch.compile``,
     which fuses gather, gates and sum into one loop with no (N, M, 2A) temporaries."""
@@ -66,8 +71,14 @@ class ConvLayer(nn.Module):
         w, _, _ = self._folded()
         return edge_fea @ w[:, 2 * self.atom_fea_len :].t()
 
-    def forward(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor | None, edge_idx: torch.Tensor,
-                edge_term: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        nbr_idx: torch.Tensor,
+        edge_fea: torch.Tensor | None,
+        edge_idx: torch.Tensor,
+        edge_term: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``edge_term``: this layer's :meth:`edge_term` precomputed for a shared distance table
         (then ``edge_fea`` is unused)."""
         a = self.atom_fea_len
@@ -84,7 +95,9 @@ class ConvLayer(nn.Module):
         pair = pair.add_(edge_term.index_select(0, edge_idx.view(-1))).view(n, m, 2 * a)
         return self._finish(x, pair.add_(self_term.unsqueeze(1)), apply_bn1)
 
-    def forward_plain(self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor) -> torch.Tensor:
+    def forward_plain(
+        self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor
+    ) -> torch.Tensor:
         n, m = nbr_idx.shape
         z = torch.cat([x.unsqueeze(1).expand(n, m, self.atom_fea_len), x[nbr_idx], edge_fea[edge_idx]], dim=2)
         return self._finish(x, self.fc_full(z))
@@ -120,7 +133,9 @@ class SEMCGCNN(nn.Module):
         self.register_buffer("input_cols", torch.tensor(cfg.input_columns()), persistent=False)
         self.convs = nn.ModuleList(ConvLayer(cfg.atom_fea_len, cfg.n_gaussians) for _ in range(cfg.n_conv))
         self.heads = nn.ModuleDict({t: _head(cfg) for t in cfg.tasks})
-        if cfg.readout == "surface":  # the training targets' scale, so ε_i is in eV per atom (set_target_scale)
+        if (
+            cfg.readout == "surface"
+        ):  # the training targets' scale, so ε_i is in eV per atom (set_target_scale)
             self.register_buffer("target_mean", torch.zeros(len(cfg.tasks)))
             self.register_buffer("target_std", torch.ones(len(cfg.tasks)))
 
@@ -150,8 +165,15 @@ class SEMCGCNN(nn.Module):
         valid while the weights and the train/eval mode stay as they are."""
         return [conv.edge_term(edge_fea) for conv in self.convs]
 
-    def atom_states(self, atom_fea, nbr_idx, edge_fea, edge_idx, plain: bool = False,
-                    edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def atom_states(
+        self,
+        atom_fea,
+        nbr_idx,
+        edge_fea,
+        edge_idx,
+        plain: bool = False,
+        edge_terms: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """(A, ``atom_fea_len``): every atom's state after the convolutions."""
         if edge_fea is None and edge_terms is None:
             raise ValueError("a batch of a shared distance table needs edge_terms=model.edge_terms(...)")
@@ -160,11 +182,23 @@ class SEMCGCNN(nn.Module):
             if plain:
                 x = conv.forward_plain(x, nbr_idx, edge_fea, edge_idx)
             else:
-                x = conv(x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k])
+                x = conv(
+                    x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k]
+                )
         return x
 
-    def encode(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, *_, plain: bool = False,
-               edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def encode(
+        self,
+        atom_fea,
+        nbr_idx,
+        edge_fea,
+        edge_idx,
+        batch,
+        n_graphs: int,
+        *_,
+        plain: bool = False,
+        edge_terms: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """The ``paper`` readout's crystal embeddings (n_graphs, ``cfg.pooled_len``): the mean over
         all atoms, then (with ``surface_pool``) the mean over the surface-flagged atoms (zeros
         where a slab has none)."""
@@ -175,10 +209,23 @@ class SEMCGCNN(nn.Module):
         pooled = mean_pool(x, batch, n_graphs)
         if not self.cfg.surface_pool:
             return pooled
-        return torch.cat([pooled, mean_pool(x, batch, n_graphs, weights=atom_fea[:, self.cfg.n_atom_features])], dim=1)
+        return torch.cat(
+            [pooled, mean_pool(x, batch, n_graphs, weights=atom_fea[:, self.cfg.n_atom_features])], dim=1
+        )
 
-    def forward(self, atom_fea, nbr_idx, edge_fea, edge_idx, batch, n_graphs: int, side=None, area=None,
-                plain: bool = False, edge_terms: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        atom_fea,
+        nbr_idx,
+        edge_fea,
+        edge_idx,
+        batch,
+        n_graphs: int,
+        side=None,
+        area=None,
+        plain: bool = False,
+        edge_terms: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Predictions (n_graphs, n_tasks) in normalised units, columns in ``cfg.tasks`` order.
         ``side`` (A,) and ``area`` (n_graphs,) are the batch's :attr:`Batch.side`/``area``, which the
         ``surface`` readout needs."""
@@ -187,9 +234,13 @@ class SEMCGCNN(nn.Module):
             crys = self._mean_embedding(x, atom_fea, batch, n_graphs)
             return torch.cat([self.heads[t](crys) for t in self.cfg.tasks], dim=1)
         if side is None or area is None:
-            raise ValueError("the surface readout needs each atom's side and each slab's area (Batch.inputs())")
-        return torch.cat([self._surface_readout(k, x, batch, n_graphs, side, area) for k in range(len(self.cfg.tasks))],
-                         dim=1)
+            raise ValueError(
+                "the surface readout needs each atom's side and each slab's area (Batch.inputs())"
+            )
+        return torch.cat(
+            [self._surface_readout(k, x, batch, n_graphs, side, area) for k in range(len(self.cfg.tasks))],
+            dim=1,
+        )
 
     def _surface_readout(self, k: int, x, batch, n_graphs: int, side, area) -> torch.Tensor:
         """Task ``k`` of the ``surface`` readout, (n_graphs, 1) in normalised units."""

@@ -36,8 +36,15 @@ measured on 2 cores over the 3218 Mg slabs, 16 beat 8, 32, 64 and 512 (bench/pre
 class Predictor:
     """A loaded checkpoint plus what it needs to predict (graph config, descriptors, domain)."""
 
-    def __init__(self, checkpoint: Checkpoint, compile: bool = False, members: Sequence[Checkpoint] = (),
-                 std_scale: dict[str, float] | None = None, ensemble_id: str = "", center: str = "mean"):
+    def __init__(
+        self,
+        checkpoint: Checkpoint,
+        compile: bool = False,
+        members: Sequence[Checkpoint] = (),
+        std_scale: dict[str, float] | None = None,
+        ensemble_id: str = "",
+        center: str = "mean",
+    ):
         """``compile``: ``torch.compile`` the convolutions' edge work (≈ 1.4× faster on large
         batches, after a one-off compile of a few seconds; falls back to eager if it fails).
         ``members``: the checkpoints of an ensemble (``checkpoint`` is the first; see
@@ -73,8 +80,13 @@ class Predictor:
         import torch
 
         data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
-        run = lambda: predict_members([m.model for m in self.members], [m.normalizer for m in self.members],  # noqa: E731
-                                      data, np.arange(len(data)), batch_size=batch_size)
+        run = lambda: predict_members(
+            [m.model for m in self.members],
+            [m.normalizer for m in self.members],  # noqa: E731
+            data,
+            np.arange(len(data)),
+            batch_size=batch_size,
+        )
         with torch.inference_mode():
             if not self.compiled:
                 return run()
@@ -108,8 +120,13 @@ class Predictor:
         (:mod:`semcgcnn.model.applicability`)."""
         return element_verdict(elements, self.training_elements).as_tuple()
 
-    def frame(self, ids: Sequence[str], members: np.ndarray, elements: Sequence[Sequence[str]],
-              keep_members: bool = False) -> pd.DataFrame:
+    def frame(
+        self,
+        ids: Sequence[str],
+        members: np.ndarray,
+        elements: Sequence[Sequence[str]],
+        keep_members: bool = False,
+    ) -> pd.DataFrame:
         """The prediction table (units in column names) for rows already predicted by the members
         (``(k, n, n_tasks)``, or ``(n, n_tasks)`` for one model): the mean, and each task's
         calibrated 1σ in ``*_std`` (NaN for a single model). ``keep_members``: also the members'
@@ -123,25 +140,33 @@ class Predictor:
 
         se = col(values, "surface_energy")
         verdicts = prediction_verdicts(elements, se, self.training_elements)
-        df = pd.DataFrame({
-            "structure_id": list(ids),
-            "surface_energy_eV_per_A2": se,
-            "surface_energy_J_per_m2": se * EV_PER_A2_TO_J_PER_M2,
-            "work_function_eV": col(values, "work_function"),
-            "surface_energy_eV_per_A2_std": col(std, "surface_energy"),
-            "work_function_eV_std": col(std, "work_function"),
-            "model_id": self.model_id,
-            "unseen_elements": [v.unseen_elements for v in verdicts],
-            "out_of_domain": [v.out_of_domain for v in verdicts],
-            "applicability": [v.applicability for v in verdicts],
-        })
+        df = pd.DataFrame(
+            {
+                "structure_id": list(ids),
+                "surface_energy_eV_per_A2": se,
+                "surface_energy_J_per_m2": se * EV_PER_A2_TO_J_PER_M2,
+                "work_function_eV": col(values, "work_function"),
+                "surface_energy_eV_per_A2_std": col(std, "surface_energy"),
+                "work_function_eV_std": col(std, "work_function"),
+                "model_id": self.model_id,
+                "unseen_elements": [v.unseen_elements for v in verdicts],
+                "out_of_domain": [v.out_of_domain for v in verdicts],
+                "applicability": [v.applicability for v in verdicts],
+            }
+        )
         if keep_members:
             df["members_surface_energy_eV_per_A2"] = list(col(members, "surface_energy").T)
             df["members_work_function_eV"] = list(col(members, "work_function").T)
         return df
 
-    def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
-                progress=None, keep_members: bool = False) -> pd.DataFrame:
+    def predict(
+        self,
+        structures: Sequence,
+        ids: Sequence[str] | None = None,
+        workers: int | None = None,
+        progress=None,
+        keep_members: bool = False,
+    ) -> pd.DataFrame:
         """Predict pymatgen slabs (``Structure``/``Slab``); one row per structure, in order.
 
         Raises ``ValueError`` for a structure that cannot be featurized (use the CLI or
@@ -149,7 +174,9 @@ class Predictor:
         ids = [str(i) for i in (ids if ids is not None else range(len(structures)))]
         if len(ids) != len(structures):
             raise ValueError(f"{len(structures)} structures but {len(ids)} ids")
-        graphs = featurize_structures(list(structures), ids, self.graph_config, workers=workers, progress=progress)
+        graphs = featurize_structures(
+            list(structures), ids, self.graph_config, workers=workers, progress=progress
+        )
         elements = [element_symbols(s) for s in structures]
         return self.frame(ids, self.predict_members(graphs), elements, keep_members)
 
@@ -162,6 +189,12 @@ def load_pretrained(path: str | Path | None = None, compile: bool = False) -> Pr
     path = Path(path) if path else SHIPPED_ENSEMBLE if is_ensemble_card(SHIPPED_ENSEMBLE) else SHIPPED_MODEL
     if is_ensemble_card(path):
         ens = load_ensemble(path)
-        return Predictor(ens.members[0], compile=compile, members=ens.members, std_scale=ens.calibration,
-                         ensemble_id=ens.model_id, center=ens.center)
+        return Predictor(
+            ens.members[0],
+            compile=compile,
+            members=ens.members,
+            std_scale=ens.calibration,
+            ensemble_id=ens.model_id,
+            center=ens.center,
+        )
     return Predictor(load_checkpoint(path), compile=compile)

@@ -34,7 +34,9 @@ def _read_chunk(args) -> list[tuple]:
     return out
 
 
-def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def predict_files(
+    paths: list[Path], predictor: Predictor, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Predictions for every usable structure file under ``paths``, and an errors table
     (``path``, ``structure_id``, ``reason``) for the rest; every row's ``structure_id`` is unique
     (:func:`semcgcnn.io.structure_ids`: a file named twice is an ``InputError``)."""
@@ -64,7 +66,9 @@ def predict_files(paths: list[Path], predictor: Predictor, progress: bool = True
     return preds, pd.DataFrame(errors, columns=["path", "structure_id", "reason"])
 
 
-def write_outputs(preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor) -> tuple[Path, Path]:
+def write_outputs(
+    preds: pd.DataFrame, errors: pd.DataFrame, out: Path, predictor: Predictor
+) -> tuple[Path, Path]:
     """Write the predictions and errors Parquet files, both or neither (schemas and provenance:
     ``semcgcnn.schema``); a full disk raises :class:`~semcgcnn.paths.DiskFullError`."""
     from semcgcnn.schema import provenance, to_table, write_parquets

@@ -44,8 +44,9 @@ def largest_gap(frac_z: np.ndarray) -> tuple[float, float]:
     return srt[(k + 1) % len(srt)], gaps[k]
 
 
-def heights_along_normal(lattice: np.ndarray, frac: np.ndarray,
-                         unit_normal: bool = False) -> tuple[np.ndarray, float]:
+def heights_along_normal(
+    lattice: np.ndarray, frac: np.ndarray, unit_normal: bool = False
+) -> tuple[np.ndarray, float]:
     """Height (Å) of every atom above the bottom surface along the a×b normal, unwrapped at the
     largest gap in fractional c, and that gap (the vacuum, Å)."""
     height = normal_height(lattice, unit_normal)

@@ -166,11 +166,15 @@ def _structure_from_json(text: str) -> Structure:
     except json.JSONDecodeError as e:
         raise InputError(f"JSON is malformed: {e.msg} at line {e.lineno} column {e.colno}") from None
     if not isinstance(d, dict):
-        raise InputError(f"JSON is not a pymatgen Structure: the top level is {_json_type(d)}, not an object "
-                         "with 'lattice' and 'sites'")
+        raise InputError(
+            f"JSON is not a pymatgen Structure: the top level is {_json_type(d)}, not an object "
+            "with 'lattice' and 'sites'"
+        )
     if "lattice" not in d:
         if d.get("@class") == "Molecule":
-            raise InputError("JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)")
+            raise InputError(
+                "JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)"
+            )
         raise InputError("JSON is not a pymatgen Structure: no 'lattice' key")
     if "sites" not in d:
         raise InputError("JSON is not a pymatgen Structure: no 'sites' key")
@@ -185,7 +189,9 @@ def _structure_from_json(text: str) -> Structure:
 
 
 def _json_type(value: object) -> str:
-    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(type(value), "a number")
+    return {list: "a list", str: "a string", type(None): "null", bool: "a boolean"}.get(
+        type(value), "a number"
+    )
 
 
 def _cif_problem(text: str, hints: list[str]) -> str:
@@ -219,8 +225,10 @@ def _cif_problem(text: str, hints: list[str]) -> str:
 def _poscar_problem(e: Exception) -> str:
     msg = _first_line(e)
     if isinstance(e, IndexError):
-        return ("POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
-                "element names and counts, then one coordinate row per atom)")
+        return (
+            "POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
+            "element names and counts, then one coordinate row per atom)"
+        )
     if msg.startswith("could not convert string to float"):
         return f"POSCAR is malformed: expected numbers, found {msg.partition(': ')[2]}"
     if "at least 1 site" in msg:

@@ -88,12 +88,18 @@ def _init_worker(parent: int) -> None:
 def process_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes (forked where the platform allows) that die with this one."""
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+    )
 
 
-def map_chunks(fn: Callable[[object], list], chunks: Sequence, workers: int | None = None,
-               parallel: bool = True, progress: Callable[[int], None] | None = None) -> list:
+def map_chunks(
+    fn: Callable[[object], list],
+    chunks: Sequence,
+    workers: int | None = None,
+    parallel: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list:
     """Concatenate ``fn(chunk)`` over ``chunks`` in order, over ``workers`` processes."""
     workers = n_workers(workers)
     out: list = []
@@ -191,8 +197,12 @@ def _kill_live_workers() -> None:
 atexit.register(_kill_live_workers)  # after multiprocessing.util's handler, so it runs first
 
 
-def as_completed_map(fn: Callable[[object], object], items: Sequence, workers: int | None = None,
-                     on_crash: Callable[[object, str], object] | None = None) -> Iterator:
+def as_completed_map(
+    fn: Callable[[object], object],
+    items: Sequence,
+    workers: int | None = None,
+    on_crash: Callable[[object, str], object] | None = None,
+) -> Iterator:
     """``fn(item)`` for every item, computed in worker processes and yielded as each finishes.
 
     A worker that dies on an item (a segfault in a C extension, an out-of-memory kill) costs that

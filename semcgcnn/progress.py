@@ -29,9 +29,14 @@ class Bars:
 
     def __init__(self, enabled: bool = True, console: Console | None = None):
         self._progress = Progress(
-            TextColumn("[bold]{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console or Console(stderr=True), disable=not enabled,
+            TextColumn("[bold]{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            disable=not enabled,
         )
 
     def __enter__(self) -> Bars:

@@ -22,99 +22,195 @@ import pyarrow.parquet as pq
 
 METADATA_KEY = b"semcgcnn"
 
-_MILLER = [("miller_h", pa.int32()), ("miller_k", pa.int32()), ("miller_l", pa.int32()),
-           ("miller_index", pa.string())]
+_MILLER = [
+    ("miller_h", pa.int32()),
+    ("miller_k", pa.int32()),
+    ("miller_l", pa.int32()),
+    ("miller_index", pa.string()),
+]
 _DOMAIN = [("unseen_elements", pa.string()), ("out_of_domain", pa.bool_()), ("applicability", pa.string())]
 # an ensemble's calibrated 1σ uncertainty of a prediction (NaN from a single model)
 _STD = [("surface_energy_eV_per_A2_std", pa.float64()), ("work_function_eV_std", pa.float64())]
 
 SCHEMAS: dict[str, pa.Schema] = {
     # one row per candidate bulk compound that entered the slab stage
-    "compounds": pa.schema([
-        ("compound_id", pa.string()), ("formula", pa.string()), ("reduced_formula", pa.string()),
-        ("chemsys", pa.string()), ("X_element", pa.string()), ("X_category", pa.string()),
-        ("source", pa.string()), ("n_atoms_bulk", pa.int32()), ("Mg_fraction", pa.float64()),
-        ("spacegroup_symbol", pa.string()), ("spacegroup_number", pa.int32()),
-        ("n_miller", pa.int32()), ("n_slabs", pa.int32()), ("n_slabs_lost", pa.int32()),
-        ("n_slabs_asymmetric", pa.int32()),
-        ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()),
-    ]),
+    "compounds": pa.schema(
+        [
+            ("compound_id", pa.string()),
+            ("formula", pa.string()),
+            ("reduced_formula", pa.string()),
+            ("chemsys", pa.string()),
+            ("X_element", pa.string()),
+            ("X_category", pa.string()),
+            ("source", pa.string()),
+            ("n_atoms_bulk", pa.int32()),
+            ("Mg_fraction", pa.float64()),
+            ("spacegroup_symbol", pa.string()),
+            ("spacegroup_number", pa.int32()),
+            ("n_miller", pa.int32()),
+            ("n_slabs", pa.int32()),
+            ("n_slabs_lost", pa.int32()),
+            ("n_slabs_asymmetric", pa.int32()),
+            ("compound_in_domain", pa.bool_()),
+            ("domain_reason", pa.string()),
+        ]
+    ),
     # one row per slab; the structure as a pymatgen JSON string. Symmetric slabs, plus (symmetric
     # False) the asymmetric slab of each termination along a polar direction, where no symmetric
     # slab can exist; asymmetry_note says why in words
-    "slabs": pa.schema([
-        ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
-        ("shift_frac", pa.float64()), ("termination_index", pa.int32()), ("n_atoms", pa.int32()),
-        ("formula", pa.string()), ("stoichiometric", pa.bool_()), ("slab_thickness_A", pa.float64()),
-        ("vacuum_A", pa.float64()), ("surface_area_A2", pa.float64()), ("min_slab_size_A", pa.float64()),
-        ("symmetric", pa.bool_()), ("asymmetry_note", pa.string()), ("structure_json", pa.string()),
-    ]),
+    "slabs": pa.schema(
+        [
+            ("slab_id", pa.string()),
+            ("compound_id", pa.string()),
+            *_MILLER,
+            ("shift_frac", pa.float64()),
+            ("termination_index", pa.int32()),
+            ("n_atoms", pa.int32()),
+            ("formula", pa.string()),
+            ("stoichiometric", pa.bool_()),
+            ("slab_thickness_A", pa.float64()),
+            ("vacuum_A", pa.float64()),
+            ("surface_area_A2", pa.float64()),
+            ("min_slab_size_A", pa.float64()),
+            ("symmetric", pa.bool_()),
+            ("asymmetry_note", pa.string()),
+            ("structure_json", pa.string()),
+        ]
+    ),
     # one row per slab: model predictions and whether the slab gives its facet's lowest energy
-    "predictions": pa.schema([
-        ("slab_id", pa.string()), ("compound_id", pa.string()), *_MILLER,
-        ("termination_index", pa.int32()), ("symmetric_slab", pa.bool_()),
-        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), *_STD, ("model_id", pa.string()), *_DOMAIN,
-        ("is_facet_minimum", pa.bool_()),
-    ]),
+    "predictions": pa.schema(
+        [
+            ("slab_id", pa.string()),
+            ("compound_id", pa.string()),
+            *_MILLER,
+            ("termination_index", pa.int32()),
+            ("symmetric_slab", pa.bool_()),
+            ("surface_energy_eV_per_A2", pa.float64()),
+            ("surface_energy_J_per_m2", pa.float64()),
+            ("work_function_eV", pa.float64()),
+            *_STD,
+            ("model_id", pa.string()),
+            *_DOMAIN,
+            ("is_facet_minimum", pa.bool_()),
+        ]
+    ),
     # one row per compound and facet (Miller index): the facet's lowest-energy slab (a symmetric one
     # where the facet has any; else its asymmetric polar slab, γ the mean of two faces) and its Wulff area
-    "facets": pa.schema([
-        ("compound_id", pa.string()), *_MILLER, ("slab_id", pa.string()), ("from_symmetric_slab", pa.bool_()),
-        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), ("area_fraction", pa.float64()), ("on_wulff_shape", pa.bool_()),
-    ]),
+    "facets": pa.schema(
+        [
+            ("compound_id", pa.string()),
+            *_MILLER,
+            ("slab_id", pa.string()),
+            ("from_symmetric_slab", pa.bool_()),
+            ("surface_energy_eV_per_A2", pa.float64()),
+            ("surface_energy_J_per_m2", pa.float64()),
+            ("work_function_eV", pa.float64()),
+            ("area_fraction", pa.float64()),
+            ("on_wulff_shape", pa.bool_()),
+        ]
+    ),
     # one row per compound: Wulff-weighted properties, and how far to trust them. Trusted ("trusted"
     # in `trust`, otherwise its reasons joined by "; "): a shape; compound and dominant facet's
     # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ inside the 1st–99th
     # percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
     # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
-    "wulff": pa.schema([
-        ("compound_id", pa.string()), ("formula", pa.string()), ("n_facets", pa.int32()),
-        ("n_facets_on_shape", pa.int32()), ("n_asymmetric_facets_on_shape", pa.int32()),
-        ("weighted_surface_energy_eV_per_A2", pa.float64()), ("weighted_surface_energy_J_per_m2", pa.float64()),
-        ("weighted_work_function_eV", pa.float64()), ("weighted_surface_energy_eV_per_A2_std", pa.float64()),
-        ("weighted_work_function_eV_std", pa.float64()), ("shape_factor", pa.float64()), ("anisotropy", pa.float64()),
-        ("dominant_facet", pa.string()), ("dominant_area_fraction", pa.float64()),
-        ("compound_in_domain", pa.bool_()), ("domain_reason", pa.string()), ("model_id", pa.string()),
-        ("dominant_facet_in_domain", pa.bool_()), ("dominant_facet_symmetric", pa.bool_()),
-        ("weighted_surface_energy_in_label_range", pa.bool_()),
-        ("weighted_work_function_in_label_range", pa.bool_()), ("trust", pa.string()),
-    ]),
+    "wulff": pa.schema(
+        [
+            ("compound_id", pa.string()),
+            ("formula", pa.string()),
+            ("n_facets", pa.int32()),
+            ("n_facets_on_shape", pa.int32()),
+            ("n_asymmetric_facets_on_shape", pa.int32()),
+            ("weighted_surface_energy_eV_per_A2", pa.float64()),
+            ("weighted_surface_energy_J_per_m2", pa.float64()),
+            ("weighted_work_function_eV", pa.float64()),
+            ("weighted_surface_energy_eV_per_A2_std", pa.float64()),
+            ("weighted_work_function_eV_std", pa.float64()),
+            ("shape_factor", pa.float64()),
+            ("anisotropy", pa.float64()),
+            ("dominant_facet", pa.string()),
+            ("dominant_area_fraction", pa.float64()),
+            ("compound_in_domain", pa.bool_()),
+            ("domain_reason", pa.string()),
+            ("model_id", pa.string()),
+            ("dominant_facet_in_domain", pa.bool_()),
+            ("dominant_facet_symmetric", pa.bool_()),
+            ("weighted_surface_energy_in_label_range", pa.bool_()),
+            ("weighted_work_function_in_label_range", pa.bool_()),
+            ("trust", pa.string()),
+        ]
+    ),
     # `semcgcnn dissolution`: one row per screened compound, the equilibrium potential of its anodic
     # dissolution (semcgcnn.pipeline.analysis.dissolution); NaN with the reason where none can be computed
-    "dissolution": pa.schema([
-        ("compound_id", pa.string()), ("formula", pa.string()), ("formation_energy_eV_per_atom", pa.float64()),
-        ("formation_energy_source", pa.string()), ("equilibrium_potential_V_SHE", pa.float64()),
-        ("electrons_per_formula_unit", pa.float64()), ("dissolved_species", pa.string()), ("reaction", pa.string()),
-        ("pH", pa.float64()), ("concentration_mol_per_L", pa.float64()), ("reason", pa.string()),
-    ]),
+    "dissolution": pa.schema(
+        [
+            ("compound_id", pa.string()),
+            ("formula", pa.string()),
+            ("formation_energy_eV_per_atom", pa.float64()),
+            ("formation_energy_source", pa.string()),
+            ("equilibrium_potential_V_SHE", pa.float64()),
+            ("electrons_per_formula_unit", pa.float64()),
+            ("dissolved_species", pa.string()),
+            ("reaction", pa.string()),
+            ("pH", pa.float64()),
+            ("concentration_mol_per_L", pa.float64()),
+            ("reason", pa.string()),
+        ]
+    ),
     # anything that failed, with its stage and reason; the run still completes
     "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),
     # `semcgcnn predict` on user slab files: one row per file predicted, one per file refused
-    "file_predictions": pa.schema([
-        ("structure_id", pa.string()), ("path", pa.string()),
-        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), *_STD, ("model_id", pa.string()), *_DOMAIN,
-    ]),
+    "file_predictions": pa.schema(
+        [
+            ("structure_id", pa.string()),
+            ("path", pa.string()),
+            ("surface_energy_eV_per_A2", pa.float64()),
+            ("surface_energy_J_per_m2", pa.float64()),
+            ("work_function_eV", pa.float64()),
+            *_STD,
+            ("model_id", pa.string()),
+            *_DOMAIN,
+        ]
+    ),
     "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),
     # `semcgcnn label`: one row per labelled slab (DFT or ML potential), the unrelaxed slab as the
     # training data holds it (structure_json, pymatgen JSON), so `--extra-labels` trains on it as it
     # is. γ by chemical_potential_convention (μ per atom in chemical_potentials_json); the work
     # function of each face (NaN where the backend has no electrons: work_function_available False)
-    "labels": pa.schema([
-        ("structure_id", pa.string()), ("bulk_id", pa.string()), ("bulk_formula", pa.string()),
-        ("formula", pa.string()), ("chemsys", pa.string()), *_MILLER, ("termination_index", pa.int32()),
-        ("shift_frac", pa.float64()), ("n_atoms", pa.int32()), ("stoichiometric", pa.bool_()),
-        ("symmetric", pa.bool_()), ("surface_area_A2", pa.float64()),
-        ("surface_energy_eV_per_A2", pa.float64()), ("surface_energy_J_per_m2", pa.float64()),
-        ("work_function_eV", pa.float64()), ("work_function_bottom_eV", pa.float64()),
-        ("work_function_top_eV", pa.float64()), ("work_function_available", pa.bool_()),
-        ("chemical_potential_convention", pa.string()), ("chemical_potentials_json", pa.string()),
-        ("backend", pa.string()), ("preset", pa.string()), ("method", pa.string()), ("code_version", pa.string()),
-        ("settings_json", pa.string()), ("slab_relaxed", pa.bool_()), ("bulk_relaxed", pa.bool_()),
-        ("n_ionic_steps", pa.int32()), ("wall_s", pa.float64()), ("structure_json", pa.string()),
-    ]),
+    "labels": pa.schema(
+        [
+            ("structure_id", pa.string()),
+            ("bulk_id", pa.string()),
+            ("bulk_formula", pa.string()),
+            ("formula", pa.string()),
+            ("chemsys", pa.string()),
+            *_MILLER,
+            ("termination_index", pa.int32()),
+            ("shift_frac", pa.float64()),
+            ("n_atoms", pa.int32()),
+            ("stoichiometric", pa.bool_()),
+            ("symmetric", pa.bool_()),
+            ("surface_area_A2", pa.float64()),
+            ("surface_energy_eV_per_A2", pa.float64()),
+            ("surface_energy_J_per_m2", pa.float64()),
+            ("work_function_eV", pa.float64()),
+            ("work_function_bottom_eV", pa.float64()),
+            ("work_function_top_eV", pa.float64()),
+            ("work_function_available", pa.bool_()),
+            ("chemical_potential_convention", pa.string()),
+            ("chemical_potentials_json", pa.string()),
+            ("backend", pa.string()),
+            ("preset", pa.string()),
+            ("method", pa.string()),
+            ("code_version", pa.string()),
+            ("settings_json", pa.string()),
+            ("slab_relaxed", pa.bool_()),
+            ("bulk_relaxed", pa.bool_()),
+            ("n_ionic_steps", pa.int32()),
+            ("wall_s", pa.float64()),
+            ("structure_json", pa.string()),
+        ]
+    ),
 }
 
 TABLES: tuple[str, ...] = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
@@ -149,9 +245,12 @@ def provenance(model_id: str, source: str, parameters: dict) -> dict:
         "source": source,
         "parameters": parameters,
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "units": {"surface_energy": f"{gamma} (and J/m², 1 {gamma} = {EV_PER_A2_TO_J_PER_M2} J/m²)",
-                  "work_function": UNITS["work_function"],
-                  "lengths": "Å", "areas": "Å²"},
+        "units": {
+            "surface_energy": f"{gamma} (and J/m², 1 {gamma} = {EV_PER_A2_TO_J_PER_M2} J/m²)",
+            "work_function": UNITS["work_function"],
+            "lengths": "Å",
+            "areas": "Å²",
+        },
     }
 
 
@@ -180,8 +279,9 @@ def write_parquets(tables: dict[Path, pa.Table], meta: dict | None = None) -> No
     try:
         for path, table in tables.items():
             if meta is not None:
-                table = table.replace_schema_metadata({**(table.schema.metadata or {}),
-                                                       METADATA_KEY: json.dumps(meta).encode()})
+                table = table.replace_schema_metadata(
+                    {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(meta).encode()}
+                )
             try:
                 pq.write_table(table, temps[path], compression="zstd")
                 fsync_file(temps[path])

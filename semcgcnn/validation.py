@@ -13,7 +13,9 @@ from semcgcnn.errors import UserError
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-PARTIAL_OCCUPANCY = "partially occupied sites: a crystal graph needs one element per site (give an ordered cell)"
+PARTIAL_OCCUPANCY = (
+    "partially occupied sites: a crystal graph needs one element per site (give an ordered cell)"
+)
 MIN_DISTANCE_A = 0.5
 """Atoms closer than this (Å, periodic images included) are overlapping: no real structure has them."""
 MIN_VOLUME_A3 = 1e-3
@@ -50,8 +52,11 @@ def structure_problem(structure: Structure) -> str | None:
     unknown = sorted({sp.symbol for sp in structure.composition if isinstance(sp, DummySpecies)})
     if unknown:
         return f"unknown element symbol(s): {', '.join(unknown)} (give element symbols such as Mg, Al)"
-    return cell_problem(np.asarray(structure.lattice.matrix, dtype=float),
-                        np.asarray(structure.frac_coords, dtype=float), structure)
+    return cell_problem(
+        np.asarray(structure.lattice.matrix, dtype=float),
+        np.asarray(structure.frac_coords, dtype=float),
+        structure,
+    )
 
 
 def _numbers(values: Iterable[float]) -> str:
@@ -76,8 +81,10 @@ def cell_problem(lattice: np.ndarray, frac: np.ndarray, structure: Structure | N
         return f"degenerate cell: volume {volume:g} Å³ (lattice vectors zero or coplanar; a, b, c = {abc} Å)"
     shape = volume / float(np.prod(lengths))
     if shape < MIN_CELL_SHAPE:
-        return (f"degenerate cell: lattice vectors almost coplanar (volume {volume:g} Å³ is {shape:.1e} of "
-                f"a·b·c; a, b, c = {abc} Å)")
+        return (
+            f"degenerate cell: lattice vectors almost coplanar (volume {volume:g} Å³ is {shape:.1e} of "
+            f"a·b·c; a, b, c = {abc} Å)"
+        )
     return None
 
 
@@ -89,8 +96,10 @@ def slab_layers_problem(heights: np.ndarray) -> str | None:
     if span >= MIN_SLAB_SPAN_A:
         return None
     n = len(heights)
-    return (f"fewer than two atomic layers: {n} atom{'s' if n != 1 else ''} within {span:.2f} Å of one plane "
-            f"along the surface normal (a slab needs two layers {MIN_SLAB_SPAN_A:g} Å or more apart)")
+    return (
+        f"fewer than two atomic layers: {n} atom{'s' if n != 1 else ''} within {span:.2f} Å of one plane "
+        f"along the surface normal (a slab needs two layers {MIN_SLAB_SPAN_A:g} Å or more apart)"
+    )
 
 
 def largest_empty_gap_A(structure: Structure) -> tuple[float, int]:
@@ -115,8 +124,10 @@ def bulk_problem(structure: Structure) -> str | None:
     ``None``. Call it after :func:`structure_problem` found nothing."""
     gap, axis = largest_empty_gap_A(structure)
     if gap > BULK_MAX_GAP_A:
-        return (f"not a bulk crystal: an empty gap of {gap:.1f} Å along lattice vector {'abc'[axis]} "
-                "(a slab or molecule?); give the bulk structure, sem-cgcnn cuts the slabs")
+        return (
+            f"not a bulk crystal: an empty gap of {gap:.1f} Å along lattice vector {'abc'[axis]} "
+            "(a slab or molecule?); give the bulk structure, sem-cgcnn cuts the slabs"
+        )
     return None
 
 
@@ -130,8 +141,11 @@ def overlap_problem(structure: Structure) -> str | None:
         return None
     k = int(dists.argmin())
     i, j = sorted((int(centers[k]), int(points[k])))
-    who = f"site {i} ({structure[i].species_string}) and its periodic image" if i == j else \
-        f"sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string})"
+    who = (
+        f"site {i} ({structure[i].species_string}) and its periodic image"
+        if i == j
+        else f"sites {i} ({structure[i].species_string}) and {j} ({structure[j].species_string})"
+    )
     return overlapping(float(dists[k]), who)
 
 

@@ -44,8 +44,9 @@ def ensemble_scores(bench: Bench, members: Path, rows: np.ndarray) -> np.ndarray
 
     preds = member_predictions(member_stems(BASE, members), bench.data, rows)
     std = preds.std(axis=0, ddof=1)
-    return uncertainty_score(pd.DataFrame({"surface_energy_eV_per_A2_std": std[:, 0],
-                                           "work_function_eV_std": std[:, 1]})).to_numpy()
+    return uncertainty_score(
+        pd.DataFrame({"surface_energy_eV_per_A2_std": std[:, 0], "work_function_eV_std": std[:, 1]})
+    ).to_numpy()
 
 
 def picks(bench: Bench, systems, b: int, strategy: str, scores: dict[int, float], seed: int) -> np.ndarray:
@@ -65,9 +66,13 @@ def picks(bench: Bench, systems, b: int, strategy: str, scores: dict[int, float]
 def main(
     members: Annotated[Path, typer.Option(help="Folder of the grouped-split members (member-sN).")],
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("reports/active_learning.json"),
-    report: Annotated[Path, typer.Option(help="Markdown report (a PNG beside it).")] = Path("reports/active_learning.md"),
+    report: Annotated[Path, typer.Option(help="Markdown report (a PNG beside it).")] = Path(
+        "reports/active_learning.md"
+    ),
     seeds: Annotated[str, typer.Option(help="Comma list of seeds (random draws and fine-tuning).")] = "0,1",
-    work: Annotated[Path, typer.Option(help="Scratch folder for the labels files.")] = Path("runs/active_learning"),
+    work: Annotated[Path, typer.Option(help="Scratch folder for the labels files.")] = Path(
+        "runs/active_learning"
+    ),
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
@@ -88,34 +93,68 @@ def main(
                 if b == 0:
                     model, norm, wall = bench.ck.model, bench.ck.normalizer, 0.0
                 else:
-                    labels = load_extra_labels(bench.labels_file(picked, f"b{b}-{strategy}-s{seed}"),
-                                               bench.ck.graph_config)
+                    labels = load_extra_labels(
+                        bench.labels_file(picked, f"b{b}-{strategy}-s{seed}"), bench.ck.graph_config
+                    )
                     t1 = time.perf_counter()
-                    res = finetune(bench.ck, labels, replace(FinetuneConfig(), seed=seed), progress=False,
-                                   replay=bench.pool)
+                    res = finetune(
+                        bench.ck,
+                        labels,
+                        replace(FinetuneConfig(), seed=seed),
+                        progress=False,
+                        replay=bench.pool,
+                    )
                     model, norm, wall = res.model, res.normalizer, time.perf_counter() - t1
-                run = {"budget_slabs": b, "seed": seed, "strategy": strategy, "n_labels": int(len(picked)),
-                       "n_remaining": int(len(rest)), "n_common": int(len(common)),
-                       "remaining": bench.mae(model, norm, rest), "common": bench.mae(model, norm, common),
-                       "finetune_s": wall}
+                run = {
+                    "budget_slabs": b,
+                    "seed": seed,
+                    "strategy": strategy,
+                    "n_labels": int(len(picked)),
+                    "n_remaining": int(len(rest)),
+                    "n_common": int(len(common)),
+                    "remaining": bench.mae(model, norm, rest),
+                    "common": bench.mae(model, norm, common),
+                    "finetune_s": wall,
+                }
                 runs.append(run)
-                log.info("b=%d seed %d %s: remaining SE %.5f WF %.4f; common SE %.5f WF %.4f", b, seed, strategy,
-                         run["remaining"]["surface_energy"], run["remaining"]["work_function"],
-                         run["common"]["surface_energy"], run["common"]["work_function"])
+                log.info(
+                    "b=%d seed %d %s: remaining SE %.5f WF %.4f; common SE %.5f WF %.4f",
+                    b,
+                    seed,
+                    strategy,
+                    run["remaining"]["surface_energy"],
+                    run["remaining"]["work_function"],
+                    run["common"]["surface_energy"],
+                    run["common"]["work_function"],
+                )
 
     def mean(strategy: str, task: str, where: str = "remaining") -> list[float]:
-        return [float(np.mean([r[where][task] for r in runs if r["budget_slabs"] == b and r["strategy"] == strategy]))
-                for b in BUDGETS]
+        return [
+            float(
+                np.mean(
+                    [r[where][task] for r in runs if r["budget_slabs"] == b and r["strategy"] == strategy]
+                )
+            )
+            for b in BUDGETS
+        ]
 
     result = {
         "budget_slabs": list(BUDGETS),
-        "mae_se_uncertainty": mean("uncertainty", "surface_energy"), "mae_se_random": mean("random", "surface_energy"),
-        "mae_wf_uncertainty": mean("uncertainty", "work_function"), "mae_wf_random": mean("random", "work_function"),
-        "common_set": {f"mae_{t[:2]}_{st}": mean(st, task, "common") for st in ("uncertainty", "random")
-                       for t, task in (("se", "surface_energy"), ("wf", "work_function"))},
+        "mae_se_uncertainty": mean("uncertainty", "surface_energy"),
+        "mae_se_random": mean("random", "surface_energy"),
+        "mae_wf_uncertainty": mean("uncertainty", "work_function"),
+        "mae_wf_random": mean("random", "work_function"),
+        "common_set": {
+            f"mae_{t[:2]}_{st}": mean(st, task, "common")
+            for st in ("uncertainty", "random")
+            for t, task in (("se", "surface_energy"), ("wf", "work_function"))
+        },
         "units": {"se": UNITS["surface_energy"], "wf": UNITS["work_function"]},
         "budget_unit": "labelled slabs per held-out test system",
-        "systems": systems, "seeds": seeds_, "base_model": bench.ck.model_id, "runs": runs,
+        "systems": systems,
+        "seeds": seeds_,
+        "base_model": bench.ck.model_id,
+        "runs": runs,
         "wall_s": time.perf_counter() - t0,
     }
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -139,18 +178,24 @@ def write_report(r: dict, path: Path) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path.with_suffix(".png"), dpi=110)
-    lines = ["# Active learning: uncertainty against random picks", "",
-             f"Written by `studies/active_learning.py`: base `{r['base_model']}` (grouped split seed 0), the 11 held-out "
-             f"test systems, seeds {r['seeds']} averaged, {r['wall_s']:.0f} s. Each budget's labels fine-tune the base "
-             "(`semcgcnn finetune` defaults). 'remaining': the systems' slabs not labelled by that strategy; "
-             "'common': slabs labelled by neither strategy (the fair comparison).", "",
-             "| slabs / system | SE uncertainty | SE random | WF uncertainty | WF random | SE unc. (common) | SE rand. (common) | WF unc. (common) | WF rand. (common) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Active learning: uncertainty against random picks",
+        "",
+        f"Written by `studies/active_learning.py`: base `{r['base_model']}` (grouped split seed 0), the 11 held-out "
+        f"test systems, seeds {r['seeds']} averaged, {r['wall_s']:.0f} s. Each budget's labels fine-tune the base "
+        "(`semcgcnn finetune` defaults). 'remaining': the systems' slabs not labelled by that strategy; "
+        "'common': slabs labelled by neither strategy (the fair comparison).",
+        "",
+        "| slabs / system | SE uncertainty | SE random | WF uncertainty | WF random | SE unc. (common) | SE rand. (common) | WF unc. (common) | WF rand. (common) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     c = r["common_set"]
     for i, bb in enumerate(b):
-        lines.append(f"| {bb} | {r['mae_se_uncertainty'][i]:.5f} | {r['mae_se_random'][i]:.5f} | "
-                     f"{r['mae_wf_uncertainty'][i]:.4f} | {r['mae_wf_random'][i]:.4f} | {c['mae_se_uncertainty'][i]:.5f} | "
-                     f"{c['mae_se_random'][i]:.5f} | {c['mae_wf_uncertainty'][i]:.4f} | {c['mae_wf_random'][i]:.4f} |")
+        lines.append(
+            f"| {bb} | {r['mae_se_uncertainty'][i]:.5f} | {r['mae_se_random'][i]:.5f} | "
+            f"{r['mae_wf_uncertainty'][i]:.4f} | {r['mae_wf_random'][i]:.4f} | {c['mae_se_uncertainty'][i]:.5f} | "
+            f"{c['mae_se_random'][i]:.5f} | {c['mae_wf_uncertainty'][i]:.4f} | {c['mae_wf_random'][i]:.4f} |"
+        )
     lines += ["", "MAE in eV/Å² (SE) and eV (WF).", "", f"![curves]({path.with_suffix('.png').name})", ""]
     path.write_text("\n".join(lines))
 

@@ -28,8 +28,16 @@ from semcgcnn.model.embeddings import element_embeddings, element_input_rows, em
 
 REPO = Path(__file__).resolve().parents[1]
 log = logging.getLogger("embeddings")
-FAMILIES = ("alkali", "alkaline earth", "lanthanoid", "actinoid", "transition metal", "post-transition metal",
-            "metalloid", "nonmetal")
+FAMILIES = (
+    "alkali",
+    "alkaline earth",
+    "lanthanoid",
+    "actinoid",
+    "transition metal",
+    "post-transition metal",
+    "metalloid",
+    "nonmetal",
+)
 N_NEIGHBOURS = 5
 
 
@@ -38,9 +46,15 @@ def family(symbol: str) -> str:
     from pymatgen.core import Element
 
     e = Element(symbol)
-    for name, test in (("alkali", e.is_alkali), ("alkaline earth", e.is_alkaline), ("lanthanoid", e.is_lanthanoid),
-                       ("actinoid", e.is_actinoid), ("transition metal", e.is_transition_metal),
-                       ("post-transition metal", e.is_post_transition_metal), ("metalloid", e.is_metalloid)):
+    for name, test in (
+        ("alkali", e.is_alkali),
+        ("alkaline earth", e.is_alkaline),
+        ("lanthanoid", e.is_lanthanoid),
+        ("actinoid", e.is_actinoid),
+        ("transition metal", e.is_transition_metal),
+        ("post-transition metal", e.is_post_transition_metal),
+        ("metalloid", e.is_metalloid),
+    ):
         if test:
             return name
     return "nonmetal"
@@ -66,8 +80,15 @@ def family_means(corr: pd.DataFrame) -> pd.DataFrame:
         if m.sum() < 2:
             continue
         inner = c[np.ix_(m, m)][~np.eye(m.sum(), dtype=bool)]
-        rows.append({"family": name, "n": int(m.sum()), "members": " ".join(fam.index[m]),
-                     "within": float(inner.mean()), "outside": float(c[np.ix_(m, ~m)].mean())})
+        rows.append(
+            {
+                "family": name,
+                "n": int(m.sum()),
+                "members": " ".join(fam.index[m]),
+                "within": float(inner.mean()),
+                "outside": float(c[np.ix_(m, ~m)].mean()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -117,25 +138,42 @@ def robustness(others: list[tuple[str, pd.DataFrame]]) -> list[str]:
     """The note's statistics for other checkpoints (same recipe, other training rows and seeds)."""
     if not others:
         return []
-    lines = ["", "## The same statistics for other checkpoints", "",
-             "Whether an observation is the data's or one training run's: the committed split models "
-             "(same recipe and readout, trained on their splits' rows).", "",
-             "| model | Mg's nearest | Yb with Ca/Sr/Ba | Yb with other lanthanoids | lanthanoids within / with the rest |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## The same statistics for other checkpoints",
+        "",
+        "Whether an observation is the data's or one training run's: the committed split models "
+        "(same recipe and readout, trained on their splits' rows).",
+        "",
+        "| model | Mg's nearest | Yb with Ca/Sr/Ba | Yb with other lanthanoids | lanthanoids within / with the rest |",
+        "|---|---|---|---|---|",
+    ]
     for label, corr in others:
         yb = yb_contrast(corr)
         lanth = family_means(corr).set_index("family").loc["lanthanoid"]
-        lines.append(f"| `{label}` | {_fmt(neighbours(corr, 'Mg', 3))} | {yb[0]:.2f} | {yb[1]:.2f} | "
-                     f"{lanth['within']:.2f} / {lanth['outside']:.2f} |" if yb else f"| `{label}` | – | – | – | – |")
+        lines.append(
+            f"| `{label}` | {_fmt(neighbours(corr, 'Mg', 3))} | {yb[0]:.2f} | {yb[1]:.2f} | "
+            f"{lanth['within']:.2f} / {lanth['outside']:.2f} |"
+            if yb
+            else f"| `{label}` | – | – | – | – |"
+        )
     return lines
 
 
-def note(model_label: str, ck, emb: pd.DataFrame, corr: pd.DataFrame, raw: pd.DataFrame, wall_s: float,
-         others: list[tuple[str, pd.DataFrame]] = ()) -> str:
+def note(
+    model_label: str,
+    ck,
+    emb: pd.DataFrame,
+    corr: pd.DataFrame,
+    raw: pd.DataFrame,
+    wall_s: float,
+    others: list[tuple[str, pd.DataFrame]] = (),
+) -> str:
     fam_e, fam_r = family_means(corr), family_means(raw)
     both = fam_e.merge(fam_r[["family", "within", "outside"]], on="family", suffixes=("", "_input"))
     lines = [
-        "# Element embeddings (the paper's Fig. 4)", "",
+        "# Element embeddings (the paper's Fig. 4)",
+        "",
         f"Written by `studies/embeddings.py` from `{model_label}` (`{ck.model_id}`, readout "
         f"`{ck.model.cfg.readout}`, {ck.model.cfg.n_descriptors} element descriptors) in {wall_s:.1f} s on a "
         "2-core CPU (no GPU). Each of the "
@@ -144,29 +182,43 @@ def note(model_label: str, ck, emb: pd.DataFrame, corr: pd.DataFrame, raw: pd.Da
         "checkpoint's element descriptors) through the network's embedding layer: "
         f"{emb.shape[1]}-dimensional vectors (`element_embeddings.parquet`). The heatmap "
         "(`element_embedding_correlation.png`) is their Pearson correlation in Mendeleev-number order "
-        "(pymatgen `Element.mendeleev_no`).", "",
+        "(pymatgen `Element.mendeleev_no`).",
+        "",
         "The paper takes node features after the convolutions (which mix in the Mg neighbours); these are "
         "before them, so they belong to the element alone. The embedding is one linear layer of the input "
         "row, so part of the structure is inherited from the CGCNN one-hot features: the column *input* "
-        "gives the same statistic for the raw input rows.", "",
-        "![element embedding correlation](element_embedding_correlation.png)", "",
-        "## Families (mean Pearson r)", "",
+        "gives the same statistic for the raw input rows.",
+        "",
+        "![element embedding correlation](element_embedding_correlation.png)",
+        "",
+        "## Families (mean Pearson r)",
+        "",
         f"Mean off-diagonal r over all pairs: {_off_mean(corr):.2f} (embedding), {_off_mean(raw):.2f} (input rows): "
-        "the layer's shared bias and the descriptor columns lift every pair, so compare *within* with *with the rest*.", "",
+        "the layer's shared bias and the descriptor columns lift every pair, so compare *within* with *with the rest*.",
+        "",
         "| family | n | members | within (embedding) | with the rest (embedding) | within (input) | with the rest (input) |",
         "|---|---|---|---|---|---|---|",
-        *[f"| {r.family} | {r.n} | {r.members} | {r.within:.2f} | {r.outside:.2f} | {r.within_input:.2f} | "
-          f"{r.outside_input:.2f} |" for r in both.itertuples()], "",
-        "## Nearest neighbours by correlation", "",
-        "| element | embedding | input rows |", "|---|---|---|",
+        *[
+            f"| {r.family} | {r.n} | {r.members} | {r.within:.2f} | {r.outside:.2f} | {r.within_input:.2f} | "
+            f"{r.outside_input:.2f} |"
+            for r in both.itertuples()
+        ],
+        "",
+        "## Nearest neighbours by correlation",
+        "",
+        "| element | embedding | input rows |",
+        "|---|---|---|",
     ]
     for s in ("Mg", "Yb", "Zn", "Se"):
         if s in corr.index:
             lines.append(f"| {s} | {_fmt(neighbours(corr, s))} | {_fmt(neighbours(raw, s))} |")
     yb, yb_raw = yb_contrast(corr), yb_contrast(raw)
     if yb and yb_raw:
-        lines += ["", f"Yb (the paper's exception): mean r with Ca/Sr/Ba {yb[0]:.2f} against {yb[1]:.2f} with the other "
-                  f"lanthanoids in the embedding; {yb_raw[0]:.2f} against {yb_raw[1]:.2f} in the input rows."]
+        lines += [
+            "",
+            f"Yb (the paper's exception): mean r with Ca/Sr/Ba {yb[0]:.2f} against {yb[1]:.2f} with the other "
+            f"lanthanoids in the embedding; {yb_raw[0]:.2f} against {yb_raw[1]:.2f} in the input rows.",
+        ]
     lines += robustness(list(others))
     return "\n".join(lines) + "\n"
 
@@ -180,14 +232,23 @@ def _label(path: Path) -> str:
 
 
 def main(
-    model: Annotated[Path, typer.Option(help="Checkpoint stem, card or folder (default: the shipped model).")] = SHIPPED_MODEL,
+    model: Annotated[
+        Path, typer.Option(help="Checkpoint stem, card or folder (default: the shipped model).")
+    ] = SHIPPED_MODEL,
     out_dir: Annotated[Path, typer.Option(help="Folder for the parquet, PNG and note.")] = REPO / "reports",
-    compare: Annotated[list[Path] | None, typer.Option(help="Other checkpoints whose statistics the note lists "
-                                                              "(default: the committed split models).")] = None,
+    compare: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Other checkpoints whose statistics the note lists (default: the committed split models)."
+        ),
+    ] = None,
 ) -> None:
     t0 = time.perf_counter()
-    compare = compare if compare is not None else [REPO / "studies" / "models" / f"semcgcnn-{s}-s0"
-                                                   for s in ("random", "grouped")]
+    compare = (
+        compare
+        if compare is not None
+        else [REPO / "studies" / "models" / f"semcgcnn-{s}-s0" for s in ("random", "grouped")]
+    )
     try:
         stem = resolve_checkpoint(model)
         ck = load_checkpoint(stem)
@@ -205,8 +266,11 @@ def main(
     table.insert(2, "family", [family(s) for s in emb.index])
     table.to_parquet(out_dir / "element_embeddings.parquet", index=False)
     label = _label(stem)
-    plot(corr, out_dir / "element_embedding_correlation.png",
-         f"Pearson r of element embeddings ({label}), Mendeleev order")
+    plot(
+        corr,
+        out_dir / "element_embedding_correlation.png",
+        f"Pearson r of element embeddings ({label}), Mendeleev order",
+    )
     wall = time.perf_counter() - t0
     (out_dir / "element_embeddings.md").write_text(note(label, ck, emb, corr, raw, wall, others))
     log.info("wrote %s (%d elements × %d) in %.1f s", out_dir / "element_embeddings.md", *emb.shape, wall)

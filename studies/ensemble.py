@@ -62,8 +62,14 @@ def evaluate_split(split: str, runs: Path) -> dict:
     stems = member_stems(REPO / "studies" / "models" / f"semcgcnn-{split}-s0", runs / f"{split}-s0")
     y = data.y.double().numpy()
     pv, pt = member_predictions(stems, data, va), member_predictions(stems, data, te)
-    res = {"split": split, "n_members": len(stems), "members": [s.name for s in stems],
-           "n_val": int(len(va)), "n_test": int(len(te)), "tasks": {}}
+    res = {
+        "split": split,
+        "n_members": len(stems),
+        "members": [s.name for s in stems],
+        "n_val": int(len(va)),
+        "n_test": int(len(te)),
+        "tasks": {},
+    }
     res["centers"] = {center: _tasks(center, pv, pt, y, va, te) for center in CENTERS}
     res["tasks"] = res["centers"]["mean"]
     mean_t, std_t = pt.mean(0), pt.std(0, ddof=1)
@@ -89,7 +95,9 @@ CENTER_WORDS = {"mean": "members' mean", "first": "single model ± spread"}
 the members' spread as its uncertainty."""
 
 
-def _tasks(center: str, pv: np.ndarray, pt: np.ndarray, y: np.ndarray, va: np.ndarray, te: np.ndarray) -> dict:
+def _tasks(
+    center: str, pv: np.ndarray, pt: np.ndarray, y: np.ndarray, va: np.ndarray, te: np.ndarray
+) -> dict:
     mean_v = pv.mean(0) if center == "mean" else pv[0]
     mean_t = pt.mean(0) if center == "mean" else pt[0]
     std_v, std_t = pv.std(0, ddof=1), pt.std(0, ddof=1)
@@ -110,7 +118,9 @@ def _tasks(center: str, pv: np.ndarray, pt: np.ndarray, y: np.ndarray, va: np.nd
             "coverage_1sigma": coverage(yt, mean_t[:, k], scale * std_t[:, k], 1),
             "coverage_2sigma": coverage(yt, mean_t[:, k], scale * std_t[:, k], 2),
             "spearman_std_vs_abs_error": spearman(std_t[:, k], err),
-            "coverage_curve": [coverage(yt, mean_t[:, k], scale * std_t[:, k], z) for z in np.linspace(0, 3, 31)],
+            "coverage_curve": [
+                coverage(yt, mean_t[:, k], scale * std_t[:, k], z) for z in np.linspace(0, 3, 31)
+            ],
         }
     return out
 
@@ -124,12 +134,18 @@ def ship(runs: Path, scales: dict[str, float], evaluation: dict, center: str) ->
         for suffix in (".json", ".safetensors"):
             shutil.copy(stem.with_suffix(suffix), folder / f"{stem.name}{suffix}")
         members.append(folder / stem.name)
-    return save_ensemble(SHIPPED_ENSEMBLE, members, scales, {
-        "description": "the shipped model and perturbed members (a few more epochs each on a bootstrap resample "
-                       "of its training rows); std scaled per task by the grouped split's validation calibration",
-        "calibration_source": "grouped split seed 0, validation systems (studies/ensemble.py)",
-        "center": center,
-        "evaluation": evaluation})
+    return save_ensemble(
+        SHIPPED_ENSEMBLE,
+        members,
+        scales,
+        {
+            "description": "the shipped model and perturbed members (a few more epochs each on a bootstrap resample "
+            "of its training rows); std scaled per task by the grouped split's validation calibration",
+            "calibration_source": "grouped split seed 0, validation systems (studies/ensemble.py)",
+            "center": center,
+            "evaluation": evaluation,
+        },
+    )
 
 
 def plot(results: dict, path: Path) -> None:
@@ -156,71 +172,117 @@ def plot(results: dict, path: Path) -> None:
 
 
 def report(results: dict, shipped: dict | None, out: Path) -> None:
-    lines = ["# Uncertainty: an ensemble with calibrated spread", "",
-             "Written by `studies/ensemble.py` (issue #15). Members: the split's model plus perturbed members "
-             "(`studies/ensemble_members.py`: 6 more epochs each at Adam 3e-4 on a bootstrap resample of the "
-             "parent's exact training rows, own seed). Calibration: one scale per task on the split's validation "
-             "rows only; coverage on its test rows.", ""]
+    lines = [
+        "# Uncertainty: an ensemble with calibrated spread",
+        "",
+        "Written by `studies/ensemble.py` (issue #15). Members: the split's model plus perturbed members "
+        "(`studies/ensemble_members.py`: 6 more epochs each at Adam 3e-4 on a bootstrap resample of the "
+        "parent's exact training rows, own seed). Calibration: one scale per task on the split's validation "
+        "rows only; coverage on its test rows.",
+        "",
+    ]
     for split, res in results.items():
-        lines += [f"## {split} split, seed 0 ({res['n_members']} members; {res['n_val']} validation, "
-                  f"{res['n_test']} test slabs)", "",
-                  "| task | prediction | MAE single | MAE of prediction | raw 1σ / 2σ coverage | scale | calibrated 1σ / 2σ | Spearman(σ, abs error) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## {split} split, seed 0 ({res['n_members']} members; {res['n_val']} validation, "
+            f"{res['n_test']} test slabs)",
+            "",
+            "| task | prediction | MAE single | MAE of prediction | raw 1σ / 2σ coverage | scale | calibrated 1σ / 2σ | Spearman(σ, abs error) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for center, tasks in res["centers"].items():
             for task, t in tasks.items():
-                lines.append(f"| {task} ({t['unit']}) | {CENTER_WORDS[center]} | {t['mae_single']:.4f} | "
-                             f"{t['mae_ensemble']:.4f} | {t['coverage_raw_1sigma']:.2f} / {t['coverage_raw_2sigma']:.2f} | "
-                             f"{t['calibration_scale']:.2f} | {t['coverage_1sigma']:.2f} / {t['coverage_2sigma']:.2f} | "
-                             f"{t['spearman_std_vs_abs_error']:.2f} |")
+                lines.append(
+                    f"| {task} ({t['unit']}) | {CENTER_WORDS[center]} | {t['mae_single']:.4f} | "
+                    f"{t['mae_ensemble']:.4f} | {t['coverage_raw_1sigma']:.2f} / {t['coverage_raw_2sigma']:.2f} | "
+                    f"{t['calibration_scale']:.2f} | {t['coverage_1sigma']:.2f} / {t['coverage_2sigma']:.2f} | "
+                    f"{t['spearman_std_vs_abs_error']:.2f} |"
+                )
         lines.append("")
         if res.get("per_system"):
-            lines += ["Per held-out test system (ensemble mean; σ the mean calibrated 1σ):", "",
-                      "| system | n | SE MAE single | SE MAE mean | SE σ | WF MAE single | WF MAE mean | WF σ |",
-                      "|---|---|---|---|---|---|---|---|"]
+            lines += [
+                "Per held-out test system (ensemble mean; σ the mean calibrated 1σ):",
+                "",
+                "| system | n | SE MAE single | SE MAE mean | SE σ | WF MAE single | WF MAE mean | WF σ |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             nan = float("nan")
             for p in res["per_system"]:
-                lines.append(f"| {p['chemsys']} | {p['n']} | {p.get('surface_energy_mae_single', nan):.4f} | "
-                             f"{p.get('surface_energy_mae', nan):.4f} | {p.get('surface_energy_std', nan):.4f} | "
-                             f"{p.get('work_function_mae_single', nan):.3f} | {p.get('work_function_mae', nan):.3f} | "
-                             f"{p.get('work_function_std', nan):.3f} |")
+                lines.append(
+                    f"| {p['chemsys']} | {p['n']} | {p.get('surface_energy_mae_single', nan):.4f} | "
+                    f"{p.get('surface_energy_mae', nan):.4f} | {p.get('surface_energy_std', nan):.4f} | "
+                    f"{p.get('work_function_mae_single', nan):.3f} | {p.get('work_function_mae', nan):.3f} | "
+                    f"{p.get('work_function_std', nan):.3f} |"
+                )
             lines.append("")
     if shipped:
-        lines += ["## Shipped", "", f"`{shipped['model_id']}`: {shipped['n_members']} members, prediction "
-                  f"`center: {shipped['center']}`, scales {json.dumps({k: round(v, 3) for k, v in shipped['calibration'].items()})} "
-                  "(the grouped split's, fitted on its validation systems). " + shipped["decision"], ""]
+        lines += [
+            "## Shipped",
+            "",
+            f"`{shipped['model_id']}`: {shipped['n_members']} members, prediction "
+            f"`center: {shipped['center']}`, scales {json.dumps({k: round(v, 3) for k, v in shipped['calibration'].items()})} "
+            "(the grouped split's, fitted on its validation systems). " + shipped["decision"],
+            "",
+        ]
     lines += ["![coverage](uncertainty.png)", ""]
     out.write_text("\n".join(lines))
 
 
 def main(
-    runs: Annotated[Path, typer.Option(help="Folder of the members (SPLIT-s0/, shipped/).")] = Path("runs/ensemble"),
-    out: Annotated[Path, typer.Option(help="Report (markdown; .json and .png beside it).")] = REPO / "reports" / "uncertainty.md",
-    do_ship: Annotated[bool, typer.Option("--ship", help="Write the shipped ensemble card if the ensemble is at least "
-                                                         "as accurate as the single model on both splits.")] = False,
+    runs: Annotated[Path, typer.Option(help="Folder of the members (SPLIT-s0/, shipped/).")] = Path(
+        "runs/ensemble"
+    ),
+    out: Annotated[Path, typer.Option(help="Report (markdown; .json and .png beside it).")] = REPO
+    / "reports"
+    / "uncertainty.md",
+    do_ship: Annotated[
+        bool,
+        typer.Option(
+            "--ship",
+            help="Write the shipped ensemble card if the ensemble is at least "
+            "as accurate as the single model on both splits.",
+        ),
+    ] = False,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(2)
     t0 = time.perf_counter()
     results = {split: evaluate_split(split, runs) for split in ("grouped", "random")}
-    as_good = all(results[s]["tasks"][t]["mae_ensemble"] <= results[s]["tasks"][t]["mae_single"] + 1e-12
-                  for s in results for t in TASKS)
+    as_good = all(
+        results[s]["tasks"][t]["mae_ensemble"] <= results[s]["tasks"][t]["mae_single"] + 1e-12
+        for s in results
+        for t in TASKS
+    )
     center = "mean" if as_good else "first"
     for res in results.values():
         res["tasks"] = res["centers"][center]
     scales = {t: results["grouped"]["tasks"][t]["calibration_scale"] for t in TASKS}
-    evaluation = {s: {t: {k: v for k, v in results[s]["tasks"][t].items() if k != "coverage_curve"} for t in TASKS}
-                  for s in results}
+    evaluation = {
+        s: {t: {k: v for k, v in results[s]["tasks"][t].items() if k != "coverage_curve"} for t in TASKS}
+        for s in results
+    }
     shipped = None
     if do_ship:
         card = json.loads(ship(runs, scales, evaluation, center).read_text())
-        decision = ("Its prediction is the members' mean, which is at least as accurate as the single model on both "
-                    "splits and tasks.") if as_good else (
-            "The members' mean is less accurate than the single model on a split or task (see the tables), so "
-            "the shipped ensemble predicts the single model's value and gives the members' spread as its "
-            "uncertainty (`center: first`): accuracy identical to the single model by construction, the "
-            "calibrated coverage as in the tables for that centre.")
-        shipped = {"model_id": card["model_id"], "n_members": len(card["members"]), "center": center,
-                   "calibration": scales, "decision": decision}
+        decision = (
+            (
+                "Its prediction is the members' mean, which is at least as accurate as the single model on both "
+                "splits and tasks."
+            )
+            if as_good
+            else (
+                "The members' mean is less accurate than the single model on a split or task (see the tables), so "
+                "the shipped ensemble predicts the single model's value and gives the members' spread as its "
+                "uncertainty (`center: first`): accuracy identical to the single model by construction, the "
+                "calibrated coverage as in the tables for that centre."
+            )
+        )
+        shipped = {
+            "model_id": card["model_id"],
+            "n_members": len(card["members"]),
+            "center": center,
+            "calibration": scales,
+            "decision": decision,
+        }
     payload = {"results": results, "shipped": shipped, "wall_s": time.perf_counter() - t0}
     out.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
     plot(results, out.with_suffix(".png"))

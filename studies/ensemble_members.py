@@ -50,10 +50,15 @@ def main(
     seeds: Annotated[str, typer.Option(help="Comma list of member seeds.")] = "1,2,3,4",
     epochs: Annotated[int, typer.Option(help="Extra epochs per member.")] = MemberConfig.epochs,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = MemberConfig.lr,
-    split: Annotated[str, typer.Option(help="The parent's split (grouped, random, or all for the shipped model's "
-                                            "random 10 %% validation) to resample exactly its training rows and keep "
-                                            "each member's best validation epoch; empty: the rows of its card's "
-                                            "training systems, last epoch.")] = "",
+    split: Annotated[
+        str,
+        typer.Option(
+            help="The parent's split (grouped, random, or all for the shipped model's "
+            "random 10 %% validation) to resample exactly its training rows and keep "
+            "each member's best validation epoch; empty: the rows of its card's "
+            "training systems, last epoch."
+        ),
+    ] = "",
     split_seed: Annotated[int, typer.Option(help="The parent's split seed.")] = 0,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

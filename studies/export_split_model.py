@@ -44,7 +44,9 @@ TOLERANCE = 1e-6
 def main(
     resume: Annotated[Path, typer.Option(help="last_epoch.pt of the grouped seed-0 run (read only).")],
     result: Annotated[Path, typer.Option(help="The run's result JSON (test MAE to reproduce).")],
-    out: Annotated[Path, typer.Option(help="Checkpoint stem to write.")] = Path("studies/models/semcgcnn-grouped-s0"),
+    out: Annotated[Path, typer.Option(help="Checkpoint stem to write.")] = Path(
+        "studies/models/semcgcnn-grouped-s0"
+    ),
     split: Annotated[str, typer.Option(help="grouped or random (the run's split).")] = "grouped",
 ) -> None:
     SPLIT = split
@@ -70,9 +72,17 @@ def main(
     test = {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(TASKS)}
     for t in TASKS:
         diff = abs(test[t]["mae"] - recorded["test"][t]["mae"])
-        log.info("%s test MAE %.8f (recorded %.8f, |diff| %.1e)", t, test[t]["mae"], recorded["test"][t]["mae"], diff)
+        log.info(
+            "%s test MAE %.8f (recorded %.8f, |diff| %.1e)",
+            t,
+            test[t]["mae"],
+            recorded["test"][t]["mae"],
+            diff,
+        )
         if diff > TOLERANCE:
-            raise SystemExit(f"{t}: test MAE {test[t]['mae']} does not reproduce the recorded {recorded['test'][t]['mae']}")
+            raise SystemExit(
+                f"{t}: test MAE {test[t]['mae']} does not reproduce the recorded {recorded['test'][t]['mae']}"
+            )
     chemsys = frame["chemsys"].to_numpy()
     test_systems = sorted(set(chemsys[te]))
     assert SPLIT != "grouped" or test_systems == recorded["test_systems"]
@@ -80,21 +90,43 @@ def main(
         "recipe": RECIPE,
         "training_elements": training_elements(data, tr),
         "training_systems": sorted(set(chemsys[tr])),
-        **({"validation_systems": sorted(set(chemsys[va])), "test_systems": test_systems,
-            "never_seen_systems": sorted(set(chemsys[va]) | set(test_systems))} if SPLIT == "grouped" else {}),
+        **(
+            {
+                "validation_systems": sorted(set(chemsys[va])),
+                "test_systems": test_systems,
+                "never_seen_systems": sorted(set(chemsys[va]) | set(test_systems)),
+            }
+            if SPLIT == "grouped"
+            else {}
+        ),
         "best_epoch": int(blob["best_epoch"]),
         "trained_on": recorded["device"],
-        "exported_from": {"resume_file": resume.name, "run": str(resume.parent.relative_to(resume.parents[3])),
-                          "result": result.name},
+        "exported_from": {
+            "resume_file": resume.name,
+            "run": str(resume.parent.relative_to(resume.parents[3])),
+            "result": result.name,
+        },
         "evaluation": {f"{SPLIT}_{tcfg.epochs}ep_seed{SEED}": test},
-        "element_descriptors": {"names": list(descriptor_names(r.descriptors)), "set": r.descriptors,
-                                "table": data.descriptor_table.tolist()},
+        "element_descriptors": {
+            "names": list(descriptor_names(r.descriptors)),
+            "set": r.descriptors,
+            "table": data.descriptor_table.tolist(),
+        },
     }
     card = save_checkpoint(
-        out, model, gcfg, normalizer, replace(tcfg, split=SPLIT),
-        training_data={"datasets": list(r.datasets), "split": SPLIT, "seed": SEED,
-                       "n_train_val_test": [int(len(tr)), int(len(va)), int(len(te))]},
-        metrics={"test": test}, extra=extra,
+        out,
+        model,
+        gcfg,
+        normalizer,
+        replace(tcfg, split=SPLIT),
+        training_data={
+            "datasets": list(r.datasets),
+            "split": SPLIT,
+            "seed": SEED,
+            "n_train_val_test": [int(len(tr)), int(len(va)), int(len(te))],
+        },
+        metrics={"test": test},
+        extra=extra,
     )
     log.info("wrote %s", card)
 

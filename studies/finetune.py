@@ -46,7 +46,12 @@ BASE = Path("studies/models/semcgcnn-grouped-s0")
 PER_SYSTEM = 5
 N_TRAIN_SAMPLE = 300
 FORGET_BOUND = 0.10
-GRID = {"lr": (1e-4, 3e-4, 1e-3), "epochs": (20, 50), "replay_fraction": (0.0, 0.5), "freeze_convolutions": (False, True)}
+GRID = {
+    "lr": (1e-4, 3e-4, 1e-3),
+    "epochs": (20, 50),
+    "replay_fraction": (0.0, 0.5),
+    "freeze_convolutions": (False, True),
+}
 
 
 class Bench:
@@ -63,7 +68,9 @@ class Bench:
         self.work = work
         chemsys = frame["chemsys"].to_numpy()
         train_rows = np.flatnonzero(np.isin(chemsys, self.ck.card["training_systems"]))
-        self.train_sample = np.sort(np.random.default_rng(0).choice(train_rows, N_TRAIN_SAMPLE, replace=False))
+        self.train_sample = np.sort(
+            np.random.default_rng(0).choice(train_rows, N_TRAIN_SAMPLE, replace=False)
+        )
 
     def rows_of(self, systems) -> np.ndarray:
         return np.flatnonzero(self.frame["chemsys"].isin(systems).to_numpy())
@@ -72,8 +79,11 @@ class Bench:
         """(label rows, remaining rows): ``PER_SYSTEM`` random slabs of each system, and the rest."""
         rng = np.random.default_rng(seed)
         chemsys = self.frame["chemsys"].to_numpy()
-        picked = np.sort(np.concatenate([rng.choice(np.flatnonzero(chemsys == s), PER_SYSTEM, replace=False)
-                                         for s in sorted(systems)]))
+        picked = np.sort(
+            np.concatenate(
+                [rng.choice(np.flatnonzero(chemsys == s), PER_SYSTEM, replace=False) for s in sorted(systems)]
+            )
+        )
         return picked, np.setdiff1d(self.rows_of(systems), picked)
 
     def labels_file(self, rows: np.ndarray, name: str) -> Path:
@@ -97,7 +107,10 @@ def _run(bench: Bench, systems, seed: int, cfg: FinetuneConfig, labels) -> dict:
     res = finetune(bench.ck, labels, cfg, progress=False, replay=bench.pool)
     wall = time.perf_counter() - t0
     return {
-        "config": cfg.to_dict(), "label_seed": seed, "n_labels": int(len(picked)), "n_remaining": int(len(rest)),
+        "config": cfg.to_dict(),
+        "label_seed": seed,
+        "n_labels": int(len(picked)),
+        "n_remaining": int(len(rest)),
         "after_remaining": bench.mae(res.model, res.normalizer, rest),
         "after_train_sample": bench.mae(res.model, res.normalizer, bench.train_sample),
         "wall_s": wall,
@@ -138,17 +151,25 @@ def main(
         r["remaining_ratio"] = _ratio(r, before, "after_remaining", before)
         r["train_sample_change"] = {t: r["after_train_sample"][t] / train_before[t] - 1 for t in TASKS}
         grid.append(r)
-        log.info("%s: remaining %.3f, train sample %s, %.1f s", dict(zip(GRID, values, strict=True)),
-                 r["remaining_ratio"], {t: round(v, 3) for t, v in r["train_sample_change"].items()}, r["wall_s"])
+        log.info(
+            "%s: remaining %.3f, train sample %s, %.1f s",
+            dict(zip(GRID, values, strict=True)),
+            r["remaining_ratio"],
+            {t: round(v, 3) for t, v in r["train_sample_change"].items()},
+            r["wall_s"],
+        )
     ok = [r for r in grid if max(r["train_sample_change"].values()) <= FORGET_BOUND]
     best = min(ok or grid, key=lambda r: r["remaining_ratio"])
     chosen = FinetuneConfig(**best["config"])
     log.info("chosen: %s", chosen)
 
     # 2. the test systems, with and without replay, several label draws
-    variants = {"chosen": chosen,
-                "replay" if chosen.replay_fraction == 0 else "no replay":
-                    replace(chosen, replay_fraction=0.5 if chosen.replay_fraction == 0 else 0.0)}
+    variants = {
+        "chosen": chosen,
+        "replay" if chosen.replay_fraction == 0 else "no replay": replace(
+            chosen, replay_fraction=0.5 if chosen.replay_fraction == 0 else 0.0
+        ),
+    }
     test = []
     for seed in range(seeds):
         picked, _ = bench.draw(test_systems, seed)
@@ -157,15 +178,30 @@ def main(
         for name, cfg in variants.items():
             r = _run(bench, test_systems, seed, cfg, labels) | b | {"variant": name}
             test.append(r)
-            log.info("test seed %d %s: SE %.5f → %.5f, WF %.3f → %.3f; train sample SE %.5f WF %.3f; %.1f s",
-                     seed, name, b["before_remaining"]["surface_energy"], r["after_remaining"]["surface_energy"],
-                     b["before_remaining"]["work_function"], r["after_remaining"]["work_function"],
-                     r["after_train_sample"]["surface_energy"], r["after_train_sample"]["work_function"], r["wall_s"])
-    result = {"base_model": bench.ck.model_id, "per_system": PER_SYSTEM, "train_sample": N_TRAIN_SAMPLE,
-              "forget_bound": FORGET_BOUND, "train_sample_before": train_before,
-              "validation_systems": val_systems, "test_systems": test_systems,
-              "selection": {"before_remaining": before, "grid": grid, "chosen": chosen.to_dict()},
-              "test": test, "threads": 1}
+            log.info(
+                "test seed %d %s: SE %.5f → %.5f, WF %.3f → %.3f; train sample SE %.5f WF %.3f; %.1f s",
+                seed,
+                name,
+                b["before_remaining"]["surface_energy"],
+                r["after_remaining"]["surface_energy"],
+                b["before_remaining"]["work_function"],
+                r["after_remaining"]["work_function"],
+                r["after_train_sample"]["surface_energy"],
+                r["after_train_sample"]["work_function"],
+                r["wall_s"],
+            )
+    result = {
+        "base_model": bench.ck.model_id,
+        "per_system": PER_SYSTEM,
+        "train_sample": N_TRAIN_SAMPLE,
+        "forget_bound": FORGET_BOUND,
+        "train_sample_before": train_before,
+        "validation_systems": val_systems,
+        "test_systems": test_systems,
+        "selection": {"before_remaining": before, "grid": grid, "chosen": chosen.to_dict()},
+        "test": test,
+        "threads": 1,
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     report.write_text(_markdown(result, variants))
@@ -193,33 +229,44 @@ def _markdown(res: dict, variants: dict) -> str:
     ]
     for r in sel["grid"]:
         c = r["config"]
-        lines.append(f"| {c['lr']:g} | {c['epochs']} | {c['replay_fraction']:g} | {c['freeze_convolutions']} | "
-                     f"{r['after_remaining']['surface_energy']:.5f} | {r['after_remaining']['work_function']:.3f} | "
-                     f"{r['remaining_ratio']:.3f} | {r['train_sample_change']['surface_energy']:+.1%} | "
-                     f"{r['train_sample_change']['work_function']:+.1%} | {r['wall_s']:.1f} |")
+        lines.append(
+            f"| {c['lr']:g} | {c['epochs']} | {c['replay_fraction']:g} | {c['freeze_convolutions']} | "
+            f"{r['after_remaining']['surface_energy']:.5f} | {r['after_remaining']['work_function']:.3f} | "
+            f"{r['remaining_ratio']:.3f} | {r['train_sample_change']['surface_energy']:+.1%} | "
+            f"{r['train_sample_change']['work_function']:+.1%} | {r['wall_s']:.1f} |"
+        )
     c = sel["chosen"]
-    lines += ["", f"Chosen (lowest after/before with training-sample MAE up by ≤ {res['forget_bound']:.0%} on both "
-                  f"tasks): lr {c['lr']:g}, {c['epochs']} epochs, replay fraction {c['replay_fraction']:g}, "
-                  f"frozen convolutions {c['freeze_convolutions']}: the `FinetuneConfig` defaults.", "",
-              "## 2. The 11 test systems (never used for a choice), label draws 0..%d" % (max(r["label_seed"] for r in res["test"])),
-              "",
-              "| variant | draw | SE before | SE after | WF before | WF after | train-sample SE | train-sample WF | s |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        f"Chosen (lowest after/before with training-sample MAE up by ≤ {res['forget_bound']:.0%} on both "
+        f"tasks): lr {c['lr']:g}, {c['epochs']} epochs, replay fraction {c['replay_fraction']:g}, "
+        f"frozen convolutions {c['freeze_convolutions']}: the `FinetuneConfig` defaults.",
+        "",
+        "## 2. The 11 test systems (never used for a choice), label draws 0..%d"
+        % (max(r["label_seed"] for r in res["test"])),
+        "",
+        "| variant | draw | SE before | SE after | WF before | WF after | train-sample SE | train-sample WF | s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in res["test"]:
-        lines.append(f"| {r['variant']} (replay {r['config']['replay_fraction']:g}) | {r['label_seed']} | "
-                     f"{r['before_remaining']['surface_energy']:.5f} | {r['after_remaining']['surface_energy']:.5f} | "
-                     f"{r['before_remaining']['work_function']:.3f} | {r['after_remaining']['work_function']:.3f} | "
-                     f"{r['after_train_sample']['surface_energy']:.5f} | {r['after_train_sample']['work_function']:.3f} | "
-                     f"{r['wall_s']:.1f} |")
+        lines.append(
+            f"| {r['variant']} (replay {r['config']['replay_fraction']:g}) | {r['label_seed']} | "
+            f"{r['before_remaining']['surface_energy']:.5f} | {r['after_remaining']['surface_energy']:.5f} | "
+            f"{r['before_remaining']['work_function']:.3f} | {r['after_remaining']['work_function']:.3f} | "
+            f"{r['after_train_sample']['surface_energy']:.5f} | {r['after_train_sample']['work_function']:.3f} | "
+            f"{r['wall_s']:.1f} |"
+        )
     lines += ["", "Means over the draws:", ""]
     for name in variants:
         rs = [r for r in res["test"] if r["variant"] == name]
         m = lambda key, t: np.mean([r[key][t] for r in rs])  # noqa: E731
-        lines.append(f"- {name} (replay {rs[0]['config']['replay_fraction']:g}): SE {m('before_remaining', 'surface_energy'):.5f} → "
-                     f"{m('after_remaining', 'surface_energy'):.5f} eV/Å², WF {m('before_remaining', 'work_function'):.3f} → "
-                     f"{m('after_remaining', 'work_function'):.3f} eV; training sample SE {tb['surface_energy']:.5f} → "
-                     f"{m('after_train_sample', 'surface_energy'):.5f}, WF {tb['work_function']:.3f} → "
-                     f"{m('after_train_sample', 'work_function'):.3f}; {np.mean([r['wall_s'] for r in rs]):.1f} s")
+        lines.append(
+            f"- {name} (replay {rs[0]['config']['replay_fraction']:g}): SE {m('before_remaining', 'surface_energy'):.5f} → "
+            f"{m('after_remaining', 'surface_energy'):.5f} eV/Å², WF {m('before_remaining', 'work_function'):.3f} → "
+            f"{m('after_remaining', 'work_function'):.3f} eV; training sample SE {tb['surface_energy']:.5f} → "
+            f"{m('after_train_sample', 'surface_energy'):.5f}, WF {tb['work_function']:.3f} → "
+            f"{m('after_train_sample', 'work_function'):.3f}; {np.mean([r['wall_s'] for r in rs]):.1f} s"
+        )
     return "\n".join(lines) + "\n"
 
 

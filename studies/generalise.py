@@ -56,17 +56,27 @@ def per_system_errors(frame: pd.DataFrame, idx: np.ndarray, y: np.ndarray, pred:
 def variant_tag(train_cfg: TrainConfig, model_cfg: ModelConfig, graph_config: GraphConfig) -> str:
     """``""`` for the paper's hyper-parameters, else e.g. ``-bs32-lr0.0005-h64-sd3-spool`` (what differs)."""
     ref_t, ref_m, ref_g = TrainConfig(), ModelConfig(), GraphConfig()
-    parts = [f"bs{train_cfg.batch_size}" if train_cfg.batch_size != ref_t.batch_size else "",
-             f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
-             f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
-             f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
-             "spool" if model_cfg.surface_pool else ""]
+    parts = [
+        f"bs{train_cfg.batch_size}" if train_cfg.batch_size != ref_t.batch_size else "",
+        f"lr{train_cfg.lr:g}" if train_cfg.lr != ref_t.lr else "",
+        f"h{model_cfg.h_fea_len}" if model_cfg.h_fea_len != ref_m.h_fea_len else "",
+        f"sd{graph_config.surface_depth:g}" if graph_config.surface_depth != ref_g.surface_depth else "",
+        "spool" if model_cfg.surface_pool else "",
+    ]
     return "".join(f"-{p}" for p in parts if p) + readout_tag(model_cfg.readout)
 
 
-def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir: Path, runs_dir: Path,
-                   graph_config: GraphConfig | None = None, progress: bool = True, bundle: Path | None = None,
-                   model_overrides: dict | None = None) -> dict:
+def run_experiment(
+    recipe: str,
+    split: str,
+    train_cfg: TrainConfig,
+    results_dir: Path,
+    runs_dir: Path,
+    graph_config: GraphConfig | None = None,
+    progress: bool = True,
+    bundle: Path | None = None,
+    model_overrides: dict | None = None,
+) -> dict:
     """Train ``recipe`` (``sem``: GradNorm + surface flag) on ``split``; test-set metrics and
     per-system errors written to ``results_dir`` (skipped when already there). ``bundle``: read
     the graphs from a training bundle (:func:`~semcgcnn.model.training.data.save_training_bundle`).
@@ -84,51 +94,112 @@ def run_experiment(recipe: str, split: str, train_cfg: TrainConfig, results_dir:
     idx = split_rows(frame, split, train_cfg.seed)
     cfg = replace(train_cfg, split=split)
     t0 = time.perf_counter()
-    res = train(data, idx, model_cfg, cfg, run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
-                progress=progress)
+    res = train(
+        data,
+        idx,
+        model_cfg,
+        cfg,
+        run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix(""),
+        progress=progress,
+    )
     test = idx[2]
     pred = predict(res.model, data, test, res.normalizer)
     y = data.y[test].double().numpy()
     result = {
-        "recipe": recipe, "description": r.description, "split": split, "seed": train_cfg.seed,
-        "variant": tag, "model_config": model_cfg.to_dict(), "graph_config": graph_config.to_dict(),
-        "train_config": cfg.to_dict(), "n_train_val_test": [int(len(i)) for i in idx],
+        "recipe": recipe,
+        "description": r.description,
+        "split": split,
+        "seed": train_cfg.seed,
+        "variant": tag,
+        "model_config": model_cfg.to_dict(),
+        "graph_config": graph_config.to_dict(),
+        "train_config": cfg.to_dict(),
+        "n_train_val_test": [int(len(i)) for i in idx],
         "test": {t: regression_metrics(y[:, k], pred[:, k]) for k, t in enumerate(TASKS)},
-        "test_systems": sorted(set(frame["chemsys"].to_numpy()[test])) if split.startswith("grouped") else None,
+        "test_systems": sorted(set(frame["chemsys"].to_numpy()[test]))
+        if split.startswith("grouped")
+        else None,
         "per_system": per_system_errors(frame, test, y, pred) if split.startswith("grouped") else None,
-        "best_epoch": res.best_epoch, "epoch_s": res.epoch_s, "wall_s": time.perf_counter() - t0,
+        "best_epoch": res.best_epoch,
+        "epoch_s": res.epoch_s,
+        "wall_s": time.perf_counter() - t0,
         "device": device_name(cfg.device),
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    log.info("%s / %s: SE MAE %.4f eV/Å², WF MAE %.3f eV", recipe, split,
-             result["test"]["surface_energy"]["mae"], result["test"]["work_function"]["mae"])
+    log.info(
+        "%s / %s: SE MAE %.4f eV/Å², WF MAE %.3f eV",
+        recipe,
+        split,
+        result["test"]["surface_energy"]["mae"],
+        result["test"]["work_function"]["mae"],
+    )
     return result
 
 
 def main(
-    recipes: Annotated[str, typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp, joint+desc+mp+G.")] = "mg,mg+desc,joint,joint+desc",
-    splits: Annotated[str, typer.Option(help="Comma list of grouped (whole Mg–X systems held out), random, and grouped-randval "
-                                              "(grouped test systems, random validation rows: the shipped model's selection).")] = "grouped",
+    recipes: Annotated[
+        str,
+        typer.Option(help="Comma list of mg, mg+desc, joint, joint+desc, joint+desc+mp, joint+desc+mp+G."),
+    ] = "mg,mg+desc,joint,joint+desc",
+    splits: Annotated[
+        str,
+        typer.Option(
+            help="Comma list of grouped (whole Mg–X systems held out), random, and grouped-randval "
+            "(grouped test systems, random validation rows: the shipped model's selection)."
+        ),
+    ] = "grouped",
     epochs: Annotated[int, typer.Option(help="Epochs per model (paper: 150).")] = 30,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")] = 22,
+    lr_drop_epoch: Annotated[
+        int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")
+    ] = 22,
     seed: Annotated[int, typer.Option(help="Split and initialisation seed.")] = 0,
-    threads: Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")] = 0,
-    device: Annotated[str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")] = "cpu",
-    graphs: Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle` instead of the datasets "
-                                             "(for a machine without pymatgen or the graph cache).")] = "",
+    threads: Annotated[
+        int, typer.Option(help="torch threads (0: all cores); one per process when several run.")
+    ] = 0,
+    device: Annotated[
+        str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")
+    ] = "cpu",
+    graphs: Annotated[
+        str,
+        typer.Option(
+            help="Training bundle from `semcgcnn bundle` instead of the datasets "
+            "(for a machine without pymatgen or the graph cache)."
+        ),
+    ] = "",
     batch_size: Annotated[int, typer.Option(help="Slabs per training step (paper: 64).")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate (paper: 1e-3).")] = 1e-3,
     hidden: Annotated[int, typer.Option(help="Width of the heads' hidden layers (CGCNN: 128).")] = 128,
-    surface_depth: Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")] = GraphConfig().surface_depth,
-    surface_pool: Annotated[bool, typer.Option(help="Heads also read the mean over surface atoms (not in the paper).")] = False,
-    readout: Annotated[str, typer.Option(help="paper (the paper's mean pooling) or surface (thickness-invariant; tag -rosurface).")] = "paper",
-    results_dir: Annotated[Path, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")] = REPO / "reports/shipped_runs",
-    runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = REPO / "runs/generalise",
-    report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = str(REPO / "reports/shipped_model.md"),
-    table1_results: Annotated[Path, typer.Option(help="Table 1 cells (its `sem` cells are the `mg` recipe).")] = REPO / "reports/table1_runs",
-    paper_schedule: Annotated[Path, typer.Option(help="Cards of full-schedule `semcgcnn train` runs (the `mg` recipe at 150 epochs).")] = REPO / "reports/paper_schedule",
-    card: Annotated[Path, typer.Option(help="The shipped model's card, described at the top of the report.")] = SHIPPED_MODEL.with_suffix(".json"),
+    surface_depth: Annotated[
+        float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")
+    ] = GraphConfig().surface_depth,
+    surface_pool: Annotated[
+        bool, typer.Option(help="Heads also read the mean over surface atoms (not in the paper).")
+    ] = False,
+    readout: Annotated[
+        str,
+        typer.Option(
+            help="paper (the paper's mean pooling) or surface (thickness-invariant; tag -rosurface)."
+        ),
+    ] = "paper",
+    results_dir: Annotated[
+        Path, typer.Option(help="Per-experiment result JSON (committed; done ones are skipped).")
+    ] = REPO / "reports/shipped_runs",
+    runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted run resumes.")] = REPO
+    / "runs/generalise",
+    report: Annotated[str, typer.Option(help="Markdown report of all results so far ('' to skip).")] = str(
+        REPO / "reports/shipped_model.md"
+    ),
+    table1_results: Annotated[
+        Path, typer.Option(help="Table 1 cells (its `sem` cells are the `mg` recipe).")
+    ] = REPO / "reports/table1_runs",
+    paper_schedule: Annotated[
+        Path,
+        typer.Option(help="Cards of full-schedule `semcgcnn train` runs (the `mg` recipe at 150 epochs)."),
+    ] = REPO / "reports/paper_schedule",
+    card: Annotated[
+        Path, typer.Option(help="The shipped model's card, described at the top of the report.")
+    ] = SHIPPED_MODEL.with_suffix(".json"),
 ) -> None:
     """Measure each generalisation choice on the grouped split (the figure screening needs);
     finished experiments are skipped; then the report is rewritten from every result so far."""
@@ -137,24 +208,44 @@ def main(
     recipe_list = csv_items(recipes)
     split_list = csv_items(splits)
     bad = [r for r in recipe_list if r not in RECIPES] + [
-        s for s in split_list if s not in ("grouped", "random", "grouped-randval")]
+        s for s in split_list if s not in ("grouped", "random", "grouped-randval")
+    ]
     if bad or epochs < 1:
         raise fail(f"unknown recipe/split {bad} (recipes: {', '.join(RECIPES)}) or epochs < 1")
     if batch_size < 2 or lr <= 0 or hidden < 1 or surface_depth < 0 or readout not in READOUTS:
-        raise fail(f"need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1, --surface-depth ≥ 0 and --readout in {READOUTS}")
-    cfg, bundle = training_setup(graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads,
-                                 device=device, batch_size=batch_size, lr=lr)
+        raise fail(
+            f"need --batch-size ≥ 2, --lr > 0, --hidden ≥ 1, --surface-depth ≥ 0 and --readout in {READOUTS}"
+        )
+    cfg, bundle = training_setup(
+        graphs,
+        epochs=epochs,
+        lr_drop_epoch=lr_drop_epoch,
+        seed=seed,
+        threads=threads,
+        device=device,
+        batch_size=batch_size,
+        lr=lr,
+    )
     gcfg = GraphConfig(surface_depth=surface_depth)
     for split in split_list:
         for recipe in recipe_list:
             try:
-                r = run_experiment(recipe, split, cfg, results_dir, runs_dir, graph_config=gcfg,
-                                   bundle=bundle, model_overrides={"h_fea_len": hidden, "surface_pool": surface_pool,
-                                                                    "readout": readout})
+                r = run_experiment(
+                    recipe,
+                    split,
+                    cfg,
+                    results_dir,
+                    runs_dir,
+                    graph_config=gcfg,
+                    bundle=bundle,
+                    model_overrides={"h_fea_len": hidden, "surface_pool": surface_pool, "readout": readout},
+                )
             except ValueError as e:  # e.g. a bundle built for another surface depth
                 raise fail(str(e)) from None
-            console.print(f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
-                          f"WF MAE {r['test']['work_function']['mae']:.3f} eV")
+            console.print(
+                f"{recipe:>11} / {split}: SE MAE {r['test']['surface_energy']['mae']:.4f} eV/Å², "
+                f"WF MAE {r['test']['work_function']['mae']:.3f} eV"
+            )
     if report:
         from shipped_report import write_shipped_report
 

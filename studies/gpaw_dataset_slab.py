@@ -45,25 +45,41 @@ def compare(slab_id: str, preset: str, workdir: Path) -> dict:
     label_se, label_wf = slab_rec.targets["surface_energy"], slab_rec.targets["work_function"]
     wf = (bottom + top) / 2
     return {
-        "slab_id": slab_id, "formula": formula, "chemsys": slab_rec.chemsys, "n_atoms": len(slab_rec.structure),
-        "bulk_id": bulk_rec.structure_id, "preset": preset, "method": slab.method, "settings": settings.as_dict(),
+        "slab_id": slab_id,
+        "formula": formula,
+        "chemsys": slab_rec.chemsys,
+        "n_atoms": len(slab_rec.structure),
+        "bulk_id": bulk_rec.structure_id,
+        "preset": preset,
+        "method": slab.method,
+        "settings": settings.as_dict(),
         "gpaw_surface_energy_eV_per_A2": gamma.eV_per_A2,
         "gpaw_surface_energy_J_per_m2": gamma.eV_per_A2 * EV_PER_A2_TO_J_PER_M2,
-        "gpaw_work_function_eV": wf, "gpaw_work_function_bottom_eV": bottom, "gpaw_work_function_top_eV": top,
-        "shipped_surface_energy_eV_per_A2": label_se, "shipped_work_function_eV": label_wf,
+        "gpaw_work_function_eV": wf,
+        "gpaw_work_function_bottom_eV": bottom,
+        "gpaw_work_function_top_eV": top,
+        "shipped_surface_energy_eV_per_A2": label_se,
+        "shipped_work_function_eV": label_wf,
         "difference_surface_energy_eV_per_A2": gamma.eV_per_A2 - label_se,
         "relative_difference_surface_energy": gamma.eV_per_A2 / label_se - 1,
         "difference_work_function_eV": wf - label_wf,
-        "slab_ionic_steps": slab.n_ionic_steps, "bulk_wall_s": bulk.wall_s, "slab_wall_s": slab.wall_s,
+        "slab_ionic_steps": slab.n_ionic_steps,
+        "bulk_wall_s": bulk.wall_s,
+        "slab_wall_s": slab.wall_s,
         "total_wall_s": time.perf_counter() - t0,
         "note": "shipped labels are relaxed VASP-PBE (PAW, ENCUT 480 eV); GPAW here uses the preset's settings",
     }
 
 
 def main(
-    slab_id: Annotated[str, typer.Option(help="structure_id of a stoichiometric slab of mg_binary_slabs.")] = DEFAULT_SLAB,
+    slab_id: Annotated[
+        str, typer.Option(help="structure_id of a stoichiometric slab of mg_binary_slabs.")
+    ] = DEFAULT_SLAB,
     preset: Annotated[str, typer.Option(help="GPAW preset: fast or default.")] = "fast",
-    out: Annotated[Path, typer.Option(help="Result JSON (a list, one entry per preset run; this run replaces its preset's).")] = REPO / "reports" / "gpaw_dataset_slab.json",
+    out: Annotated[
+        Path,
+        typer.Option(help="Result JSON (a list, one entry per preset run; this run replaces its preset's)."),
+    ] = REPO / "reports" / "gpaw_dataset_slab.json",
     workdir: Annotated[Path, typer.Option(help="GPAW run folders.")] = Path("runs/gpaw_dataset_slab"),
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -71,11 +87,24 @@ def main(
     old = json.loads(out.read_text()) if out.exists() else []
     results = [r for r in old if (r["slab_id"], r["preset"]) != (slab_id, preset)] + [res]
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)) + "\n")
-    log.info("%s %s (%s): γ %.4f vs %.4f eV/Å² (%+.0f %%), Φ %.3f vs %.3f eV, %.0f s", slab_id, res["formula"], preset,
-             res["gpaw_surface_energy_eV_per_A2"], res["shipped_surface_energy_eV_per_A2"],
-             100 * res["relative_difference_surface_energy"], res["gpaw_work_function_eV"],
-             res["shipped_work_function_eV"], res["total_wall_s"])
+    out.write_text(
+        json.dumps(
+            results, indent=2, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o)
+        )
+        + "\n"
+    )
+    log.info(
+        "%s %s (%s): γ %.4f vs %.4f eV/Å² (%+.0f %%), Φ %.3f vs %.3f eV, %.0f s",
+        slab_id,
+        res["formula"],
+        preset,
+        res["gpaw_surface_energy_eV_per_A2"],
+        res["shipped_surface_energy_eV_per_A2"],
+        100 * res["relative_difference_surface_energy"],
+        res["gpaw_work_function_eV"],
+        res["shipped_work_function_eV"],
+        res["total_wall_s"],
+    )
 
 
 if __name__ == "__main__":

@@ -38,7 +38,9 @@ def _jobs():
         yield "slab", s.structure_id, s.structure
 
 
-def main(out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_done: tuple[Path, ...] = ()) -> pd.DataFrame:
+def main(
+    out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_done: tuple[Path, ...] = ()
+) -> pd.DataFrame:
     """Compute what ``out`` (and ``also_done``) lack; ``part=(i, k)``: only every k-th structure
     from the i-th (k processes share the work, one file each); ``max_atoms``: larger slabs get
     NaN and a reason instead of an energy (0: no limit)."""
@@ -49,18 +51,24 @@ def main(out: Path, max_atoms: int = 0, part: tuple[int, int] = (0, 1), also_don
     torch.set_num_threads(1)
     known = model_elements("SevenNet")
     done = pd.read_parquet(out) if out.exists() else pd.DataFrame(columns=["kind", "id"])
-    seen = set(zip(done["kind"], done["id"]))
+    seen = set(zip(done["kind"], done["id"], strict=False))
     for p in also_done:
         if p.exists():
             d = pd.read_parquet(p)
-            seen |= set(zip(d["kind"], d["id"]))
+            seen |= set(zip(d["kind"], d["id"], strict=False))
     rows, t0, n = [], time.time(), 0
     for j, (kind, sid, s) in enumerate(_jobs()):
         if (kind, sid) in seen or j % part[1] != part[0]:
             continue
         els = {e.symbol for e in s.composition.elements}
-        row = {"kind": kind, "id": sid, "formula": s.composition.formula.replace(" ", ""),
-               "n_atoms": len(s), "energy_eV": float("nan"), "reason": ""}
+        row = {
+            "kind": kind,
+            "id": sid,
+            "formula": s.composition.formula.replace(" ", ""),
+            "n_atoms": len(s),
+            "energy_eV": float("nan"),
+            "reason": "",
+        }
         if not els <= known:
             row["reason"] = f"elements outside 7net-0: {sorted(els - known)}"
         elif max_atoms and kind == "slab" and len(s) > max_atoms:
@@ -93,7 +101,9 @@ if __name__ == "__main__":
     p.add_argument("--out", type=Path, default=REPO / "runs/mlip_prior/energies.parquet")
     p.add_argument("--max-atoms", type=int, default=0, help="skip slabs larger than this (0: none)")
     p.add_argument("--part", default="0/1", help="I/K: every K-th structure from the I-th (K processes)")
-    p.add_argument("--also-done", type=Path, nargs="*", default=(), help="other processes' outputs: skip their ids")
+    p.add_argument(
+        "--also-done", type=Path, nargs="*", default=(), help="other processes' outputs: skip their ids"
+    )
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     i, k = (int(v) for v in a.part.split("/"))

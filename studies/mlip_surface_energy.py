@@ -65,8 +65,15 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
         e = float(atoms.get_potential_energy())
         t_calls += time.time() - t
         n_calls += 1
-        return CalcResult(kind="", energy_eV=e, n_atoms=len(structure), structure=structure.as_dict(),
-                          code="SevenNet", code_version="", method="7net-0 single point")
+        return CalcResult(
+            kind="",
+            energy_eV=e,
+            n_atoms=len(structure),
+            structure=structure.as_dict(),
+            code="SevenNet",
+            code_version="",
+            method="7net-0 single point",
+        )
 
     def covered(s) -> bool:
         return {el.symbol for el in s.composition.elements} <= elements
@@ -88,9 +95,17 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
         slab = r.structure
         check_mlip("SevenNet", [slab])
         g = surface_energy(energy(slab), bulk_e[el]).eV_per_A2
-        elemental_rows.append({"id": r.structure_id, "element": el, "miller": r.meta["miller_index_label"],
-                               "polymorph_block": r.meta["polymorph_block"], "n_atoms": len(slab),
-                               "gamma_dft_eV_A2": float(r.targets["surface_energy"]), "gamma_mlip_eV_A2": float(g)})
+        elemental_rows.append(
+            {
+                "id": r.structure_id,
+                "element": el,
+                "miller": r.meta["miller_index_label"],
+                "polymorph_block": r.meta["polymorph_block"],
+                "n_atoms": len(slab),
+                "gamma_dft_eV_A2": float(r.targets["surface_energy"]),
+                "gamma_mlip_eV_A2": float(g),
+            }
+        )
     log.info("elemental: %d slabs, %d elements, %.1f s", len(elemental_rows), len(bulk_e), time.time() - t0)
 
     # ---- Mg–X binary slabs, stoichiometric, bulk matched by reduced formula
@@ -111,8 +126,16 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
             cands = [energy(b.structure) for b in bulks[f]]
             bulk_bin[f] = min(cands, key=lambda c: c.energy_per_atom_eV)
         g = surface_energy(energy(r.structure), bulk_bin[f]).eV_per_A2
-        binary_rows.append({"id": r.structure_id, "formula": f, "X": r.meta["X_element"], "n_atoms": len(r.structure),
-                            "gamma_dft_eV_A2": float(r.targets["surface_energy"]), "gamma_mlip_eV_A2": float(g)})
+        binary_rows.append(
+            {
+                "id": r.structure_id,
+                "formula": f,
+                "X": r.meta["X_element"],
+                "n_atoms": len(r.structure),
+                "gamma_dft_eV_A2": float(r.targets["surface_energy"]),
+                "gamma_mlip_eV_A2": float(g),
+            }
+        )
     log.info("binary: %d slabs, %d bulks, %.1f s", len(binary_rows), len(bulk_bin), time.time() - t1)
 
     def summary(rows, key):
@@ -124,37 +147,50 @@ def main(n_elemental: int = N_ELEMENTAL, n_binary: int = N_BINARY, out: Path = R
         for k in sorted({x[key] for x in rows}):
             sel = np.array([x[key] == k for x in rows])
             s_ok = sel & ok
-            per[k] = {"n": int(sel.sum()),
-                      "gamma_dft_J_m2_mean": float(d[sel].mean() * EV_PER_A2_TO_J_PER_M2),
-                      "gamma_mlip_J_m2_mean": float(m[sel].mean() * EV_PER_A2_TO_J_PER_M2),
-                      "ratio_median": float(np.median(m[s_ok] / d[s_ok])) if s_ok.any() else None,
-                      "mae_J_m2": float(np.abs(m[sel] - d[sel]).mean() * EV_PER_A2_TO_J_PER_M2)}
-        return {"n": len(rows), "n_ratio": int(ok.sum()),
-                "ratio_mean": float(ratio.mean()), "ratio_median": float(np.median(ratio)),
-                "ratio_p10_p90": [float(np.percentile(ratio, 10)), float(np.percentile(ratio, 90))],
-                "fraction_under": float((m < d).mean()),
-                "mae_eV_A2": float(np.abs(m - d).mean()),
-                "mae_J_m2": float(np.abs(m - d).mean() * EV_PER_A2_TO_J_PER_M2),
-                "mean_signed_error_J_m2": float((m - d).mean() * EV_PER_A2_TO_J_PER_M2),
-                "pearson_r": float(np.corrcoef(m, d)[0, 1]) if len(rows) > 2 else None,
-                "linear_fit_mlip_vs_dft": [float(v) for v in np.polyfit(d, m, 1)] if len(rows) > 2 else None,
-                "per_group": per}
+            per[k] = {
+                "n": int(sel.sum()),
+                "gamma_dft_J_m2_mean": float(d[sel].mean() * EV_PER_A2_TO_J_PER_M2),
+                "gamma_mlip_J_m2_mean": float(m[sel].mean() * EV_PER_A2_TO_J_PER_M2),
+                "ratio_median": float(np.median(m[s_ok] / d[s_ok])) if s_ok.any() else None,
+                "mae_J_m2": float(np.abs(m[sel] - d[sel]).mean() * EV_PER_A2_TO_J_PER_M2),
+            }
+        return {
+            "n": len(rows),
+            "n_ratio": int(ok.sum()),
+            "ratio_mean": float(ratio.mean()),
+            "ratio_median": float(np.median(ratio)),
+            "ratio_p10_p90": [float(np.percentile(ratio, 10)), float(np.percentile(ratio, 90))],
+            "fraction_under": float((m < d).mean()),
+            "mae_eV_A2": float(np.abs(m - d).mean()),
+            "mae_J_m2": float(np.abs(m - d).mean() * EV_PER_A2_TO_J_PER_M2),
+            "mean_signed_error_J_m2": float((m - d).mean() * EV_PER_A2_TO_J_PER_M2),
+            "pearson_r": float(np.corrcoef(m, d)[0, 1]) if len(rows) > 2 else None,
+            "linear_fit_mlip_vs_dft": [float(v) for v in np.polyfit(d, m, 1)] if len(rows) > 2 else None,
+            "per_group": per,
+        }
 
     result = {
         "what": "SevenNet 7net-0 single points (unrelaxed shipped slabs) vs shipped DFT surface energies",
         "model": f"SevenNet {model} (sevenn {__import__('sevenn').__version__})",
-        "seed": SEED, "torch_threads": 1,
-        "elemental": {"sample": f"{len(elemental_rows)} of {len(slabs)} elemental slabs whose element has a "
-                                f"lowest-energy reference and is in 7net-0's elements",
-                      "bulk_reference": "lowest-energy MP-PBE polymorph per element (elemental_refs)",
-                      **summary(elemental_rows, "element"), "rows": elemental_rows},
-        "binary": {"sample": f"{len(binary_rows)} of {len(usable)} usable (≤ {MAX_ATOMS_BINARY} atoms); "
-                             f"{len(matched)} of {len(all_bin)} Mg–X slabs are stoichiometric with a bulk in "
-                             f"mg_binary_bulk ({len({r.structure.composition.reduced_formula for r in matched})} "
-                             f"formulas)",
-                   "bulk_reference": "mg_binary_bulk matched by reduced formula; lowest 7net-0 energy per atom "
-                                     "among its polymorphs",
-                   **(summary(binary_rows, "X") if binary_rows else {}), "rows": binary_rows},
+        "seed": SEED,
+        "torch_threads": 1,
+        "elemental": {
+            "sample": f"{len(elemental_rows)} of {len(slabs)} elemental slabs whose element has a "
+            f"lowest-energy reference and is in 7net-0's elements",
+            "bulk_reference": "lowest-energy MP-PBE polymorph per element (elemental_refs)",
+            **summary(elemental_rows, "element"),
+            "rows": elemental_rows,
+        },
+        "binary": {
+            "sample": f"{len(binary_rows)} of {len(usable)} usable (≤ {MAX_ATOMS_BINARY} atoms); "
+            f"{len(matched)} of {len(all_bin)} Mg–X slabs are stoichiometric with a bulk in "
+            f"mg_binary_bulk ({len({r.structure.composition.reduced_formula for r in matched})} "
+            f"formulas)",
+            "bulk_reference": "mg_binary_bulk matched by reduced formula; lowest 7net-0 energy per atom "
+            "among its polymorphs",
+            **(summary(binary_rows, "X") if binary_rows else {}),
+            "rows": binary_rows,
+        },
         "timing": {"total_s": time.time() - t0, "mlip_calls": n_calls, "mlip_call_s": t_calls},
     }
     out.mkdir(parents=True, exist_ok=True)
@@ -170,34 +206,45 @@ def markdown(r: dict) -> str:
     def block(name, s, key):
         if not s.get("n"):
             return f"### {name}\n\nNo slabs.\n"
-        lines = [f"### {name}", "", s["sample"] + ".", f"Bulk reference: {s['bulk_reference']}.", "",
-                 "| quantity | value |", "|---|---|",
-                 f"| slabs | {s['n']} |",
-                 f"| mean γ_MLIP/γ_DFT | {s['ratio_mean']:.3f} |",
-                 f"| median γ_MLIP/γ_DFT (10th–90th percentile) | {s['ratio_median']:.3f} "
-                 f"({s['ratio_p10_p90'][0]:.2f}–{s['ratio_p10_p90'][1]:.2f}) |",
-                 f"| fraction with γ_MLIP < γ_DFT | {s['fraction_under']:.2f} |",
-                 f"| MAE | {s['mae_J_m2']:.3f} J/m² ({s['mae_eV_A2']:.4f} eV/Å²) |",
-                 f"| mean signed error | {s['mean_signed_error_J_m2']:+.3f} J/m² |",
-                 f"| Pearson r | {s['pearson_r']:.3f} |",
-                 f"| fit γ_MLIP = a·γ_DFT + b | a = {s['linear_fit_mlip_vs_dft'][0]:.3f}, "
-                 f"b = {s['linear_fit_mlip_vs_dft'][1] * EV_PER_A2_TO_J_PER_M2:+.3f} J/m² |", "",
-                 f"| {key} | n | γ_DFT J/m² | γ_MLIP J/m² | median ratio | MAE J/m² |", "|---|---|---|---|---|---|"]
+        lines = [
+            f"### {name}",
+            "",
+            s["sample"] + ".",
+            f"Bulk reference: {s['bulk_reference']}.",
+            "",
+            "| quantity | value |",
+            "|---|---|",
+            f"| slabs | {s['n']} |",
+            f"| mean γ_MLIP/γ_DFT | {s['ratio_mean']:.3f} |",
+            f"| median γ_MLIP/γ_DFT (10th–90th percentile) | {s['ratio_median']:.3f} "
+            f"({s['ratio_p10_p90'][0]:.2f}–{s['ratio_p10_p90'][1]:.2f}) |",
+            f"| fraction with γ_MLIP < γ_DFT | {s['fraction_under']:.2f} |",
+            f"| MAE | {s['mae_J_m2']:.3f} J/m² ({s['mae_eV_A2']:.4f} eV/Å²) |",
+            f"| mean signed error | {s['mean_signed_error_J_m2']:+.3f} J/m² |",
+            f"| Pearson r | {s['pearson_r']:.3f} |",
+            f"| fit γ_MLIP = a·γ_DFT + b | a = {s['linear_fit_mlip_vs_dft'][0]:.3f}, "
+            f"b = {s['linear_fit_mlip_vs_dft'][1] * EV_PER_A2_TO_J_PER_M2:+.3f} J/m² |",
+            "",
+            f"| {key} | n | γ_DFT J/m² | γ_MLIP J/m² | median ratio | MAE J/m² |",
+            "|---|---|---|---|---|---|",
+        ]
         for k, v in s["per_group"].items():
             rm = "—" if v["ratio_median"] is None else f"{v['ratio_median']:.2f}"
-            lines.append(f"| {k} | {v['n']} | {v['gamma_dft_J_m2_mean']:.3f} | {v['gamma_mlip_J_m2_mean']:.3f} | "
-                         f"{rm} | {v['mae_J_m2']:.3f} |")
+            lines.append(
+                f"| {k} | {v['n']} | {v['gamma_dft_J_m2_mean']:.3f} | {v['gamma_mlip_J_m2_mean']:.3f} | "
+                f"{rm} | {v['mae_J_m2']:.3f} |"
+            )
         return "\n".join(lines) + "\n"
 
     t = r["timing"]
     return f"""# SevenNet 7net-0 against the shipped DFT surface energies
 
-Written by `studies/mlip_surface_energy.py` (seed {r['seed']}, torch {r['torch_threads']} thread):
-{r['model']}, single points, γ = (E_slab − N·E_bulk/atom)/2A, compared with each slab's shipped DFT γ.
-{t['mlip_calls']} MLIP calls took {t['mlip_call_s']:.0f} s; the whole run {t['total_s']:.0f} s.
+Written by `studies/mlip_surface_energy.py` (seed {r["seed"]}, torch {r["torch_threads"]} thread):
+{r["model"]}, single points, γ = (E_slab − N·E_bulk/atom)/2A, compared with each slab's shipped DFT γ.
+{t["mlip_calls"]} MLIP calls took {t["mlip_call_s"]:.0f} s; the whole run {t["total_s"]:.0f} s.
 
-{block('Elemental slabs (MP)', e, 'element')}
-{block('Mg–X binary slabs (stoichiometric)', b, 'X')}
+{block("Elemental slabs (MP)", e, "element")}
+{block("Mg–X binary slabs (stoichiometric)", b, "X")}
 ## What this comparison cannot show
 
 * **Relaxation.** The DFT labels are VASP energies of relaxed slabs; the MLIP energy here is a

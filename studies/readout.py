@@ -36,7 +36,9 @@ SE, WF = "surface_energy_eV_per_A2", "work_function_eV"
 
 def hcp_mg() -> Structure:
     """hcp Mg, a = 3.21 Å, c = 5.21 Å (the issue's structure)."""
-    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]])
+    return Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]]
+    )
 
 
 def fcc_al() -> Structure:
@@ -89,8 +91,15 @@ def thickness_series(predictor: Predictor) -> pd.DataFrame:
         df = predictor.predict(slabs)
         for slab, (_, r) in zip(slabs, df.iterrows(), strict=True):
             h = slab.cart_coords @ slab.normal
-            rows.append({"surface": name, "n_atoms": len(slab), "thickness_A": float(h.max() - h.min()),
-                         "surface_energy_J_per_m2": r["surface_energy_J_per_m2"], WF: r[WF]})
+            rows.append(
+                {
+                    "surface": name,
+                    "n_atoms": len(slab),
+                    "thickness_A": float(h.max() - h.min()),
+                    "surface_energy_J_per_m2": r["surface_energy_J_per_m2"],
+                    WF: r[WF],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -104,8 +113,14 @@ def invariance(predictor: Predictor) -> pd.DataFrame:
         df = predictor.predict([base, *others.values()])
         for col in (SE, WF):
             rel = np.abs(df[col].to_numpy()[1:] / df[col].iloc[0] - 1.0)
-            rows.append({"surface": name, "property": col, "max_relative_change": float(rel.max()),
-                         "worst_variant": list(others)[int(rel.argmax())]})
+            rows.append(
+                {
+                    "surface": name,
+                    "property": col,
+                    "max_relative_change": float(rel.max()),
+                    "worst_variant": list(others)[int(rel.argmax())],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -115,8 +130,11 @@ def dft_references() -> dict:
     out = {}
     for name, (*_, sid) in SURFACES.items():
         if sid:
-            out[name] = {"structure_id": sid, "surface_energy_J_per_m2": float(df.loc[sid, SE]) * EV_PER_A2_TO_J_PER_M2,
-                         WF: float(df.loc[sid, WF])}
+            out[name] = {
+                "structure_id": sid,
+                "surface_energy_J_per_m2": float(df.loc[sid, SE]) * EV_PER_A2_TO_J_PER_M2,
+                WF: float(df.loc[sid, WF]),
+            }
     return out
 
 
@@ -126,14 +144,27 @@ def accuracy(results_dir: Path, recipe: str) -> pd.DataFrame:
     for readout in READOUTS:
         for p in sorted(Path(results_dir).glob(f"*ep/*/{recipe}{readout_tag(readout)}-seed*.json")):
             r = json.loads(p.read_text())
-            if r.get("model_config", {}).get("readout", "paper") != readout or r["split"] not in ("grouped", "random"):
+            if r.get("model_config", {}).get("readout", "paper") != readout or r["split"] not in (
+                "grouped",
+                "random",
+            ):
                 continue
             t = r["test"]
-            rows.append({"readout": readout, "split": r["split"], "epochs": r["train_config"]["epochs"],
-                         "seed": r["seed"], "n_test": t["surface_energy"]["n"],
-                         "se_mae_eV_per_A2": t["surface_energy"]["mae"], "se_r2": t["surface_energy"]["r2"],
-                         "wf_mae_eV": t["work_function"]["mae"], "wf_r2": t["work_function"]["r2"],
-                         "device": r.get("device", ""), "file": str(p.relative_to(results_dir))})
+            rows.append(
+                {
+                    "readout": readout,
+                    "split": r["split"],
+                    "epochs": r["train_config"]["epochs"],
+                    "seed": r["seed"],
+                    "n_test": t["surface_energy"]["n"],
+                    "se_mae_eV_per_A2": t["surface_energy"]["mae"],
+                    "se_r2": t["surface_energy"]["r2"],
+                    "wf_mae_eV": t["work_function"]["mae"],
+                    "wf_r2": t["work_function"]["r2"],
+                    "device": r.get("device", ""),
+                    "file": str(p.relative_to(results_dir)),
+                }
+            )
     return pd.DataFrame(rows).sort_values(["split", "epochs", "seed", "readout"]).reset_index(drop=True)
 
 
@@ -145,7 +176,11 @@ def per_system(results_dir: Path, recipe: str, epochs: int, seed: int) -> pd.Dat
         df = pd.DataFrame(json.loads(p.read_text())["per_system"]).set_index("chemsys")
         frames.append(df[["n_slabs", "surface_energy_mae", "work_function_mae"]].add_prefix(f"{readout}_"))
     out = frames[0].join(frames[1], how="outer")
-    return out.rename(columns={"paper_n_slabs": "n_slabs"}).drop(columns="surface_n_slabs").sort_values("n_slabs", ascending=False)
+    return (
+        out.rename(columns={"paper_n_slabs": "n_slabs"})
+        .drop(columns="surface_n_slabs")
+        .sort_values("n_slabs", ascending=False)
+    )
 
 
 def _markdown(df: pd.DataFrame, floatfmt: str = ".4f") -> str:
@@ -165,7 +200,9 @@ def plot_series(series: dict[str, pd.DataFrame], refs: dict, out: Path) -> Path:
             axes[0, j].plot(d["thickness_A"], d["surface_energy_J_per_m2"], "o-", label=f"{readout} readout")
             axes[1, j].plot(d["thickness_A"], d[WF], "o-", label=f"{readout} readout")
         if name in refs:
-            axes[0, j].axhline(refs[name]["surface_energy_J_per_m2"], color="k", ls="--", lw=1, label="DFT label")
+            axes[0, j].axhline(
+                refs[name]["surface_energy_J_per_m2"], color="k", ls="--", lw=1, label="DFT label"
+            )
             axes[1, j].axhline(refs[name][WF], color="k", ls="--", lw=1, label="DFT label")
         axes[0, j].set_title(name)
         axes[0, j].set_ylabel("surface energy (J/m²)")
@@ -179,12 +216,18 @@ def plot_series(series: dict[str, pd.DataFrame], refs: dict, out: Path) -> Path:
 
 
 def main(
-    paper_model: Annotated[Path, typer.Option(help="Checkpoint (stem or folder) of the paper-readout model.")],
-    surface_model: Annotated[Path, typer.Option(help="Checkpoint of the surface-readout model.")] = REPO / "model/weights/semcgcnn-mg",
-    results_dir: Annotated[Path, typer.Option(help="Generalisation results (studies/generalise.py).")] = REPO / "reports/shipped_runs",
+    paper_model: Annotated[
+        Path, typer.Option(help="Checkpoint (stem or folder) of the paper-readout model.")
+    ],
+    surface_model: Annotated[Path, typer.Option(help="Checkpoint of the surface-readout model.")] = REPO
+    / "model/weights/semcgcnn-mg",
+    results_dir: Annotated[Path, typer.Option(help="Generalisation results (studies/generalise.py).")] = REPO
+    / "reports/shipped_runs",
     recipe: Annotated[str, typer.Option(help="Recipe of both models.")] = "joint+desc+mp",
     epochs: Annotated[int, typer.Option(help="Schedule whose per-system errors are tabled.")] = 150,
-    out: Annotated[Path, typer.Option(help="Markdown report; a .json twin and a .png plot are written next to it.")] = REPO / "reports/readout.md",
+    out: Annotated[
+        Path, typer.Option(help="Markdown report; a .json twin and a .png plot are written next to it.")
+    ] = REPO / "reports/readout.md",
 ) -> None:
     """Write the readout comparison report."""
     models = {"paper": load_pretrained(paper_model), "surface": load_pretrained(surface_model)}
@@ -194,7 +237,9 @@ def main(
     acc = accuracy(results_dir, recipe)
     systems = per_system(results_dir, recipe, epochs, 0)
     png = plot_series(series, refs, out.with_suffix(".png"))
-    both = series["paper"].merge(series["surface"], on=["surface", "n_atoms", "thickness_A"], suffixes=("_paper", "_surface"))
+    both = series["paper"].merge(
+        series["surface"], on=["surface", "n_atoms", "thickness_A"], suffixes=("_paper", "_surface")
+    )
     invt = inv["paper"].merge(inv["surface"], on=["surface", "property"], suffixes=("_paper", "_surface"))
     lines = [
         "# Readout: the paper's mean pooling vs the thickness-invariant surface readout",
@@ -213,7 +258,10 @@ def main(
         "## Thickness series (pymatgen SlabGenerator slabs, 15 Å vacuum)",
         "",
         "DFT labels (shipped elemental slabs, which both models trained on): "
-        + "; ".join(f"{k} {v['surface_energy_J_per_m2']:.3f} J/m², {v[WF]:.3f} eV ({v['structure_id']})" for k, v in refs.items()),
+        + "; ".join(
+            f"{k} {v['surface_energy_J_per_m2']:.3f} J/m², {v[WF]:.3f} eV ({v['structure_id']})"
+            for k, v in refs.items()
+        ),
         "",
         _markdown(both, ".3f"),
         "",
@@ -225,12 +273,21 @@ def main(
         "",
     ]
     out.write_text("\n".join(lines))
-    out.with_suffix(".json").write_text(json.dumps({
-        "models": {k: p.model_id for k, p in models.items()}, "recipe": recipe,
-        "accuracy": acc.to_dict("records"), "per_system": systems.reset_index().to_dict("records"),
-        "thickness_series": {k: v.to_dict("records") for k, v in series.items()},
-        "invariance": {k: v.to_dict("records") for k, v in inv.items()}, "dft_references": refs,
-    }, indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "models": {k: p.model_id for k, p in models.items()},
+                "recipe": recipe,
+                "accuracy": acc.to_dict("records"),
+                "per_system": systems.reset_index().to_dict("records"),
+                "thickness_series": {k: v.to_dict("records") for k, v in series.items()},
+                "invariance": {k: v.to_dict("records") for k, v in inv.items()},
+                "dft_references": refs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     log.info("wrote %s", out)
 
 

@@ -48,8 +48,17 @@ def read_results(results_dir: Path, epochs: int) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob(f"{epochs}ep/*/*/seed*.json"))]
 
 
-def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int, train_cfg: TrainConfig,
-                results_dir: Path, runs_dir: Path, progress: bool = True) -> dict:
+def run_variant(
+    data: GraphTensors,
+    groups,
+    variant: str,
+    split: str,
+    seed: int,
+    train_cfg: TrainConfig,
+    results_dir: Path,
+    runs_dir: Path,
+    progress: bool = True,
+) -> dict:
     """Train one Table-1 cell (one or two models) unless its result file exists; return the result.
 
     Results are small JSON files meant to be committed (so later sittings skip finished cells);
@@ -67,18 +76,34 @@ def run_variant(data: GraphTensors, groups, variant: str, split: str, seed: int,
     for tasks in task_sets:
         cols = [TASKS.index(t) for t in tasks]
         sub = _select_tasks(data, cols)
-        res = train(sub, idx, ModelConfig(tasks=tasks, surface_flag=surface), cfg,
-                    run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix("") / "_".join(tasks),
-                    progress=progress)
+        res = train(
+            sub,
+            idx,
+            ModelConfig(tasks=tasks, surface_flag=surface),
+            cfg,
+            run_dir=Path(runs_dir) / out.relative_to(results_dir).with_suffix("") / "_".join(tasks),
+            progress=progress,
+        )
         for t in tasks:
             metrics[t] = res.metrics["test"][t]
         epoch_s.append(res.epoch_s)
-        log.info("%s/%s seed %d %s: %s", split, variant, seed, tasks,
-                 {t: round(res.metrics["test"][t]["mae"], 5) for t in tasks})
+        log.info(
+            "%s/%s seed %d %s: %s",
+            split,
+            variant,
+            seed,
+            tasks,
+            {t: round(res.metrics["test"][t]["mae"], 5) for t in tasks},
+        )
     result = {
-        "variant": variant, "split": split, "seed": seed, "train_config": cfg.to_dict(),
-        "n_train_val_test": [int(len(i)) for i in idx], "test": metrics,
-        "wall_s": time.perf_counter() - t0, "epoch_s": float(np.mean(epoch_s)),
+        "variant": variant,
+        "split": split,
+        "seed": seed,
+        "train_config": cfg.to_dict(),
+        "n_train_val_test": [int(len(i)) for i in idx],
+        "test": metrics,
+        "wall_s": time.perf_counter() - t0,
+        "epoch_s": float(np.mean(epoch_s)),
         "test_systems": sorted(set(groups[idx[2]])) if split == "grouped" else None,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +124,9 @@ def summarize(results: list[dict]) -> dict:
     """Mean ± std over seeds per (split, variant)."""
     table: dict = {}
     for r in results:
-        cell = table.setdefault(r["split"], {}).setdefault(r["variant"], {"seeds": [], "wall_s": [], "epoch_s": []})
+        cell = table.setdefault(r["split"], {}).setdefault(
+            r["variant"], {"seeds": [], "wall_s": [], "epoch_s": []}
+        )
         cell["seeds"].append(r["seed"])
         cell["wall_s"].append(r["wall_s"])
         cell["epoch_s"].append(r["epoch_s"])
@@ -109,8 +136,11 @@ def summarize(results: list[dict]) -> dict:
     out: dict = {}
     for split, variants in table.items():
         for v, cell in variants.items():
-            agg = {"seeds": cell["seeds"], "wall_s_mean": float(np.mean(cell["wall_s"])),
-                   "epoch_s_mean": float(np.mean(cell["epoch_s"]))}
+            agg = {
+                "seeds": cell["seeds"],
+                "wall_s_mean": float(np.mean(cell["wall_s"])),
+                "epoch_s_mean": float(np.mean(cell["epoch_s"])),
+            }
             for k, vals in cell.items():
                 if k not in ("seeds", "wall_s", "epoch_s"):
                     agg[k] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals}
@@ -122,7 +152,12 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
     """Markdown table (and a .json twin) of ``summary``; ``notes`` (Markdown) is appended."""
     path_md.parent.mkdir(parents=True, exist_ok=True)
     path_md.with_suffix(".json").write_text(
-        json.dumps({"train_config": train_cfg.to_dict(), "device": device, "paper": PAPER, "results": summary}, indent=2) + "\n")
+        json.dumps(
+            {"train_config": train_cfg.to_dict(), "device": device, "paper": PAPER, "results": summary},
+            indent=2,
+        )
+        + "\n"
+    )
     lines = [
         "# Table 1 reproduced: SEM-CGCNN variants on the 3218 shipped Mg–X slabs",
         "",
@@ -132,18 +167,24 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
         "Paper numbers: 3526 slabs (7 systems of which are withheld here), random split.",
         "",
     ]
-    for split, title in (("grouped", "Grouped by chemical system (whole Mg–X systems held out): the screening figure"),
-                         ("random", "Random split (paper-comparable)")):
+    for split, title in (
+        ("grouped", "Grouped by chemical system (whole Mg–X systems held out): the screening figure"),
+        ("random", "Random split (paper-comparable)"),
+    ):
         if split not in summary:
             continue
-        lines += [f"## {title}", "",
-                  "| variant | SE MAE (eV/Å²) | SE R² | WF MAE (eV) | WF R² | seeds | wall per run (s) | s/epoch | paper SE MAE / R² | paper WF MAE / R² |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {title}",
+            "",
+            "| variant | SE MAE (eV/Å²) | SE R² | WF MAE (eV) | WF R² | seeds | wall per run (s) | s/epoch | paper SE MAE / R² | paper WF MAE / R² |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for v in VARIANTS:
             if v not in summary[split]:
                 continue
             c = summary[split][v]
             p = PAPER[v]
+
             def f(k: str, d: int, c=c) -> str:
                 if k not in c:
                     return "—"
@@ -153,7 +194,8 @@ def write_report(summary: dict, train_cfg: TrainConfig, path_md: Path, device: s
             lines.append(
                 f"| {v} | {f('surface_energy_mae', 4)} | {f('surface_energy_r2', 3)} | {f('work_function_mae', 3)} | "
                 f"{f('work_function_r2', 3)} | {len(c['seeds'])} | {c['wall_s_mean']:.0f} | {c['epoch_s_mean']:.2f} | "
-                f"{p[0]} / {p[1]} | {p[2]} / {p[3]} |")
+                f"{p[0]} / {p[1]} | {p[2]} / {p[3]} |"
+            )
         lines.append("")
     if notes:
         lines += [notes.strip(), ""]
@@ -165,25 +207,45 @@ def setup_logging() -> None:
     from rich.console import Console
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s",
-                        handlers=[RichHandler(console=Console(stderr=True), show_path=False)])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+    )
 
 
 def main(
     seeds: Annotated[int, typer.Option(help="Seeds per variant (0..seeds-1).")] = 1,
     splits: Annotated[str, typer.Option(help="Comma list of 'grouped' and/or 'random'.")] = "grouped,random",
-    variants: Annotated[str, typer.Option(help="Comma list of stl, mtl, mtl-gradnorm, mtl-surface, sem.")] = "stl,mtl,mtl-gradnorm,mtl-surface,sem",
+    variants: Annotated[
+        str, typer.Option(help="Comma list of stl, mtl, mtl-gradnorm, mtl-surface, sem.")
+    ] = "stl,mtl,mtl-gradnorm,mtl-surface,sem",
     epochs: Annotated[int, typer.Option(help="Epochs per model (paper: 150).")] = 150,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")] = 100,
+    lr_drop_epoch: Annotated[
+        int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")
+    ] = 100,
     batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
-    results_dir: Annotated[Path, typer.Option(help="Per-cell result JSON (committed; finished cells are skipped).")] = REPO / "reports/table1_runs",
-    runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted cell resumes.")] = REPO / "runs/table1",
-    report: Annotated[Path, typer.Option(help="Markdown report; a .json twin is written beside it.")] = REPO / "reports/table1.md",
+    results_dir: Annotated[
+        Path, typer.Option(help="Per-cell result JSON (committed; finished cells are skipped).")
+    ] = REPO / "reports/table1_runs",
+    runs_dir: Annotated[Path, typer.Option(help="Epoch checkpoints, so an interrupted cell resumes.")] = REPO
+    / "runs/table1",
+    report: Annotated[Path, typer.Option(help="Markdown report; a .json twin is written beside it.")] = REPO
+    / "reports/table1.md",
     device: Annotated[str, typer.Option(help="Where it ran, for the report.")] = "CPU, 2 cores",
-    threads: Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")] = 0,
-    notes: Annotated[str, typer.Option(help="Markdown file appended to the report (what was tried, caveats).")] = "",
-    report_only: Annotated[bool, typer.Option(help="Train nothing: rewrite the report from the cells already in "
-                                                   "--results-dir for this --epochs schedule.")] = False,
+    threads: Annotated[
+        int, typer.Option(help="torch threads (0: all cores); one per process when several run.")
+    ] = 0,
+    notes: Annotated[
+        str, typer.Option(help="Markdown file appended to the report (what was tried, caveats).")
+    ] = "",
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            help="Train nothing: rewrite the report from the cells already in "
+            "--results-dir for this --epochs schedule."
+        ),
+    ] = False,
 ) -> None:
     """Reproduce the paper's Table 1 on the shipped Mg slabs; finished cells are skipped and the
     report is refreshed after every cell."""
@@ -191,7 +253,9 @@ def main(
 
     split_list = csv_items(splits)
     variant_list = csv_items(variants)
-    bad = [s for s in split_list if s not in ("grouped", "random")] + [v for v in variant_list if v not in VARIANTS]
+    bad = [s for s in split_list if s not in ("grouped", "random")] + [
+        v for v in variant_list if v not in VARIANTS
+    ]
     if bad or seeds < 1 or epochs < 1:
         raise fail(f"unknown split/variant {bad} or non-positive seeds/epochs")
     cfg = TrainConfig(epochs=epochs, lr_drop_epoch=lr_drop_epoch, batch_size=batch_size, threads=threads)

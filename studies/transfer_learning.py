@@ -41,7 +41,10 @@ from semcgcnn.units import UNITS as TARGET_UNITS
 log = logging.getLogger("transfer_learning")
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET_TASKS = {"elemental_slabs": ("surface_energy", "work_function"), "palizhati_slabs": ("surface_energy",)}
+TARGET_TASKS = {
+    "elemental_slabs": ("surface_energy", "work_function"),
+    "palizhati_slabs": ("surface_energy",),
+}
 ARMS = ("sc", "tl", "frozen")
 ARM_NAMES = {"sc": "scratch (SC)", "tl": "transfer (TL)", "frozen": "TL, frozen convolutions"}
 SHORT = {"surface_energy": "se", "work_function": "wf"}
@@ -57,7 +60,7 @@ def fraction_splits(n: int, seed: int, fractions: tuple[float, ...]) -> dict[flo
     (nested: a smaller training set is part of every larger one)."""
     perm = np.random.default_rng(seed).permutation(n)
     k = int(round(HELD_OUT * n))
-    test, val, pool = perm[:k], perm[k:2 * k], perm[2 * k:]
+    test, val, pool = perm[:k], perm[k : 2 * k], perm[2 * k :]
     out = {}
     for f in fractions:
         m = min(int(round(f * n)), len(pool)) if f <= 1 - 2 * HELD_OUT + 1e-9 else int(round(f * n))
@@ -74,8 +77,15 @@ def pretrain(out: Path, cfg: TrainConfig, readout: str, runs_dir: Path) -> tuple
     if not out.with_suffix(".json").exists():
         log.info("pretraining on the Mg–X slabs: %d epochs", cfg.epochs)
         t0 = time.perf_counter()
-        train_shipped("mg", cfg, out=out, runs_dir=runs_dir / "pretrain", validation="all", readout=readout,
-                      progress=False)
+        train_shipped(
+            "mg",
+            cfg,
+            out=out,
+            runs_dir=runs_dir / "pretrain",
+            validation="all",
+            readout=readout,
+            progress=False,
+        )
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"wall_s": time.perf_counter() - t0, "epochs": cfg.epochs}) + "\n")
     else:
@@ -84,18 +94,44 @@ def pretrain(out: Path, cfg: TrainConfig, readout: str, runs_dir: Path) -> tuple
     return load_checkpoint(out), wall
 
 
-def run_one(parent: Checkpoint, data, split, arm: str, tasks: tuple[str, ...], cfg: TrainConfig, result: Path,
-            run_dir: Path) -> dict:
+def run_one(
+    parent: Checkpoint,
+    data,
+    split,
+    arm: str,
+    tasks: tuple[str, ...],
+    cfg: TrainConfig,
+    result: Path,
+    run_dir: Path,
+) -> dict:
     """One trained arm's result (read back if ``result`` exists)."""
     if result.exists():
         return json.loads(result.read_text())
     t0 = time.perf_counter()
-    res = train_transfer(parent, data, split, cfg, tasks=tasks, freeze=arm == "frozen", scratch=arm == "sc",
-                         run_dir=run_dir, progress=False)
-    out = {"arm": arm, "tasks": list(tasks), "n_train": len(split[0]), "n_val": len(split[1]), "n_test": len(split[2]),
-           "best_epoch": res.best_epoch, "wall_s": time.perf_counter() - t0, "epoch_s": res.epoch_s,
-           "train_config": cfg.to_dict(), "parent_model_id": parent.model_id,
-           **{name: res.metrics[name] for name in ("train", "val", "test")}}
+    res = train_transfer(
+        parent,
+        data,
+        split,
+        cfg,
+        tasks=tasks,
+        freeze=arm == "frozen",
+        scratch=arm == "sc",
+        run_dir=run_dir,
+        progress=False,
+    )
+    out = {
+        "arm": arm,
+        "tasks": list(tasks),
+        "n_train": len(split[0]),
+        "n_val": len(split[1]),
+        "n_test": len(split[2]),
+        "best_epoch": res.best_epoch,
+        "wall_s": time.perf_counter() - t0,
+        "epoch_s": res.epoch_s,
+        "train_config": cfg.to_dict(),
+        "parent_model_id": parent.model_id,
+        **{name: res.metrics[name] for name in ("train", "val", "test")},
+    }
     result.parent.mkdir(parents=True, exist_ok=True)
     result.write_text(json.dumps(out, indent=2) + "\n")
     return out
@@ -115,15 +151,23 @@ def summarise(results: dict, fractions: tuple[float, ...], seeds: tuple[int, ...
         for arm in ARMS:
             for t in tasks:
                 per_seed = [[_mae(results, (ds, sd, f, arm), t) for f in fractions] for sd in seeds]
-                entry[f"{arm}_mae_{SHORT[t]}"] = [None if any(v is None for v in col) else float(np.mean(col))
-                                                  for col in zip(*per_seed, strict=True)]
+                entry[f"{arm}_mae_{SHORT[t]}"] = [
+                    None if any(v is None for v in col) else float(np.mean(col))
+                    for col in zip(*per_seed, strict=True)
+                ]
                 entry[f"{arm}_mae_{SHORT[t]}_per_seed"] = per_seed
             entry[f"{arm}_best_epoch_per_seed"] = [
-                [results[(ds, sd, f, arm)]["best_epoch"] + 1 if (ds, sd, f, arm) in results else None for f in fractions]
-                for sd in seeds]
+                [
+                    results[(ds, sd, f, arm)]["best_epoch"] + 1 if (ds, sd, f, arm) in results else None
+                    for f in fractions
+                ]
+                for sd in seeds
+            ]
         runs = [r for (d, *_), r in results.items() if d == ds]
-        entry["n_train"] = [next((r["n_train"] for (d, _, g, _), r in results.items() if d == ds and g == f), None)
-                            for f in fractions]
+        entry["n_train"] = [
+            next((r["n_train"] for (d, _, g, _), r in results.items() if d == ds and g == f), None)
+            for f in fractions
+        ]
         entry["n_val_test"] = [runs[0]["n_val"], runs[0]["n_test"]] if runs else None
         entry["wall_s"] = float(sum(r["wall_s"] for r in runs))
         out[ds] = entry
@@ -150,8 +194,11 @@ def plot(summary: dict, png: Path) -> Path:
             key = f"{arm}_mae_{SHORT[t]}"
             per_seed = np.array([_values(v) for v in s[f"{key}_per_seed"]])
             mean = np.nanmean(per_seed, axis=0) if np.isfinite(per_seed).any() else _values(s[key])
-            err = np.vstack([mean - np.nanmin(per_seed, axis=0), np.nanmax(per_seed, axis=0) - mean]) \
-                if len(per_seed) > 1 and np.isfinite(per_seed).any() else None
+            err = (
+                np.vstack([mean - np.nanmin(per_seed, axis=0), np.nanmax(per_seed, axis=0) - mean])
+                if len(per_seed) > 1 and np.isfinite(per_seed).any()
+                else None
+            )
             ax.errorbar(s["fractions"], mean, yerr=err, fmt=style, capsize=3, label=ARM_NAMES[arm])
         ax.set_title(f"{ds}: {t.replace('_', ' ')}")
         ax.set_xlabel("training fraction of the dataset")
@@ -173,7 +220,10 @@ def _fmt(mean: float | None, per_seed: list) -> str:
 
 def _table(summary: dict) -> list[str]:
     """The test-MAE table: one row per (dataset, task, fraction); the mean over seeds [each seed]."""
-    lines = ["| dataset | task | fraction | n train | SC | TL | frozen | TL / SC |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| dataset | task | fraction | n train | SC | TL | frozen | TL / SC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for ds, tasks in TARGET_TASKS.items():
         s = summary[ds]
         for t in tasks:
@@ -249,48 +299,85 @@ def conclusion(summary: dict, epochs: int, lr_drop_epoch: int) -> list[str]:
                 + ", ".join(f"{v:.2f}" for v in tl.mean(axis=0) / sc.mean(axis=0))
                 + f" at fractions {', '.join(f'{f:g}' for f in s['fractions'])}; frozen beats SC in "
                 f"{int(np.sum(fr < sc))} of {sc.size} (frozen/SC "
-                + ", ".join(f"{v:.2f}" for v in fr.mean(axis=0) / sc.mean(axis=0)) + ").")
+                + ", ".join(f"{v:.2f}" for v in fr.mean(axis=0) / sc.mean(axis=0))
+                + ")."
+            )
     pal = summary["palizhati_slabs"]["tl_mae_se"][-1]
     if pal is not None:
-        lines.append(f"- The paper's best TL MAE on the Palizhati slabs is {PAPER_PALIZHATI_TL_MAE} eV/Å² (largest training "
-                     f"set); here TL at fraction {summary['palizhati_slabs']['fractions'][-1]:g} reaches {pal:.4f} eV/Å² "
-                     "(other split, schedule and pretraining, so comparable in size only).")
+        lines.append(
+            f"- The paper's best TL MAE on the Palizhati slabs is {PAPER_PALIZHATI_TL_MAE} eV/Å² (largest training "
+            f"set); here TL at fraction {summary['palizhati_slabs']['fractions'][-1]:g} reaches {pal:.4f} eV/Å² "
+            "(other split, schedule and pretraining, so comparable in size only)."
+        )
     if spreads:
-        lines.append(f"- Seed-to-seed spread of a test MAE (max − min over seeds, relative to the mean), over every "
-                     f"(dataset, task, fraction, arm): median {100 * np.median(spreads):.0f} %, largest "
-                     f"{100 * np.max(spreads):.0f} %, as large as the smaller TL gains; but within a seed (the same "
-                     f"split for every arm) TL was below SC in {wins} of {pairs} pairs.")
+        lines.append(
+            f"- Seed-to-seed spread of a test MAE (max − min over seeds, relative to the mean), over every "
+            f"(dataset, task, fraction, arm): median {100 * np.median(spreads):.0f} %, largest "
+            f"{100 * np.max(spreads):.0f} %, as large as the smaller TL gains; but within a seed (the same "
+            f"split for every arm) TL was below SC in {wins} of {pairs} pairs."
+        )
     else:
-        lines.append("- One seed: the seed-to-seed scatter was not measured, so a difference of a few per cent is no "
-                     "evidence either way.")
-    best = {arm: [e for ds in TARGET_TASKS for row in summary[ds][f"{arm}_best_epoch_per_seed"] for e in row
-                  if e is not None] for arm in ARMS}
+        lines.append(
+            "- One seed: the seed-to-seed scatter was not measured, so a difference of a few per cent is no "
+            "evidence either way."
+        )
+    best = {
+        arm: [
+            e
+            for ds in TARGET_TASKS
+            for row in summary[ds][f"{arm}_best_epoch_per_seed"]
+            for e in row
+            if e is not None
+        ]
+        for arm in ARMS
+    }
     every = [e for v in best.values() for e in v]
     late = sum(e > lr_drop_epoch for e in every)
     lines.append(
-        "- Best-validation epochs: " + "; ".join(f"{ARM_NAMES[arm]} {min(e)}–{max(e)}" for arm, e in best.items() if e)
+        "- Best-validation epochs: "
+        + "; ".join(f"{ARM_NAMES[arm]} {min(e)}–{max(e)}" for arm, e in best.items() if e)
         + f" of {epochs}; {late} of {len(every)} runs were selected after the learning-rate drop (epochs {lr_drop_epoch + 1}–{epochs})"
-        + (". Validation error was still falling late in this short schedule (fixed by the CPU budget, the same for "
-           "every arm): no arm ran to convergence, and a longer schedule may move the gaps either way."
-           if every and min(every) > 0.8 * epochs else "."))
+        + (
+            ". Validation error was still falling late in this short schedule (fixed by the CPU budget, the same for "
+            "every arm): no arm ran to convergence, and a longer schedule may move the gaps either way."
+            if every and min(every) > 0.8 * epochs
+            else "."
+        )
+    )
     return lines
 
 
 def main(
     epochs: Annotated[int, typer.Option(help="Fine-tuning / scratch epochs (every arm).")] = 50,
-    lr_drop_epoch: Annotated[int, typer.Option(help="Epoch from which the learning rate is ×0.1 (fine-tuning).")] = 40,
+    lr_drop_epoch: Annotated[
+        int, typer.Option(help="Epoch from which the learning rate is ×0.1 (fine-tuning).")
+    ] = 40,
     batch_size: Annotated[int, typer.Option(help="Fine-tuning / scratch batch size.")] = 32,
     pretrain_epochs: Annotated[int, typer.Option(help="Pretraining epochs on the Mg–X slabs.")] = 30,
     pretrain_lr_drop_epoch: Annotated[int, typer.Option(help="Pretraining learning-rate drop epoch.")] = 22,
-    readout: Annotated[str, typer.Option(help="Readout of the pretrained (and every) model: paper or surface.")] = "paper",
-    fractions: Annotated[str, typer.Option(help="Training fractions of each dataset, comma-separated.")] = "0.2,0.4,0.6",
-    datasets: Annotated[str, typer.Option(help="Target datasets, comma-separated.")] = "elemental_slabs,palizhati_slabs",
-    seeds: Annotated[str, typer.Option(help="Seeds (split and initialisation of every run), comma-separated; "
-                                            "the first also seeds pretraining.")] = "0",
+    readout: Annotated[
+        str, typer.Option(help="Readout of the pretrained (and every) model: paper or surface.")
+    ] = "paper",
+    fractions: Annotated[
+        str, typer.Option(help="Training fractions of each dataset, comma-separated.")
+    ] = "0.2,0.4,0.6",
+    datasets: Annotated[
+        str, typer.Option(help="Target datasets, comma-separated.")
+    ] = "elemental_slabs,palizhati_slabs",
+    seeds: Annotated[
+        str,
+        typer.Option(
+            help="Seeds (split and initialisation of every run), comma-separated; "
+            "the first also seeds pretraining."
+        ),
+    ] = "0",
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 1,
-    pretrained: Annotated[Path, typer.Option(help="Pretrained checkpoint stem (reused if it exists).")] = REPO / "studies/models/semcgcnn-mg-only",
-    runs_dir: Annotated[Path, typer.Option(help="One result JSON (and resume state) per run.")] = REPO / "runs/transfer",
-    out: Annotated[Path, typer.Option(help="Markdown report; .json and .png twins next to it.")] = REPO / "reports/transfer_learning.md",
+    pretrained: Annotated[Path, typer.Option(help="Pretrained checkpoint stem (reused if it exists).")] = REPO
+    / "studies/models/semcgcnn-mg-only",
+    runs_dir: Annotated[Path, typer.Option(help="One result JSON (and resume state) per run.")] = REPO
+    / "runs/transfer",
+    out: Annotated[Path, typer.Option(help="Markdown report; .json and .png twins next to it.")] = REPO
+    / "reports/transfer_learning.md",
 ) -> None:
     """Pretrain on Mg–X (or reuse), then SC / TL / frozen at each training fraction of each target dataset."""
     fr = tuple(float(f) for f in fractions.split(","))
@@ -318,8 +405,13 @@ def main(
                     run = runs_dir / f"{epochs}ep-s{seed}" / name
                     r = run_one(parent, data, split, arm, tasks, cfg, run.with_name(run.name + ".json"), run)
                     results[(ds, seed, f, arm)] = r
-                    log.info("seed %d %s: test MAE %s (%.0f s)", seed, name,
-                             {t: round(r["test"][t]["mae"], 5) for t in tasks}, r["wall_s"])
+                    log.info(
+                        "seed %d %s: test MAE %s (%.0f s)",
+                        seed,
+                        name,
+                        {t: round(r["test"][t]["mae"], 5) for t in tasks},
+                        r["wall_s"],
+                    )
                     _refresh(results, fr, sd, n_rows, meta, out)
 
 
@@ -329,26 +421,40 @@ def _refresh(results: dict, fractions, seeds, n_rows: dict, meta: dict, out: Pat
     meta["runs_wall_s"] = float(sum(r["wall_s"] for r in results.values()))
     done = len(results) == len(TARGET_TASKS) * len(seeds) * len(fractions) * len(ARMS)
     cfg = meta["train_config"]
-    meta["conclusion"] = conclusion(summary, cfg["epochs"], cfg["lr_drop_epoch"]) if done else ["(written when every run has finished)"]
+    meta["conclusion"] = (
+        conclusion(summary, cfg["epochs"], cfg["lr_drop_epoch"])
+        if done
+        else ["(written when every run has finished)"]
+    )
     write_report(summary, meta, out)
 
 
-def _meta(parent: Checkpoint, fcfg: TrainConfig, readout: str, seeds: tuple[int, ...], pretrain_wall: float) -> dict:
+def _meta(
+    parent: Checkpoint, fcfg: TrainConfig, readout: str, seeds: tuple[int, ...], pretrain_wall: float
+) -> dict:
     card = parent.card
     pcfg = card["train_config"]
     return {
-        "pretrained": {"model_id": parent.model_id, "best_epoch": card.get("best_epoch"),
-                       "n_train_val": card["training_data"]["n_train_val"],
-                       "val_mae": {t: card["metrics"]["val"][t]["mae"] for t in parent.tasks}},
-        "readout": card["model_config"]["readout"], "seeds": list(seeds), "units": UNITS,
-        "pretrain_config": pcfg, "train_config": {k: v for k, v in fcfg.to_dict().items() if k != "seed"},
+        "pretrained": {
+            "model_id": parent.model_id,
+            "best_epoch": card.get("best_epoch"),
+            "n_train_val": card["training_data"]["n_train_val"],
+            "val_mae": {t: card["metrics"]["val"][t]["mae"] for t in parent.tasks},
+        },
+        "readout": card["model_config"]["readout"],
+        "seeds": list(seeds),
+        "units": UNITS,
+        "pretrain_config": pcfg,
+        "train_config": {k: v for k, v in fcfg.to_dict().items() if k != "seed"},
         "pretrain_wall_s": pretrain_wall,
         "runs_wall_s": 0.0,
         "device": f"{device_name('cpu')}, no GPU; {fcfg.threads} torch thread, nice 19, machine shared with other jobs",
-        "command": (f"python studies/transfer_learning.py --pretrain-epochs {pcfg['epochs']} --pretrain-lr-drop-epoch "
-                    f"{pcfg['lr_drop_epoch']} --epochs {fcfg.epochs} --lr-drop-epoch {fcfg.lr_drop_epoch} "
-                    f"--batch-size {fcfg.batch_size} --readout {card['model_config']['readout']} "
-                    f"--seeds {','.join(map(str, seeds))}"),
+        "command": (
+            f"python studies/transfer_learning.py --pretrain-epochs {pcfg['epochs']} --pretrain-lr-drop-epoch "
+            f"{pcfg['lr_drop_epoch']} --epochs {fcfg.epochs} --lr-drop-epoch {fcfg.lr_drop_epoch} "
+            f"--batch-size {fcfg.batch_size} --readout {card['model_config']['readout']} "
+            f"--seeds {','.join(map(str, seeds))}"
+        ),
     }
 
 

@@ -21,8 +21,9 @@ def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, "COLUMNS": "200", **(extra or {})}
 
 
-def run_command(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 600,
-                **kw) -> subprocess.CompletedProcess:
+def run_command(
+    cmd: list[str], env: dict[str, str] | None = None, timeout: float = 600, **kw
+) -> subprocess.CompletedProcess:
     """Run ``cmd`` to completion with :func:`cli_env` (``env``: variables added), text output captured.
 
     ``timeout``: seconds before the run is killed and the test fails; ``kw``: more
@@ -30,8 +31,9 @@ def run_command(cmd: list[str], env: dict[str, str] | None = None, timeout: floa
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=cli_env(env), **kw)
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600,
-            **kw) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 600, **kw
+) -> subprocess.CompletedProcess:
     """``semcgcnn *args`` run to completion; ``env``, ``timeout`` and ``kw`` as in :func:`run_command`."""
     return run_command([SEMCGCNN, *args], env=env, timeout=timeout, **kw)
 

@@ -64,7 +64,9 @@ def _write_bulk_inputs(folder: Path, overlap_name: str) -> Path:
     (mg,) = [r.structure for r in load("elemental_refs") if r.structure_id == "Mg-3"]
     (folder / "hcp_Mg.json").write_text(mg.to_json())
     (folder / "broken.cif").write_text("data_broken\n_cell_length_a 3.2\nthis is not a CIF loop\n")
-    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(filename=str(folder / overlap_name))
+    Structure(Lattice.cubic(3.2), ["Mg", "Mg"], [[0, 0, 0], [0.05, 0, 0]]).to(
+        filename=str(folder / overlap_name)
+    )
     return folder
 
 

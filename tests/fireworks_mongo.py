@@ -32,12 +32,24 @@ class FireWorksSite:
 
     def python(self, code: str, *args: str) -> subprocess.CompletedProcess:
         """Run ``code`` in a fresh interpreter with this site's environment (LaunchPad file as argv[1])."""
-        return subprocess.run([sys.executable, "-c", code, str(self.launchpad_file), *args], env=self.env,
-                              cwd=self.root, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "-c", code, str(self.launchpad_file), *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def lpad(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "lpad"), "-l", str(self.launchpad_file), *args], env=self.env,
-                              cwd=self.root, capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [str(BIN / "lpad"), "-l", str(self.launchpad_file), *args],
+            env=self.env,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     def worker(self, name: str) -> subprocess.Popen:
         """``rlaunch rapidfire`` in folder ``name`` (checks for ready Fireworks every second)."""
@@ -45,8 +57,9 @@ class FireWorksSite:
         folder.mkdir(exist_ok=True)
         log = (folder / "rlaunch.log").open("w")
         cmd = [str(BIN / "rlaunch"), "-l", str(self.launchpad_file), "-s", "rapidfire", "--sleep", "1"]
-        return subprocess.Popen(cmd, env=self.env, cwd=folder, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            cmd, env=self.env, cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
 
     def db(self):
         return self.client[self.database]
@@ -66,8 +79,10 @@ class FireWorksSite:
 
     def workers_used(self) -> set[str]:
         """The worker folders whose rlaunch ran at least one launch."""
-        return {Path(d["launch_dir"]).relative_to(self.root).parts[0]
-                for d in self.db().launches.find({}, {"launch_dir": 1})}
+        return {
+            Path(d["launch_dir"]).relative_to(self.root).parts[0]
+            for d in self.db().launches.find({}, {"launch_dir": 1})
+        }
 
     def running_launch(self, name_prefix: str) -> dict | None:
         """A RUNNING launch of a Firework whose name starts with ``name_prefix`` (with that name), if any."""

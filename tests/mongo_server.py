@@ -57,13 +57,20 @@ class MongoServer:
 
     def mongo_store(self, database: str, collection: str) -> dict:
         """A maggma ``MongoStore`` spec on this server, as jobflow's and jobflow-remote's YAML take it."""
-        return {"type": "MongoStore", "host": self.host, "port": self.port, "database": database,
-                "collection_name": collection}
+        return {
+            "type": "MongoStore",
+            "host": self.host,
+            "port": self.port,
+            "database": database,
+            "collection_name": collection,
+        }
 
     def job_store(self, database: str) -> dict:
         """A jobflow ``JOB_STORE`` spec: job documents and the ``data`` additional store in ``database``."""
-        return {"docs_store": self.mongo_store(database, "outputs"),
-                "additional_stores": {"data": self.mongo_store(database, "outputs_data")}}
+        return {
+            "docs_store": self.mongo_store(database, "outputs"),
+            "additional_stores": {"data": self.mongo_store(database, "outputs_data")},
+        }
 
     def write_jobflow_config(self, path: Path, database: str) -> Path:
         """A jobflow config file (for ``JOBFLOW_CONFIG_FILE``) whose ``JOB_STORE`` is :meth:`job_store`."""
@@ -100,15 +107,32 @@ def start_server(folder: Path, timeout_s: float = PING_TIMEOUT_S) -> MongoServer
     config.write_text("")  # an explicit, empty config: no secantusd.toml of the user's is read
     port, log = free_port(), folder / "server.log"
     with log.open("w") as fh:
-        proc = subprocess.Popen([binary, "--config", str(config), "--host", HOST, "--port", str(port),
-                                 "--storage-path", str(folder / "data"), "--log-level", "WARNING"],
-                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--config",
+                str(config),
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--storage-path",
+                str(folder / "data"),
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     server = MongoServer(HOST, port, proc, log)
     deadline = time.monotonic() + timeout_s
     while True:
         if proc.poll() is not None:
-            raise ServerError(f"{SERVER_BIN} exited with {proc.returncode} before answering ping; "
-                              f"log {log}: {log.read_text()[-2000:]}")
+            raise ServerError(
+                f"{SERVER_BIN} exited with {proc.returncode} before answering ping; "
+                f"log {log}: {log.read_text()[-2000:]}"
+            )
         client = pymongo.MongoClient(HOST, port, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
         try:
             client.admin.command("ping")
@@ -116,9 +140,11 @@ def start_server(folder: Path, timeout_s: float = PING_TIMEOUT_S) -> MongoServer
         except PyMongoError as exc:
             if time.monotonic() > deadline:
                 server.stop()
-                raise ServerError(f"{SERVER_BIN} on {HOST}:{port} did not answer ping within "
-                                  f"{timeout_s:.0f} s ({type(exc).__name__}); log {log}: "
-                                  f"{log.read_text()[-2000:]}") from exc
+                raise ServerError(
+                    f"{SERVER_BIN} on {HOST}:{port} did not answer ping within "
+                    f"{timeout_s:.0f} s ({type(exc).__name__}); log {log}: "
+                    f"{log.read_text()[-2000:]}"
+                ) from exc
         finally:
             client.close()
         time.sleep(0.1)

@@ -40,8 +40,9 @@ def assert_same_labels(out: Path, ref: Path) -> None:
     result = identity.compare_dirs(Path(ref), Path(out))
     assert set(result) == {"labels.parquet", "errors.parquet"}, sorted(result)
     assert result["errors.parquet"]["identical"], result["errors.parquet"]["differences"]
-    got, want = (pd.read_parquet(Path(d) / "labels.parquet").drop(columns=list(LABEL_TIMING))
-                 for d in (out, ref))
+    got, want = (
+        pd.read_parquet(Path(d) / "labels.parquet").drop(columns=list(LABEL_TIMING)) for d in (out, ref)
+    )
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=LABEL_RTOL)
     meta = [d for d in result["labels.parquet"]["differences"] if d.startswith("metadata")]
     assert not meta, meta

@@ -102,7 +102,7 @@ def test_predict_makes_non_finite_degenerate_and_one_layer_slabs_error_rows(slab
     preds, errors = pd.read_parquet(out), pd.read_parquet(tmp_path / "p.errors.parquet")
     assert list(preds["structure_id"]) == ["good"]
     assert 0.01 < preds["surface_energy_eV_per_A2"].iloc[0] < 0.2 and not preds["out_of_domain"].iloc[0]
-    reasons = {Path(p).name: r for p, r in zip(errors["path"], errors["reason"])}
+    reasons = {Path(p).name: r for p, r in zip(errors["path"], errors["reason"], strict=False)}
     assert set(reasons) == set(BAD_SLAB_REASONS)
     for name, why in BAD_SLAB_REASONS.items():
         assert why in reasons[name], (name, reasons[name])
@@ -127,8 +127,9 @@ def test_screen_candidates_refuse_a_slab_given_as_a_bulk_with_the_label_rule(hcp
     found = screen_candidates(structures=_bad_bulks(tmp_path, hcp_mg, slab))
     assert [c.compound_id for c in found.candidates] == ["hcp_Mg"]
     reasons = {e["id"]: e["reason"] for e in found.errors}
-    assert reasons["slab_as_bulk.json"].startswith("not a bulk crystal: an empty gap of 15.9 Å along lattice "
-                                                   "vector c")
+    assert reasons["slab_as_bulk.json"].startswith(
+        "not a bulk crystal: an empty gap of 15.9 Å along lattice vector c"
+    )
     assert "non-finite coordinates" in reasons["nan_Mg.json"]
     with pytest.raises(LabelError) as info:
         check_bulk(slab, "slab.json")
@@ -138,11 +139,21 @@ def test_screen_candidates_refuse_a_slab_given_as_a_bulk_with_the_label_rule(hcp
 def test_screen_turns_a_nan_bulk_and_a_slab_into_error_rows_instead_of_crashing(hcp_mg, slab, tmp_path):
     folder = _bad_bulks(tmp_path / "in", hcp_mg, slab)
     out = tmp_path / "screen"
-    run = run_cli("screen", "--structures", str(folder), "--out", str(out), "--workers", "1", "--max-index", "1",
-               env={"COLUMNS": "60"})
+    run = run_cli(
+        "screen",
+        "--structures",
+        str(folder),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--max-index",
+        "1",
+        env={"COLUMNS": "60"},
+    )
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     errors = pd.read_parquet(out / "errors.parquet")
-    reasons = dict(zip(errors["id"], errors["reason"]))
+    reasons = dict(zip(errors["id"], errors["reason"], strict=False))
     assert set(reasons) == {"nan_Mg.json", "slab_as_bulk.json"}
     assert "non-finite coordinates" in reasons["nan_Mg.json"]
     assert "not a bulk crystal" in reasons["slab_as_bulk.json"]
@@ -159,8 +170,12 @@ def _unreadable_entries(folder: Path) -> dict[str, str]:
     os.symlink("loop_a.cif", folder / "loop_b.cif")
     os.symlink("nowhere.cif", folder / "dangling.cif")
     os.mkfifo(folder / "pipe.vasp")  # reading it would block forever
-    return {"loop_a.cif": "symlink loop", "loop_b.cif": "symlink loop",
-            "dangling.cif": "dangling symlink: nowhere.cif does not exist", "pipe.vasp": "not a regular file"}
+    return {
+        "loop_a.cif": "symlink loop",
+        "loop_b.cif": "symlink loop",
+        "dangling.cif": "dangling symlink: nowhere.cif does not exist",
+        "pipe.vasp": "not a regular file",
+    }
 
 
 def test_unreadable_entries_are_error_rows_in_predict(slab, tmp_path):
@@ -176,7 +191,7 @@ def test_unreadable_entries_are_error_rows_in_predict(slab, tmp_path):
     preds, errors = pd.read_parquet(out), pd.read_parquet(tmp_path / "p.errors.parquet")
     assert sorted(preds["structure_id"]) == ["good", "link_to_good"]
     assert preds["surface_energy_eV_per_A2"].nunique() == 1
-    rows = sorted(zip(errors["path"].map(lambda p: Path(p).name), errors["reason"]))
+    rows = sorted(zip(errors["path"].map(lambda p: Path(p).name), errors["reason"], strict=False))
     assert [name for name, _ in rows] == sorted(expected)  # the folder's entries and the argument
     for name, why in rows:
         assert expected[name] in why, (name, why)
@@ -249,8 +264,14 @@ def test_select_with_budget_zero_refuses_before_creating_its_folder(tmp_path):
 
 def test_one_line_messages_stay_one_line_on_a_narrow_terminal(slab, tmp_path):
     folder = _bad_slabs(tmp_path / "a_folder_with_a_rather_long_name_to_pass_forty_columns", slab)
-    run = run_cli("predict", str(folder / "nan_coord.json"), str(folder / "good.json"), "--out",
-               str(tmp_path / "p.parquet"), env={"COLUMNS": "40"})
+    run = run_cli(
+        "predict",
+        str(folder / "nan_coord.json"),
+        str(folder / "good.json"),
+        "--out",
+        str(tmp_path / "p.parquet"),
+        env={"COLUMNS": "40"},
+    )
     assert run.returncode == 0, run.stderr
     skipped = [line for line in run.stdout.splitlines() if line.startswith("skipped")]
     assert len(skipped) == 1

@@ -22,8 +22,9 @@ SMALL_CELLS = ("--max-atoms", "2", "--workers", "1")
 
 
 def _engine_jobflow(out: Path, config: Path, *args: str):
-    return semcgcnn("screen", *args, "--engine", "jobflow", "--out", str(out),
-                    env={"JOBFLOW_CONFIG_FILE": str(config)})
+    return semcgcnn(
+        "screen", *args, "--engine", "jobflow", "--out", str(out), env={"JOBFLOW_CONFIG_FILE": str(config)}
+    )
 
 
 def test_configured_job_store_is_jobflows_own_setting(mongo_server, mongo_db, tmp_path):
@@ -39,8 +40,9 @@ def test_configured_job_store_is_jobflows_own_setting(mongo_server, mongo_db, tm
     assert store.docs_store.port == mongo_server.port and set(store.additional_stores) == {"data"}
 
 
-def test_engine_jobflow_writes_its_documents_to_the_configured_store(plain_al_screen, mongo_server, mongo_db,
-                                                                     tmp_path):
+def test_engine_jobflow_writes_its_documents_to_the_configured_store(
+    plain_al_screen, mongo_server, mongo_db, tmp_path
+):
     config = mongo_server.write_jobflow_config(tmp_path / "jobflow.yaml", mongo_db)
     out = tmp_path / "screen"
     res = _engine_jobflow(out, config, *AL_SCREEN)
@@ -51,11 +53,17 @@ def test_engine_jobflow_writes_its_documents_to_the_configured_store(plain_al_sc
     db = mongo_server.client()[mongo_db]
     names = sorted(d["name"] for d in db.outputs.find({}, {"name": 1}))
     # --workers 1: the 4 compounds in one batch job (COMPOUNDS_PER_WORKER); the fan-out's output collector
-    assert names == ["assemble tables", "find candidates", "screen batch 1/1", "screen in batches",
-                     "store_inputs"]
+    assert names == [
+        "assemble tables",
+        "find candidates",
+        "screen batch 1/1",
+        "screen in batches",
+        "store_inputs",
+    ]
     (blob,) = db.outputs_data.find({})  # the 4 candidates: one chunk
     assert [c["compound_id"] for c in blob["data"]] == db.outputs.find_one({"name": "find candidates"})[
-        "output"]["compound_ids"]
+        "output"
+    ]["compound_ids"]
     summary = db.outputs.find_one({"name": "assemble tables"})["output"]
     assert summary["n_compounds"] == N_AL and summary["table_rows"]["slabs"] == summary["n_slabs"] > 20
 
@@ -90,9 +98,11 @@ def test_no_job_document_grows_with_the_number_of_candidates(mongo_server, mongo
     assert n_blobs == {n: math.ceil(n / CANDIDATES_PER_BLOB) for n in (8, 24)}
     docs_growth = (largest[24]["outputs"] - largest[8]["outputs"]) / 16
     data_growth = (largest[24]["outputs_data"] - largest[8]["outputs_data"]) / 16
-    print(f"largest job document {largest[8]['outputs']} → {largest[24]['outputs']} B "
-          f"({docs_growth:.0f} B per candidate); largest data document {largest[8]['outputs_data']} → "
-          f"{largest[24]['outputs_data']} B ({data_growth:.0f} B per candidate)")
+    print(
+        f"largest job document {largest[8]['outputs']} → {largest[24]['outputs']} B "
+        f"({docs_growth:.0f} B per candidate); largest data document {largest[8]['outputs_data']} → "
+        f"{largest[24]['outputs_data']} B ({data_growth:.0f} B per candidate)"
+    )
     assert docs_growth < 64
     assert abs(data_growth) < 64  # one chunk of 8 two-atom cells either way
     assert largest[24]["outputs_data"] < 64 * 1024

@@ -22,8 +22,13 @@ from screen_reference import SCREEN_TABLES, committed_once
 
 BIN = Path(sys.executable).parent
 # the runner's waits between its steps (s); its defaults (30 s and more) suit a cluster, not a test
-RUNNER_DELAYS = {"delay_checkout": 1, "delay_check_run_status": 1, "delay_advance_status": 1,
-                 "delay_refresh_limited": 1, "delay_update_batch": 1}
+RUNNER_DELAYS = {
+    "delay_checkout": 1,
+    "delay_check_run_status": 1,
+    "delay_advance_status": 1,
+    "delay_refresh_limited": 1,
+    "delay_update_batch": 1,
+}
 
 SUBMIT = """
 import sys
@@ -73,15 +78,20 @@ class JobflowRemoteSite:
         projects = root / "projects"
         projects.mkdir(parents=True)
         (projects / f"{self.name}.yaml").write_text(yaml.safe_dump(raw))
-        self.env = {**os.environ, "COLUMNS": "200", "JFREMOTE_PROJECTS_FOLDER": str(projects),
-                    "JFREMOTE_PROJECT": self.name}
+        self.env = {
+            **os.environ,
+            "COLUMNS": "200",
+            "JFREMOTE_PROJECTS_FOLDER": str(projects),
+            "JFREMOTE_PROJECT": self.name,
+        }
         for var in ("MP_API_KEY", "JOBFLOW_CONFIG_FILE", "MONGOMOCK_SERVERSTORE_FILE"):
             self.env.pop(var, None)
         self.client = server.client()
 
     def run(self, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(list(cmd), env=self.env, cwd=self.root, capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            list(cmd), env=self.env, cwd=self.root, capture_output=True, text=True, timeout=timeout
+        )
 
     def jf(self, *args: str) -> subprocess.CompletedProcess:
         return self.run(str(BIN / "jf"), *args)
@@ -89,13 +99,21 @@ class JobflowRemoteSite:
     def runner(self, name: str) -> subprocess.Popen:
         """``jf runner run`` in the foreground (its log in ``root/name.log``)."""
         log = (self.root / f"{name}.log").open("w")
-        return subprocess.Popen([str(BIN / "jf"), "runner", "run"], env=self.env, cwd=self.root, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [str(BIN / "jf"), "runner", "run"],
+            env=self.env,
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     def states(self) -> dict[str, str]:
         """``name (index)`` → state of every job in the queue database."""
-        return {f"{d['job']['name']} ({d['index']})": d["state"]
-                for d in self.client[self.database].jobs.find({}, {"job.name": 1, "index": 1, "state": 1})}
+        return {
+            f"{d['job']['name']} ({d['index']})": d["state"]
+            for d in self.client[self.database].jobs.find({}, {"job.name": 1, "index": 1, "state": 1})
+        }
 
     def all_completed(self) -> dict[str, str] | None:
         states = self.states()
@@ -117,23 +135,22 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-
-
-
-
-
-
-
-
-def test_screen_and_label_flows_complete_through_the_runner(plain_al_screen, hcp_mg_file, mongo_server,
-                                                             mongo_db, tmp_path):
+def test_screen_and_label_flows_complete_through_the_runner(
+    plain_al_screen, hcp_mg_file, mongo_server, mongo_db, tmp_path
+):
     site = JobflowRemoteSite(mongo_server, mongo_db, tmp_path)
     reset = site.jf("admin", "reset", "-o", "-y")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     screen_out, labels_out = tmp_path / "screen", tmp_path / "labels"
     with_labels = have_gpaw()
-    submit = site.run(sys.executable, "-c", SUBMIT, str(screen_out), str(hcp_mg_file) if with_labels else "-",
-                      str(labels_out))
+    submit = site.run(
+        sys.executable,
+        "-c",
+        SUBMIT,
+        str(screen_out),
+        str(hcp_mg_file) if with_labels else "-",
+        str(labels_out),
+    )
     assert submit.returncode == 0, submit.stderr
     t0 = time.perf_counter()
     runner = site.runner("runner")
@@ -157,8 +174,9 @@ def test_screen_and_label_flows_complete_through_the_runner(plain_al_screen, hcp
     print(f"jobflow-remote, runner in the foreground, {len(states)} jobs: {seconds:.1f} s to all COMPLETED")
 
 
-def test_runner_killed_mid_screen_and_restarted_loses_nothing(plain_al_screen, mongo_server, mongo_db,
-                                                                tmp_path):
+def test_runner_killed_mid_screen_and_restarted_loses_nothing(
+    plain_al_screen, mongo_server, mongo_db, tmp_path
+):
     site = JobflowRemoteSite(mongo_server, mongo_db, tmp_path)
     assert site.jf("admin", "reset", "-o", "-y").returncode == 0
     screen_out = tmp_path / "screen"

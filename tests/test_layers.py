@@ -33,7 +33,11 @@ def layer_of_module(name: str) -> str | None:
 def imported_modules(path: Path) -> list[str]:
     """Absolute names of every module ``path`` imports (relative imports resolved)."""
     layer = layer_of_file(path)
-    package = ["semcgcnn"] + ([] if layer in ("util", "cli") else [layer]) + list(path.relative_to(REPO).parts[1:-1])
+    package = (
+        ["semcgcnn"]
+        + ([] if layer in ("util", "cli") else [layer])
+        + list(path.relative_to(REPO).parts[1:-1])
+    )
     names = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -73,8 +77,11 @@ def test_the_checker_sees_relative_and_lazy_imports():
 
 def test_library_code_writes_nowhere_in_the_repository():
     # output paths are arguments: no installed module names the repository's reports/ folder
-    offenders = [str(p.relative_to(REPO)) for p in package_sources() if '"reports/' in p.read_text()
-                 or "'reports/" in p.read_text()]
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in package_sources()
+        if '"reports/' in p.read_text() or "'reports/" in p.read_text()
+    ]
     assert offenders == []
 
 
@@ -88,18 +95,24 @@ def test_only_the_studies_tests_import_study_scripts():
             continue
         tree = ast.parse(path.read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
-        names += [n.module for n in ast.walk(tree)
-                  if isinstance(n, ast.ImportFrom) and not n.level and n.module]
-        offenders += [f"{path.relative_to(REPO)} imports {name}" for name in names
-                      if name.split(".")[0] in studies]
+        names += [
+            n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level and n.module
+        ]
+        offenders += [
+            f"{path.relative_to(REPO)} imports {name}" for name in names if name.split(".")[0] in studies
+        ]
     assert len(studies) > 10 and offenders == []
 
 
 def test_pipeline_never_imports_atomate2():
     # atomate2 (its Makers, input sets, settings) is workflow-layer work: the pipeline stays pure
     sources = sorted((REPO / "pipeline").rglob("*.py"))
-    offenders = [f"{p.relative_to(REPO)} imports {name}" for p in sources for name in imported_modules(p)
-                 if name.split(".")[0] == "atomate2"]
+    offenders = [
+        f"{p.relative_to(REPO)} imports {name}"
+        for p in sources
+        for name in imported_modules(p)
+        if name.split(".")[0] == "atomate2"
+    ]
     assert len(sources) > 20 and offenders == []
     # the checker sees atomate2 where it is imported, lazily or not
     assert "atomate2.vasp.sets.base" in imported_modules(REPO / "workflows" / "labelling" / "vasp.py")

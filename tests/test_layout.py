@@ -14,8 +14,14 @@ def _run(code: str, cwd: Path, extra_path: Path | None = None) -> subprocess.Com
     env.pop("PYTHONPATH", None)
     if extra_path:
         env["PYTHONPATH"] = str(extra_path)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_folders_are_mapped_into_semcgcnn_namespace():
@@ -26,9 +32,14 @@ def test_folders_are_mapped_into_semcgcnn_namespace():
     import semcgcnn.workflows
 
     repo = Path(__file__).resolve().parents[1]  # the test command installs this checkout in editable mode
-    for module, folder in ((semcgcnn.model, "model"), (semcgcnn.datasets, "datasets"),
-                           (semcgcnn.pipeline, "pipeline"), (semcgcnn.workflows, "workflows"),
-                           (semcgcnn.cli, "semcgcnn/cli"), (semcgcnn, "semcgcnn")):
+    for module, folder in (
+        (semcgcnn.model, "model"),
+        (semcgcnn.datasets, "datasets"),
+        (semcgcnn.pipeline, "pipeline"),
+        (semcgcnn.workflows, "workflows"),
+        (semcgcnn.cli, "semcgcnn/cli"),
+        (semcgcnn, "semcgcnn"),
+    ):
         assert Path(module.__file__).parent == repo / folder, module.__name__
 
 

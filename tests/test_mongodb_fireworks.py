@@ -40,12 +40,6 @@ lp.add_wf(flow_to_workflow(SurfacePropertyMaker(backend="gpaw", preset="fast", m
 """
 
 
-
-
-
-
-
-
 def _completed_once(site: FireWorksSite) -> None:
     """Every Firework COMPLETED, and exactly one of its launches (others: lost ones, archived)."""
     states = site.states()
@@ -54,8 +48,9 @@ def _completed_once(site: FireWorksSite) -> None:
     assert {name: c["COMPLETED"] for name, c in counts.items()} == {name: 1 for name in states}, counts
 
 
-def test_screen_flow_on_three_concurrent_workers_gives_plain_tables(plain_al_screen, mongo_server, mongo_db,
-                                                                     tmp_path):
+def test_screen_flow_on_three_concurrent_workers_gives_plain_tables(
+    plain_al_screen, mongo_server, mongo_db, tmp_path
+):
     site = FireWorksSite(mongo_server, mongo_db, tmp_path / "fw")
     out = tmp_path / "screen"
     add = site.python(ADD_SCREEN, str(out))
@@ -72,12 +67,15 @@ def test_screen_flow_on_three_concurrent_workers_gives_plain_tables(plain_al_scr
     assert len(used) >= 2, f"only {used} ran Fireworks: the workers did not run concurrently"
     committed_once(out)
     assert_same_tables(out, plain_al_screen, SCREEN_TABLES)
-    print(f"FireWorks on the server, 3 rlaunch rapidfire workers ({len(used)} ran launches), "
-          f"{N_AL} compounds: {seconds:.1f} s")
+    print(
+        f"FireWorks on the server, 3 rlaunch rapidfire workers ({len(used)} ran launches), "
+        f"{N_AL} compounds: {seconds:.1f} s"
+    )
 
 
-def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain_al_screen, mongo_server, mongo_db,
-                                                                        tmp_path):
+def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(
+    plain_al_screen, mongo_server, mongo_db, tmp_path
+):
     """SIGKILL the worker of a RUNNING batch job: its Firework stays RUNNING with no worker behind
     it; the other workers finish what does not depend on it and go idle. ``lpad detect_lostruns
     --time 1 --rerun`` makes it READY again and a new rapidfire finishes the screen: every
@@ -124,8 +122,6 @@ def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(plain_al_s
     assert_same_tables(out, plain_al_screen, SCREEN_TABLES)
 
 
-
-
 @requires_gpaw
 def test_label_flow_on_two_concurrent_workers_gives_cli_labels(hcp_mg_file, mongo_server, mongo_db, tmp_path):
     """SurfacePropertyMaker (GPAW fast, Mg (0001)) on the server with two workers: the bulk and
@@ -146,5 +142,7 @@ def test_label_flow_on_two_concurrent_workers_gives_cli_labels(hcp_mg_file, mong
     assert sum(c.total() for c in site.launch_counts().values()) == 4
     assert len(list(site.root.rglob("gpaw.txt"))) == 2
     assert_same_labels(out, tmp_path / "local")
-    print(f"FireWorks on the server, GPAW fast Mg(0001), 2 workers ({len(site.workers_used())} ran "
-          f"launches): {seconds:.1f} s")
+    print(
+        f"FireWorks on the server, GPAW fast Mg(0001), 2 workers ({len(site.workers_used())} ran "
+        f"launches): {seconds:.1f} s"
+    )

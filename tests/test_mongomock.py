@@ -14,8 +14,10 @@ from packaging.version import Version
 def _provided_by(module) -> str:
     """The one distribution that installed ``module``'s ``__init__.py``."""
     (dist,) = set(md.packages_distributions()[module.__name__])
-    assert Path(module.__file__).resolve() == Path(md.distribution(dist).locate_file(
-        f"{module.__name__}/__init__.py")).resolve()
+    assert (
+        Path(module.__file__).resolve()
+        == Path(md.distribution(dist).locate_file(f"{module.__name__}/__init__.py")).resolve()
+    )
     return dist
 
 

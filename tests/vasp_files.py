@@ -38,15 +38,23 @@ def write_vasp_files(result: CalcResult, potential_3d: np.ndarray | None, folder
     s = result.pmg_structure()
     if "selective_dynamics" in s.site_properties:  # a finished run's structure: no constraints to write
         s.remove_site_property("selective_dynamics")
-    poscar = Poscar(s, comment=f"{s.composition.reduced_formula} written by sem-cgcnn from a {result.code} run")
+    poscar = Poscar(
+        s, comment=f"{s.composition.reduced_formula} written by sem-cgcnn from a {result.code} run"
+    )
     poscar.write_file(folder / "POSCAR")
     poscar.write_file(folder / "CONTCAR")
     if potential_3d is not None:
         # pymatgen's LOCPOT convention: values stored as they are (no volume scaling, unlike CHGCAR)
         Locpot(poscar, {"total": np.asarray(potential_3d, dtype=float)}).write_file(folder / "LOCPOT")
-    header = (f"written by sem-cgcnn from a {result.code} {result.code_version} run ({result.method}); "
-              "not a VASP output")
-    (folder / "OUTCAR").write_text(OUTCAR_TEMPLATE.format(
-        header=header, fermi=result.fermi_eV if result.fermi_eV is not None else float("nan"),
-        energy=result.energy_eV))
+    header = (
+        f"written by sem-cgcnn from a {result.code} {result.code_version} run ({result.method}); "
+        "not a VASP output"
+    )
+    (folder / "OUTCAR").write_text(
+        OUTCAR_TEMPLATE.format(
+            header=header,
+            fermi=result.fermi_eV if result.fermi_eV is not None else float("nan"),
+            energy=result.energy_eV,
+        )
+    )
     return folder

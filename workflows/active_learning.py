@@ -36,10 +36,22 @@ def select_job(screen: ScreenSummaryDoc, budget: int, out: str) -> dict:
     preds, manifest = results.read_table(Path(screen.out_dir), "predictions")
     picks = select_slabs(preds, budget)
     write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), Path(out))
-    return {"picks_dir": out, "model_id": screen.model_id,
-            "picks": picks[["pick", "slab_id", "compound_id", "miller_index", "surface_energy_eV_per_A2",
-                            "surface_energy_eV_per_A2_std", "work_function_eV", "work_function_eV_std"]]
-            .to_dict("records")}
+    return {
+        "picks_dir": out,
+        "model_id": screen.model_id,
+        "picks": picks[
+            [
+                "pick",
+                "slab_id",
+                "compound_id",
+                "miller_index",
+                "surface_energy_eV_per_A2",
+                "surface_energy_eV_per_A2_std",
+                "work_function_eV",
+                "work_function_eV_std",
+            ]
+        ].to_dict("records"),
+    }
 
 
 @job
@@ -57,7 +69,9 @@ def label_picks_job(selection: dict, labeller: SurfacePropertyMaker, out: str) -
             continue
         seen.add(key)
         hkl = tuple(int(x) for x in p["miller_index"].strip("()").split())
-        bulk = Structure.from_dict(json.loads((Path(selection["picks_dir"]) / "bulk" / f"{key[0]}.json").read_text()))
+        bulk = Structure.from_dict(
+            json.loads((Path(selection["picks_dir"]) / "bulk" / f"{key[0]}.json").read_text())
+        )
         maker = replace(labeller, miller=hkl)
         flows.append(maker.make(bulk, key[0], str(Path(out) / f"{key[0]}_{''.join(map(str, hkl))}")))
     return Response(replace=Flow(flows, output=[f.output for f in flows], name="label picks"))
@@ -75,7 +89,9 @@ def finetune_job(label_docs: list, model: str | None, out: str, finetune: dict) 
 
     paths = [Path(d.table_paths["labels"]) for d in label_docs if d.rows]
     if not paths:
-        raise ValueError("no slab was labelled: nothing to fine-tune on (see the label folders' errors.parquet)")
+        raise ValueError(
+            "no slab was labelled: nothing to fine-tune on (see the label folders' errors.parquet)"
+        )
     cfg = FinetuneConfig(**finetune)
     base = Path(model) if model else SHIPPED_ENSEMBLE if is_ensemble_card(SHIPPED_ENSEMBLE) else SHIPPED_MODEL
     if is_ensemble_card(base):
@@ -124,19 +140,43 @@ def run_loop_locally(maker: ActiveLearningMaker, out: Path, bars: Bars | None = 
 
     out = Path(out).resolve()
     flow = maker.make(out)
-    advance = bars.stage("loop jobs", None) if bars is not None else None  # total unknown: jobs replace themselves
+    advance = (
+        bars.stage("loop jobs", None) if bars is not None else None
+    )  # total unknown: jobs replace themselves
     run_flow(flow, out / JOBFLOW_DIR, advance, create_folders=True)
-    labels = pd.concat([pd.read_parquet(p) for p in sorted((out / "labels").glob("*/labels.parquet"))],
-                       ignore_index=True)
-    cols = ["slab_id", "surface_energy_eV_per_A2", "surface_energy_eV_per_A2_std", "work_function_eV",
-            "work_function_eV_std", "model_id"]
+    labels = pd.concat(
+        [pd.read_parquet(p) for p in sorted((out / "labels").glob("*/labels.parquet"))], ignore_index=True
+    )
+    cols = [
+        "slab_id",
+        "surface_energy_eV_per_A2",
+        "surface_energy_eV_per_A2_std",
+        "work_function_eV",
+        "work_function_eV_std",
+        "model_id",
+    ]
     before = results.read_table(out / "screen-0", "predictions", cols)[0].set_index("slab_id")
     after = results.read_table(out / "screen-1", "predictions", cols)[0].set_index("slab_id")
-    compare = labels[["structure_id", "miller_index", "surface_energy_eV_per_A2", "work_function_eV"]].rename(
-        columns={"structure_id": "slab_id", "surface_energy_eV_per_A2": "dft_surface_energy_eV_per_A2",
-                 "work_function_eV": "dft_work_function_eV"}).set_index("slab_id")
+    compare = (
+        labels[["structure_id", "miller_index", "surface_energy_eV_per_A2", "work_function_eV"]]
+        .rename(
+            columns={
+                "structure_id": "slab_id",
+                "surface_energy_eV_per_A2": "dft_surface_energy_eV_per_A2",
+                "work_function_eV": "dft_work_function_eV",
+            }
+        )
+        .set_index("slab_id")
+    )
     compare = compare.join(before.add_prefix("before_")).join(after.add_prefix("after_")).reset_index()
     compare.to_parquet(out / "loop_comparison.parquet", index=False)
-    return {"comparison": compare, "model_before": before["model_id"].iloc[0], "model_after": after["model_id"].iloc[0],
-            "paths": {"comparison": out / "loop_comparison.parquet", "screen": out / "screen-1",
-                      "model": out / "model-1.json"}}
+    return {
+        "comparison": compare,
+        "model_before": before["model_id"].iloc[0],
+        "model_after": after["model_id"].iloc[0],
+        "paths": {
+            "comparison": out / "loop_comparison.parquet",
+            "screen": out / "screen-1",
+            "model": out / "model-1.json",
+        },
+    }

@@ -80,8 +80,10 @@ def screen_job_store(folder: Path) -> JobStore:
     if store is None:
         return file_job_store(folder)
     if "data" not in store.additional_stores:
-        raise ScreenError(f"jobflow's JOB_STORE ({jobflow.SETTINGS.CONFIG_FILE}) has no 'data' additional "
-                          "store; add one (additional_stores: data): the candidates' structures go there")
+        raise ScreenError(
+            f"jobflow's JOB_STORE ({jobflow.SETTINGS.CONFIG_FILE}) has no 'data' additional "
+            "store; add one (additional_stores: data): the candidates' structures go there"
+        )
     log.info("job documents go to jobflow's configured JOB_STORE (%s)", type(store.docs_store).__name__)
     return store
 
@@ -114,8 +116,14 @@ def _count_jobs(advance: Advance):
         logger.propagate = propagate
 
 
-def run_flow(flow: Flow | Job, folder: Path, advance: Advance | None = None, strict: bool = True,
-             create_folders: bool = False, store: JobStore | None = None) -> dict:
+def run_flow(
+    flow: Flow | Job,
+    folder: Path,
+    advance: Advance | None = None,
+    strict: bool = True,
+    create_folders: bool = False,
+    store: JobStore | None = None,
+) -> dict:
     """``jobflow.run_locally`` of ``flow`` with the job store in ``folder`` (:func:`file_job_store`,
     job folders there too with ``create_folders``), ``advance(1, job name)`` called as each job
     finishes, and the known noise of its dependencies silenced. ``strict``: raise on the first
@@ -128,12 +136,20 @@ def run_flow(flow: Flow | Job, folder: Path, advance: Advance | None = None, str
         warnings.filterwarnings("ignore", "cd is deprecated", FutureWarning)  # monty's, inside run_locally
         warnings.filterwarnings("ignore", "No tensor product accelerator", UserWarning)  # SevenNet on a CPU
         store = file_job_store(folder) if store is None else store
-        return run_locally(flow, store=store, root_dir=folder, create_folders=create_folders,
-                           log=False, raise_immediately=strict, ensure_success=strict)
+        return run_locally(
+            flow,
+            store=store,
+            root_dir=folder,
+            create_folders=create_folders,
+            log=False,
+            raise_immediately=strict,
+            ensure_success=strict,
+        )
 
 
-def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False,
-                       batch_size: int = BATCH_SIZE) -> ScreenSummary:
+def run_screen_jobflow(
+    cfg: ScreenConfig, out: Path, workers: int = 1, resume: bool = False, batch_size: int = BATCH_SIZE
+) -> ScreenSummary:
     """Run (or resume) the screen ``cfg`` into ``out`` as a jobflow Flow; the same tables as
     :func:`~semcgcnn.pipeline.screen.run.run_screen`. User mistakes raise a
     :class:`~semcgcnn.errors.UserError`."""
@@ -146,6 +162,18 @@ def run_screen_jobflow(cfg: ScreenConfig, out: Path, workers: int = 1, resume: b
         flow = maker.make(out, resume)
         responses = run_flow(flow, out / JOBFLOW_DIR, store=screen_job_store(out / JOBFLOW_DIR))
     doc: ScreenSummaryDoc = responses[flow.jobs[-1].uuid][1].output
-    seconds = {**StageClock.for_screen(), "assemble": 0.0, **doc.stage_seconds, "total": time.perf_counter() - t0}
-    return ScreenSummary(out, doc.n_candidates, doc.n_compounds, doc.n_slabs, doc.n_error_rows, seconds,
-                         {k: Path(v) for k, v in doc.table_paths.items()})
+    seconds = {
+        **StageClock.for_screen(),
+        "assemble": 0.0,
+        **doc.stage_seconds,
+        "total": time.perf_counter() - t0,
+    }
+    return ScreenSummary(
+        out,
+        doc.n_candidates,
+        doc.n_compounds,
+        doc.n_slabs,
+        doc.n_error_rows,
+        seconds,
+        {k: Path(v) for k, v in doc.table_paths.items()},
+    )

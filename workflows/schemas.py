@@ -32,7 +32,7 @@ def chunked(candidates: list[Candidate], size: int = CANDIDATES_PER_BLOB) -> lis
         candidates: the candidates, in candidate order.
         size: candidates per chunk (≥ 1).
     """
-    return [CandidateChunk(candidates=candidates[i:i + size]) for i in range(0, len(candidates), size)]
+    return [CandidateChunk(candidates=candidates[i : i + size]) for i in range(0, len(candidates), size)]
 
 
 class CandidatesDoc(BaseModel):
@@ -46,7 +46,9 @@ class CandidatesDoc(BaseModel):
     parameters: dict = Field(description="ScreenConfig.parameters(): everything that decides the results.")
     compound_ids: list[str] = Field(description="Every candidate, in candidate order (the tables' order).")
     candidate_errors: list[dict] = Field(default_factory=list, description="Error rows of refused inputs.")
-    n_already_done: int = Field(0, description="Compounds committed by an earlier run of this screen (--resume).")
+    n_already_done: int = Field(
+        0, description="Compounds committed by an earlier run of this screen (--resume)."
+    )
     todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates to screen, in chunks.")
 
 
@@ -57,9 +59,13 @@ class CompoundBatchDoc(BaseModel):
     n_compounds_screened: int = Field(description="Compounds cut, predicted and committed by this job.")
     n_compounds_skipped: int = Field(description="Compounds already committed (an earlier or rerun job).")
     n_slabs: int = Field(description="Slab rows committed by this job.")
-    n_error_rows: int = Field(description="Error rows committed by this job (slab, prediction, Wulff stages).")
+    n_error_rows: int = Field(
+        description="Error rows committed by this job (slab, prediction, Wulff stages)."
+    )
     parts: list[str] = Field(default_factory=list, description="Part folders this job committed.")
-    stage_seconds: dict[str, float] = Field(default_factory=dict, description="Wall (and slab CPU) time per stage, s.")
+    stage_seconds: dict[str, float] = Field(
+        default_factory=dict, description="Wall (and slab CPU) time per stage, s."
+    )
 
 
 class ScreenSummaryDoc(BaseModel):
@@ -73,7 +79,9 @@ class ScreenSummaryDoc(BaseModel):
     n_error_rows: int = Field(description="Rows of errors.parquet (all stages).")
     table_paths: dict[str, str] = Field(description="Parquet file of each table.")
     table_rows: dict[str, int] = Field(description="Row count of each table.")
-    stage_seconds: dict[str, float] = Field(default_factory=dict, description="Summed batch-job stage times, s.")
+    stage_seconds: dict[str, float] = Field(
+        default_factory=dict, description="Summed batch-job stage times, s."
+    )
 
 
 class LabelSetDoc(BaseModel):
@@ -86,4 +94,6 @@ class LabelSetDoc(BaseModel):
     preset: str = Field(description="The backend's settings preset.")
     rows: list[dict] = Field(default_factory=list, description="Rows of labels.parquet.")
     errors: list[dict] = Field(default_factory=list, description="Rows of errors.parquet.")
-    table_paths: dict[str, str] = Field(default_factory=dict, description="labels/errors Parquet files, if written.")
+    table_paths: dict[str, str] = Field(
+        default_factory=dict, description="labels/errors Parquet files, if written."
+    )

@@ -29,8 +29,11 @@ SLAB_DATASETS = ("mg_binary_slabs", "elemental_slabs", "palizhati_slabs")
 
 
 def load_slab_tensors(
-    datasets: tuple[str, ...] = SLAB_DATASETS, graph_config: GraphConfig | None = None, descriptors: str = "",
-    bundle: Path | None = None, extra: ExtraLabels | None = None,
+    datasets: tuple[str, ...] = SLAB_DATASETS,
+    graph_config: GraphConfig | None = None,
+    descriptors: str = "",
+    bundle: Path | None = None,
+    extra: ExtraLabels | None = None,
 ) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the named slab datasets, concatenated, and a row table
     (``source``, ``structure_id``, ``chemsys``) in the same order. ``descriptors``: "" (none)
@@ -42,7 +45,9 @@ def load_slab_tensors(
     if bundle is not None:
         gs, y, frame, tables = _load_bundle(Path(bundle), datasets, graph_config)
         if descriptors and descriptors not in tables:
-            raise ValueError(f"{bundle} predates descriptor set {descriptors!r}: rebuild it with `semcgcnn bundle`")
+            raise ValueError(
+                f"{bundle} predates descriptor set {descriptors!r}: rebuild it with `semcgcnn bundle`"
+            )
         table = tables[descriptors] if descriptors else None
     else:
         gs, y, frame = slab_graphs(datasets, graph_config)
@@ -52,8 +57,9 @@ def load_slab_tensors(
     return GraphTensors(gs, y, descriptors=table), frame
 
 
-def _with_extra(gs: GraphSet, y: np.ndarray,
- frame: pd.DataFrame, extra: ExtraLabels, graph_config: GraphConfig):
+def _with_extra(
+    gs: GraphSet, y: np.ndarray, frame: pd.DataFrame, extra: ExtraLabels, graph_config: GraphConfig
+):
     """Graphs, targets and row table with ``extra``'s rows appended."""
     from dataclasses import replace
 
@@ -61,16 +67,22 @@ def _with_extra(gs: GraphSet, y: np.ndarray,
 
     if extra.graphs.config.key() != graph_config.key():
         raise ValueError(f"extra labels were featurized with another graph config ({extra.graphs.config})")
-    extra_graphs = replace(extra.graphs, config=gs.config)  # same graphs (the keys agree); search_radius may differ
+    extra_graphs = replace(
+        extra.graphs, config=gs.config
+    )  # same graphs (the keys agree); search_radius may differ
     clash = set(extra.frame["structure_id"]) & set(frame["structure_id"])
     if clash:
         raise ValueError(f"extra label structure_id {sorted(clash)[0]!r} is also a training row's id")
-    return (GraphSet.concat([gs, extra_graphs]), np.concatenate([y, extra.y]),
-            pd.concat([frame, extra.frame], ignore_index=True))
+    return (
+        GraphSet.concat([gs, extra_graphs]),
+        np.concatenate([y, extra.y]),
+        pd.concat([frame, extra.frame], ignore_index=True),
+    )
 
 
-def load_mg_tensors(graph_config: GraphConfig | None = None,
-                    extra: ExtraLabels | None = None) -> tuple[GraphTensors, np.ndarray]:
+def load_mg_tensors(
+    graph_config: GraphConfig | None = None, extra: ExtraLabels | None = None
+) -> tuple[GraphTensors, np.ndarray]:
     """Graph tensors, targets and chemical systems of the 3218 shipped Mg slabs (the paper's data),
     plus ``extra`` labels appended after them."""
     from semcgcnn.datasets import TARGETS, labels
@@ -80,14 +92,17 @@ def load_mg_tensors(graph_config: GraphConfig | None = None,
     graph_config = graph_config or GraphConfig()
     gs, _ = dataset_graphs("mg_binary_slabs", graph_config)
     y = df[[TARGETS[t].column for t in TASKS]].to_numpy()
-    frame = pd.DataFrame({"source": "mg_binary_slabs", "structure_id": df["structure_id"], "chemsys": df["chemsys"]})
+    frame = pd.DataFrame(
+        {"source": "mg_binary_slabs", "structure_id": df["structure_id"], "chemsys": df["chemsys"]}
+    )
     if extra is not None:
         gs, y, frame = _with_extra(gs, y, frame, extra, graph_config)
     return GraphTensors(gs, y), frame["chemsys"].to_numpy()
 
 
-def slab_graphs(datasets: tuple[str, ...],
-                graph_config: GraphConfig) -> tuple[GraphSet, np.ndarray, pd.DataFrame]:
+def slab_graphs(
+    datasets: tuple[str, ...], graph_config: GraphConfig
+) -> tuple[GraphSet, np.ndarray, pd.DataFrame]:
     """The graphs, targets and row table of shipped slab datasets, concatenated in order.
 
     Args:
@@ -108,8 +123,12 @@ def slab_graphs(datasets: tuple[str, ...],
         gs, _ = dataset_graphs(name, graph_config)
         sets.append(gs)
         cols = [TARGETS[t].column for t in TASKS]
-        ys.append(np.column_stack([df[c].to_numpy(float) if c in df else np.full(len(df), np.nan) for c in cols]))
-        frames.append(pd.DataFrame({"source": name, "structure_id": df["structure_id"], "chemsys": df["chemsys"]}))
+        ys.append(
+            np.column_stack([df[c].to_numpy(float) if c in df else np.full(len(df), np.nan) for c in cols])
+        )
+        frames.append(
+            pd.DataFrame({"source": name, "structure_id": df["structure_id"], "chemsys": df["chemsys"]})
+        )
     return GraphSet.concat(sets), np.concatenate(ys), pd.concat(frames, ignore_index=True)
 
 
@@ -122,9 +141,14 @@ def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) ->
     if gs.nbr_idx.max() >= np.iinfo(np.int16).max:
         raise ValueError("a slab has more atoms than the bundle's int16 neighbour indices hold")
     arrays = {
-        "atom_ptr": gs.atom_ptr, "atomic_numbers": gs.atomic_numbers.astype(np.int16), "side": gs.side, "area": gs.area,
-        "nbr_idx": gs.nbr_idx.astype(np.int16), "nbr_dist": gs.nbr_dist.astype(np.float32),  # training reads float32
-        "y": y, **{f"descriptors_{k}": element_descriptor_table(k) for k in DESCRIPTOR_SETS},
+        "atom_ptr": gs.atom_ptr,
+        "atomic_numbers": gs.atomic_numbers.astype(np.int16),
+        "side": gs.side,
+        "area": gs.area,
+        "nbr_idx": gs.nbr_idx.astype(np.int16),
+        "nbr_dist": gs.nbr_dist.astype(np.float32),  # training reads float32
+        "y": y,
+        **{f"descriptors_{k}": element_descriptor_table(k) for k in DESCRIPTOR_SETS},
         **{c: frame[c].to_numpy(str) for c in ("source", "structure_id", "chemsys")},
         "graph_config": np.array(json.dumps(graph_config.to_dict())),
     }
@@ -153,10 +177,19 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
         # rows in the order of ``datasets``, as when read from the datasets themselves
         rows = np.concatenate([np.flatnonzero(frame["source"].to_numpy() == d) for d in datasets])
         if "side" not in z:
-            raise ValueError(f"{path} predates the surface readout (no per-atom side): rebuild it with `semcgcnn bundle`")
-        gs = GraphSet(ids=list(frame["structure_id"]), atom_ptr=z["atom_ptr"], atomic_numbers=z["atomic_numbers"],
-                      side=z["side"], nbr_idx=z["nbr_idx"].astype(np.int32), nbr_dist=z["nbr_dist"],
-                      area=z["area"], config=saved).subset(rows)
+            raise ValueError(
+                f"{path} predates the surface readout (no per-atom side): rebuild it with `semcgcnn bundle`"
+            )
+        gs = GraphSet(
+            ids=list(frame["structure_id"]),
+            atom_ptr=z["atom_ptr"],
+            atomic_numbers=z["atomic_numbers"],
+            side=z["side"],
+            nbr_idx=z["nbr_idx"].astype(np.int32),
+            nbr_dist=z["nbr_dist"],
+            area=z["area"],
+            config=saved,
+        ).subset(rows)
         tables = {k: z[f"descriptors_{k}"] for k in DESCRIPTOR_SETS if f"descriptors_{k}" in z}
         return gs, z["y"][rows], frame.iloc[rows].reset_index(drop=True), tables
 

@@ -44,8 +44,13 @@ class MemberConfig:
     threads: int = 1
 
 
-def perturbed_member(parent: Checkpoint, pool: ReplayPool, seed: int, cfg: MemberConfig = MemberConfig(),
-                     val: GraphTensors | None = None) -> SEMCGCNN:
+def perturbed_member(
+    parent: Checkpoint,
+    pool: ReplayPool,
+    seed: int,
+    cfg: MemberConfig = MemberConfig(),
+    val: GraphTensors | None = None,
+) -> SEMCGCNN:
     """A copy of ``parent`` trained ``cfg.epochs`` more epochs on a bootstrap resample of ``pool``,
     with every batch norm kept on the parent's running statistics.
 
@@ -74,14 +79,36 @@ def perturbed_member(parent: Checkpoint, pool: ReplayPool, seed: int, cfg: Membe
     best = (math.inf, None)
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(data))
-        loss = train_epoch(model, opt, weighting, data, order, cfg.batch_size, parent.normalizer,
-                           keep_batch_norm_statistics=True, skip_single_crystal_batches=False)
-        score = val_score(evaluate(model, val, np.arange(len(val)), parent.normalizer), parent.normalizer,
-                          model.cfg.tasks) if val is not None else -epoch
+        loss = train_epoch(
+            model,
+            opt,
+            weighting,
+            data,
+            order,
+            cfg.batch_size,
+            parent.normalizer,
+            keep_batch_norm_statistics=True,
+            skip_single_crystal_batches=False,
+        )
+        score = (
+            val_score(
+                evaluate(model, val, np.arange(len(val)), parent.normalizer),
+                parent.normalizer,
+                model.cfg.tasks,
+            )
+            if val is not None
+            else -epoch
+        )
         if score < best[0]:
             best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, epoch + 1)
-        log.info("member seed %d: epoch %d/%d, train loss %.4f, val score %.4f", seed, epoch + 1, cfg.epochs,
-                 loss, score)
+        log.info(
+            "member seed %d: epoch %d/%d, train loss %.4f, val score %.4f",
+            seed,
+            epoch + 1,
+            cfg.epochs,
+            loss,
+            score,
+        )
     model.load_state_dict(best[1])
     model.eval()
     log.info("member seed %d: kept epoch %d", seed, best[2])
@@ -102,17 +129,40 @@ def save_member(out: Path, model: SEMCGCNN, parent: Checkpoint, seed: int, cfg: 
         The card's path.
     """
     card = parent.card
-    keep = ("recipe", "element_descriptors", "training_elements", "training_systems", "validation_systems",
-            "test_systems", "never_seen_systems")
-    extra = {**{k: card[k] for k in keep if k in card}, "parent_model_id": parent.model_id,
-             "ensemble_member": {"seed": seed, **asdict(cfg)}, "evaluation": {}}
+    keep = (
+        "recipe",
+        "element_descriptors",
+        "training_elements",
+        "training_systems",
+        "validation_systems",
+        "test_systems",
+        "never_seen_systems",
+    )
+    extra = {
+        **{k: card[k] for k in keep if k in card},
+        "parent_model_id": parent.model_id,
+        "ensemble_member": {"seed": seed, **asdict(cfg)},
+        "evaluation": {},
+    }
     train_config = TrainConfig.from_dict(card["train_config"]) if card.get("train_config") else None
-    return save_checkpoint(out, model, parent.graph_config, parent.normalizer, train_config,
-                           training_data=card.get("training_data", {}), metrics={}, extra=extra)
+    return save_checkpoint(
+        out,
+        model,
+        parent.graph_config,
+        parent.normalizer,
+        train_config,
+        training_data=card.get("training_data", {}),
+        metrics={},
+        extra=extra,
+    )
 
 
-def finetune_ensemble(card_path: Path, extra: Path | Sequence[Path] | ExtraLabels,
-                      cfg: FinetuneConfig | None = None, out: Path | None = None) -> Path:
+def finetune_ensemble(
+    card_path: Path,
+    extra: Path | Sequence[Path] | ExtraLabels,
+    cfg: FinetuneConfig | None = None,
+    out: Path | None = None,
+) -> Path:
     """Fine-tune every member of an ensemble on new labels and write a new ensemble card with the
     parent's calibration and center.
 
@@ -134,9 +184,14 @@ def finetune_ensemble(card_path: Path, extra: Path | Sequence[Path] | ExtraLabel
     folder.mkdir(parents=True, exist_ok=True)
     stems = []
     for i, member in enumerate(ens.members):
-        res = finetune(member, labels, replace(cfg, seed=cfg.seed + i), out=folder / f"member-{i}",
-                       progress=False)
+        res = finetune(
+            member, labels, replace(cfg, seed=cfg.seed + i), out=folder / f"member-{i}", progress=False
+        )
         stems.append(Path(res.card_path).with_suffix(""))
     description = f"{ens.model_id} with every member fine-tuned on {len(labels)} new labels"
-    return save_ensemble(out.with_suffix(".json"), stems, ens.calibration,
-                         {"parent_model_id": ens.model_id, "center": ens.center, "description": description})
+    return save_ensemble(
+        out.with_suffix(".json"),
+        stems,
+        ens.calibration,
+        {"parent_model_id": ens.model_id, "center": ens.center, "description": description},
+    )

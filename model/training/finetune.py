@@ -125,17 +125,35 @@ def finetune(
     t0 = time.perf_counter()
     for epoch in range(cfg.epochs):
         te = time.perf_counter()
-        data = new if not n_replay else _with_replay(labels, pool, rng.choice(n_pool, min(n_replay, n_pool),
-                                                                               replace=False), table)
-        loss = train_epoch(model, opt, weighting, data, rng.permutation(len(data)), cfg.batch_size,
-                           normalizer, keep_batch_norm_statistics=True, skip_single_crystal_batches=False)
+        data = (
+            new
+            if not n_replay
+            else _with_replay(labels, pool, rng.choice(n_pool, min(n_replay, n_pool), replace=False), table)
+        )
+        loss = train_epoch(
+            model,
+            opt,
+            weighting,
+            data,
+            rng.permutation(len(data)),
+            cfg.batch_size,
+            normalizer,
+            keep_batch_norm_statistics=True,
+            skip_single_crystal_batches=False,
+        )
         history.append({"epoch": epoch, "train_loss": loss, "epoch_s": time.perf_counter() - te})
         bar(epoch, loss, float("nan"))
     bar(None, 0, 0)
     wall = time.perf_counter() - t0
     model.eval()
-    log.info("fine-tuned %s on %d labels (+%d replay rows per epoch) for %d epochs in %.1f s", parent.model_id,
-             len(new), n_replay, cfg.epochs, wall)
+    log.info(
+        "fine-tuned %s on %d labels (+%d replay rows per epoch) for %d epochs in %.1f s",
+        parent.model_id,
+        len(new),
+        n_replay,
+        cfg.epochs,
+        wall,
+    )
     card_path = _save(out, model, parent, labels, cfg, n_replay, n_pool) if out else None
     return FinetuneResult(model, normalizer, parent.model_id, card_path, len(new), n_pool, history, wall)
 
@@ -148,19 +166,30 @@ def _trainable(model: SEMCGCNN, freeze_convolutions: bool) -> list[torch.nn.Para
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def _with_replay(labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray,
-                 table: np.ndarray | None) -> GraphTensors:
+def _with_replay(
+    labels: ExtraLabels, pool: ReplayPool, rows: np.ndarray, table: np.ndarray | None
+) -> GraphTensors:
     """Training tensors of the new labels followed by the replay rows ``rows`` of ``pool``."""
     from dataclasses import replace
 
     rows = np.sort(rows)
     replayed = replace(pool.graphs.subset(rows), config=labels.graphs.config)  # same graph key, checked
-    return GraphTensors(GraphSet.concat([labels.graphs, replayed]), np.concatenate([labels.y, pool.y[rows]]),
-                        descriptors=table)
+    return GraphTensors(
+        GraphSet.concat([labels.graphs, replayed]),
+        np.concatenate([labels.y, pool.y[rows]]),
+        descriptors=table,
+    )
 
 
-def _save(out: Path, model: SEMCGCNN, parent: Checkpoint, labels: ExtraLabels, cfg: FinetuneConfig, n_replay: int,
-          n_pool: int) -> Path:
+def _save(
+    out: Path,
+    model: SEMCGCNN,
+    parent: Checkpoint,
+    labels: ExtraLabels,
+    cfg: FinetuneConfig,
+    n_replay: int,
+    n_pool: int,
+) -> Path:
     """The fine-tuned checkpoint: the parent's configs and normaliser, a card naming the parent and the labels."""
     from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
 
@@ -173,13 +202,25 @@ def _save(out: Path, model: SEMCGCNN, parent: Checkpoint, labels: ExtraLabels, c
     extra = {
         **inherited,
         "parent_model_id": parent.model_id,
-        "finetune": {**cfg.to_dict(), "n_labels": len(labels), "n_replay_per_epoch": n_replay,
-                     "replay_pool_rows": n_pool, "labels": labels.card(),
-                     "label_systems": sorted(set(labels.frame["chemsys"]))},
+        "finetune": {
+            **cfg.to_dict(),
+            "n_labels": len(labels),
+            "n_replay_per_epoch": n_replay,
+            "replay_pool_rows": n_pool,
+            "labels": labels.card(),
+            "label_systems": sorted(set(labels.frame["chemsys"])),
+        },
         "training_elements": elements,
         "training_systems": systems if card.get("training_systems") else None,
         "evaluation": {},  # the parent's evaluation is not this model's
     }
-    return save_checkpoint(out, model, parent.graph_config, parent.normalizer, train_config,
-                           training_data={**card.get("training_data", {}), "finetuned_on": labels.card()},
-                           metrics={}, extra=extra)
+    return save_checkpoint(
+        out,
+        model,
+        parent.graph_config,
+        parent.normalizer,
+        train_config,
+        training_data={**card.get("training_data", {}), "finetuned_on": labels.card()},
+        metrics={},
+        extra=extra,
+    )

@@ -37,7 +37,9 @@ class TaskWeights:
 class GradNorm(TaskWeights):
     """Learned task weights balanced by gradient norms."""
 
-    def __init__(self, n_tasks: int, alpha: float = 1.5, lr: float = 0.025, device: str | torch.device = "cpu"):
+    def __init__(
+        self, n_tasks: int, alpha: float = 1.5, lr: float = 0.025, device: str | torch.device = "cpu"
+    ):
         super().__init__(n_tasks, device)
         self.alpha = alpha
         self.weights = torch.ones(n_tasks, device=device, requires_grad=True)
@@ -48,8 +50,10 @@ class GradNorm(TaskWeights):
     def task_gradient_norms(self, losses: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """‖∇_W L_i‖ for every task, by one backward per task (reference implementation)."""
         return torch.stack(
-            [torch.linalg.vector_norm(torch.autograd.grad(losses[i], shared, retain_graph=True)[0])
-             for i in range(self.n_tasks)]
+            [
+                torch.linalg.vector_norm(torch.autograd.grad(losses[i], shared, retain_graph=True)[0])
+                for i in range(self.n_tasks)
+            ]
         )
 
     def backward(self, losses: torch.Tensor, shared: torch.Tensor) -> None:
@@ -63,7 +67,9 @@ class GradNorm(TaskWeights):
         w = self.weights.detach().clone()
         last = int(torch.argmax(w))
         partial = {
-            i: torch.autograd.grad(losses[i], shared, retain_graph=True)[0] for i in range(self.n_tasks) if i != last
+            i: torch.autograd.grad(losses[i], shared, retain_graph=True)[0]
+            for i in range(self.n_tasks)
+            if i != last
         }
         (w * losses).sum().backward()
         total = shared.grad

@@ -45,13 +45,23 @@ def set_train_mode(model: SEMCGCNN, keep_batch_norm_statistics: bool) -> None:
     model.train()
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and (
-                keep_batch_norm_statistics or (m.weight is not None and not m.weight.requires_grad)):
+            keep_batch_norm_statistics or (m.weight is not None and not m.weight.requires_grad)
+        ):
             m.eval()
 
 
-def train_epoch(model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights, data: GraphTensors,
-                order: np.ndarray, batch_size: int, normalizer: Normalizer, *,
-                keep_batch_norm_statistics: bool, skip_single_crystal_batches: bool) -> float:
+def train_epoch(
+    model: SEMCGCNN,
+    opt: torch.optim.Optimizer,
+    weighting: TaskWeights,
+    data: GraphTensors,
+    order: np.ndarray,
+    batch_size: int,
+    normalizer: Normalizer,
+    *,
+    keep_batch_norm_statistics: bool,
+    skip_single_crystal_batches: bool,
+) -> float:
     """One pass over the rows ``order`` of ``data`` in batches of ``batch_size``, one optimiser
     step per batch; returns the mean summed task loss per crystal trained on.
 

@@ -47,8 +47,12 @@ class Recipe:
     def model_config(self, readout: str = "paper") -> ModelConfig:
         """The ``sem`` network (GradNorm is the training default) on this recipe's inputs, with
         ``readout`` (:data:`~semcgcnn.model.config.READOUTS`)."""
-        return ModelConfig(tasks=TASKS, surface_flag=True, readout=readout,
-                           n_descriptors=len(descriptor_names(self.descriptors)) if self.descriptors else 0)
+        return ModelConfig(
+            tasks=TASKS,
+            surface_flag=True,
+            readout=readout,
+            n_descriptors=len(descriptor_names(self.descriptors)) if self.descriptors else 0,
+        )
 
 
 SHIPPED_READOUT = "surface"
@@ -58,19 +62,30 @@ RECIPES = {
     r.name: r
     for r in (
         Recipe("mg", ("mg_binary_slabs",), "", "Mg–X slabs only (the paper's setting)"),
-        Recipe("mg+desc", ("mg_binary_slabs",), "elemental", "Mg–X slabs, atom features + element descriptors"),
+        Recipe(
+            "mg+desc", ("mg_binary_slabs",), "elemental", "Mg–X slabs, atom features + element descriptors"
+        ),
         Recipe("joint", SLAB_DATASETS, "", "Mg–X + elemental + Palizhati slabs (missing WF masked)"),
         Recipe("joint+desc", SLAB_DATASETS, "elemental", "joint data + element descriptors"),
-        Recipe("joint+desc+mp", SLAB_DATASETS, "imputed",
-               "joint data + element descriptors, a missing elemental SE estimated from the melting point"),
-        Recipe("joint+desc+mp+G", SLAB_DATASETS, "moduli",
-               "joint+desc+mp + median shear modulus of X's Mg compounds (MP bulk elasticity data)"),
+        Recipe(
+            "joint+desc+mp",
+            SLAB_DATASETS,
+            "imputed",
+            "joint data + element descriptors, a missing elemental SE estimated from the melting point",
+        ),
+        Recipe(
+            "joint+desc+mp+G",
+            SLAB_DATASETS,
+            "moduli",
+            "joint+desc+mp + median shear modulus of X's Mg compounds (MP bulk elasticity data)",
+        ),
     )
 }
 
 
-def split_rows(frame: pd.DataFrame, kind: str, seed: int,
-               val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_rows(
+    frame: pd.DataFrame, kind: str, seed: int, val_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) row indices of ``frame`` (the row table: ``source`` and ``chemsys``
     columns) for split ``kind``, reproducible from ``seed``. ``grouped``/``random``: Table 1's
     split of the Mg rows (test and validation are Mg rows only); other datasets' rows join
@@ -97,7 +112,9 @@ def split_rows(frame: pd.DataFrame, kind: str, seed: int,
     mg = np.flatnonzero(frame["source"].to_numpy() == "mg_binary_slabs")
     chemsys = frame["chemsys"].to_numpy()
     if kind == "all-systems":
-        _, va, te = make_split("grouped", len(mg), chemsys[mg], seed, fractions=(1 - val_fraction, val_fraction, 0.0))
+        _, va, te = make_split(
+            "grouped", len(mg), chemsys[mg], seed, fractions=(1 - val_fraction, val_fraction, 0.0)
+        )
         tr = np.setdiff1d(np.arange(len(mg)), va)
     else:
         tr, va, te = make_split(kind, len(mg), chemsys[mg], seed)
@@ -138,10 +155,18 @@ def device_name(device: str) -> str:
     return f"cpu ({os.cpu_count()} cores)"
 
 
-def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL, runs_dir: Path | None = None,
-                  evaluation: dict | None = None, progress: bool = True, bundle: Path | None = None,
-                  validation: str = "all", readout: str = SHIPPED_READOUT,
-                  extra_labels: Sequence[Path] = ()) -> Path:
+def train_shipped(
+    recipe: str,
+    train_cfg: TrainConfig,
+    out: Path = SHIPPED_MODEL,
+    runs_dir: Path | None = None,
+    evaluation: dict | None = None,
+    progress: bool = True,
+    bundle: Path | None = None,
+    validation: str = "all",
+    readout: str = SHIPPED_READOUT,
+    extra_labels: Sequence[Path] = (),
+) -> Path:
     """Train the shipped model on ``recipe``'s data, holding out for model selection either
     whole Mg–X systems (``all-systems``, ≈ 10 % of the Mg slabs) or a random 10 % of rows
     (``all``), and save it as a safe checkpoint; return the JSON card path. ``evaluation``
@@ -160,32 +185,52 @@ def train_shipped(recipe: str, train_cfg: TrainConfig, out: Path = SHIPPED_MODEL
     idx = split_rows(frame.iloc[:n_base], validation, train_cfg.seed)
     if labels:
         idx = with_extra_training_rows(idx, n_base, len(labels))
-    res = train(data, idx, r.model_config(readout), replace(train_cfg, split=validation), run_dir=runs_dir,
-                progress=progress)
+    res = train(
+        data,
+        idx,
+        r.model_config(readout),
+        replace(train_cfg, split=validation),
+        run_dir=runs_dir,
+        progress=progress,
+    )
     files = sorted(p for name in r.datasets for p in DATASETS[name].path.glob("*.*"))
     extra = {
         "recipe": recipe,
         "training_elements": training_elements(data, idx[0]),
         "training_systems": sorted(set(frame["chemsys"].to_numpy()[idx[0]])),
-        "validation_systems": sorted(set(frame["chemsys"].to_numpy()[idx[1]])) if validation == "all-systems" else None,
+        "validation_systems": sorted(set(frame["chemsys"].to_numpy()[idx[1]]))
+        if validation == "all-systems"
+        else None,
         "best_epoch": res.best_epoch,
         "trained_on": device_name(train_cfg.device),
         "evaluation": evaluation or {},
     }
     if r.descriptors:
-        extra["element_descriptors"] = {"names": list(descriptor_names(r.descriptors)), "set": r.descriptors,
-                                        "table": data.descriptor_table.tolist()}
+        extra["element_descriptors"] = {
+            "names": list(descriptor_names(r.descriptors)),
+            "set": r.descriptors,
+            "table": data.descriptor_table.tolist(),
+        }
     return save_checkpoint(
-        out, res.model, gcfg, res.normalizer, replace(train_cfg, split=validation),
-        training_data={"datasets": list(r.datasets), "sha256": sha256_files(files),
-                       "n_train_val": [int(len(idx[0])), int(len(idx[1]))],
-                       **_extra_card(labels, frame, idx)},
-        metrics={k: v for k, v in res.metrics.items() if k != "test"}, extra=extra,
+        out,
+        res.model,
+        gcfg,
+        res.normalizer,
+        replace(train_cfg, split=validation),
+        training_data={
+            "datasets": list(r.datasets),
+            "sha256": sha256_files(files),
+            "n_train_val": [int(len(idx[0])), int(len(idx[1]))],
+            **_extra_card(labels, frame, idx),
+        },
+        metrics={k: v for k, v in res.metrics.items() if k != "test"},
+        extra=extra,
     )
 
 
-def _extra_card(extra: ExtraLabels | None, frame: pd.DataFrame,
-                idx: tuple[np.ndarray, np.ndarray, np.ndarray]) -> dict:
+def _extra_card(
+    extra: ExtraLabels | None, frame: pd.DataFrame, idx: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> dict:
     """What a card records of extra labels: each file (name, sha256, rows, exclusions), and the
     extra rows in validation/test systems (they joined training, so those metrics are optimistic)."""
     if not extra:
@@ -193,9 +238,15 @@ def _extra_card(extra: ExtraLabels | None, frame: pd.DataFrame,
     return {"extra_labels": extra.card(), "extra_labels_in_held_out_systems": held_out_overlap(frame, idx)}
 
 
-def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config: GraphConfig | None = None,
-                  run_dir: Path | None = None, readout: str = "paper",
-                  extra_labels: Sequence[Path] = ()) -> tuple[Path, TrainResult]:
+def train_variant(
+    out: Path,
+    variant: str,
+    train_cfg: TrainConfig,
+    graph_config: GraphConfig | None = None,
+    run_dir: Path | None = None,
+    readout: str = "paper",
+    extra_labels: Sequence[Path] = (),
+) -> tuple[Path, TrainResult]:
     """Train one multi-task Table-1 ``variant`` on the shipped Mg slabs (split ``train_cfg.split``,
     seed ``train_cfg.seed``; the variant sets the loss weighting) and save a safe checkpoint at
     ``out``. ``extra_labels``: labels tables whose rows join the training rows only (the split of
@@ -215,15 +266,32 @@ def train_variant(out: Path, variant: str, train_cfg: TrainConfig, graph_config:
     idx = make_split(train_cfg.split, n_base, groups[:n_base], train_cfg.seed)
     if labels:
         idx = with_extra_training_rows(idx, n_base, len(labels))
-    res = train(data, idx, ModelConfig(tasks=TASKS, surface_flag=surface, readout=readout), train_cfg, run_dir=run_dir)
+    res = train(
+        data, idx, ModelConfig(tasks=TASKS, surface_flag=surface, readout=readout), train_cfg, run_dir=run_dir
+    )
     spec = DATASETS["mg_binary_slabs"]
     card = save_checkpoint(
-        Path(out), res.model, graph_config, res.normalizer, train_cfg,
-        training_data={"datasets": ["mg_binary_slabs"], "sha256": sha256_files(sorted(spec.path.glob("*.*"))),
-                       "n_train_val_test": [len(i) for i in idx],
-                       **_extra_card(labels, pd.DataFrame({"source": np.where(np.arange(len(data)) < n_base,
-                                                                              "mg_binary_slabs", SOURCE),
-                                                            "chemsys": groups}), idx)},
-        metrics=res.metrics, extra={"best_epoch": res.best_epoch, "history": res.history},
+        Path(out),
+        res.model,
+        graph_config,
+        res.normalizer,
+        train_cfg,
+        training_data={
+            "datasets": ["mg_binary_slabs"],
+            "sha256": sha256_files(sorted(spec.path.glob("*.*"))),
+            "n_train_val_test": [len(i) for i in idx],
+            **_extra_card(
+                labels,
+                pd.DataFrame(
+                    {
+                        "source": np.where(np.arange(len(data)) < n_base, "mg_binary_slabs", SOURCE),
+                        "chemsys": groups,
+                    }
+                ),
+                idx,
+            ),
+        },
+        metrics=res.metrics,
+        extra={"best_epoch": res.best_epoch, "history": res.history},
     )
     return card, res

@@ -7,8 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def random_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_split(
+    n: int,
+    seed: int,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random 60/20/20 split of ``n`` rows (indices), reproducible from ``seed`` (``fractions``:
     the train, validation and test fractions)."""
     perm = np.random.default_rng(seed).permutation(n)
@@ -17,9 +20,11 @@ def random_split(n: int, seed: int, fractions: tuple[float, float, float] = (0.6
     return np.sort(perm[:n_train]), np.sort(perm[n_train : n_train + n_val]), np.sort(perm[n_train + n_val :])
 
 
-def grouped_split(groups: np.ndarray | Sequence[str], seed: int,
-                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def grouped_split(
+    groups: np.ndarray | Sequence[str],
+    seed: int,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split whole groups (chemical systems): shuffled systems fill test, then validation, to
     about the requested fractions of rows; the rest is training. No system is in two splits.
 
@@ -42,9 +47,13 @@ def grouped_split(groups: np.ndarray | Sequence[str], seed: int,
     return tuple(np.flatnonzero(rows == k) for k in (0, 1, 2))  # type: ignore[return-value]
 
 
-def make_split(kind: str, n: int, groups: np.ndarray | Sequence[str], seed: int,
-               fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_split(
+    kind: str,
+    n: int,
+    groups: np.ndarray | Sequence[str],
+    seed: int,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test row indices of ``n`` rows: :func:`random_split` (``kind``
     "random") or :func:`grouped_split` of ``groups`` (each row's chemical system; ``kind``
     "grouped"), reproducible from ``seed`` (``fractions``: the train, validation and test fractions)."""

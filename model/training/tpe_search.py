@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 TRIALS_FILE = "trials.json"
 RESULT_FILE = "hyperopt.json"
-OBJECTIVE = ("best validation score over the epochs of one training: mean over tasks of validation MAE / "
-             "training-set std (model.train._val_score, the criterion training selects its epoch by)")
+OBJECTIVE = (
+    "best validation score over the epochs of one training: mean over tasks of validation MAE / "
+    "training-set std (model.train._val_score, the criterion training selects its epoch by)"
+)
 _PAPER = (ModelConfig(), TrainConfig(), GraphConfig())
 _RESUME_IGNORES = ("max_evals", "threads", "device")  # settings a resumed search may change
 
@@ -80,30 +82,46 @@ def space_expression(space: SearchSpace) -> dict:
         "n_hidden": hp.choice("n_hidden", list(space.n_hidden)),
         "surface_depth": hp.choice("surface_depth", list(space.surface_depth)),
         "gradnorm_alpha": hp.uniform("gradnorm_alpha", *space.gradnorm_alpha),
-        "weight_decay": hp.choice("weight_decay", [0.0, hp.loguniform("weight_decay_value", math.log(wlo),
-                                                                       math.log(whi))]),
+        "weight_decay": hp.choice(
+            "weight_decay", [0.0, hp.loguniform("weight_decay_value", math.log(wlo), math.log(whi))]
+        ),
     }
 
 
 def paper_params() -> dict:
     """The paper's configuration as a point of the space (the config defaults)."""
     m, t, g = _PAPER
-    return {"lr": t.lr, "batch_size": t.batch_size, "atom_fea_len": m.atom_fea_len, "h_fea_len": m.h_fea_len,
-            "n_conv": m.n_conv, "n_hidden": m.n_hidden, "surface_depth": g.surface_depth,
-            "gradnorm_alpha": t.gradnorm_alpha, "weight_decay": t.weight_decay}
+    return {
+        "lr": t.lr,
+        "batch_size": t.batch_size,
+        "atom_fea_len": m.atom_fea_len,
+        "h_fea_len": m.h_fea_len,
+        "n_conv": m.n_conv,
+        "n_hidden": m.n_hidden,
+        "surface_depth": g.surface_depth,
+        "gradnorm_alpha": t.gradnorm_alpha,
+        "weight_decay": t.weight_decay,
+    }
 
 
 def paper_vals(space: SearchSpace) -> dict:
     """:func:`paper_params` in hyperopt's raw form (choice indices); ValueError if outside ``space``."""
     p = paper_params()
-    vals = {"lr": [p["lr"]], "gradnorm_alpha": [p["gradnorm_alpha"]], "weight_decay": [0], "weight_decay_value": []}
+    vals = {
+        "lr": [p["lr"]],
+        "gradnorm_alpha": [p["gradnorm_alpha"]],
+        "weight_decay": [0],
+        "weight_decay_value": [],
+    }
     for k in ("batch_size", "atom_fea_len", "h_fea_len", "n_conv", "n_hidden", "surface_depth"):
         choices = list(getattr(space, k))
         if p[k] not in choices:
             raise ValueError(f"the paper's {k} = {p[k]} is not among the search space's {choices}")
         vals[k] = [choices.index(p[k])]
-    if not (space.lr[0] <= p["lr"] <= space.lr[1] and space.gradnorm_alpha[0] <= p["gradnorm_alpha"]
-            <= space.gradnorm_alpha[1]):
+    if not (
+        space.lr[0] <= p["lr"] <= space.lr[1]
+        and space.gradnorm_alpha[0] <= p["gradnorm_alpha"] <= space.gradnorm_alpha[1]
+    ):
         raise ValueError("the paper's learning rate or GradNorm α lies outside the search space")
     return vals
 
@@ -113,19 +131,36 @@ def params_of(space: SearchSpace, vals: dict) -> dict:
     from hyperopt import space_eval
 
     point = space_eval(space_expression(space), {k: v[0] for k, v in vals.items() if v})
-    return {k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else float(v))
-            for k, v in point.items()}
+    return {
+        k: (int(v) if isinstance(v, (int, np.integer)) and not isinstance(v, bool) else float(v))
+        for k, v in point.items()
+    }
 
 
-def configs_of(params: dict, cfg: HyperoptConfig, split: str | None = None) -> tuple[ModelConfig, TrainConfig, float]:
+def configs_of(
+    params: dict, cfg: HyperoptConfig, split: str | None = None
+) -> tuple[ModelConfig, TrainConfig, float]:
     """(model config, training config, surface depth in Å) of one point, at the search's schedule."""
-    model = ModelConfig(tasks=TASKS, surface_flag=True, atom_fea_len=int(params["atom_fea_len"]),
-                        n_conv=int(params["n_conv"]), h_fea_len=int(params["h_fea_len"]),
-                        n_hidden=int(params["n_hidden"]))
-    train_cfg = TrainConfig(epochs=cfg.epochs, lr_drop_epoch=cfg.lr_drop_epoch, batch_size=int(params["batch_size"]),
-                            lr=float(params["lr"]), gradnorm_alpha=float(params["gradnorm_alpha"]),
-                            weight_decay=float(params["weight_decay"]), split=split or cfg.split, seed=cfg.seed,
-                            threads=cfg.threads, device=cfg.device)
+    model = ModelConfig(
+        tasks=TASKS,
+        surface_flag=True,
+        atom_fea_len=int(params["atom_fea_len"]),
+        n_conv=int(params["n_conv"]),
+        h_fea_len=int(params["h_fea_len"]),
+        n_hidden=int(params["n_hidden"]),
+    )
+    train_cfg = TrainConfig(
+        epochs=cfg.epochs,
+        lr_drop_epoch=cfg.lr_drop_epoch,
+        batch_size=int(params["batch_size"]),
+        lr=float(params["lr"]),
+        gradnorm_alpha=float(params["gradnorm_alpha"]),
+        weight_decay=float(params["weight_decay"]),
+        split=split or cfg.split,
+        seed=cfg.seed,
+        threads=cfg.threads,
+        device=cfg.device,
+    )
     return model, train_cfg, float(params["surface_depth"])
 
 
@@ -148,10 +183,14 @@ class MgData:
 
         d = float(surface_depth)
         if d not in self._tensors:
-            self._tensors[d] = GraphTensors(dataset_graphs_at_depth("mg_binary_slabs", d).subset(self.rows), self.y)
+            self._tensors[d] = GraphTensors(
+                dataset_graphs_at_depth("mg_binary_slabs", d).subset(self.rows), self.y
+            )
         return self._tensors[d]
 
-    def split(self, kind: str, seed: int, train_fraction: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def split(
+        self, kind: str, seed: int, train_fraction: float = 1.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Table 1's 60/20/20 split (``grouped``: whole chemical systems); with ``train_fraction`` < 1
         a seeded subsample of the training rows (validation and test unchanged)."""
         tr, va, te = make_split(kind, len(self.rows), self.groups, seed)
@@ -161,12 +200,19 @@ class MgData:
         return tr, va, te
 
 
-def train_point(data: MgData, params: dict, cfg: HyperoptConfig, split: str | None = None,
-                train_fraction: float | None = None) -> TrainResult:
+def train_point(
+    data: MgData,
+    params: dict,
+    cfg: HyperoptConfig,
+    split: str | None = None,
+    train_fraction: float | None = None,
+) -> TrainResult:
     """Train one point of the space on ``data``'s fixed ``split`` (default: the search's) at the
     search's schedule."""
     model, train_cfg, depth = configs_of(params, cfg, split)
-    idx = data.split(train_cfg.split, cfg.seed, cfg.train_fraction if train_fraction is None else train_fraction)
+    idx = data.split(
+        train_cfg.split, cfg.seed, cfg.train_fraction if train_fraction is None else train_fraction
+    )
     return train(data.tensors(depth), idx, model, train_cfg, progress=False)
 
 
@@ -180,8 +226,16 @@ def _evaluate(data: MgData, space: SearchSpace, tid: int, vals: dict, cfg: Hyper
         return Trial(tid, vals, params, None, "fail", time.perf_counter() - t0, error=str(e))
     scores = np.array([h["val_score"] for h in res.history], dtype=float)
     best = int(np.nanargmin(scores))
-    return Trial(tid, vals, params, float(scores[best]), "ok", time.perf_counter() - t0, best_epoch=best,
-                 val_mae={t: float(res.history[best][f"val_mae_{t}"]) for t in TASKS})
+    return Trial(
+        tid,
+        vals,
+        params,
+        float(scores[best]),
+        "ok",
+        time.perf_counter() - t0,
+        best_epoch=best,
+        val_mae={t: float(res.history[best][f"val_mae_{t}"]) for t in TASKS},
+    )
 
 
 # ---- hyperopt's Trials from the JSON history, one suggestion at a time ----
@@ -190,11 +244,20 @@ def trials_of(history: list[Trial]) -> Trials:
     from hyperopt import JOB_STATE_DONE, STATUS_FAIL, STATUS_OK, Trials
 
     trials = Trials()
-    results = [{"status": STATUS_OK, "loss": t.val_loss} if t.status == "ok" else {"status": STATUS_FAIL}
-               for t in history]
-    miscs = [{"tid": t.tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
-              "vals": {k: list(v) for k, v in t.vals.items()},
-              "idxs": {k: [t.tid] if v else [] for k, v in t.vals.items()}} for t in history]
+    results = [
+        {"status": STATUS_OK, "loss": t.val_loss} if t.status == "ok" else {"status": STATUS_FAIL}
+        for t in history
+    ]
+    miscs = [
+        {
+            "tid": t.tid,
+            "cmd": ("domain_attachment", "FMinIter_Domain"),
+            "workdir": None,
+            "vals": {k: list(v) for k, v in t.vals.items()},
+            "idxs": {k: [t.tid] if v else [] for k, v in t.vals.items()},
+        }
+        for t in history
+    ]
     docs = trials.new_trial_docs([t.tid for t in history], [None] * len(history), results, miscs)
     for d in docs:
         d["state"] = JOB_STATE_DONE
@@ -239,7 +302,9 @@ def load_trials(out: Path, cfg: HyperoptConfig, space: SearchSpace) -> list[Tria
         return []
     doc = json.loads(path.read_text())
     if {k: doc.get(k) for k in ("config", "space")} != _identity(cfg, space):
-        raise SearchMismatchError(f"{path} holds a search with other settings; give a new --out to start another")
+        raise SearchMismatchError(
+            f"{path} holds a search with other settings; give a new --out to start another"
+        )
     return [Trial(**t) for t in doc["trials"]]
 
 
@@ -255,16 +320,43 @@ def summary(history: list[Trial], cfg: HyperoptConfig, space: SearchSpace) -> di
     ok = [t for t in history if t.status == "ok"]
     best = min(ok, key=lambda t: t.val_loss) if ok else None
     paper = next((t for t in history if t.params == paper_params()), None)
-    pick = (lambda t: None if t is None else
-            {"tid": t.tid, "params": t.params, "val_loss": t.val_loss, "val_mae": t.val_mae, "best_epoch": t.best_epoch})
-    return {"objective": OBJECTIVE, "config": cfg.to_dict(), "space": space.to_dict(),
-            "trials": [{"tid": t.tid, "params": t.params, "val_loss": t.val_loss, "status": t.status,
-                        "wall_s": round(t.wall_s, 1)} for t in history],
-            "best": pick(best), "paper": pick(paper)}
+    pick = lambda t: (
+        None
+        if t is None
+        else {
+            "tid": t.tid,
+            "params": t.params,
+            "val_loss": t.val_loss,
+            "val_mae": t.val_mae,
+            "best_epoch": t.best_epoch,
+        }
+    )
+    return {
+        "objective": OBJECTIVE,
+        "config": cfg.to_dict(),
+        "space": space.to_dict(),
+        "trials": [
+            {
+                "tid": t.tid,
+                "params": t.params,
+                "val_loss": t.val_loss,
+                "status": t.status,
+                "wall_s": round(t.wall_s, 1),
+            }
+            for t in history
+        ],
+        "best": pick(best),
+        "paper": pick(paper),
+    }
 
 
-def run_search(out: Path, cfg: HyperoptConfig, space: SearchSpace | None = None, progress: bool = True,
-               data: MgData | None = None) -> dict:
+def run_search(
+    out: Path,
+    cfg: HyperoptConfig,
+    space: SearchSpace | None = None,
+    progress: bool = True,
+    data: MgData | None = None,
+) -> dict:
     """Run (or resume) a TPE search until ``cfg.max_evals`` trials are finished; write
     ``out/trials.json`` after every trial and ``out/hyperopt.json`` (:func:`summary`) at the end."""
     from semcgcnn.paths import atomic_write_bytes
@@ -281,13 +373,17 @@ def run_search(out: Path, cfg: HyperoptConfig, space: SearchSpace | None = None,
         advance = bars.stage("trial", cfg.max_evals, completed=min(len(history), cfg.max_evals))
         while len(history) < cfg.max_evals:
             tid = len(history)
-            vals = paper_vals(space) if tid == 0 and cfg.start_from_paper else suggest(space, history, tid, cfg)
+            vals = (
+                paper_vals(space) if tid == 0 and cfg.start_from_paper else suggest(space, history, tid, cfg)
+            )
             trial = _evaluate(data, space, tid, vals, cfg)
             history.append(trial)
             _save_trials(out, cfg, space, history)
             log.info("trial %d: val loss %s in %.0f s, %s", tid, trial.val_loss, trial.wall_s, trial.params)
-            advance(1, info=f"best {min((t.val_loss for t in history if t.val_loss is not None), default=math.nan):.4f}")
-    result = summary(history[:cfg.max_evals] if len(history) > cfg.max_evals else history, cfg, space)
+            advance(
+                1,
+                info=f"best {min((t.val_loss for t in history if t.val_loss is not None), default=math.nan):.4f}",
+            )
+    result = summary(history[: cfg.max_evals] if len(history) > cfg.max_evals else history, cfg, space)
     atomic_write_bytes(out / RESULT_FILE, lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     return result
-

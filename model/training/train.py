@@ -41,8 +41,9 @@ class TrainResult:
     task_weights: list = field(default_factory=list)
 
 
-def evaluate(model: SEMCGCNN, data: GraphTensors, idx: np.ndarray | Sequence[int],
-             normalizer: Normalizer) -> dict:
+def evaluate(
+    model: SEMCGCNN, data: GraphTensors, idx: np.ndarray | Sequence[int], normalizer: Normalizer
+) -> dict:
     """Regression metrics per task (original units) of ``model`` on some rows.
 
     Args:
@@ -80,8 +81,13 @@ class _Session:
     data: GraphTensors
 
 
-def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, train_cfg: TrainConfig,
-           init: SEMCGCNN | None = None) -> _Session:
+def _start(
+    data: GraphTensors,
+    train_idx: np.ndarray,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    init: SEMCGCNN | None = None,
+) -> _Session:
     """Threads, seeds, normaliser (training rows only), model (a copy of ``init`` if given, else a
     random initialisation), optimiser over the trainable parameters and task weighting."""
     from semcgcnn.runtime import keep_freed_memory
@@ -99,11 +105,16 @@ def _start(data: GraphTensors, train_idx: np.ndarray, model_cfg: ModelConfig, tr
     model = copy.deepcopy(init) if init is not None else SEMCGCNN(model_cfg)
     model = model.set_target_scale(normalizer.mean, normalizer.std)
     model = model.to(device)  # initialised on the CPU: same weights on any device
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=train_cfg.lr,
-                           weight_decay=train_cfg.weight_decay)
+    opt = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=train_cfg.lr,
+        weight_decay=train_cfg.weight_decay,
+    )
     n_tasks = len(model_cfg.tasks)
     if train_cfg.weighting == "gradnorm" and n_tasks > 1 and not model.shared_layer.requires_grad:
-        raise ValueError("GradNorm measures gradients at the last convolution, which is frozen: use equal weighting")
+        raise ValueError(
+            "GradNorm measures gradients at the last convolution, which is frozen: use equal weighting"
+        )
     weighting = (
         GradNorm(n_tasks, train_cfg.gradnorm_alpha, train_cfg.gradnorm_lr, device=device)
         if train_cfg.weighting == "gradnorm"
@@ -118,11 +129,19 @@ def _initial_state(run: _Session, ckpt: Path | None) -> dict:
         state = _resume(ckpt, run.model, run.opt, run.weighting, run.rng)
         log.info("resuming %s from epoch %d", ckpt.parent, state["epoch"])
         return state
-    return {"epoch": 0, "best_score": float("inf"), "best_epoch": -1, "best_model": None, "history": [], "train_s": 0.0}
+    return {
+        "epoch": 0,
+        "best_score": float("inf"),
+        "best_epoch": -1,
+        "best_model": None,
+        "history": [],
+        "train_s": 0.0,
+    }
 
 
-def _run_epoch(run: _Session, epoch: int, train_idx: np.ndarray, val_idx: np.ndarray, train_cfg: TrainConfig,
-               state: dict) -> tuple[float, float, float]:
+def _run_epoch(
+    run: _Session, epoch: int, train_idx: np.ndarray, val_idx: np.ndarray, train_cfg: TrainConfig, state: dict
+) -> tuple[float, float, float]:
     """One epoch at its learning rate, validation, best-model bookkeeping; returns
     ``(train_loss, val_score, epoch_s)``."""
     tasks = run.model.cfg.tasks
@@ -130,9 +149,17 @@ def _run_epoch(run: _Session, epoch: int, train_idx: np.ndarray, val_idx: np.nda
     for g in run.opt.param_groups:
         g["lr"] = lr
     t0 = time.perf_counter()
-    train_loss = train_epoch(run.model, run.opt, run.weighting, run.data, run.rng.permutation(train_idx),
-                             train_cfg.batch_size, run.normalizer, keep_batch_norm_statistics=False,
-                             skip_single_crystal_batches=True)
+    train_loss = train_epoch(
+        run.model,
+        run.opt,
+        run.weighting,
+        run.data,
+        run.rng.permutation(train_idx),
+        train_cfg.batch_size,
+        run.normalizer,
+        keep_batch_norm_statistics=False,
+        skip_single_crystal_batches=True,
+    )
     epoch_s = time.perf_counter() - t0
     val = evaluate(run.model, run.data, val_idx, run.normalizer)
     score = val_score(val, run.normalizer, tasks)
@@ -140,9 +167,15 @@ def _run_epoch(run: _Session, epoch: int, train_idx: np.ndarray, val_idx: np.nda
         state.update(best_score=score, best_epoch=epoch, best_model=copy.deepcopy(run.model.state_dict()))
     state["train_s"] += epoch_s
     state["history"].append(
-        {"epoch": epoch, "lr": lr, "train_loss": train_loss, "val_score": score, "epoch_s": epoch_s,
-         "weights": [float(w) for w in run.weighting.weights.detach()],
-         **{f"val_mae_{t}": val[t]["mae"] for t in tasks}}
+        {
+            "epoch": epoch,
+            "lr": lr,
+            "train_loss": train_loss,
+            "val_score": score,
+            "epoch_s": epoch_s,
+            "weights": [float(w) for w in run.weighting.weights.detach()],
+            **{f"val_mae_{t}": val[t]["mae"] for t in tasks},
+        }
     )
     state["epoch"] = epoch + 1
     return train_loss, score, epoch_s
@@ -172,26 +205,46 @@ def train(
         if ckpt:
             _save_resume(ckpt, run.model, run.opt, run.weighting, run.rng, state)
         bar(epoch, train_loss, score)
-        if epoch == 0 or (epoch + 1) % 25 == 0:  # a heartbeat where no progress bar is drawn (logs, batch jobs)
-            log.info("epoch %d/%d: %.2f s, train loss %.4f, val score %.4f", epoch + 1, train_cfg.epochs,
-                     epoch_s, train_loss, score)
+        if (
+            epoch == 0 or (epoch + 1) % 25 == 0
+        ):  # a heartbeat where no progress bar is drawn (logs, batch jobs)
+            log.info(
+                "epoch %d/%d: %.2f s, train loss %.4f, val score %.4f",
+                epoch + 1,
+                train_cfg.epochs,
+                epoch_s,
+                train_loss,
+                score,
+            )
     bar(None, 0, 0)
     if state["best_model"] is None:
         raise TrainingDivergedError(f"no finite validation score in {train_cfg.epochs} epochs")
     run.model.load_state_dict(state["best_model"])
-    metrics = {name: evaluate(run.model, run.data, idx, run.normalizer) for name, idx in
-               (("train", train_idx), ("val", val_idx), ("test", test_idx))}
+    metrics = {
+        name: evaluate(run.model, run.data, idx, run.normalizer)
+        for name, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
+    }
     hist = state["history"]
     return TrainResult(
-        model=run.model.cpu(), normalizer=run.normalizer, metrics=metrics, history=hist,
-        best_epoch=state["best_epoch"], wall_s=time.perf_counter() - t_start,
+        model=run.model.cpu(),
+        normalizer=run.normalizer,
+        metrics=metrics,
+        history=hist,
+        best_epoch=state["best_epoch"],
+        wall_s=time.perf_counter() - t_start,
         epoch_s=float(np.median([h["epoch_s"] for h in hist])) if hist else 0.0,
         task_weights=[float(w) for w in run.weighting.weights.detach()],
     )
 
 
-def _save_resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights,
-                 rng: np.random.Generator, state: dict) -> None:
+def _save_resume(
+    path: Path,
+    model: SEMCGCNN,
+    opt: torch.optim.Optimizer,
+    weighting: TaskWeights,
+    rng: np.random.Generator,
+    state: dict,
+) -> None:
     from semcgcnn.paths import atomic_write_bytes
 
     blob = {
@@ -211,9 +264,12 @@ def _save_resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weight
     atomic_write_bytes(path, lambda tmp: torch.save(blob, tmp))
 
 
-def _resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights,
-            rng: np.random.Generator) -> dict:
-    blob = torch.load(path, weights_only=True, map_location="cpu")  # load_state_dict copies to the model's device
+def _resume(
+    path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: TaskWeights, rng: np.random.Generator
+) -> dict:
+    blob = torch.load(
+        path, weights_only=True, map_location="cpu"
+    )  # load_state_dict copies to the model's device
     model.load_state_dict(blob["model"])
     opt.load_state_dict(blob["optimizer"])
     weighting.load_state_dict(blob["weighting"])
@@ -226,8 +282,12 @@ def _resume(path: Path, model: SEMCGCNN, opt: torch.optim.Optimizer, weighting: 
 
 def _rng_to_tensor(rng: np.random.Generator) -> dict:
     s = rng.bit_generator.state
-    return {"state": str(s["state"]["state"]), "inc": str(s["state"]["inc"]),
-            "has_uint32": s["has_uint32"], "uinteger": s["uinteger"]}
+    return {
+        "state": str(s["state"]["state"]),
+        "inc": str(s["state"]["inc"]),
+        "has_uint32": s["has_uint32"],
+        "uinteger": s["uinteger"],
+    }
 
 
 def _tensor_to_rng(d: dict, rng: np.random.Generator) -> None:

@@ -40,20 +40,28 @@ def transfer_model(parent: Checkpoint, tasks: Sequence[str] | None = None, freez
     tasks = tuple(tasks or parent.tasks)
     unknown = [t for t in tasks if t not in parent.tasks]
     if unknown or len(set(tasks)) != len(tasks):
-        raise ValueError(f"tasks {list(tasks)}: each must be one of the pretrained model's {list(parent.tasks)}, once")
+        raise ValueError(
+            f"tasks {list(tasks)}: each must be one of the pretrained model's {list(parent.tasks)}, once"
+        )
     model = SEMCGCNN(replace(parent.model.cfg, tasks=tasks))
-    state = {k: v for k, v in parent.model.state_dict().items()
-             if k not in _TARGET_SCALE and (not k.startswith("heads.") or k.split(".")[1] in tasks)}
+    state = {
+        k: v
+        for k, v in parent.model.state_dict().items()
+        if k not in _TARGET_SCALE and (not k.startswith("heads.") or k.split(".")[1] in tasks)
+    }
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) - set(_TARGET_SCALE) or unexpected:
-        raise ValueError(f"the pretrained weights do not fit the transfer model (missing {missing}, extra {unexpected})")
+        raise ValueError(
+            f"the pretrained weights do not fit the transfer model (missing {missing}, extra {unexpected})"
+        )
     if freeze:
         freeze_encoder(model)
     return model
 
 
-def transfer_tensors(parent: Checkpoint, datasets: Sequence[str],
-                     tasks: Sequence[str] | None = None) -> tuple[GraphTensors, pd.DataFrame]:
+def transfer_tensors(
+    parent: Checkpoint, datasets: Sequence[str], tasks: Sequence[str] | None = None
+) -> tuple[GraphTensors, pd.DataFrame]:
     """Graph tensors of the shipped ``datasets`` for a model of ``parent``'s inputs (its graph
     config and element descriptors), targets in ``tasks`` order, and the row table."""
     tasks = tuple(tasks or parent.tasks)
@@ -62,9 +70,17 @@ def transfer_tensors(parent: Checkpoint, datasets: Sequence[str],
     return GraphTensors(gs, y[:, cols], descriptors=parent.descriptor_table), frame
 
 
-def train_transfer(parent: Checkpoint, data: GraphTensors, split: tuple[np.ndarray, np.ndarray, np.ndarray],
-                   train_cfg: TrainConfig, tasks: Sequence[str] | None = None, freeze: bool = False,
-                   scratch: bool = False, run_dir: Path | None = None, progress: bool = True) -> TrainResult:
+def train_transfer(
+    parent: Checkpoint,
+    data: GraphTensors,
+    split: tuple[np.ndarray, np.ndarray, np.ndarray],
+    train_cfg: TrainConfig,
+    tasks: Sequence[str] | None = None,
+    freeze: bool = False,
+    scratch: bool = False,
+    run_dir: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Train on ``data`` (:func:`transfer_tensors`) from ``parent``'s weights (:func:`transfer_model`),
     or with ``scratch`` from a random initialisation of the same architecture (the baseline).
     ``run_dir``: resumable, as :func:`~semcgcnn.model.training.train.train`. ``split``: the (train,
@@ -79,5 +95,6 @@ def train_transfer(parent: Checkpoint, data: GraphTensors, split: tuple[np.ndarr
     if scratch and freeze:
         raise ValueError("a model trained from scratch has no pretrained layers to freeze")
     model = transfer_model(parent, tasks, freeze)
-    return train(data, split, model.cfg, train_cfg, run_dir=run_dir, progress=progress,
-                 init=None if scratch else model)
+    return train(
+        data, split, model.cfg, train_cfg, run_dir=run_dir, progress=progress, init=None if scratch else model
+    )

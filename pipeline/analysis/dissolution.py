@@ -177,8 +177,9 @@ class Dissolution:
     reason: str = ""
 
 
-def equilibrium_potential(composition: Composition | str, formation_energy_eV_per_atom: float,
-                          cond: Conditions = DEFAULT_CONDITIONS) -> Dissolution:
+def equilibrium_potential(
+    composition: Composition | str, formation_energy_eV_per_atom: float, cond: Conditions = DEFAULT_CONDITIONS
+) -> Dissolution:
     """E (V vs SHE) of the anodic dissolution of ``composition`` (a pymatgen Composition or a
     formula) with the formation energy ``formation_energy_eV_per_atom``, under the aqueous
     conditions ``cond``; NaN with a reason where it cannot be computed."""
@@ -194,13 +195,21 @@ def equilibrium_potential(composition: Composition | str, formation_energy_eV_pe
         s = dissolved_species(el.symbol, cond)
         (missing.append(el.symbol) if s is None else picked.__setitem__(el.symbol, s))
     if missing:
-        return Dissolution(formula, math.nan, math.nan, "", "",
-                           f"no aqueous species of {', '.join(missing)} with it oxidised in the shipped ion table")
+        return Dissolution(
+            formula,
+            math.nan,
+            math.nan,
+            "",
+            "",
+            f"no aqueous species of {', '.join(missing)} with it oxidised in the shipped ion table",
+        )
     n = {el.symbol: float(x) for el, x in units.items()}
     dg_f = formation_energy_eV_per_atom * units.num_atoms
     z = sum(n[el] * s.electrons for el, s in picked.items())
     ions = sum(n[el] * s.free_energy_eV(cond) for el, s in picked.items())
-    return Dissolution(formula, (ions - dg_f) / z, z, _reaction(units, picked), ", ".join(s.name for s in picked.values()))
+    return Dissolution(
+        formula, (ions - dg_f) / z, z, _reaction(units, picked), ", ".join(s.name for s in picked.values())
+    )
 
 
 def _reaction(units: Composition, picked: Mapping[str, Species]) -> str:
@@ -211,7 +220,11 @@ def _reaction(units: Composition, picked: Mapping[str, Species]) -> str:
     water = sum(n[el] * s.water for el, s in picked.items())
     protons = sum(n[el] * s.protons for el, s in picked.items())
     electrons = sum(n[el] * s.electrons for el, s in picked.items())
-    left = [units.reduced_formula] + ([term(water, "H2O")] if water else []) + ([term(-protons, "H+")] if protons < 0 else [])
+    left = (
+        [units.reduced_formula]
+        + ([term(water, "H2O")] if water else [])
+        + ([term(-protons, "H+")] if protons < 0 else [])
+    )
     right = [term(n[el], s.name) for el, s in picked.items()]
     right += ([term(protons, "H+")] if protons > 0 else []) + [term(electrons, "e-")]
     return f"{' + '.join(left)} → {' + '.join(right)}"

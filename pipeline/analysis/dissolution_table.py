@@ -18,8 +18,12 @@ from .formation_energy import formation_energies, resolve_source
 log = logging.getLogger(__name__)
 
 
-def dissolution_frame(run_dir: Path, source: str = "auto", cond: Conditions = DEFAULT_CONDITIONS,
-                      advance: Callable[..., None] | None = None) -> pd.DataFrame:
+def dissolution_frame(
+    run_dir: Path,
+    source: str = "auto",
+    cond: Conditions = DEFAULT_CONDITIONS,
+    advance: Callable[..., None] | None = None,
+) -> pd.DataFrame:
     """One row per compound of the screen in ``run_dir`` (columns of the ``dissolution`` schema).
 
     Args:
@@ -41,17 +45,27 @@ def dissolution_frame(run_dir: Path, source: str = "auto", cond: Conditions = DE
     for cid in ids:
         f = fe[cid]
         d = equilibrium_potential(bulks[cid].composition, f.eV_per_atom, cond)
-        rows.append({
-            "compound_id": cid, "formula": d.reduced_formula, "formation_energy_eV_per_atom": f.eV_per_atom,
-            "formation_energy_source": f.source, "equilibrium_potential_V_SHE": d.equilibrium_potential_V_SHE,
-            "electrons_per_formula_unit": d.electrons_per_formula_unit, "dissolved_species": d.species,
-            "reaction": d.reaction, "pH": cond.pH, "concentration_mol_per_L": cond.concentration_mol_per_L,
-            "reason": f.reason or d.reason,
-        })
+        rows.append(
+            {
+                "compound_id": cid,
+                "formula": d.reduced_formula,
+                "formation_energy_eV_per_atom": f.eV_per_atom,
+                "formation_energy_source": f.source,
+                "equilibrium_potential_V_SHE": d.equilibrium_potential_V_SHE,
+                "electrons_per_formula_unit": d.electrons_per_formula_unit,
+                "dissolved_species": d.species,
+                "reaction": d.reaction,
+                "pH": cond.pH,
+                "concentration_mol_per_L": cond.concentration_mol_per_L,
+                "reason": f.reason or d.reason,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def write_dissolution(run_dir: Path, frame: pd.DataFrame, source: str, cond: Conditions = DEFAULT_CONDITIONS) -> Path:
+def write_dissolution(
+    run_dir: Path, frame: pd.DataFrame, source: str, cond: Conditions = DEFAULT_CONDITIONS
+) -> Path:
     """``run_dir/dissolution.parquet`` with its provenance."""
     from dataclasses import asdict
 
@@ -59,9 +73,16 @@ def write_dissolution(run_dir: Path, frame: pd.DataFrame, source: str, cond: Con
 
     _, manifest = results.read_table(run_dir, "compounds")
     path = results.table_path(run_dir, results.DISSOLUTION)
-    meta = provenance(manifest.get("model_id", ""), "semcgcnn dissolution",
-                      {"source": source, "conditions": asdict(cond), "ion_table": "reference_tables/"
-                       "aqueous_ion_formation_energies.csv (GNscSHI/GalvCalc ion_energy.yaml)"})
+    meta = provenance(
+        manifest.get("model_id", ""),
+        "semcgcnn dissolution",
+        {
+            "source": source,
+            "conditions": asdict(cond),
+            "ion_table": "reference_tables/"
+            "aqueous_ion_formation_energies.csv (GNscSHI/GalvCalc ion_energy.yaml)",
+        },
+    )
     write_parquet(path, to_table("dissolution", frame), meta)
     return path
 

@@ -53,15 +53,19 @@ def resolve_source(source: str, api_key: str | None = None) -> str:
     if source == "mp" and not key:
         raise FormationEnergyError("--source mp needs a Materials Project API key: set MP_API_KEY")
     if source == "shipped":
-        raise FormationEnergyError("the shipped MP table (matcalc elasticity subset, mg_binary_bulk) holds no "
-                                   "formation energies: use --source mlip (offline) or mp (needs MP_API_KEY)")
+        raise FormationEnergyError(
+            "the shipped MP table (matcalc elasticity subset, mg_binary_bulk) holds no "
+            "formation energies: use --source mlip (offline) or mp (needs MP_API_KEY)"
+        )
     if source not in ("mp", "mlip"):
         raise FormationEnergyError(f"unknown source {source!r}: choose auto, mp, shipped or mlip")
     if source == "mlip" and importlib.util.find_spec("sevenn") is None:
         from semcgcnn.pipeline.labelling.mlip import INSTALL_HINT
 
-        raise FormationEnergyError(f"offline formation energies need the SevenNet ML potential: {INSTALL_HINT} "
-                                   "(or set MP_API_KEY for --source mp)")
+        raise FormationEnergyError(
+            f"offline formation energies need the SevenNet ML potential: {INSTALL_HINT} "
+            "(or set MP_API_KEY for --source mp)"
+        )
     return source
 
 
@@ -75,15 +79,22 @@ def mp_formation_energies(material_ids: list[str], api_key: str | None = None) -
     try:
         with warnings.catch_warnings(), MPRester(api_key or os.environ.get("MP_API_KEY")) as mpr:
             warnings.simplefilter("ignore")
-            docs = mpr.materials.summary.search(material_ids=ids, fields=["material_id", "formation_energy_per_atom"])
+            docs = mpr.materials.summary.search(
+                material_ids=ids, fields=["material_id", "formation_energy_per_atom"]
+            )
     except Exception as exc:  # noqa: BLE001 - network, authentication, server errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FormationEnergyError(f"could not query the Materials Project (network or API key): {msg}") from None
+        raise FormationEnergyError(
+            f"could not query the Materials Project (network or API key): {msg}"
+        ) from None
     out = {}
     for d in docs:
         e = d.formation_energy_per_atom
-        out[str(d.material_id)] = FormationEnergy(float(e) if e is not None else math.nan, SOURCE_NAMES["mp"],
-                                                  "" if e is not None else "MP has no formation energy")
+        out[str(d.material_id)] = FormationEnergy(
+            float(e) if e is not None else math.nan,
+            SOURCE_NAMES["mp"],
+            "" if e is not None else "MP has no formation energy",
+        )
     return out
 
 
@@ -112,8 +123,12 @@ def mlip_formation_energy(structure: Structure) -> FormationEnergy:
     return FormationEnergy((mlip_energy_per_atom(structure) * comp.num_atoms - e_refs) / comp.num_atoms, name)
 
 
-def formation_energies(structures: Mapping[str, object], source: str, api_key: str | None = None,
-                       advance: Callable[..., None] | None = None) -> dict[str, FormationEnergy]:
+def formation_energies(
+    structures: Mapping[str, object],
+    source: str,
+    api_key: str | None = None,
+    advance: Callable[..., None] | None = None,
+) -> dict[str, FormationEnergy]:
     """Formation energy of each ``{compound_id: bulk structure}`` from ``source`` (``mp``/``mlip``,
     after :func:`resolve_source`); with ``mp``, compounds without an MP id fall back to the MLIP."""
     out = mp_formation_energies(list(structures), api_key) if source == "mp" else {}

@@ -40,8 +40,10 @@ def uncertainty_score(predictions: pd.DataFrame) -> pd.Series:
     """Σ over tasks of σ / median σ (NaN σ counts 0); a table without spread is refused."""
     stds = predictions[list(SCORE_COLUMNS)].astype(float)
     if stds.isna().all().all():
-        raise SelectionError("the screen's predictions carry no uncertainty (a single model screened them): "
-                             "screen again with the default ensemble model")
+        raise SelectionError(
+            "the screen's predictions carry no uncertainty (a single model screened them): "
+            "screen again with the default ensemble model"
+        )
     med = stds.median()
     return sum((stds[c] / med[c]).fillna(0.0) for c in SCORE_COLUMNS if math.isfinite(med[c]) and med[c] > 0)
 
@@ -66,8 +68,9 @@ def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
     if budget < 1:
         raise SelectionError(BUDGET_RULE)
     predictions = selectable(predictions)
-    df = predictions.assign(score=uncertainty_score(predictions)).sort_values(["score", "slab_id"],
-                                                                             ascending=[False, True])
+    df = predictions.assign(score=uncertainty_score(predictions)).sort_values(
+        ["score", "slab_id"], ascending=[False, True]
+    )
     remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}
     taken_facets: dict[str, set[str]] = {cid: set() for cid in remaining}
     picks: list[tuple[int, pd.Series]] = []
@@ -101,16 +104,35 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
     (out / "bulk").mkdir(parents=True, exist_ok=True)
     for cid in picks["compound_id"].unique():
         (out / "bulk" / f"{cid}.json").write_text(json.dumps(bulks[cid].as_dict()))
-    lines = ["#!/usr/bin/env bash", "# DFT labels of the picked slabs: every termination of each picked facet "
-             "(semcgcnn label cuts them as the screen did). BACKEND: gpaw (default), vasp or mlip.",
-             "set -euo pipefail", 'BACKEND=${BACKEND:-gpaw}; PRESET=${PRESET:-default}']
+    lines = [
+        "#!/usr/bin/env bash",
+        "# DFT labels of the picked slabs: every termination of each picked facet "
+        "(semcgcnn label cuts them as the screen did). BACKEND: gpaw (default), vasp or mlip.",
+        "set -euo pipefail",
+        "BACKEND=${BACKEND:-gpaw}; PRESET=${PRESET:-default}",
+    ]
     for (cid, hkl), _ in picks.groupby(["compound_id", "miller_index"], sort=False):
         h, k, l = hkl.strip("()").split()
-        lines.append(f'semcgcnn label "$(dirname "$0")/bulk/{cid}.json" --miller {h} {k} {l} --backend "$BACKEND" '
-                     f'--preset "$PRESET" --out "$(dirname "$0")/labels/{cid}_{h}{k}{l}"')
+        lines.append(
+            f'semcgcnn label "$(dirname "$0")/bulk/{cid}.json" --miller {h} {k} {l} --backend "$BACKEND" '
+            f'--preset "$PRESET" --out "$(dirname "$0")/labels/{cid}_{h}{k}{l}"'
+        )
     (out / "label.sh").write_text("\n".join(lines) + "\n")
-    keep = ["pick", "round", "slab_id", "compound_id", "miller_index", "termination_index",
-            "surface_energy_eV_per_A2", "surface_energy_eV_per_A2_std", "work_function_eV", "work_function_eV_std",
-            "score", "out_of_domain", "applicability", "model_id"]
+    keep = [
+        "pick",
+        "round",
+        "slab_id",
+        "compound_id",
+        "miller_index",
+        "termination_index",
+        "surface_energy_eV_per_A2",
+        "surface_energy_eV_per_A2_std",
+        "work_function_eV",
+        "work_function_eV_std",
+        "score",
+        "out_of_domain",
+        "applicability",
+        "model_id",
+    ]
     picks[[c for c in keep if c in picks]].to_parquet(out / "picks.parquet", index=False)
     return {"picks": out / "picks.parquet", "label_script": out / "label.sh", "bulk": out / "bulk"}

@@ -72,13 +72,25 @@ GPAW_PRESETS: dict[str, GpawSettings] = {
     # Mg(0001), 6 layers, a = 3.21 Å (bench/label_gpaw.py): k 10×10(×5), γ 6 % above the reference
     # 0.0318 eV/Å² (PW 300 eV / k 12 gives +6 % too: the rest is PBE vs the reference), work
     # function 3.70 eV; ~25 s for bulk + slab on 2 cores. Coarser k (7×7, 8×8) puts γ 19 % off.
-    "fast": GpawSettings(ecut_eV=250.0, kpt_density_A=4.0, smearing_eV=0.1, scf_energy_eV=1e-3,
-                         relax_fmax_eV_A=0.1, relax_max_steps=20),
+    "fast": GpawSettings(
+        ecut_eV=250.0,
+        kpt_density_A=4.0,
+        smearing_eV=0.1,
+        scf_energy_eV=1e-3,
+        relax_fmax_eV_A=0.1,
+        relax_max_steps=20,
+    ),
     # Converged: γ of Mg(0001) moves < 0.1 % from PW 300 to 400 eV (notes: 0.5404 → 0.5409 J/m²);
     # 450 eV leaves margin for harder setups (O, F, transition metals) and for the cell stress.
     # k density 6 Å: 14×14(×8) for hcp Mg, past the 12×12 where γ is converged to ~1 %.
-    "default": GpawSettings(ecut_eV=450.0, kpt_density_A=6.0, smearing_eV=0.1, scf_energy_eV=5e-4,
-                            relax_fmax_eV_A=0.02, relax_max_steps=200),
+    "default": GpawSettings(
+        ecut_eV=450.0,
+        kpt_density_A=6.0,
+        smearing_eV=0.1,
+        scf_energy_eV=5e-4,
+        relax_fmax_eV_A=0.02,
+        relax_max_steps=200,
+    ),
 }
 
 
@@ -152,7 +164,9 @@ def gpaw_info() -> dict:
     :func:`gpaw_python` found; asked once per interpreter."""
     python = gpaw_python()
     if python not in _INFO:
-        r = subprocess.run([python, "-c", _PROBE], capture_output=True, text=True, timeout=300, env=_child_env())
+        r = subprocess.run(
+            [python, "-c", _PROBE], capture_output=True, text=True, timeout=300, env=_child_env()
+        )
         if r.returncode != 0:
             raise LabelError(f"GPAW in {python} does not start: {_last_line(r.stderr) or 'no message'}")
         _INFO[python] = json.loads(r.stdout.strip().splitlines()[-1])
@@ -176,6 +190,7 @@ def check_gpaw(structures) -> None:
 
 
 # ---------------------------------------------------------------- k-points
+
 
 def kpoint_mesh(lattice_matrix, density_A: float, kind: str) -> tuple[int, int, int]:
     """Γ-centred mesh for a cell (rows a, b, c in Å), see the module docstring."""
@@ -209,7 +224,7 @@ def plane_waves(structure, ecut_eV: float) -> int:
     (GPAW's count for Mg, 428 and 2530, within 5 %)."""
     bohr_A, hartree_eV = 0.52917721, 27.211386
     k = math.sqrt(2.0 * ecut_eV / hartree_eV)
-    return math.ceil(structure.volume / bohr_A ** 3 * k ** 3 / (6.0 * math.pi ** 2))
+    return math.ceil(structure.volume / bohr_A**3 * k**3 / (6.0 * math.pi**2))
 
 
 def n_bands(structure) -> int:
@@ -267,18 +282,26 @@ def check_size(structures: list[tuple[str, object, str]], settings: GpawSettings
     for name, structure, kind in structures:
         need = estimate_memory_bytes(structure, kind, settings)
         if need > free:
-            raise LabelError(f"{name} {kind}: {len(structure)} atoms, GPAW would need about "
-                             f"{need / 1e9:.1f} GB of memory and this machine has {free / 1e9:.1f} GB "
-                             "available; label a smaller cell, or pass --force-size to run it anyway")
+            raise LabelError(
+                f"{name} {kind}: {len(structure)} atoms, GPAW would need about "
+                f"{need / 1e9:.1f} GB of memory and this machine has {free / 1e9:.1f} GB "
+                "available; label a smaller cell, or pass --force-size to run it anyway"
+            )
 
 
 # ---------------------------------------------------------------- running
 
+
 def _child_env() -> dict:
     env = dict(os.environ)
-    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
+    env.update(
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+    )
     env.pop("PYTHONPATH", None)  # the venv's packages (numpy 2) must not leak into GPAW's interpreter
     env.pop("PYTHONHOME", None)
     return env
@@ -344,7 +367,7 @@ def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     for ln in reversed(lines):
         if ln.startswith("gpaw runner:"):
-            return ln[len("gpaw runner:"):].strip()
+            return ln[len("gpaw runner:") :].strip()
     noise = ("----", "mpirun", "MPI_ABORT", "NOTE:", "You may", "with errorcode", "*** ", "[")
     meaningful = [ln for ln in lines if not ln.startswith(noise)]
     return (meaningful or lines or [""])[-1]
@@ -357,8 +380,14 @@ def _failure(kind: str, workdir: Path, reason: str) -> LabelError:
     return LabelError(f"GPAW {kind} calculation in {workdir} failed: {reason}")
 
 
-def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", workdir: str | os.PathLike = ".",
-             relax: bool = True, relax_cell: bool = False) -> CalcResult:
+def run_gpaw(
+    structure,
+    kind: str,
+    settings: GpawSettings | str = "default",
+    workdir: str | os.PathLike = ".",
+    relax: bool = True,
+    relax_cell: bool = False,
+) -> CalcResult:
     """One GPAW calculation of ``structure`` (pymatgen) as a ``"bulk"`` or ``"slab"``, in ``workdir``.
 
     ``relax``: BFGS on the atoms (a slab's ``selective_dynamics`` site property, as set by
@@ -378,7 +407,9 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
     if kind not in ("bulk", "slab"):
         raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
     if not structure.is_ordered:
-        raise LabelError(f"{structure.composition.reduced_formula}: GPAW needs an ordered structure (no partial occupancies)")
+        raise LabelError(
+            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure (no partial occupancies)"
+        )
     check_gpaw([structure])
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -396,12 +427,20 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
         "pbc": [True, True, True],
         "fixed": fixed,
         "calc": {
-            "ecut_eV": settings.ecut_eV, "xc": settings.xc, "smearing_eV": settings.smearing_eV, "kpts": list(kpts),
+            "ecut_eV": settings.ecut_eV,
+            "xc": settings.xc,
+            "smearing_eV": settings.smearing_eV,
+            "kpts": list(kpts),
             "convergence": {"energy": settings.scf_energy_eV, "density": settings.scf_density},
-            "maxiter": settings.scf_maxiter, "dipole": dipole,
+            "maxiter": settings.scf_maxiter,
+            "dipole": dipole,
         },
-        "relax": {"relax": bool(relax), "fmax": settings.relax_fmax_eV_A, "steps": settings.relax_max_steps,
-                  "cell": bool(relax_cell and kind == "bulk")},
+        "relax": {
+            "relax": bool(relax),
+            "fmax": settings.relax_fmax_eV_A,
+            "steps": settings.relax_max_steps,
+            "cell": bool(relax_cell and kind == "bulk"),
+        },
         "output": "output.json",
     }
     out_file = workdir / "output.json"
@@ -409,14 +448,28 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
         out_file.unlink()  # never read a previous run's result
     (workdir / "input.json").write_text(json.dumps(inp))
     cmd = _command(settings, "input.json")
-    log.info("GPAW %s %s (%d atoms, k %s) in %s", kind, structure.composition.reduced_formula, len(structure),
-             "x".join(map(str, kpts)), workdir)
+    log.info(
+        "GPAW %s %s (%d atoms, k %s) in %s",
+        kind,
+        structure.composition.reduced_formula,
+        len(structure),
+        "x".join(map(str, kpts)),
+        workdir,
+    )
     log.debug("GPAW command: %s", " ".join(cmd))
 
     t0 = time.time()
     try:  # its own session, so that it can be stopped as a whole; killed by the kernel if we die (kill -9)
-        proc = subprocess.Popen(cmd, cwd=workdir, env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True, preexec_fn=exits_with_parent_hook())
+        proc = subprocess.Popen(
+            cmd,
+            cwd=workdir,
+            env=_child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            preexec_fn=exits_with_parent_hook(),
+        )
     except OSError as e:
         raise _failure(kind, workdir, f"cannot start {cmd[0]}: {e}") from None
     try:
@@ -434,33 +487,73 @@ def run_gpaw(structure, kind: str, settings: GpawSettings | str = "default", wor
         if not reason:
             txt = workdir / "gpaw.txt"
             reason = _last_line(txt.read_text(errors="replace")) if txt.exists() else ""
-        status = f"exit status {proc.returncode}" if proc.returncode >= 0 else f"killed by signal {-proc.returncode}"
+        status = (
+            f"exit status {proc.returncode}"
+            if proc.returncode >= 0
+            else f"killed by signal {-proc.returncode}"
+        )
         raise _failure(kind, workdir, f"{reason} ({status})" if reason else status)
     try:
         out = json.loads(out_file.read_text())
     except (OSError, ValueError) as e:
         raise _failure(kind, workdir, f"unreadable output.json: {e}") from None
 
-    final = Structure(Lattice(out["cell"]), structure.species, out["positions"], coords_are_cartesian=True,
-                      site_properties=structure.site_properties, to_unit_cell=True)
+    final = Structure(
+        Lattice(out["cell"]),
+        structure.species,
+        out["positions"],
+        coords_are_cartesian=True,
+        site_properties=structure.site_properties,
+        to_unit_cell=True,
+    )
     if out.get("relax_converged") is False:
-        log.warning("GPAW %s relaxation in %s stopped after %d steps above fmax %g eV/Å", kind, workdir,
-                    out["n_ionic_steps"], settings.relax_fmax_eV_A)
+        log.warning(
+            "GPAW %s relaxation in %s stopped after %d steps above fmax %g eV/Å",
+            kind,
+            workdir,
+            out["n_ionic_steps"],
+            settings.relax_fmax_eV_A,
+        )
     version = out.get("gpaw_version", info["gpaw"])
-    method = (f"GPAW {version} {settings.xc} PW {settings.ecut_eV:g} eV, FD {settings.smearing_eV:g} eV, "
-              f"k {'x'.join(map(str, kpts))}" + (", dipole correction" if dipole else "")
-              + (f", BFGS to {settings.relax_fmax_eV_A:g} eV/Å" + (" with cell" if inp["relax"]["cell"] else "")
-                 if relax else ", fixed geometry"))
-    record = {**settings.as_dict(), "kpts": list(kpts), "relax": bool(relax), "relax_cell": inp["relax"]["cell"],
-              "n_fixed_atoms": int(sum(fixed)), "dipole_correction": dipole, "mode": "pw",
-              "gpaw_version": version, "ase_version": out.get("ase_version"), "setup_paths": info["setup_paths"],
-              "mpi_ranks": out.get("n_ranks"), "relax_converged": out.get("relax_converged")}
+    method = (
+        f"GPAW {version} {settings.xc} PW {settings.ecut_eV:g} eV, FD {settings.smearing_eV:g} eV, "
+        f"k {'x'.join(map(str, kpts))}"
+        + (", dipole correction" if dipole else "")
+        + (
+            f", BFGS to {settings.relax_fmax_eV_A:g} eV/Å" + (" with cell" if inp["relax"]["cell"] else "")
+            if relax
+            else ", fixed geometry"
+        )
+    )
+    record = {
+        **settings.as_dict(),
+        "kpts": list(kpts),
+        "relax": bool(relax),
+        "relax_cell": inp["relax"]["cell"],
+        "n_fixed_atoms": int(sum(fixed)),
+        "dipole_correction": dipole,
+        "mode": "pw",
+        "gpaw_version": version,
+        "ase_version": out.get("ase_version"),
+        "setup_paths": info["setup_paths"],
+        "mpi_ranks": out.get("n_ranks"),
+        "relax_converged": out.get("relax_converged"),
+    }
     record.pop("timeout_s", None)
     return CalcResult(
-        kind=kind, energy_eV=float(out["energy_eV"]), n_atoms=len(final), structure=final.as_dict(), code="GPAW",
-        code_version=version, method=method, settings=record, fermi_eV=out.get("fermi_eV"),
+        kind=kind,
+        energy_eV=float(out["energy_eV"]),
+        n_atoms=len(final),
+        structure=final.as_dict(),
+        code="GPAW",
+        code_version=version,
+        method=method,
+        settings=record,
+        fermi_eV=out.get("fermi_eV"),
         potential_z_eV=out.get("potential_z_eV") if kind == "slab" else None,
-        n_ionic_steps=int(out.get("n_ionic_steps", 0)), wall_s=wall, dir_name=str(workdir),
+        n_ionic_steps=int(out.get("n_ionic_steps", 0)),
+        wall_s=wall,
+        dir_name=str(workdir),
     )
 
 

@@ -35,11 +35,18 @@ INSTALL_HINT = "pip install 'sem-cgcnn[mlip]'"
 #: name -> how atomate2 builds it: ``force_field_name`` (atomate2's MLFF), ``calculator_kwargs``,
 #: the Python package it needs, and the model's label for the method line.
 MLIP_MODELS: dict[str, dict] = {
-    "SevenNet": {"force_field_name": "SevenNet", "calculator_kwargs": {"model": "7net-0", "device": "cpu"},
-                 "package": "sevenn", "model": "7net-0 (11Jul2024, MPtrj, PBE(+U))"},
-    "CHGNet": {"force_field_name": "CHGNet",
-               "calculator_kwargs": {"use_device": "cpu"},  # CHGNetCalculator loads 0.3.0 by default
-               "package": "chgnet", "model": "0.3.0 (MPtrj, PBE(+U))"},
+    "SevenNet": {
+        "force_field_name": "SevenNet",
+        "calculator_kwargs": {"model": "7net-0", "device": "cpu"},
+        "package": "sevenn",
+        "model": "7net-0 (11Jul2024, MPtrj, PBE(+U))",
+    },
+    "CHGNet": {
+        "force_field_name": "CHGNet",
+        "calculator_kwargs": {"use_device": "cpu"},  # CHGNetCalculator loads 0.3.0 by default
+        "package": "chgnet",
+        "model": "0.3.0 (MPtrj, PBE(+U))",
+    },
 }
 DEFAULT_MLIP = "SevenNet"
 RELAX_FMAX = 0.02  # eV/Å, the paper's EDIFFG
@@ -53,7 +60,7 @@ def mlip_spec(name: str) -> dict:
     return MLIP_MODELS[name]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def model_elements(name: str) -> frozenset[str] | None:
     """The elements the model was trained on, read from the model itself; None where this module
     cannot read them (then no element check is made, and a log line says so)."""
@@ -79,8 +86,10 @@ def check_mlip(name: str, structures: Iterable[Structure] = ()) -> None:
     for s in structures:
         outside = sorted({el.symbol for el in s.composition.elements} - allowed)
         if outside:
-            raise LabelError(f"{s.composition.reduced_formula}: {', '.join(outside)} outside the elements "
-                             f"{name} {spec['calculator_kwargs'].get('model') or ''} was trained on".replace("  ", " "))
+            raise LabelError(
+                f"{s.composition.reduced_formula}: {', '.join(outside)} outside the elements "
+                f"{name} {spec['calculator_kwargs'].get('model') or ''} was trained on".replace("  ", " ")
+            )
 
 
 def mlip_name(force_field_name: str) -> str:
@@ -117,18 +126,39 @@ def calc_result_from_forcefield_doc(doc: object, kind: str) -> CalcResult:
     relax_cell = bool(_get(inp, "relax_cell"))
     fmax = (_get(inp, "relax_kwargs") or {}).get("fmax")
     model = MLIP_MODELS.get(name, {}).get("model", "")
-    what = "single point" if steps <= 1 else (f"relaxed to fmax {fmax} eV/Å" + (" with the cell" if relax_cell else
-                                                                                 ", cell fixed"))
+    what = (
+        "single point"
+        if steps <= 1
+        else (f"relaxed to fmax {fmax} eV/Å" + (" with the cell" if relax_cell else ", cell fixed"))
+    )
     method = f"{name} {version} model {model}, {what}".replace("  ", " ")
     s = struct.copy()
-    settings = {"force_field": name, "model": model, "steps": steps, "relax_cell": relax_cell, "fmax_eV_per_A": fmax}
-    return CalcResult(kind=kind, energy_eV=float(_get(out, "energy")), n_atoms=len(s), structure=s.as_dict(),
-                      code=name, code_version=version, method=method, settings=settings, fermi_eV=None,
-                      potential_z_eV=None, n_ionic_steps=int(_get(out, "n_steps") or 0),
-                      wall_s=float(_get(out, "elapsed_time") or 0.0), dir_name=str(_get(doc, "dir_name") or ""))
+    settings = {
+        "force_field": name,
+        "model": model,
+        "steps": steps,
+        "relax_cell": relax_cell,
+        "fmax_eV_per_A": fmax,
+    }
+    return CalcResult(
+        kind=kind,
+        energy_eV=float(_get(out, "energy")),
+        n_atoms=len(s),
+        structure=s.as_dict(),
+        code=name,
+        code_version=version,
+        method=method,
+        settings=settings,
+        fermi_eV=None,
+        potential_z_eV=None,
+        n_ionic_steps=int(_get(out, "n_steps") or 0),
+        wall_s=float(_get(out, "elapsed_time") or 0.0),
+        dir_name=str(_get(doc, "dir_name") or ""),
+    )
 
 
 # ---- 7net-0 single points outside a Flow (formation energies, the screen's prior) ----
+
 
 @functools.lru_cache(maxsize=1)
 def _calculator():
@@ -148,7 +178,7 @@ def mlip_energy_per_atom(structure: Structure) -> float:
     return float(atoms.get_potential_energy()) / len(atoms)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mlip_reference_energy(element: str) -> float:
     """7net-0 energy per atom of the element's shipped reference structure, by the
     :data:`~.references.LOWEST_ENERGY` rule of :func:`~.references.elemental_reference` (the

@@ -30,7 +30,7 @@ LOWEST_ENERGY = "lowest_energy"
 REFERENCE_RULES = (HCP_MG, LOWEST_ENERGY)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _references(rule: str) -> dict:
     """``{element: structure}`` of the shipped ``elemental_refs`` set by ``rule``."""
     from semcgcnn.datasets import load
@@ -39,8 +39,9 @@ def _references(rule: str) -> dict:
     refs = {r.meta["element"]: r.structure for r in recs if r.meta["is_lowest_energy"]}
     if rule == HCP_MG:  # the smallest hcp (P6_3/mmc) cell of Mg
         mg = [r for r in recs if r.meta["element"] == "Mg"]
-        hcp = sorted((r for r in mg if r.structure.get_space_group_info()[1] == 194),
-                     key=lambda r: len(r.structure))
+        hcp = sorted(
+            (r for r in mg if r.structure.get_space_group_info()[1] == 194), key=lambda r: len(r.structure)
+        )
         if hcp:
             refs["Mg"] = hcp[0].structure
         else:

@@ -34,20 +34,28 @@ def with_fixed_interior(structure: Structure, depth_A: float = FREE_DEPTH_A) -> 
     return out
 
 
-def miller_indices(bulk_conventional: Structure, miller: tuple[int, int, int] | None,
-                   max_index: int) -> list[tuple[int, int, int]]:
+def miller_indices(
+    bulk_conventional: Structure, miller: tuple[int, int, int] | None, max_index: int
+) -> list[tuple[int, int, int]]:
     """The facets to label: ``miller`` alone, or every symmetrically distinct index up to
     ``max_index`` of ``bulk_conventional`` (the conventional standard cell of the bulk)."""
     if miller is not None:
         return [tuple(int(x) for x in miller)]
     from pymatgen.core.surface import get_symmetrically_distinct_miller_indices
 
-    return [tuple(int(x) for x in m) for m in get_symmetrically_distinct_miller_indices(bulk_conventional, max_index)]
+    return [
+        tuple(int(x) for x in m)
+        for m in get_symmetrically_distinct_miller_indices(bulk_conventional, max_index)
+    ]
 
 
-def label_slabs(bulk: Structure, bulk_id: str, millers: list[tuple[int, int, int]] | None = None,
-                max_index: int = 1,
-                cfg: SlabConfig | None = None) -> tuple[list[tuple[dict, object]], list[dict]]:
+def label_slabs(
+    bulk: Structure,
+    bulk_id: str,
+    millers: list[tuple[int, int, int]] | None = None,
+    max_index: int = 1,
+    cfg: SlabConfig | None = None,
+) -> tuple[list[tuple[dict, object]], list[dict]]:
     """Every termination of the facets to label, as the screen's slab stage cuts them (symmetric
     where possible): ``[(row, slab)]`` with the screen's slab row (``slab_id`` is the label's
     ``structure_id``), and error rows for terminations the slab stage could not build.
@@ -62,7 +70,7 @@ def label_slabs(bulk: Structure, bulk_id: str, millers: list[tuple[int, int, int
     conv, _, _ = conventional_cell(bulk, cfg.bulk_symprec)
     formula = conv.composition.reduced_formula
     out, errors = [], []
-    for m in (millers or miller_indices(conv, None, max_index)):
+    for m in millers or miller_indices(conv, None, max_index):
         slabs, errs = slabs_for_miller(conv, m, cfg)
         errors.extend({**e, "id": bulk_id} for e in errs)
         out.extend((slab_row(s, bulk_id, formula, i), s) for i, s in enumerate(slabs))

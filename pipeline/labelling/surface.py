@@ -63,23 +63,30 @@ def rich_element(bulk_composition: Composition, preferred: str = "Mg") -> str:
     :class:`LabelError` when no convention applies (not a binary, or no ``preferred``)."""
     elements = sorted(el.symbol for el in bulk_composition.elements)
     if len(elements) != 2 or preferred not in elements:
-        raise LabelError(f"a non-stoichiometric slab of {bulk_composition.reduced_formula} needs chemical potentials: "
-                         f"the {preferred}-rich convention applies to binaries holding {preferred} only")
+        raise LabelError(
+            f"a non-stoichiometric slab of {bulk_composition.reduced_formula} needs chemical potentials: "
+            f"the {preferred}-rich convention applies to binaries holding {preferred} only"
+        )
     return preferred
 
 
-def surface_energy(slab: CalcResult, bulk: CalcResult, rich_reference: CalcResult | None = None,
-                   rich: str = "Mg") -> SurfaceEnergy:
+def surface_energy(
+    slab: CalcResult, bulk: CalcResult, rich_reference: CalcResult | None = None, rich: str = "Mg"
+) -> SurfaceEnergy:
     """γ (eV/Å²) of ``slab`` against ``bulk`` (and, for a non-stoichiometric slab of a binary,
     the elemental ground state ``rich_reference`` of element ``rich``)."""
     s, b = slab.pmg_structure(), bulk.pmg_structure()
     area2 = 2.0 * face_area(s.lattice.matrix)
     if is_stoichiometric(s.composition, b.composition):
-        return SurfaceEnergy((slab.energy_eV - slab.n_atoms / bulk.n_atoms * bulk.energy_eV) / area2, BULK_REFERENCE)
+        return SurfaceEnergy(
+            (slab.energy_eV - slab.n_atoms / bulk.n_atoms * bulk.energy_eV) / area2, BULK_REFERENCE
+        )
     r = rich_element(b.composition, rich)
     if rich_reference is None:
-        raise LabelError(f"slab {s.composition.reduced_formula} of {b.composition.reduced_formula} is not "
-                         f"stoichiometric: its surface energy needs a {r} reference calculation")
+        raise LabelError(
+            f"slab {s.composition.reduced_formula} of {b.composition.reduced_formula} is not "
+            f"stoichiometric: its surface energy needs a {r} reference calculation"
+        )
     ref = rich_reference.pmg_structure().composition
     if [el.symbol for el in ref.elements] != [r]:
         raise LabelError(f"the {r}-rich reference calculation holds {ref.reduced_formula}, not pure {r}")
@@ -90,13 +97,16 @@ def surface_energy(slab: CalcResult, bulk: CalcResult, rich_reference: CalcResul
     mu[x] = (bulk.energy_per_atom_eV - comp.get_atomic_fraction(r) * mu[r]) / comp.get_atomic_fraction(x)
     counts = s.composition.get_el_amt_dict()
     gamma = (slab.energy_eV - sum(counts[el] * mu[el] for el in counts)) / area2
-    convention = (f"{r}-rich limit: μ_{r} = E({r}, {ref.reduced_formula} ground state, same method) per atom; "
-                  f"μ_{x} from {comp.reduced_formula} bulk equilibrium; γ = (E_slab − Σ n_i μ_i) / 2A")
+    convention = (
+        f"{r}-rich limit: μ_{r} = E({r}, {ref.reduced_formula} ground state, same method) per atom; "
+        f"μ_{x} from {comp.reduced_formula} bulk equilibrium; γ = (E_slab − Σ n_i μ_i) / 2A"
+    )
     return SurfaceEnergy(gamma, convention, mu)
 
 
-def work_functions(potential_z_eV: Sequence[float] | np.ndarray, fermi_eV: float,
-                   structure: Structure) -> tuple[float, float]:
+def work_functions(
+    potential_z_eV: Sequence[float] | np.ndarray, fermi_eV: float, structure: Structure
+) -> tuple[float, float]:
     """(bottom, top) work functions (eV) of a slab from the planar-averaged electrostatic potential
     along c (a uniform grid over fractional c in [0, 1)) and the Fermi level.
 

@@ -109,12 +109,15 @@ def potcar_symbols(structure: Structure) -> list[str]:
     cfg = mp_config()["POTCAR"]
     missing = sorted({el.symbol for el in structure.composition.elements} - set(cfg))
     if missing:
-        raise LabelError(f"no POTCAR for {', '.join(missing)} in the Materials Project PBE set used for VASP labels")
+        raise LabelError(
+            f"no POTCAR for {', '.join(missing)} in the Materials Project PBE set used for VASP labels"
+        )
     return [cfg[el.symbol] for el in structure.composition.elements]
 
 
-def check_vasp_setup(dry_run: bool, structures: Iterable[Structure] = (),
-                     vasp_cmd: str | None = None) -> None:
+def check_vasp_setup(
+    dry_run: bool, structures: Iterable[Structure] = (), vasp_cmd: str | None = None
+) -> None:
     """Before anything runs: one-line LabelError when an element of ``structures`` (those to be
     labelled) has no POTCAR symbol; and, unless ``dry_run``, when the VASP executable of
     ``vasp_cmd`` (atomate2's ``VASP_CMD``) is not on PATH or the POTCAR library
@@ -129,12 +132,16 @@ def check_vasp_setup(dry_run: bool, structures: Iterable[Structure] = (),
     # the VASP executable: the token naming vasp (after a launcher such as mpirun/srun), else the first
     exes = [t for t in cmd if "vasp" in Path(t).name.lower()] or cmd[:1]
     if not exes or not any(shutil.which(e) for e in exes):
-        raise LabelError(f"VASP not found: atomate2's VASP_CMD is {vasp_cmd!r} and "
-                         f"{exes[0] if exes else 'no executable'!r} is not on PATH "
-                         "(set ATOMATE2_VASP_CMD, or use --dry-run to write the inputs only)")
+        raise LabelError(
+            f"VASP not found: atomate2's VASP_CMD is {vasp_cmd!r} and "
+            f"{exes[0] if exes else 'no executable'!r} is not on PATH "
+            "(set ATOMATE2_VASP_CMD, or use --dry-run to write the inputs only)"
+        )
     psp = psp_dir()
     if not psp:
-        raise LabelError("no POTCAR library: set PMG_VASP_PSP_DIR (or use --dry-run to write POTCAR.spec files)")
+        raise LabelError(
+            "no POTCAR library: set PMG_VASP_PSP_DIR (or use --dry-run to write POTCAR.spec files)"
+        )
     if not Path(psp).is_dir():
         raise LabelError(f"no POTCAR library: PMG_VASP_PSP_DIR={psp} is not a folder")
 
@@ -164,15 +171,24 @@ def dry_run_readme(kind: str, relax_bulk_cell: bool, psp: str | None) -> str:
     """The README.txt of a dry-run folder (:data:`DRY_RUN_README`) of a ``"bulk"`` or ``"slab"``:
     ``relax_bulk_cell``: its bulk relax is ISIF 3; ``psp``: the POTCAR library the POTCARs came
     from (None: POTCAR.spec files were written instead)."""
-    relax_note = ("ISIF 2, atoms more than 3 Å below either surface fixed (POSCAR selective dynamics)"
-                  if kind == "slab" else ("ISIF 3 (cell and positions)" if relax_bulk_cell else "ISIF 2 (positions, cell fixed)"))
+    relax_note = (
+        "ISIF 2, atoms more than 3 Å below either surface fixed (POSCAR selective dynamics)"
+        if kind == "slab"
+        else ("ISIF 3 (cell and positions)" if relax_bulk_cell else "ISIF 2 (positions, cell fixed)")
+    )
     return DRY_RUN_README.format(
-        kind=kind, relax_note=relax_note, wf=" and the LOCPOT (work function)" if kind == "slab" else "",
-        potcar_note=("POTCAR.spec lists the POTCAR symbols; set PMG_VASP_PSP_DIR and write the POTCAR with "
-                     "`pmg potcar --symbols ...` (or rerun with the library set)." if psp is None else
-                     f"POTCAR from {psp}."),
+        kind=kind,
+        relax_note=relax_note,
+        wf=" and the LOCPOT (work function)" if kind == "slab" else "",
+        potcar_note=(
+            "POTCAR.spec lists the POTCAR symbols; set PMG_VASP_PSP_DIR and write the POTCAR with "
+            "`pmg potcar --symbols ...` (or rerun with the library set)."
+            if psp is None
+            else f"POTCAR from {psp}."
+        ),
         settings=", ".join(f"{k} {v}" for k, v in PAPER_INCAR.items()),
-        unstated="; ".join(f"{k}: {v}" for k, v in UNSTATED_SETTINGS.items()))
+        unstated="; ".join(f"{k}: {v}" for k, v in UNSTATED_SETTINGS.items()),
+    )
 
 
 def _vasp_version(folder: Path) -> str:
@@ -209,15 +225,21 @@ def parse_vasp_dir(folder: Path | str, kind: str) -> CalcResult:
     settings: dict = {}
     shown: dict = {}
     if (vr := find("vasprun.xml")) is not None:
-        run = Vasprun(str(vr), parse_dos=True, parse_eigen=False, parse_potcar_file=False)  # efermi is read with the DOS
+        run = Vasprun(
+            str(vr), parse_dos=True, parse_eigen=False, parse_potcar_file=False
+        )  # efermi is read with the DOS
         energy, fermi = float(run.final_energy), run.efermi
         n_steps = len(run.ionic_steps)
         structure = run.final_structure
         version = str(run.vasp_version)
         settings = {k: v for k, v in run.incar.items()}  # the INCAR as given
         params = run.parameters  # every parameter as VASP ran it (ENMAX: the ENCUT used)
-        shown = {"GGA": params.get("GGA"), "ENCUT": params.get("ENMAX"), "EDIFF": params.get("EDIFF"),
-                 "EDIFFG": params.get("EDIFFG")}
+        shown = {
+            "GGA": params.get("GGA"),
+            "ENCUT": params.get("ENMAX"),
+            "EDIFF": params.get("EDIFF"),
+            "EDIFFG": params.get("EDIFFG"),
+        }
     elif (oc := find("OUTCAR")) is not None:
         out = Outcar(str(oc))
         energy, fermi = out.final_energy, out.efermi
@@ -240,10 +262,22 @@ def parse_vasp_dir(folder: Path | str, kind: str) -> CalcResult:
         from pymatgen.io.vasp import Incar
 
         settings = dict(Incar.from_file(ic))
-    settings = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in settings.items()}
+    settings = {
+        k: (v if isinstance(v, (int, float, str, bool, type(None))) else str(v)) for k, v in settings.items()
+    }
     shown = {k: shown.get(k, settings.get(k)) for k in ("GGA", "ENCUT", "EDIFF", "EDIFFG")}
     method = f"VASP {version} " + ", ".join(f"{k} {v}" for k, v in shown.items() if v not in (None, ""))
-    return CalcResult(kind=kind, energy_eV=float(energy), n_atoms=len(structure), structure=structure.as_dict(),
-                      code="VASP", code_version=version, method=method.strip(), settings=settings,
-                      fermi_eV=None if fermi is None else float(fermi), potential_z_eV=potential,
-                      n_ionic_steps=n_steps, dir_name=str(folder.resolve()))
+    return CalcResult(
+        kind=kind,
+        energy_eV=float(energy),
+        n_atoms=len(structure),
+        structure=structure.as_dict(),
+        code="VASP",
+        code_version=version,
+        method=method.strip(),
+        settings=settings,
+        fermi_eV=None if fermi is None else float(fermi),
+        potential_z_eV=potential,
+        n_ionic_steps=n_steps,
+        dir_name=str(folder.resolve()),
+    )

@@ -6,4 +6,10 @@ from __future__ import annotations
 from .screen import ReportConfig, build_screen_report
 from .training import ReportError, build_training_report, is_training_target
 
-__all__ = ["ReportConfig", "ReportError", "build_screen_report", "build_training_report", "is_training_target"]
+__all__ = [
+    "ReportConfig",
+    "ReportError",
+    "build_screen_report",
+    "build_training_report",
+    "is_training_target",
+]

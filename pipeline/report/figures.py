@@ -48,8 +48,9 @@ def histograms(panels: Sequence[tuple[np.ndarray, str]], bins: int = 30) -> byte
     return png(fig)
 
 
-def wulff_shape(lattice: Lattice, millers: Sequence[tuple[int, int, int]], energies: Sequence[float],
-                title: str) -> bytes:
+def wulff_shape(
+    lattice: Lattice, millers: Sequence[tuple[int, int, int]], energies: Sequence[float], title: str
+) -> bytes:
     """pymatgen's ``WulffShape`` of the facets, drawn by its own matplotlib plot (``lattice``: the
     conventional cell's; ``millers``: the facets; ``energies``: their surface energies, in the
     order of ``millers``; ``title``: the panel's title)."""
@@ -66,8 +67,15 @@ def wulff_shape(lattice: Lattice, millers: Sequence[tuple[int, int, int]], energ
     return out
 
 
-def scatter_wf_vs_potential(wf: np.ndarray, wf_std: np.ndarray, potential: np.ndarray, labels: Sequence[str],
-                            trusted: np.ndarray, mg_potential: float | None, annotate: int = 10) -> bytes:
+def scatter_wf_vs_potential(
+    wf: np.ndarray,
+    wf_std: np.ndarray,
+    potential: np.ndarray,
+    labels: Sequence[str],
+    trusted: np.ndarray,
+    mg_potential: float | None,
+    annotate: int = 10,
+) -> bytes:
     """Wulff work function (x, ±1σ) against the dissolution equilibrium potential (y), as paper Fig. 6b:
     trusted compounds filled, the others open; the pure-Mg potential dashed; the ``annotate``
     highest potentials labelled."""
@@ -76,8 +84,18 @@ def scatter_wf_vs_potential(wf: np.ndarray, wf_std: np.ndarray, potential: np.nd
     ok = np.isfinite(wf) & np.isfinite(potential)
     err = np.where(np.isfinite(wf_std), wf_std, 0.0)
     for sel, face, what in ((ok & trusted, "#c44e52", "trusted"), (ok & ~trusted, "none", "not trusted")):
-        ax.errorbar(wf[sel], potential[sel], xerr=err[sel], fmt="o", ms=4, mfc=face, mec="#c44e52",
-                    ecolor="#c44e5255", elinewidth=1, label=f"Mg–X compounds, {what} (n = {int(sel.sum())})")
+        ax.errorbar(
+            wf[sel],
+            potential[sel],
+            xerr=err[sel],
+            fmt="o",
+            ms=4,
+            mfc=face,
+            mec="#c44e52",
+            ecolor="#c44e5255",
+            elinewidth=1,
+            label=f"Mg–X compounds, {what} (n = {int(sel.sum())})",
+        )
     if mg_potential is not None:
         ax.axhline(mg_potential, ls="--", color="k", lw=1, label=f"Mg → Mg²⁺ ({mg_potential:.2f} V)")
     idx = np.flatnonzero(ok)

@@ -41,7 +41,11 @@ class Section:
         return self
 
     def render(self) -> str:
-        return f'<section id="{self.id}"><h2>{html.escape(self.title)}</h2>\n' + "\n".join(self.parts) + "</section>"
+        return (
+            f'<section id="{self.id}"><h2>{html.escape(self.title)}</h2>\n'
+            + "\n".join(self.parts)
+            + "</section>"
+        )
 
 
 def image(png: bytes, alt: str) -> str:
@@ -59,15 +63,22 @@ def table(df: pd.DataFrame, left: Sequence[str] = ()) -> str:
     """A plain HTML table (floats to 4 significant digits, NaN empty); ``left`` columns left-aligned."""
     cls = {c: ' class="l"' if c in left else "" for c in df.columns}
     head = "".join(f"<th{cls[c]}>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td{cls[c]}>{_cell(v)}</td>" for c, v in zip(df.columns, row, strict=True))
-                   + "</tr>" for row in df.itertuples(index=False))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{cls[c]}>{_cell(v)}</td>" for c, v in zip(df.columns, row, strict=True))
+        + "</tr>"
+        for row in df.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def page(title: str, intro: str, sections: Sequence[Section]) -> str:
     """The whole document."""
     toc = " · ".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
-            f'<p class="note">{html.escape(intro)}</p><p>{toc}</p>\n'
-            + "\n".join(s.render() for s in sections) + "</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f'<p class="note">{html.escape(intro)}</p><p>{toc}</p>\n'
+        + "\n".join(s.render() for s in sections)
+        + "</body></html>\n"
+    )

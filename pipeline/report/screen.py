@@ -31,18 +31,23 @@ class ReportConfig:
     dissolution_source: str = "mlip"  # when RUN_DIR has no dissolution.parquet: the offline default
 
 
-def dissolution_for(run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportConfig) -> tuple[pd.DataFrame, str]:
+def dissolution_for(
+    run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportConfig
+) -> tuple[pd.DataFrame, str]:
     """The run's dissolution table, computed with the offline default source when absent."""
     if results.DISSOLUTION in tables:
         return tables[results.DISSOLUTION], "read from dissolution.parquet"
     from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame
 
     try:
-        return dissolution_frame(run_dir, cfg.dissolution_source), f"computed now (source {cfg.dissolution_source})"
+        return dissolution_frame(
+            run_dir, cfg.dissolution_source
+        ), f"computed now (source {cfg.dissolution_source})"
     except UserError as exc:
         log.warning("no dissolution potentials: %s", exc)
-        return pd.DataFrame(columns=["compound_id", "equilibrium_potential_V_SHE", "formation_energy_source",
-                                     "reason"]), f"not available: {exc}"
+        return pd.DataFrame(
+            columns=["compound_id", "equilibrium_potential_V_SHE", "formation_energy_source", "reason"]
+        ), f"not available: {exc}"
 
 
 def ranked(tables: dict[str, pd.DataFrame], diss: pd.DataFrame) -> pd.DataFrame:
@@ -50,24 +55,36 @@ def ranked(tables: dict[str, pd.DataFrame], diss: pd.DataFrame) -> pd.DataFrame:
     surfaces, paper §3.4), with 1σ, trust and domain flags and the dissolution potential."""
     w = tables["wulff"]
     w = w[np.isfinite(w["weighted_work_function_eV"].astype(float))]
-    cols = diss[["compound_id", "equilibrium_potential_V_SHE"]] if len(diss) else \
-        pd.DataFrame({"compound_id": [], "equilibrium_potential_V_SHE": []})
-    df = w.merge(cols, on="compound_id", how="left").sort_values(
-        ["weighted_work_function_eV", "compound_id"], ascending=[False, True]).reset_index(drop=True)
+    cols = (
+        diss[["compound_id", "equilibrium_potential_V_SHE"]]
+        if len(diss)
+        else pd.DataFrame({"compound_id": [], "equilibrium_potential_V_SHE": []})
+    )
+    df = (
+        w.merge(cols, on="compound_id", how="left")
+        .sort_values(["weighted_work_function_eV", "compound_id"], ascending=[False, True])
+        .reset_index(drop=True)
+    )
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
 
 
 def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "rank": df["rank"], "compound_id": df["compound_id"], "formula": df["formula"],
-        "Φ_eV": df["weighted_work_function_eV"], "Φ_std_eV": df["weighted_work_function_eV_std"],
-        "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
-        "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * EV_PER_A2_TO_J_PER_M2,
-        "dominant_facet": df["dominant_facet"], "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
-        "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),
-        "trust": df["trust"],
-    })
+    return pd.DataFrame(
+        {
+            "rank": df["rank"],
+            "compound_id": df["compound_id"],
+            "formula": df["formula"],
+            "Φ_eV": df["weighted_work_function_eV"],
+            "Φ_std_eV": df["weighted_work_function_eV_std"],
+            "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
+            "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * EV_PER_A2_TO_J_PER_M2,
+            "dominant_facet": df["dominant_facet"],
+            "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
+            "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),
+            "trust": df["trust"],
+        }
+    )
 
 
 def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.DataFrame, k: int) -> Section:
@@ -97,8 +114,10 @@ def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.Data
             sec.text(f"{r.formula}: no Wulff shape drawn ({type(exc).__name__}: {exc})", "flag")
 
     sec.raw('<div class="grid">' + "".join(image(g, "Wulff shape") for g in grid) + "</div>")
-    return sec.text("pymatgen WulffShape of each facet's lowest predicted γ (eV/Å², colour scale), "
-                    "conventional standard cell.")
+    return sec.text(
+        "pymatgen WulffShape of each facet's lowest predicted γ (eV/Å², colour scale), "
+        "conventional standard cell."
+    )
 
 
 def _dissolution_section(rank: pd.DataFrame, diss: pd.DataFrame, how: str) -> Section:
@@ -106,14 +125,23 @@ def _dissolution_section(rank: pd.DataFrame, diss: pd.DataFrame, how: str) -> Se
 
     c = DEFAULT_CONDITIONS
     sec = Section("dissolution", "Wulff work function vs dissolution equilibrium potential (paper Fig. 6b)")
-    sec.text(f"Equilibrium potential of the anodic dissolution of each compound at {c.describe()} "
-             f"(semcgcnn dissolution; {how}). Error bars: ±1σ of Φ.")
+    sec.text(
+        f"Equilibrium potential of the anodic dissolution of each compound at {c.describe()} "
+        f"(semcgcnn dissolution; {how}). Error bars: ±1σ of Φ."
+    )
     if len(diss):
         mg = equilibrium_potential("Mg", 0.0, c).equilibrium_potential_V_SHE
-        sec.image(figures.scatter_wf_vs_potential(
-            rank["weighted_work_function_eV"].to_numpy(float), rank["weighted_work_function_eV_std"].to_numpy(float),
-            rank["equilibrium_potential_V_SHE"].to_numpy(float), list(rank["formula"]),
-            (rank["trust"] == "trusted").to_numpy(bool), mg), "Φ vs potential")
+        sec.image(
+            figures.scatter_wf_vs_potential(
+                rank["weighted_work_function_eV"].to_numpy(float),
+                rank["weighted_work_function_eV_std"].to_numpy(float),
+                rank["equilibrium_potential_V_SHE"].to_numpy(float),
+                list(rank["formula"]),
+                (rank["trust"] == "trusted").to_numpy(bool),
+                mg,
+            ),
+            "Φ vs potential",
+        )
         ok = diss["equilibrium_potential_V_SHE"].astype(float).map(math.isfinite)
         counts = diss[ok].groupby("formation_energy_source").size().rename("compounds with a potential")
         sec.table(counts.reset_index(), left=["formation_energy_source"])
@@ -127,8 +155,13 @@ def _errors_section(errors: pd.DataFrame) -> Section:
     sec = Section("errors", "Errors")
     if errors.empty:
         return sec.text("No errors: every candidate gave its slabs and predictions.")
-    counts = errors.groupby(["stage", "reason"]).size().rename("count").reset_index().sort_values(
-        ["count", "stage"], ascending=[False, True])
+    counts = (
+        errors.groupby(["stage", "reason"])
+        .size()
+        .rename("count")
+        .reset_index()
+        .sort_values(["count", "stage"], ascending=[False, True])
+    )
     sec.text(f"{len(errors)} error rows over {errors['id'].nunique()} ids; counts per stage and reason:")
     return sec.table(counts, left=["stage", "reason"])
 
@@ -142,24 +175,44 @@ def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> st
     rank = ranked(tables, diss)
     comp, w = tables["compounds"], tables["wulff"]
     n_trusted = int((w["trust"] == "trusted").sum())
-    intro = (f"Screen {run_dir.name}: {len(comp)} compounds, {len(tables['slabs'])} slabs, {len(w)} Wulff rows, "
-             f"{n_trusted} trusted; model {meta.get('model_id', '?')}, source {meta.get('source', '?')}, "
-             f"sem-cgcnn {meta.get('package_version', '?')}, written {meta.get('created_utc', '?')}.")
+    intro = (
+        f"Screen {run_dir.name}: {len(comp)} compounds, {len(tables['slabs'])} slabs, {len(w)} Wulff rows, "
+        f"{n_trusted} trusted; model {meta.get('model_id', '?')}, source {meta.get('source', '?')}, "
+        f"sem-cgcnn {meta.get('package_version', '?')}, written {meta.get('created_utc', '?')}."
+    )
     out_dom = comp[~comp["compound_in_domain"].astype(bool)]
     summary = Section("summary", "Run and trust flags").text(
         f"{len(out_dom)} of {len(comp)} compounds are outside the model's domain (compound_in_domain False: "
         "elements or systems the model never saw; their reasons below). A Wulff row is 'trusted' only with a "
         "shape, compound and dominant facet in domain, a symmetric dominant slab, ≥ 2 facet families and γ, Φ "
-        "inside the training-label range; otherwise `trust` lists why.")
+        "inside the training-label range; otherwise `trust` lists why."
+    )
     if len(out_dom):
-        summary.table(out_dom.groupby("domain_reason").size().rename("compounds").reset_index(), left=["domain_reason"])
+        summary.table(
+            out_dom.groupby("domain_reason").size().rename("compounds").reset_index(), left=["domain_reason"]
+        )
     view = _ranked_view(rank)
     ranked_sec = Section("ranked", f"Ranked compounds (top {min(cfg.top, len(view))} of {len(view)})").text(
-        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ (NaN from a single model).")
-    ranked_sec.table(view.head(cfg.top), left=["compound_id", "formula", "dominant_facet", "in_domain", "trust"])
-    dist = Section("distributions", "Distributions").image(figures.histograms([
-        (w["weighted_surface_energy_J_per_m2"].to_numpy(float), "Wulff-weighted γ (J/m²)"),
-        (w["weighted_work_function_eV"].to_numpy(float), "Wulff-weighted Φ (eV)")]), "histograms")
-    sections = [summary, ranked_sec, dist, _wulff_section(run_dir, tables, rank, cfg.wulff_shapes),
-                _dissolution_section(rank, diss, how), _errors_section(tables["errors"])]
+        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ (NaN from a single model)."
+    )
+    ranked_sec.table(
+        view.head(cfg.top), left=["compound_id", "formula", "dominant_facet", "in_domain", "trust"]
+    )
+    dist = Section("distributions", "Distributions").image(
+        figures.histograms(
+            [
+                (w["weighted_surface_energy_J_per_m2"].to_numpy(float), "Wulff-weighted γ (J/m²)"),
+                (w["weighted_work_function_eV"].to_numpy(float), "Wulff-weighted Φ (eV)"),
+            ]
+        ),
+        "histograms",
+    )
+    sections = [
+        summary,
+        ranked_sec,
+        dist,
+        _wulff_section(run_dir, tables, rank, cfg.wulff_shapes),
+        _dissolution_section(rank, diss, how),
+        _errors_section(tables["errors"]),
+    ]
     return page(f"sem-cgcnn screen report: {run_dir.name}", intro, sections)

@@ -71,8 +71,9 @@ def history_of(card_path: Path, card: dict, runs: Path | None) -> tuple[list[dic
 
             blob = torch.load(f, weights_only=True, map_location="cpu")
             return list(blob.get("history", [])), f"{f}"
-    return [], "no per-epoch history stored in this card" + (f" (export of run {run}; pass --runs to find it)"
-                                                              if run else "")
+    return [], "no per-epoch history stored in this card" + (
+        f" (export of run {run}; pass --runs to find it)" if run else ""
+    )
 
 
 def test_predictions(stem: Path, card: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -86,7 +87,9 @@ def test_predictions(stem: Path, card: dict) -> tuple[np.ndarray, np.ndarray] | 
     if recipe is None or tc.get("split") not in ("grouped", "random"):
         return None
     ck = load_checkpoint(stem)
-    data, frame = _tensors(recipe.datasets, recipe.descriptors, json.dumps(card["graph_config"], sort_keys=True))
+    data, frame = _tensors(
+        recipe.datasets, recipe.descriptors, json.dumps(card["graph_config"], sort_keys=True)
+    )
     te = split_rows(frame, tc["split"], int(tc.get("seed", 0)))[2]
     pred = predict_members([ck.model], [ck.normalizer], data, te)[0]
     return data.y.double().numpy()[te], pred
@@ -99,8 +102,16 @@ def test_metrics(y: np.ndarray, p: np.ndarray, tasks: list[str], card: dict) -> 
         ok = np.isfinite(y[:, k]) & np.isfinite(p[:, k])
         e = p[ok, k] - y[ok, k]
         rec = card.get("metrics", {}).get("test", {}).get(t, {})
-        rows.append({"task": t, "unit": UNITS.get(t, ""), "n_test": int(ok.sum()), "MAE": float(np.abs(e).mean()),
-                     "RMSE": float(np.sqrt((e ** 2).mean())), "MAE_on_card": float(rec.get("mae", np.nan))})
+        rows.append(
+            {
+                "task": t,
+                "unit": UNITS.get(t, ""),
+                "n_test": int(ok.sum()),
+                "MAE": float(np.abs(e).mean()),
+                "RMSE": float(np.sqrt((e**2).mean())),
+                "MAE_on_card": float(rec.get("mae", np.nan)),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -115,7 +126,9 @@ def _tensors(datasets: Sequence[str], descriptors: str, graph_json: str):
     key = (tuple(datasets), descriptors, graph_json)
     if key not in _TENSORS:
         _TENSORS.clear()
-        _TENSORS[key] = load_slab_tensors(tuple(datasets), GraphConfig(**json.loads(graph_json)), descriptors=descriptors)
+        _TENSORS[key] = load_slab_tensors(
+            tuple(datasets), GraphConfig(**json.loads(graph_json)), descriptors=descriptors
+        )
     return _TENSORS[key]
 
 
@@ -123,21 +136,32 @@ def card_section(card_path: Path, runs: Path | None) -> Section:
     card = json.loads(card_path.read_text())
     tc = card.get("train_config", {})
     sec = Section(f"model-{card_path.stem}", f"{card_path.stem} ({card.get('model_id', '?')})")
-    sec.text(f"recipe {card.get('recipe', '?')}, split {tc.get('split', '?')} seed {tc.get('seed', '?')}, "
-             f"{tc.get('epochs', '?')} epochs, best epoch {card.get('best_epoch', '?')}, trained on "
-             f"{card.get('trained_on', '?')}; train/val/test rows {card.get('training_data', {}).get('n_train_val_test', '?')}.")
+    sec.text(
+        f"recipe {card.get('recipe', '?')}, split {tc.get('split', '?')} seed {tc.get('seed', '?')}, "
+        f"{tc.get('epochs', '?')} epochs, best epoch {card.get('best_epoch', '?')}, trained on "
+        f"{card.get('trained_on', '?')}; train/val/test rows {card.get('training_data', {}).get('n_train_val_test', '?')}."
+    )
     yp = test_predictions(card_path.with_suffix(""), card)
     if yp is None:
         sec.text("No held-out test rows (this model was trained on every row): no parity plot.")
     else:
         y, p = yp
         tasks = [t["name"] for t in card["tasks"]]
-        sec.image(figures.parity([(y[:, k], p[:, k], f"{t} (test rows, {tc['split']} split)", UNITS.get(t, ""))
-                                  for k, t in enumerate(tasks)]), "parity")
+        sec.image(
+            figures.parity(
+                [
+                    (y[:, k], p[:, k], f"{t} (test rows, {tc['split']} split)", UNITS.get(t, ""))
+                    for k, t in enumerate(tasks)
+                ]
+            ),
+            "parity",
+        )
         sec.table(test_metrics(y, p, tasks, card), left=["task", "unit"])
     hist, where = history_of(card_path, card, runs)
     if hist:
-        sec.image(figures.learning_curves(hist, card_path.stem), "learning curves").text(f"Learning curves from {where}.")
+        sec.image(figures.learning_curves(hist, card_path.stem), "learning curves").text(
+            f"Learning curves from {where}."
+        )
     else:
         sec.text(f"Learning curves: {where}.")
     return sec
@@ -147,6 +171,9 @@ def build_training_report(path: Path, runs: Path | None = None) -> str:
     """The whole HTML document for the cards at ``path``."""
     cards = find_cards(path)
     sections = [card_section(c, runs) for c in cards]
-    return page(f"sem-cgcnn training report: {Path(path).name}",
-                f"{len(cards)} checkpoint card(s) from {path}: parity on each model's held-out test rows, "
-                "learning curves where a history is stored.", sections)
+    return page(
+        f"sem-cgcnn training report: {Path(path).name}",
+        f"{len(cards)} checkpoint card(s) from {path}: parity on each model's held-out test rows, "
+        "learning curves where a history is stored.",
+        sections,
+    )

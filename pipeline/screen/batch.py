@@ -34,8 +34,13 @@ def domain_verdict(predictor: Predictor | PriorPredictor, cand: Candidate) -> tu
     return not out, verdict
 
 
-def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, object], predictions: dict[str, dict],
-                    predictor: Predictor | PriorPredictor) -> dict[str, list[dict]]:
+def compound_tables(
+    cand: Candidate,
+    res: SlabResult,
+    structures: dict[str, object],
+    predictions: dict[str, dict],
+    predictor: Predictor | PriorPredictor,
+) -> dict[str, list[dict]]:
     """Rows of every table for one compound, from its slabs and their predictions (by ``slab_id``).
 
     ``cand`` is the compound; ``res`` its cut slabs (rows, conventional lattice, errors);
@@ -43,28 +48,50 @@ def compound_tables(cand: Candidate, res: SlabResult, structures: dict[str, obje
     ``predictor`` the model that made them (applicability verdict, ensemble scales, model id)."""
     in_domain, verdict = domain_verdict(predictor, cand)
     slab_rows = [rows.slab_table_row(s, structures[s["slab_id"]].to_json()) for s in res.slabs]
-    pred_rows = [rows.prediction_row(s, predictions[s["slab_id"]]) for s in res.slabs if s["slab_id"] in predictions]
+    pred_rows = [
+        rows.prediction_row(s, predictions[s["slab_id"]]) for s in res.slabs if s["slab_id"] in predictions
+    ]
     best = lowest_per_facet(pred_rows)
     rows.mark_facet_minima(pred_rows, best)
     shape, wulff_errors = compound_wulff(cand.compound_id, res.lattice, best)
     fractions = shape.area_fractions if shape is not None else [0.0] * len(best)
-    members = {r["slab_id"]: {"surface_energy": r.pop("members_surface_energy_eV_per_A2"),
-                              "work_function": r.pop("members_work_function_eV")}
-               for r in pred_rows if "members_surface_energy_eV_per_A2" in r}
-    spread = weighted_spread(fractions, best, members, predictor.std_scale) if shape is not None else (math.nan,) * 2
+    members = {
+        r["slab_id"]: {
+            "surface_energy": r.pop("members_surface_energy_eV_per_A2"),
+            "work_function": r.pop("members_work_function_eV"),
+        }
+        for r in pred_rows
+        if "members_surface_energy_eV_per_A2" in r
+    }
+    spread = (
+        weighted_spread(fractions, best, members, predictor.std_scale)
+        if shape is not None
+        else (math.nan,) * 2
+    )
     return {
         "compounds": [rows.compound_row(cand, res, in_domain, verdict)],
         "slabs": slab_rows,
         "predictions": pred_rows,
         "facets": rows.facet_rows(cand.compound_id, best, fractions),
-        "wulff": [rows.wulff_row(cand, best, shape, in_domain, verdict, predictor.model_id,
-                                {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows}, spread)],
+        "wulff": [
+            rows.wulff_row(
+                cand,
+                best,
+                shape,
+                in_domain,
+                verdict,
+                predictor.model_id,
+                {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows},
+                spread,
+            )
+        ],
         "errors": list(res.errors) + wulff_errors,
     }
 
 
-def screen_compound(cand: Candidate, res: SlabResult,
-                    predictor: Predictor | PriorPredictor) -> dict[str, list[dict]]:
+def screen_compound(
+    cand: Candidate, res: SlabResult, predictor: Predictor | PriorPredictor
+) -> dict[str, list[dict]]:
     """Rows of every table for one compound whose slabs are cut: its slabs predicted in one call
     of their own, so a compound's numbers never depend on which others share its batch (float32
     inference rounds differently with the batch's make-up) — a screen gives the same tables with
@@ -76,8 +103,9 @@ def screen_compound(cand: Candidate, res: SlabResult,
     return tables
 
 
-def screen_batch(batch: list[tuple[Candidate, SlabResult]],
-                 predictor: Predictor | PriorPredictor) -> dict[str, pd.DataFrame]:
+def screen_batch(
+    batch: list[tuple[Candidate, SlabResult]], predictor: Predictor | PriorPredictor
+) -> dict[str, pd.DataFrame]:
     """The six tables of a batch of compounds whose slabs are cut: ``batch`` holds each compound with
     its slabs, ``predictor`` the model to predict them with."""
     tables: dict[str, list[dict]] = {name: [] for name in TABLES}

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 METALLOIDS = frozenset({"B", "Si", "Ge", "As", "Sb", "Te", "Po"})
-NONMETALS = frozenset({"H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe", "Rn"})
+NONMETALS = frozenset(
+    {"H", "He", "C", "N", "O", "F", "Ne", "P", "S", "Cl", "Ar", "Se", "Br", "Kr", "I", "Xe", "Rn"}
+)
 SOURCES = ("bundled", "mp")
 DEFAULT_E_ABOVE_HULL_EV = 0.05
 """``--source mp``: keep compounds within this many eV/atom of the convex hull."""
@@ -64,8 +66,13 @@ def describe(compound_id: str, structure: Structure, source: str) -> Candidate:
     comp = structure.composition
     others = sorted(el.symbol for el in comp.elements if el.symbol != "Mg")
     return Candidate(
-        compound_id, structure, source, comp.reduced_formula, ",".join(others),
-        ",".join(sorted({element_category(x) for x in others})), float(comp.get_atomic_fraction("Mg")),
+        compound_id,
+        structure,
+        source,
+        comp.reduced_formula,
+        ",".join(others),
+        ",".join(sorted({element_category(x) for x in others})),
+        float(comp.get_atomic_fraction("Mg")),
     )
 
 
@@ -94,8 +101,17 @@ def load_bundled() -> list[Candidate]:
     out = []
     for rec in load("mg_binary_bulk"):
         m = rec.meta
-        out.append(Candidate(rec.structure_id, rec.structure, "bundled", m["formula"], m["X_element"],
-                             m["X_category"], float(m["Mg_fraction"])))
+        out.append(
+            Candidate(
+                rec.structure_id,
+                rec.structure,
+                "bundled",
+                m["formula"],
+                m["X_element"],
+                m["X_category"],
+                float(m["Mg_fraction"]),
+            )
+        )
     return out
 
 
@@ -123,7 +139,9 @@ def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
                 raise InputError(problems[path])
             structure = parse_structure(path)
         except InputError as exc:
-            errors.append({"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {exc}"})
+            errors.append(
+                {"stage": "candidates", "id": path.name, "reason": f"unreadable structure file: {exc}"}
+            )
             continue
         reason = check(structure)
         if reason:
@@ -146,7 +164,9 @@ def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None =
         with warnings.catch_warnings(), MPRester(key) as mpr:
             warnings.simplefilter("ignore")
             docs = mpr.materials.summary.search(
-                elements=["Mg"], num_elements=(2, 2), energy_above_hull=(0, e_above_hull),
+                elements=["Mg"],
+                num_elements=(2, 2),
+                energy_above_hull=(0, e_above_hull),
                 fields=["material_id", "structure"],
             )
     except Exception as exc:  # noqa: BLE001 - network, authentication, server errors
@@ -163,13 +183,19 @@ def element_filter(elements: Sequence[str]) -> set[str]:
     wanted = {e.strip() for e in elements if e.strip()}
     bad = sorted(e for e in wanted if not Element.is_valid_symbol(e))
     if bad:
-        raise CandidateError(f"--elements: {', '.join(bad)} {'is not an element' if len(bad) == 1 else 'are not elements'}"
-                             " (give symbols such as Al,Zn; case matters)")
+        raise CandidateError(
+            f"--elements: {', '.join(bad)} {'is not an element' if len(bad) == 1 else 'are not elements'}"
+            " (give symbols such as Al,Zn; case matters)"
+        )
     return wanted
 
 
-def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_atoms: int | None = None,
-           limit: int | None = None) -> list[Candidate]:
+def select(
+    candidates: Sequence[Candidate],
+    elements: Sequence[str] = (),
+    max_atoms: int | None = None,
+    limit: int | None = None,
+) -> list[Candidate]:
     """Keep candidates whose partner elements are all in ``elements`` (if given) and whose bulk
     cell has at most ``max_atoms`` sites; then the first ``limit``, in source order.
     Raises :class:`CandidateError` if ``elements`` holds something that is not an element symbol."""
@@ -185,8 +211,9 @@ def select(candidates: Sequence[Candidate], elements: Sequence[str] = (), max_at
     return out[:limit] if limit is not None else out
 
 
-def gather(source: str = "bundled", structures: Path | None = None,
-           e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV) -> tuple[list[Candidate], list[dict], str]:
+def gather(
+    source: str = "bundled", structures: Path | None = None, e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV
+) -> tuple[list[Candidate], list[dict], str]:
     """Candidates, error rows and a provenance label for the chosen source."""
     if structures is not None:
         cands, errors = load_directory(structures)
@@ -194,7 +221,11 @@ def gather(source: str = "bundled", structures: Path | None = None,
     if source == "bundled":
         return load_bundled(), [], "bundled:mg_binary_bulk (Materials Project via matcalc, 210 Mg-X binaries)"
     if source == "mp":
-        return load_mp(e_above_hull), [], f"mp:Materials Project summary, binary Mg, e_above_hull<={e_above_hull}"
+        return (
+            load_mp(e_above_hull),
+            [],
+            f"mp:Materials Project summary, binary Mg, e_above_hull<={e_above_hull}",
+        )
     raise CandidateError(f"unknown --source {source!r}; choose {' or '.join(SOURCES)}")
 
 
@@ -208,9 +239,14 @@ class CandidateSet:
     n_valid: int  # valid inputs before the filters (to tell "filtered out" from "all failed")
 
 
-def screen_candidates(source: str = "bundled", structures: Path | None = None,
-                      e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, elements: Sequence[str] = (),
-                      max_atoms: int | None = None, limit: int | None = None) -> CandidateSet:
+def screen_candidates(
+    source: str = "bundled",
+    structures: Path | None = None,
+    e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV,
+    elements: Sequence[str] = (),
+    max_atoms: int | None = None,
+    limit: int | None = None,
+) -> CandidateSet:
     """Gather the source's structures, refuse the ones that cannot be screened (error rows),
     then apply the filters. Raises :class:`CandidateError` for problems the user must fix."""
     element_filter(elements)  # before gathering, which may query the Materials Project

@@ -36,8 +36,13 @@ class ScreenConfig:
     @classmethod
     def from_parameters(cls, params: dict) -> ScreenConfig:
         """The configuration that :meth:`parameters` wrote (a jobflow job's plain-JSON input)."""
-        return cls(**{**params, "elements": tuple(params.get("elements", ())),
-                      "slab": SlabConfig.from_plain(params.get("slab", {}))})
+        return cls(
+            **{
+                **params,
+                "elements": tuple(params.get("elements", ())),
+                "slab": SlabConfig.from_plain(params.get("slab", {})),
+            }
+        )
 
     def with_slab(self, **slab_fields) -> ScreenConfig:
         """A copy with some slab parameters changed."""

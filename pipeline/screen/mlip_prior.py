@@ -63,9 +63,15 @@ class PriorCard:
 
         path = Path(path) if path else prior_card_path()
         d = json.loads(path.read_text())
-        digest = hashlib.sha256(json.dumps([d["line_a"], d["line_b_eV_per_A2"], d["weight_network"]]).encode())
-        return cls(float(d["line_a"]), float(d["line_b_eV_per_A2"]), float(d["weight_network"]),
-                   f"mlip-prior-{digest.hexdigest()[:8]}")
+        digest = hashlib.sha256(
+            json.dumps([d["line_a"], d["line_b_eV_per_A2"], d["weight_network"]]).encode()
+        )
+        return cls(
+            float(d["line_a"]),
+            float(d["line_b_eV_per_A2"]),
+            float(d["weight_network"]),
+            f"mlip-prior-{digest.hexdigest()[:8]}",
+        )
 
     def blend(self, network: np.ndarray, gamma_mlip: np.ndarray) -> np.ndarray:
         """γ from the network's values (any shape whose last axis is the slabs) and γ_MLIP per slab."""
@@ -74,7 +80,7 @@ class PriorCard:
         return np.where(np.isfinite(gamma_mlip), w * network + (1.0 - w) * line, network)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _system_diagram(elements: frozenset[str]):
     """7net-0 phase diagram of a chemical system: shipped bulks of the system and elemental refs."""
     from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
@@ -120,8 +126,14 @@ class PriorPredictor:
     def model_id(self) -> str:
         return f"{self._inner.model_id}+{self.card.card_id}"
 
-    def predict(self, structures: Sequence, ids: Sequence[str] | None = None, workers: int | None = None,
-                progress: Callable[[int], None] | None = None, keep_members: bool = False) -> pd.DataFrame:
+    def predict(
+        self,
+        structures: Sequence,
+        ids: Sequence[str] | None = None,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        keep_members: bool = False,
+    ) -> pd.DataFrame:
         """As :meth:`Predictor.predict`, with every member's surface energy blended with the prior
         before the centre and the calibrated 1σ are taken."""
         from semcgcnn.model.applicability import element_symbols
@@ -129,7 +141,9 @@ class PriorPredictor:
 
         inner = self._inner
         ids = [str(i) for i in (ids if ids is not None else range(len(structures)))]
-        graphs = featurize_structures(list(structures), ids, inner.graph_config, workers=workers, progress=progress)
+        graphs = featurize_structures(
+            list(structures), ids, inner.graph_config, workers=workers, progress=progress
+        )
         members = inner.predict_members(graphs)
         members = members[None] if members.ndim == 2 else members
         k = list(inner.checkpoint.tasks).index("surface_energy")

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from .mlip_prior import PriorPredictor
 
 
-def predict_slabs(predictor: Predictor | PriorPredictor,
-                  structures: dict[str, object]) -> tuple[list[dict], list[dict]]:
+def predict_slabs(
+    predictor: Predictor | PriorPredictor, structures: dict[str, object]
+) -> tuple[list[dict], list[dict]]:
     """Prediction rows (keyed ``slab_id``, units in the keys, applicability verdict) for
     ``structures`` (``{slab_id: structure}``) by ``predictor``, and error rows for slabs the model
     cannot take.

@@ -105,8 +105,10 @@ def read_table(run_dir: Path, table: str, columns: Sequence[str] | None = None) 
     run_dir = Path(run_dir)
     path, manifest = table_path(run_dir, table), run_dir / MANIFEST
     if not path.is_file() or not manifest.is_file():
-        raise UserError(f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
-                        "run semcgcnn screen --out there first)")
+        raise UserError(
+            f"{run_dir}: not a finished screen (needs {path.name} and {MANIFEST}; "
+            "run semcgcnn screen --out there first)"
+        )
     check_tables(run_dir)
     cols = list(columns) if columns is not None else None
     return pd.read_parquet(path, columns=cols), read_manifest(run_dir)

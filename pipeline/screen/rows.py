@@ -16,7 +16,15 @@ from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
 """Keys of a slab row that hold the structure as arrays (the table stores pymatgen JSON instead)."""
-PREDICTION_KEYS = ("slab_id", "compound_id", "miller_h", "miller_k", "miller_l", "miller_index", "termination_index")
+PREDICTION_KEYS = (
+    "slab_id",
+    "compound_id",
+    "miller_h",
+    "miller_k",
+    "miller_l",
+    "miller_index",
+    "termination_index",
+)
 """Slab-row keys repeated on its prediction row."""
 TRUSTED = "trusted"
 """The ``trust`` of a Wulff row that passes every check of :func:`wulff_trust`."""
@@ -28,29 +36,51 @@ COMPOUND_OUT = "compound out of domain"
 DOMINANT_OUT = "dominant facet out of domain"
 DOMINANT_ASYMMETRIC = "dominant facet from an asymmetric polar slab (γ the mean of two faces)"
 FEW_FACETS = f"fewer than {MIN_FACETS_ON_SHAPE} facet families on the shape"
-TRUST_REASONS = (NO_SHAPE, COMPOUND_OUT, DOMINANT_OUT, DOMINANT_ASYMMETRIC, FEW_FACETS,
-                 "weighted surface energy below the training labels' range",
-                 "weighted surface energy above the training labels' range",
-                 "weighted work function below the training labels' range",
-                 "weighted work function above the training labels' range")
+TRUST_REASONS = (
+    NO_SHAPE,
+    COMPOUND_OUT,
+    DOMINANT_OUT,
+    DOMINANT_ASYMMETRIC,
+    FEW_FACETS,
+    "weighted surface energy below the training labels' range",
+    "weighted surface energy above the training labels' range",
+    "weighted work function below the training labels' range",
+    "weighted work function above the training labels' range",
+)
 """Every reason :func:`wulff_trust` can give, in its order; ``trust`` joins those that apply with "; "."""
-WULFF_VALUES = ("weighted_surface_energy_eV_per_A2", "weighted_surface_energy_J_per_m2", "weighted_work_function_eV",
-                "weighted_surface_energy_eV_per_A2_std", "weighted_work_function_eV_std",
-                "shape_factor", "anisotropy", "dominant_area_fraction")
+WULFF_VALUES = (
+    "weighted_surface_energy_eV_per_A2",
+    "weighted_surface_energy_J_per_m2",
+    "weighted_work_function_eV",
+    "weighted_surface_energy_eV_per_A2_std",
+    "weighted_work_function_eV_std",
+    "shape_factor",
+    "anisotropy",
+    "dominant_area_fraction",
+)
 
 
 def compound_row(cand: Candidate, res: SlabResult, in_domain: bool, verdict: str) -> dict:
     """The ``compounds`` row of a compound whose slabs are cut."""
     comp = cand.structure.composition
     return {
-        "compound_id": cand.compound_id, "formula": cand.formula, "reduced_formula": comp.reduced_formula,
-        "chemsys": comp.chemical_system, "X_element": cand.X_element, "X_category": cand.X_category,
-        "source": cand.source, "n_atoms_bulk": cand.n_atoms, "Mg_fraction": cand.Mg_fraction,
-        "spacegroup_symbol": res.spacegroup_symbol, "spacegroup_number": res.spacegroup_number,
-        "n_miller": res.n_miller, "n_slabs": len(res.slabs),
+        "compound_id": cand.compound_id,
+        "formula": cand.formula,
+        "reduced_formula": comp.reduced_formula,
+        "chemsys": comp.chemical_system,
+        "X_element": cand.X_element,
+        "X_category": cand.X_category,
+        "source": cand.source,
+        "n_atoms_bulk": cand.n_atoms,
+        "Mg_fraction": cand.Mg_fraction,
+        "spacegroup_symbol": res.spacegroup_symbol,
+        "spacegroup_number": res.spacegroup_number,
+        "n_miller": res.n_miller,
+        "n_slabs": len(res.slabs),
         "n_slabs_lost": sum(e["stage"] == "slabs" and "termination" in e["reason"] for e in res.errors),
         "n_slabs_asymmetric": sum(not s.get("symmetric", True) for s in res.slabs),
-        "compound_in_domain": in_domain, "domain_reason": verdict,
+        "compound_in_domain": in_domain,
+        "domain_reason": verdict,
     }
 
 
@@ -61,7 +91,11 @@ def slab_table_row(slab: dict, structure_json: str) -> dict:
 
 def prediction_row(slab: dict, prediction: dict) -> dict:
     """The ``predictions`` row of a slab: its identity and the model's row (``slab_id`` keyed)."""
-    return {**{k: slab[k] for k in PREDICTION_KEYS}, "symmetric_slab": slab.get("symmetric", True), **prediction}
+    return {
+        **{k: slab[k] for k in PREDICTION_KEYS},
+        "symmetric_slab": slab.get("symmetric", True),
+        **prediction,
+    }
 
 
 def mark_facet_minima(rows: list[dict], best: Sequence[Facet]) -> None:
@@ -73,13 +107,23 @@ def mark_facet_minima(rows: list[dict], best: Sequence[Facet]) -> None:
 
 def facet_rows(compound_id: str, best: Sequence[Facet], fractions: Sequence[float]) -> list[dict]:
     """The ``facets`` rows of a compound: each facet's lowest-energy slab and its Wulff area."""
-    return [{
-        "compound_id": compound_id, "miller_h": f.miller[0], "miller_k": f.miller[1], "miller_l": f.miller[2],
-        "miller_index": miller_label(f.miller), "slab_id": f.slab_id, "from_symmetric_slab": f.symmetric,
-        "surface_energy_eV_per_A2": f.surface_energy_eV_per_A2,
-        "surface_energy_J_per_m2": f.surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2,
-        "work_function_eV": f.work_function_eV, "area_fraction": a, "on_wulff_shape": a > 0,
-    } for f, a in zip(best, fractions, strict=True)]
+    return [
+        {
+            "compound_id": compound_id,
+            "miller_h": f.miller[0],
+            "miller_k": f.miller[1],
+            "miller_l": f.miller[2],
+            "miller_index": miller_label(f.miller),
+            "slab_id": f.slab_id,
+            "from_symmetric_slab": f.symmetric,
+            "surface_energy_eV_per_A2": f.surface_energy_eV_per_A2,
+            "surface_energy_J_per_m2": f.surface_energy_eV_per_A2 * EV_PER_A2_TO_J_PER_M2,
+            "work_function_eV": f.work_function_eV,
+            "area_fraction": a,
+            "on_wulff_shape": a > 0,
+        }
+        for f, a in zip(best, fractions, strict=True)
+    ]
 
 
 def label_range_side(value: float, bounds: tuple[float, float]) -> str:
@@ -113,19 +157,30 @@ def wulff_trust(row: dict) -> str:
     if not row["dominant_facet"]:
         return NO_SHAPE if row["compound_in_domain"] else f"{NO_SHAPE}; {COMPOUND_OUT}"
     bounds = training_label_range()
-    reasons = [COMPOUND_OUT if not row["compound_in_domain"] else None,
-               DOMINANT_OUT if not row["dominant_facet_in_domain"] else None,
-               DOMINANT_ASYMMETRIC if not row["dominant_facet_symmetric"] else None,
-               FEW_FACETS if row["n_facets_on_shape"] < MIN_FACETS_ON_SHAPE else None,
-               _range_reason(row["weighted_surface_energy_eV_per_A2"], bounds["surface_energy_eV_per_A2"],
-                             "surface energy"),
-               _range_reason(row["weighted_work_function_eV"], bounds["work_function_eV"], "work function")]
+    reasons = [
+        COMPOUND_OUT if not row["compound_in_domain"] else None,
+        DOMINANT_OUT if not row["dominant_facet_in_domain"] else None,
+        DOMINANT_ASYMMETRIC if not row["dominant_facet_symmetric"] else None,
+        FEW_FACETS if row["n_facets_on_shape"] < MIN_FACETS_ON_SHAPE else None,
+        _range_reason(
+            row["weighted_surface_energy_eV_per_A2"], bounds["surface_energy_eV_per_A2"], "surface energy"
+        ),
+        _range_reason(row["weighted_work_function_eV"], bounds["work_function_eV"], "work function"),
+    ]
     reasons = [r for r in reasons if r]
     return "; ".join(reasons) if reasons else TRUSTED
 
 
-def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None, in_domain: bool, verdict: str,
-              model_id: str, out_of_domain: dict[str, bool], weighted_std: tuple[float, float] = (math.nan, math.nan)) -> dict:
+def wulff_row(
+    cand: Candidate,
+    best: Sequence[Facet],
+    shape: WulffResult | None,
+    in_domain: bool,
+    verdict: str,
+    model_id: str,
+    out_of_domain: dict[str, bool],
+    weighted_std: tuple[float, float] = (math.nan, math.nan),
+) -> dict:
     """The ``wulff`` row of a compound; NaN values and no dominant facet without a shape.
 
     ``out_of_domain``: each slab's prediction verdict, by ``slab_id`` (for the dominant facet's);
@@ -133,11 +188,20 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
     """
     from semcgcnn.model.applicability import training_label_range
 
-    row = {"compound_id": cand.compound_id, "formula": cand.formula, "n_facets": len(best), "n_facets_on_shape": 0,
-           "n_asymmetric_facets_on_shape": 0, "dominant_facet_symmetric": True,
-           "compound_in_domain": in_domain, "domain_reason": verdict, "model_id": model_id,
-           "dominant_facet_in_domain": False, "weighted_surface_energy_in_label_range": False,
-           "weighted_work_function_in_label_range": False}
+    row = {
+        "compound_id": cand.compound_id,
+        "formula": cand.formula,
+        "n_facets": len(best),
+        "n_facets_on_shape": 0,
+        "n_asymmetric_facets_on_shape": 0,
+        "dominant_facet_symmetric": True,
+        "compound_in_domain": in_domain,
+        "domain_reason": verdict,
+        "model_id": model_id,
+        "dominant_facet_in_domain": False,
+        "weighted_surface_energy_in_label_range": False,
+        "weighted_work_function_in_label_range": False,
+    }
     row.update(dict.fromkeys(WULFF_VALUES, math.nan), dominant_facet="")
     if shape is not None:
         fractions = shape.area_fractions
@@ -145,18 +209,28 @@ def wulff_row(cand: Candidate, best: Sequence[Facet], shape: WulffResult | None,
         bounds = training_label_range()
         row.update(
             n_facets_on_shape=sum(a > 0 for a in fractions),
-            n_asymmetric_facets_on_shape=sum(a > 0 and not f.symmetric for f, a in zip(best, fractions, strict=True)),
+            n_asymmetric_facets_on_shape=sum(
+                a > 0 and not f.symmetric for f, a in zip(best, fractions, strict=True)
+            ),
             dominant_facet_symmetric=best[top].symmetric,
             weighted_surface_energy_eV_per_A2=shape.weighted_surface_energy_eV_per_A2,
             weighted_surface_energy_J_per_m2=shape.weighted_surface_energy_J_per_m2,
-            weighted_work_function_eV=shape.weighted_work_function_eV, shape_factor=shape.shape_factor,
-            weighted_surface_energy_eV_per_A2_std=weighted_std[0], weighted_work_function_eV_std=weighted_std[1],
-            anisotropy=shape.anisotropy, dominant_facet=miller_label(best[top].miller),
+            weighted_work_function_eV=shape.weighted_work_function_eV,
+            shape_factor=shape.shape_factor,
+            weighted_surface_energy_eV_per_A2_std=weighted_std[0],
+            weighted_work_function_eV_std=weighted_std[1],
+            anisotropy=shape.anisotropy,
+            dominant_facet=miller_label(best[top].miller),
             dominant_area_fraction=fractions[top],
             dominant_facet_in_domain=not out_of_domain[best[top].slab_id],
             weighted_surface_energy_in_label_range=label_range_side(
-                shape.weighted_surface_energy_eV_per_A2, bounds["surface_energy_eV_per_A2"]) == "inside",
+                shape.weighted_surface_energy_eV_per_A2, bounds["surface_energy_eV_per_A2"]
+            )
+            == "inside",
             weighted_work_function_in_label_range=label_range_side(
-                shape.weighted_work_function_eV, bounds["work_function_eV"]) == "inside")
+                shape.weighted_work_function_eV, bounds["work_function_eV"]
+            )
+            == "inside",
+        )
     row["trust"] = wulff_trust(row)
     return row

@@ -84,14 +84,22 @@ def _worker_died(job: tuple[Candidate, SlabConfig], reason: str) -> tuple[Candid
 def find_candidates(cfg: ScreenConfig) -> CandidateSet:
     """The screen's candidates; a problem the user must fix raises :class:`~.candidates.CandidateError`
     (the source) or :class:`ScreenError` (no candidate left)."""
-    found = screen_candidates(cfg.source, Path(cfg.structures) if cfg.structures else None, cfg.e_above_hull,
-                              cfg.elements, cfg.max_atoms, cfg.limit)
+    found = screen_candidates(
+        cfg.source,
+        Path(cfg.structures) if cfg.structures else None,
+        cfg.e_above_hull,
+        cfg.elements,
+        cfg.max_atoms,
+        cfg.limit,
+    )
     if not found.candidates:
         if found.n_valid:
             raise ScreenError("no candidate structures to screen after the filters (--elements, --max-atoms)")
         first = found.errors[0] if found.errors else {"id": "-", "reason": "none found"}
-        raise ScreenError(f"no candidate structures to screen: {len(found.errors)} input(s) failed, "
-                          f"e.g. {first['id']}: {first['reason']}")
+        raise ScreenError(
+            f"no candidate structures to screen: {len(found.errors)} input(s) failed, "
+            f"e.g. {first['id']}: {first['reason']}"
+        )
     return found
 
 
@@ -125,7 +133,9 @@ def check_manifest(out: Path, params: dict, model_id: str, resume: bool, run_id:
     if path.exists():
         old = json.loads(path.read_text())
         if not resume and (run_id is None or old.get("run_id") != run_id):
-            raise ScreenError(f"{out} already holds a screen; pass --resume to continue it or choose a new --out")
+            raise ScreenError(
+                f"{out} already holds a screen; pass --resume to continue it or choose a new --out"
+            )
         if old.get("parameters") != params or old.get("model_id") != model_id:
             raise ScreenError(f"{out} holds a screen with other parameters or model; use a new --out")
     else:
@@ -152,8 +162,14 @@ class ScreenStart:
     todo: list[Candidate]
 
 
-def start_screen(cfg: ScreenConfig, out: Path, model_id: str, resume: bool = False, run_id: str | None = None,
-                 clock: StageClock | None = None) -> ScreenStart:
+def start_screen(
+    cfg: ScreenConfig,
+    out: Path,
+    model_id: str,
+    resume: bool = False,
+    run_id: str | None = None,
+    clock: StageClock | None = None,
+) -> ScreenStart:
     """Set up the screen ``cfg`` in the folder ``out``: find its candidates, check the folder's
     manifest (write it for a new screen) and list the candidates still to do.
 
@@ -193,8 +209,9 @@ class StageClock(dict):
         return cls(slabs_wall=0.0, slabs_cpu=0.0, predictions=0.0, wulff_and_write=0.0)
 
 
-def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock,
-                  advance) -> Iterator[list[tuple[Candidate, SlabResult]]]:
+def _slab_batches(
+    todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock, advance
+) -> Iterator[list[tuple[Candidate, SlabResult]]]:
     """Compounds whose slabs are cut, in batches of ``batch_size`` as they finish (largest cells
     start first so the pool stays balanced; a compound whose worker dies is an error row);
     ``clock`` gets the slab stage's wall and CPU time."""
@@ -213,7 +230,9 @@ def _slab_batches(todo: list[Candidate], cfg: SlabConfig, workers: int, batch_si
         yield batch
 
 
-def _commit(batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock) -> Path:
+def _commit(
+    batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock
+) -> Path:
     """Predict, Wulff-construct and commit one batch as a part."""
     with clock.timed("predictions"):
         tables = screen_batch(batch, predictor)
@@ -225,9 +244,17 @@ def _ignore(n: int = 1) -> None:
     """A progress callback that reports nowhere."""
 
 
-def screen_and_commit(todo: list[Candidate], cfg: SlabConfig, predictor, store: PartStore, workers: int = 1,
-                      batch_size: int = BATCH_SIZE, clock: StageClock | None = None, on_slabs=_ignore,
-                      on_batch=_ignore) -> list[Path]:
+def screen_and_commit(
+    todo: list[Candidate],
+    cfg: SlabConfig,
+    predictor,
+    store: PartStore,
+    workers: int = 1,
+    batch_size: int = BATCH_SIZE,
+    clock: StageClock | None = None,
+    on_slabs=_ignore,
+    on_batch=_ignore,
+) -> list[Path]:
     """Cut, predict, Wulff-construct and commit ``todo`` in parts of ``batch_size`` compounds
     (slabs on ``workers`` processes, predictions on one torch thread); returns the new parts.
     ``clock`` (see :meth:`StageClock.for_screen`) gets the stage times."""
@@ -242,8 +269,14 @@ def screen_and_commit(todo: list[Candidate], cfg: SlabConfig, predictor, store: 
     return parts
 
 
-def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = False, batch_size: int = BATCH_SIZE,
-               progress: Bars = QUIET) -> ScreenSummary:
+def run_screen(
+    cfg: ScreenConfig,
+    out: Path,
+    workers: int = 0,
+    resume: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Bars = QUIET,
+) -> ScreenSummary:
     """Run (or resume) a screen into ``out``; returns counts, stage times and the table paths."""
     out, workers = Path(out), n_workers(workers)
     clock = StageClock.for_screen()
@@ -253,15 +286,24 @@ def run_screen(cfg: ScreenConfig, out: Path, workers: int = 0, resume: bool = Fa
         start = start_screen(cfg, out, predictor.model_id, resume, clock=clock)
         found, store, todo = start.found, start.store, start.todo
         order = {c.compound_id: i for i, c in enumerate(found.candidates)}
-        log.info("%d candidates (%d already done), %d input errors; %d workers", len(order), len(order) - len(todo),
-                 len(found.errors), workers)
+        log.info(
+            "%d candidates (%d already done), %d input errors; %d workers",
+            len(order),
+            len(order) - len(todo),
+            len(found.errors),
+            workers,
+        )
         slabs_bar = progress.stage("slabs", len(order), completed=len(order) - len(todo))
         batch_bar = progress.stage("predictions+wulff", len(order), completed=len(order) - len(todo))
         screen_and_commit(todo, cfg.slab, predictor, store, workers, batch_size, clock, slabs_bar, batch_bar)
         with clock.timed("assemble"):
-            paths = store.assemble(order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters()))
+            paths = store.assemble(
+                order, found.errors, provenance(predictor.model_id, found.source, cfg.parameters())
+            )
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in ("slabs", "errors", "compounds")}
-    return ScreenSummary(out, len(order), rows["compounds"], rows["slabs"], rows["errors"], dict(clock), paths)
+    return ScreenSummary(
+        out, len(order), rows["compounds"], rows["slabs"], rows["errors"], dict(clock), paths
+    )
 
 
 @contextmanager

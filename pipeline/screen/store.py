@@ -65,13 +65,17 @@ class RunLock:
         except BlockingIOError:
             holder = _read_holder(fh)
             fh.close()
-            raise FolderLockedError(f"{self.path.parent} is in use by {holder}; wait for it to finish "
-                                    "(or stop it), then run again with --resume") from None
+            raise FolderLockedError(
+                f"{self.path.parent} is in use by {holder}; wait for it to finish "
+                "(or stop it), then run again with --resume"
+            ) from None
         try:
             fh.seek(0)
             fh.truncate()
-            fh.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                     f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}")
+            fh.write(
+                f"pid {os.getpid()} on {socket.gethostname()} since "
+                f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S UTC')}"
+            )
             fh.flush()
         except OSError as exc:
             try:
@@ -182,7 +186,9 @@ def _only(name: str, df: pd.DataFrame, compounds: set[str] | None) -> pd.DataFra
     if "compound_id" in df.columns:
         return df[df["compound_id"].isin(compounds)]
     # error rows: keyed by compound id, or by slab id ("<compound>_h_k_l_t<i>") for predictions
-    owner = df["id"].map(lambda i: i if i in compounds else next((c for c in compounds if i.startswith(f"{c}_")), None))
+    owner = df["id"].map(
+        lambda i: i if i in compounds else next((c for c in compounds if i.startswith(f"{c}_")), None)
+    )
     return df[owner.notna()]
 
 
@@ -193,6 +199,8 @@ def _in_order(name: str, df: pd.DataFrame, order: dict[str, int]) -> pd.DataFram
         return df.iloc[np.argsort(df["compound_id"].map(order).to_numpy(), kind="stable")]
     if name == "errors":
         rank = df["id"].map(order).fillna(-1).to_numpy()
-        stage = df["stage"].map({s: i for i, s in enumerate(ERROR_STAGES)}).fillna(len(ERROR_STAGES)).to_numpy()
+        stage = (
+            df["stage"].map({s: i for i, s in enumerate(ERROR_STAGES)}).fillna(len(ERROR_STAGES)).to_numpy()
+        )
         return df.iloc[np.lexsort((rank, stage))]
     return df

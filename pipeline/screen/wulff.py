@@ -57,10 +57,21 @@ def lowest_per_facet(rows: Sequence[dict]) -> list[Facet]:
             continue
         hkl = (int(r["miller_h"]), int(r["miller_k"]), int(r["miller_l"]))
         rank = (not r.get("symmetric_slab", True), se)
-        if hkl not in best or rank < (not best[hkl].get("symmetric_slab", True), best[hkl]["surface_energy_eV_per_A2"]):
+        if hkl not in best or rank < (
+            not best[hkl].get("symmetric_slab", True),
+            best[hkl]["surface_energy_eV_per_A2"],
+        ):
             best[hkl] = r
-    return [Facet(hkl, r["slab_id"], float(r["surface_energy_eV_per_A2"]), float(r["work_function_eV"]),
-                  bool(r.get("symmetric_slab", True))) for hkl, r in best.items()]
+    return [
+        Facet(
+            hkl,
+            r["slab_id"],
+            float(r["surface_energy_eV_per_A2"]),
+            float(r["work_function_eV"]),
+            bool(r.get("symmetric_slab", True)),
+        )
+        for hkl, r in best.items()
+    ]
 
 
 @dataclass
@@ -102,8 +113,12 @@ def symmetry_planes(
 
 def _unit_normals(lattice: Lattice | ArrayLike, millers: Sequence[Sequence[int]]) -> np.ndarray:
     """Cartesian unit normals of the planes ``millers`` (rows)."""
-    n = np.asarray(_as_lattice(lattice).reciprocal_lattice_crystallographic.get_cartesian_coords(
-        np.asarray(millers, dtype=float)), dtype=float).reshape(-1, 3)
+    n = np.asarray(
+        _as_lattice(lattice).reciprocal_lattice_crystallographic.get_cartesian_coords(
+            np.asarray(millers, dtype=float)
+        ),
+        dtype=float,
+    ).reshape(-1, 3)
     return n / np.linalg.norm(n, axis=1)[:, None]
 
 
@@ -139,8 +154,10 @@ def closure_problem(
     names = ", ".join(miller_label(f.miller) for f in facets)
     names, their = (f"facet {names} only", "its") if len(facets) == 1 else (f"facets {names} only", "their")
     if rank == 2:
-        return (f"{names}: all {their} symmetry-equivalent planes are parallel to the "
-                f"{_direction_label(lattice, vt[2])} direction, so they do not enclose a finite crystal")
+        return (
+            f"{names}: all {their} symmetry-equivalent planes are parallel to the "
+            f"{_direction_label(lattice, vt[2])} direction, so they do not enclose a finite crystal"
+        )
     return f"{names}: all {their} planes are parallel to one another, so they do not enclose a finite crystal"
 
 
@@ -187,7 +204,9 @@ def halfspace_wulff(
     if (dist[np.arange(len(plane)), plane] > 1e-6).any():
         raise ValueError("half-space Wulff construction: a face of the shape lies on no facet plane")
     area = np.zeros(len(facets))
-    np.add.at(area, idx[plane], 0.5 * np.linalg.norm(np.cross(pts[:, 1] - pts[:, 0], pts[:, 2] - pts[:, 0]), axis=1))
+    np.add.at(
+        area, idx[plane], 0.5 * np.linalg.norm(np.cross(pts[:, 1] - pts[:, 0], pts[:, 2] - pts[:, 0]), axis=1)
+    )
     total = area.sum()
     fractions = area / total
     se = np.array([f.surface_energy_eV_per_A2 for f in facets])
@@ -195,7 +214,9 @@ def halfspace_wulff(
     anisotropy = float(np.sqrt(((se - weighted_se) ** 2) @ fractions) / weighted_se)
     shape_factor = float(total / hull.volume ** (2 / 3))
     wf = np.array([f.work_function_eV for f in facets])
-    return WulffResult([float(a) for a in fractions], weighted_se, float(wf @ fractions), shape_factor, anisotropy)
+    return WulffResult(
+        [float(a) for a in fractions], weighted_se, float(wf @ fractions), shape_factor, anisotropy
+    )
 
 
 def wulff(lattice: Lattice | ArrayLike, facets: Sequence[Facet]) -> WulffResult:
@@ -226,7 +247,9 @@ def compound_wulff(
     (``None`` when there is none: no shape and no error row); ``facets`` as in :func:`wulff`.
     """
     if not facets:
-        return None, [{"stage": "wulff", "id": compound_id, "reason": "no slab with a predicted surface energy"}]
+        return None, [
+            {"stage": "wulff", "id": compound_id, "reason": "no slab with a predicted surface energy"}
+        ]
     if lattice is None:
         return None, []
     try:
@@ -235,8 +258,9 @@ def compound_wulff(
         return None, [{"stage": "wulff", "id": compound_id, "reason": str(exc)}]
 
 
-def weighted_spread(fractions: Sequence[float], best: Sequence[Facet], members: dict[str, dict],
-                    scales: dict[str, float]) -> tuple[float, float]:
+def weighted_spread(
+    fractions: Sequence[float], best: Sequence[Facet], members: dict[str, dict], scales: dict[str, float]
+) -> tuple[float, float]:
     """1σ of the Wulff-weighted γ and Φ propagated through an ensemble's members: each member's
     Σ fᵢ·γᵢ (and Σ fᵢ·Φᵢ) over the facets' slabs at the ensemble mean's area fractions fᵢ (the
     shape held fixed: first order), their standard deviation times the task's calibration scale.

@@ -37,8 +37,18 @@ from .rows import slab_row, slab_structure, thickness_A
 from .symmetry import LAUE_GROUPS, could_be_symmetric, is_symmetric, is_symmetric_arrays
 
 __all__ = [
-    "LAUE_GROUPS", "FastSlabGenerator", "SlabConfig", "SlabResult", "compound_slabs", "conventional_cell",
-    "could_be_symmetric", "group_slabs", "is_symmetric", "is_symmetric_arrays", "slab_row", "slab_structure",
+    "LAUE_GROUPS",
+    "FastSlabGenerator",
+    "SlabConfig",
+    "SlabResult",
+    "compound_slabs",
+    "conventional_cell",
+    "could_be_symmetric",
+    "group_slabs",
+    "is_symmetric",
+    "is_symmetric_arrays",
+    "slab_row",
+    "slab_structure",
     "slabs_for_miller",
     "thickness_A",
 ]

@@ -43,13 +43,25 @@ def cache_oriented_cell_primitive(ouc: Structure) -> None:
         return
     original, cache = ouc.get_primitive_structure, {}
 
-    def cached(tolerance: float = 0.25, use_site_props: bool = False,
-               constrain_latt: list | dict | None = None, reduce: bool = True) -> Structure:
-        key = (tolerance, use_site_props, reduce,
-               tuple(sorted((k, round(float(v), 8)) for k, v in (constrain_latt or {}).items())))
+    def cached(
+        tolerance: float = 0.25,
+        use_site_props: bool = False,
+        constrain_latt: list | dict | None = None,
+        reduce: bool = True,
+    ) -> Structure:
+        key = (
+            tolerance,
+            use_site_props,
+            reduce,
+            tuple(sorted((k, round(float(v), 8)) for k, v in (constrain_latt or {}).items())),
+        )
         if key not in cache:
-            cache[key] = original(tolerance=tolerance, use_site_props=use_site_props,
-                                  constrain_latt=constrain_latt, reduce=reduce)
+            cache[key] = original(
+                tolerance=tolerance,
+                use_site_props=use_site_props,
+                constrain_latt=constrain_latt,
+                reduce=reduce,
+            )
         return cache[key].copy()
 
     ouc.get_primitive_structure = cached

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from .generator import FastSlabGenerator
 
 
-def conventional_cell(bulk: Structure,
-                      symprec: float = SlabConfig.bulk_symprec) -> tuple[Structure, str, int]:
+def conventional_cell(
+    bulk: Structure, symprec: float = SlabConfig.bulk_symprec
+) -> tuple[Structure, str, int]:
     """Conventional standard cell, tagged once with the bulk Wyckoff/equivalence site labels, with
     the space-group symbol and number.
 
@@ -38,8 +39,9 @@ def conventional_cell(bulk: Structure,
     return conv, sga.get_space_group_symbol(), sga.get_space_group_number()
 
 
-def slabs_for_miller(conv: Structure, miller: tuple[int, int, int],
-                     cfg: SlabConfig) -> tuple[list, list[dict]]:
+def slabs_for_miller(
+    conv: Structure, miller: tuple[int, int, int], cfg: SlabConfig
+) -> tuple[list, list[dict]]:
     """Symmetric slabs of one facet (all terminations), and error rows for lost terminations.
 
     ``conv``: the conventional cell of :func:`conventional_cell`; ``miller``: the facet's (h k l);
@@ -50,12 +52,18 @@ def slabs_for_miller(conv: Structure, miller: tuple[int, int, int],
         return _slabs_for_miller(conv, miller, cfg)
 
 
-def _slabs_for_miller(conv: Structure, miller: tuple[int, int, int],
-                      cfg: SlabConfig) -> tuple[list, list[dict]]:
+def _slabs_for_miller(
+    conv: Structure, miller: tuple[int, int, int], cfg: SlabConfig
+) -> tuple[list, list[dict]]:
     from .generator import FastSlabGenerator  # imports pymatgen's surface module
 
     gen = FastSlabGenerator(
-        conv, miller, cfg.min_slab_size_A, cfg.min_vacuum_size_A, center_slab=cfg.center, primitive=cfg.primitive
+        conv,
+        miller,
+        cfg.min_slab_size_A,
+        cfg.min_vacuum_size_A,
+        center_slab=cfg.center,
+        primitive=cfg.primitive,
     )
     gen.symprec, gen.lost = cfg.slab_symprec, []
     slabs = gen.get_slabs(tol=cfg.tol, ftol=cfg.ftol, symmetrize=cfg.symmetrize)
@@ -80,14 +88,22 @@ def _retry_thicker(gen: FastSlabGenerator, lost: Slab, cfg: SlabConfig) -> list:
     recovered = []
     for factor in cfg.retry_thickness_factors:
         gen.lost = []
-        recovered = gen.symmetric_slabs(gen.slab_at(lost.shift, cfg.tol, cfg.min_slab_size_A * factor), cfg.tol)
+        recovered = gen.symmetric_slabs(
+            gen.slab_at(lost.shift, cfg.tol, cfg.min_slab_size_A * factor), cfg.tol
+        )
         if recovered:
             break
     return recovered
 
 
-def _mirrored_terminations(gen: FastSlabGenerator, conv: Structure, miller: tuple[int, int, int], lost: list,
-                           slabs: list, cfg: SlabConfig) -> tuple[list, list[dict]]:
+def _mirrored_terminations(
+    gen: FastSlabGenerator,
+    conv: Structure,
+    miller: tuple[int, int, int],
+    lost: list,
+    slabs: list,
+    cfg: SlabConfig,
+) -> tuple[list, list[dict]]:
     """Terminations that pymatgen's symmetrisation lost. Along a polar direction no symmetric slab
     can exist, so each gets its asymmetric slab (:func:`_asymmetric_slab`); otherwise each is
     rebuilt with the same plane on both faces (:meth:`FastSlabGenerator.mirrored_slab`), or gets
@@ -98,10 +114,15 @@ def _mirrored_terminations(gen: FastSlabGenerator, conv: Structure, miller: tupl
     if not reverses_normal(conv, miller, cfg.bulk_symprec):
         candidates, errors = [_asymmetric_slab(gen, conv, miller, slab, cfg) for slab in lost], []
     else:
-        rebuilt = [(slab, gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)) for slab in lost]
+        rebuilt = [
+            (slab, gen.mirrored_slab(slab.shift, cfg.tol, cfg.min_slab_size_A, cfg.ftol)) for slab in lost
+        ]
         candidates = [m for _, m in rebuilt if m is not None]
-        errors = [{"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg, polar=False)}
-                  for slab, m in rebuilt if m is None]
+        errors = [
+            {"stage": "slabs", "reason": lost_reason(conv, miller, slab, cfg, polar=False)}
+            for slab, m in rebuilt
+            if m is None
+        ]
     new = []
     for slab in candidates:
         if not matches_any(slab, [*slabs, *new], cfg.tol):
@@ -110,8 +131,9 @@ def _mirrored_terminations(gen: FastSlabGenerator, conv: Structure, miller: tupl
     return new, errors
 
 
-def _asymmetric_slab(gen: FastSlabGenerator, conv: Structure, miller: tuple[int, int, int], lost: Slab,
-                     cfg: SlabConfig) -> Slab:
+def _asymmetric_slab(
+    gen: FastSlabGenerator, conv: Structure, miller: tuple[int, int, int], lost: Slab, cfg: SlabConfig
+) -> Slab:
     """The plain (unsymmetrised) slab of a termination along a polar direction, as pymatgen cuts
     it: its two faces are different surfaces, so its surface energy is their mean — the quantity
     an asymmetric slab defines without chemical potentials, and the one a Wulff shape on the
@@ -119,15 +141,18 @@ def _asymmetric_slab(gen: FastSlabGenerator, conv: Structure, miller: tuple[int,
     ``asymmetry_note``, the physical sentence of why it is not symmetric."""
     slab = gen.slab_at(lost.shift, cfg.tol, cfg.min_slab_size_A)
     hkl = f"({' '.join(map(str, miller))})"
-    slab.asymmetry_note = (f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
-                           f"(no symmetry of the bulk reverses it), so the two faces of a slab are different surfaces "
-                           f"(here {_faces(slab, cfg.ftol)}) and no symmetric slab exists; this asymmetric slab "
-                           "stands in, and its surface energy is the mean of its two faces")
+    slab.asymmetry_note = (
+        f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
+        f"(no symmetry of the bulk reverses it), so the two faces of a slab are different surfaces "
+        f"(here {_faces(slab, cfg.ftol)}) and no symmetric slab exists; this asymmetric slab "
+        "stands in, and its surface energy is the mean of its two faces"
+    )
     return slab
 
 
-def reverses_normal(conv: Structure, miller: tuple[int, int, int],
-                    symprec: float = SlabConfig.bulk_symprec) -> bool:
+def reverses_normal(
+    conv: Structure, miller: tuple[int, int, int], symprec: float = SlabConfig.bulk_symprec
+) -> bool:
     """Does a point operation of the bulk map the (h k l) normal onto its opposite?
 
     ``conv``: the conventional cell; ``miller``: the (h k l) of the normal; ``symprec``: the
@@ -149,7 +174,7 @@ def _face(slab: Slab, top: bool, ftol: float) -> str:
 
     z, _ = heights_along_normal(slab.lattice.matrix, slab.frac_coords)
     edge = z.max() if top else z.min()
-    species = [site.specie.symbol for site, zi in zip(slab, z) if abs(zi - edge) <= ftol]
+    species = [site.specie.symbol for site, zi in zip(slab, z, strict=False) if abs(zi - edge) <= ftol]
     return "".join(f"{el}{species.count(el) if species.count(el) > 1 else ''}" for el in sorted(set(species)))
 
 
@@ -159,8 +184,9 @@ def _faces(slab: Slab, ftol: float) -> str:
     return f"{bottom} vs {top}" if bottom != top else f"both {bottom}, stacked differently beneath"
 
 
-def lost_reason(conv: Structure, miller: tuple[int, int, int], slab: Slab, cfg: SlabConfig,
-                polar: bool | None = None) -> str:
+def lost_reason(
+    conv: Structure, miller: tuple[int, int, int], slab: Slab, cfg: SlabConfig, polar: bool | None = None
+) -> str:
     """One physical sentence: why no symmetric slab has this termination on both faces
     (``conv``: the conventional cell; ``miller``: the facet's (h k l); ``slab``: the unsymmetrised
     slab of the lost termination; ``cfg``: how slabs are cut; ``polar``: whether (h k l) is a
@@ -170,12 +196,16 @@ def lost_reason(conv: Structure, miller: tuple[int, int, int], slab: Slab, cfg: 
     if polar is None:
         polar = not reverses_normal(conv, miller, cfg.bulk_symprec)
     if polar:
-        return (f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
-                f"(no symmetry of the bulk reverses it), so a slab's two faces are different surfaces "
-                f"(here {faces}), and no symmetric slab has this termination on both sides")
-    return (f"{hkl} termination at shift {slab.shift:.4f}: no symmetry of the bulk maps this atomic plane onto "
-            f"a plane that could be the top face within {cfg.slab_symprec} Å (here {faces}), "
-            f"so no symmetric slab has this termination on both sides")
+        return (
+            f"{hkl} termination at shift {slab.shift:.4f}: {hkl} is a polar direction of this crystal "
+            f"(no symmetry of the bulk reverses it), so a slab's two faces are different surfaces "
+            f"(here {faces}), and no symmetric slab has this termination on both sides"
+        )
+    return (
+        f"{hkl} termination at shift {slab.shift:.4f}: no symmetry of the bulk maps this atomic plane onto "
+        f"a plane that could be the top face within {cfg.slab_symprec} Å (here {faces}), "
+        f"so no symmetric slab has this termination on both sides"
+    )
 
 
 def compound_slabs(compound_id: str, bulk: Structure, cfg: SlabConfig = SlabConfig()) -> SlabResult:
@@ -206,4 +236,3 @@ def compound_slabs(compound_id: str, bulk: Structure, cfg: SlabConfig = SlabConf
     for e in res.errors:
         e["id"] = compound_id
     return res
-

@@ -49,6 +49,8 @@ class SlabResult(MSONable):
     spacegroup_symbol: str = ""
     spacegroup_number: int = 0
     n_miller: int = 0
-    lattice: list[list[float]] | None = None  # conventional standard cell (Å, rows a, b, c), for the Wulff shape
+    lattice: list[list[float]] | None = (
+        None  # conventional standard cell (Å, rows a, b, c), for the Wulff shape
+    )
     slabs: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)

@@ -96,8 +96,9 @@ class FastSlabGenerator(SlabGenerator):
             s.target_thickness = target
         return sym
 
-    def get_slabs(self, tol: float = SlabConfig.tol, ftol: float = SlabConfig.ftol, symmetrize: bool = False,
-                  **_) -> list[Slab]:
+    def get_slabs(
+        self, tol: float = SlabConfig.tol, ftol: float = SlabConfig.ftol, symmetrize: bool = False, **_
+    ) -> list[Slab]:
         """pymatgen's ``get_slabs`` without bonds: every termination, unique, symmetrised, unique.
 
         ``tol``: the primitive-cell and ``StructureMatcher`` tolerance; ``ftol``: the plane
@@ -162,7 +163,9 @@ class FastSlabGenerator(SlabGenerator):
         frac, lattice = slab.frac_coords, slab.lattice.matrix
         z, _ = heights_along_normal(lattice, frac)
         order = np.argsort(z, kind="stable")
-        tops = np.flatnonzero(np.diff(z[order]) > ftol)  # last index (in ``order``) of every plane but the top one
+        tops = np.flatnonzero(
+            np.diff(z[order]) > ftol
+        )  # last index (in ``order``) of every plane but the top one
         best = None
         for last in tops:  # the thinnest stack still thick enough first: the first symmetric one wins
             if z[order[last]] - z[order[0]] < thickness - 1e-6:
@@ -198,9 +201,18 @@ class FastSlabGenerator(SlabGenerator):
         matrix[2] *= f
         frac = slab.frac_coords.copy()
         frac[:, 2] = 0.5 + (frac[:, 2] - 0.5) / f  # centred slab: z about the middle, scaled back
-        out = Slab(Lattice(matrix), slab.species, frac, slab.miller_index, slab.oriented_unit_cell, slab.shift,
-                   slab.scale_factor, reorient_lattice=False, site_properties=slab.site_properties,
-                   energy=slab.energy)
+        out = Slab(
+            Lattice(matrix),
+            slab.species,
+            frac,
+            slab.miller_index,
+            slab.oriented_unit_cell,
+            slab.shift,
+            slab.scale_factor,
+            reorient_lattice=False,
+            site_properties=slab.site_properties,
+            energy=slab.energy,
+        )
         center(out)
         return out
 

@@ -72,7 +72,8 @@ class _Fitter:
         s = self.slabs[i]
         max_dist = self.tol * (max(self.slabs[r].volume, s.volume) / len(s)) ** (1 / 3)
         return may_match(self.profiles[r], self.profiles[i], max_dist) and self.matcher.fit(
-            self._red(r), self._red(i), skip_structure_reduction=True)
+            self._red(r), self._red(i), skip_structure_reduction=True
+        )
 
 
 def group_slabs(slabs: list, tol: float) -> list[list]:

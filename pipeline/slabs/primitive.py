@@ -44,8 +44,15 @@ def _hnf(form_units: int):
         for a in (i for i in range(1, det + 1) if det % i == 0):
             for e in (i for i in range(1, det // a + 1) if (det // a) % i == 0):
                 g = det // a // e
-                yield det, np.array([[[a, b, c], [0, e, f], [0, 0, g]]
-                                     for b, c, f in itertools.product(range(a), range(a), range(e))])
+                yield (
+                    det,
+                    np.array(
+                        [
+                            [[a, b, c], [0, e, f], [0, 0, g]]
+                            for b, c, f in itertools.product(range(a), range(a), range(e))
+                        ]
+                    ),
+                )
 
 
 def _site_label(site: PeriodicSite, use_site_props: bool) -> str:
@@ -79,8 +86,9 @@ def _supercell_matrices(num_fu: int, min_vecs: np.ndarray, super_ftol: np.ndarra
             yield size, inv_m, latt_mat
 
 
-def _site_groups(gf_coords: np.ndarray, non_nbrs: np.ndarray, latt_mat: np.ndarray, ftol: np.ndarray,
-                 size: int) -> tuple[np.ndarray, np.ndarray] | None:
+def _site_groups(
+    gf_coords: np.ndarray, non_nbrs: np.ndarray, latt_mat: np.ndarray, ftol: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Sites of one species group merged by the candidate cell (rows: groups), or None if the
     cell does not map every site onto exactly ``size`` images."""
     all_frac = np.dot(gf_coords, latt_mat)
@@ -96,8 +104,12 @@ def _site_groups(gf_coords: np.ndarray, non_nbrs: np.ndarray, latt_mat: np.ndarr
     return all_frac, groups
 
 
-def _merge_sites(gsites: list[PeriodicSite], all_frac: np.ndarray, groups: np.ndarray,
-                 out: tuple[list, list, defaultdict[str, list], list]) -> None:
+def _merge_sites(
+    gsites: list[PeriodicSite],
+    all_frac: np.ndarray,
+    groups: np.ndarray,
+    out: tuple[list, list, defaultdict[str, list], list],
+) -> None:
     """Append one averaged site per group to ``out`` = (coords, species, properties, labels)."""
     new_coords, new_sp, new_props, new_labels = out
     added = np.zeros(len(gsites))
@@ -117,8 +129,14 @@ def _merge_sites(gsites: list[PeriodicSite], all_frac: np.ndarray, groups: np.nd
             new_coords.append(coords)
 
 
-def _smaller_cell(self: Structure, grouped: list[tuple[list[PeriodicSite], np.ndarray, np.ndarray]],
-                  inv_m: np.ndarray, latt_mat: np.ndarray, size: int, tolerance: float) -> Structure | None:
+def _smaller_cell(
+    self: Structure,
+    grouped: list[tuple[list[PeriodicSite], np.ndarray, np.ndarray]],
+    inv_m: np.ndarray,
+    latt_mat: np.ndarray,
+    size: int,
+    tolerance: float,
+) -> Structure | None:
     """The structure in the candidate cell ``latt_mat``, or None if the sites do not fit it."""
     from pymatgen.core import Lattice, Structure
 
@@ -132,8 +150,9 @@ def _smaller_cell(self: Structure, grouped: list[tuple[list[PeriodicSite], np.nd
         _merge_sites(gsites, *merged, out)
     new_coords, new_sp, new_props, new_labels = out
     new_latt = Lattice(np.dot(np.linalg.inv(latt_mat), self.lattice.matrix))
-    return Structure(new_latt, new_sp, new_coords, site_properties=new_props, labels=new_labels,
-                     coords_are_cartesian=False)
+    return Structure(
+        new_latt, new_sp, new_coords, site_properties=new_props, labels=new_labels, coords_are_cartesian=False
+    )
 
 
 def _accepts(self: Structure, primitive: Structure, constrain_latt: list | dict) -> bool:
@@ -143,12 +162,19 @@ def _accepts(self: Structure, primitive: Structure, constrain_latt: list | dict)
     prim_latt, self_latt = primitive.lattice, self.lattice
     keys = tuple(constrain_latt)
     is_dict = isinstance(constrain_latt, dict)
-    return np.allclose([getattr(prim_latt, key) for key in keys],
-                       [constrain_latt[key] if is_dict else getattr(self_latt, key) for key in keys])
+    return np.allclose(
+        [getattr(prim_latt, key) for key in keys],
+        [constrain_latt[key] if is_dict else getattr(self_latt, key) for key in keys],
+    )
 
 
-def get_primitive_structure(self: Structure, tolerance: float = 0.25, use_site_props: bool = False,
-                            constrain_latt: list | dict | None = None, reduce: bool = True) -> Structure:
+def get_primitive_structure(
+    self: Structure,
+    tolerance: float = 0.25,
+    use_site_props: bool = False,
+    constrain_latt: list | dict | None = None,
+    reduce: bool = True,
+) -> Structure:
     """Drop-in for ``Structure.get_primitive_structure`` (same arguments, same result).
 
     ``self``: the structure (the function is installed as the method); ``tolerance``: the site
@@ -172,15 +198,22 @@ def get_primitive_structure(self: Structure, tolerance: float = 0.25, use_site_p
     if np.all(np.abs(min_vecs - np.round(min_vecs)) < super_ftol):
         return self.copy()  # only the null translation: pymatgen finds no cell and returns a copy
 
-    grouped = list(zip(grouped_sites, grouped_frac_coords,
-                       [_non_neighbours(gf, super_ftol) for gf in grouped_frac_coords], strict=True))
+    grouped = list(
+        zip(
+            grouped_sites,
+            grouped_frac_coords,
+            [_non_neighbours(gf, super_ftol) for gf in grouped_frac_coords],
+            strict=True,
+        )
+    )
     num_fu = functools.reduce(math.gcd, map(len, grouped_sites))
     for size, inv_m, latt_mat in _supercell_matrices(num_fu, min_vecs, super_ftol):
         struct = _smaller_cell(self, grouped, inv_m, latt_mat, size, tolerance)
         if struct is None:
             continue
-        primitive = struct.get_primitive_structure(tolerance=tolerance, use_site_props=use_site_props,
-                                                   constrain_latt=constrain_latt, reduce=reduce)
+        primitive = struct.get_primitive_structure(
+            tolerance=tolerance, use_site_props=use_site_props, constrain_latt=constrain_latt, reduce=reduce
+        )
         if reduce:
             primitive = primitive.get_reduced_structure()
         if _accepts(self, primitive, constrain_latt):

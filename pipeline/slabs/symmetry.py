@@ -35,14 +35,21 @@ def could_be_symmetric(frac: np.ndarray, numbers: np.ndarray, lattice: np.ndarra
     return True
 
 
-def is_symmetric_arrays(frac: np.ndarray, numbers: np.ndarray, lattice: np.ndarray, symprec: float,
-                        angle_tolerance: float = ANGLE_TOLERANCE) -> bool:
+def is_symmetric_arrays(
+    frac: np.ndarray,
+    numbers: np.ndarray,
+    lattice: np.ndarray,
+    symprec: float,
+    angle_tolerance: float = ANGLE_TOLERANCE,
+) -> bool:
     """:func:`is_symmetric` on arrays (fractional coordinates, atomic numbers, lattice rows in Å)."""
     if not could_be_symmetric(frac, numbers, lattice, tol=4 * symprec):
         return False
     import spglib
 
-    ds = spglib.get_symmetry_dataset((lattice, frac, numbers), symprec=symprec, angle_tolerance=angle_tolerance)
+    ds = spglib.get_symmetry_dataset(
+        (lattice, frac, numbers), symprec=symprec, angle_tolerance=angle_tolerance
+    )
     if ds is None:
         return False
     if ds.pointgroup.strip() in LAUE_GROUPS:
@@ -50,8 +57,9 @@ def is_symmetric_arrays(frac: np.ndarray, numbers: np.ndarray, lattice: np.ndarr
     return bool(np.any(np.all(ds.rotations[:, 2, :] == np.array([0, 0, -1]), axis=1)))
 
 
-def is_symmetric(struct: Structure, symprec: float = SlabConfig.slab_symprec,
-                 angle_tolerance: float = ANGLE_TOLERANCE) -> bool:
+def is_symmetric(
+    struct: Structure, symprec: float = SlabConfig.slab_symprec, angle_tolerance: float = ANGLE_TOLERANCE
+) -> bool:
     """Same answer as pymatgen's ``Slab.is_symmetric(symprec)``, with one spglib call (``struct``:
     the slab; ``symprec`` and ``angle_tolerance``: spglib's tolerances, Å and degrees).
 

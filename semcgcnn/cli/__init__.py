@@ -29,9 +29,22 @@ USER_ERROR_EXIT = {screen.screen: 1}
 """Exit status of a user error where it is not 2: a screen that stops on one exits 1 (its argument
 checks exit 2)."""
 
-for command in (data.datasets, data.featurize, training.train, predict.predict, training.ship, training.finetune,
-                search.hyperopt, data.bundle, screen.screen, select.select, label.label, loop.loop,
-                dissolution.dissolution, report.report):
+for command in (
+    data.datasets,
+    data.featurize,
+    training.train,
+    predict.predict,
+    training.ship,
+    training.finetune,
+    search.hyperopt,
+    data.bundle,
+    screen.screen,
+    select.select,
+    label.label,
+    loop.loop,
+    dissolution.dissolution,
+    report.report,
+):
     app.command()(one_line_errors(command, USER_ERROR_EXIT.get(command, 2)))
 
 

@@ -35,10 +35,16 @@ Epochs = Annotated[int, typer.Option(help="Epochs per model (paper: 150).")]
 LrDropEpoch = Annotated[int, typer.Option(help="Epoch of the ×0.1 learning-rate drop (paper: 100).")]
 Seed = Annotated[int, typer.Option(help="Split and initialisation seed.")]
 Threads = Annotated[int, typer.Option(help="torch threads (0: all cores); one per process when several run.")]
-Device = Annotated[str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")]
-Graphs = Annotated[str, typer.Option(help="Training bundle from `semcgcnn bundle` instead of the datasets "
-                                          "(for a machine without pymatgen or the graph cache).")]
-
+Device = Annotated[
+    str, typer.Option(help="torch device of the training loop: cpu, or cuda on a GPU machine.")
+]
+Graphs = Annotated[
+    str,
+    typer.Option(
+        help="Training bundle from `semcgcnn bundle` instead of the datasets "
+        "(for a machine without pymatgen or the graph cache)."
+    ),
+]
 
 
 class OneLineLogHandler(RichHandler):
@@ -48,8 +54,9 @@ class OneLineLogHandler(RichHandler):
     def __init__(self) -> None:
         super().__init__(console=Console(stderr=True, soft_wrap=True), show_path=False)
 
-    def render(self, *, record: logging.LogRecord, traceback: Traceback | None,
-               message_renderable: ConsoleRenderable) -> ConsoleRenderable:
+    def render(
+        self, *, record: logging.LogRecord, traceback: Traceback | None, message_renderable: ConsoleRenderable
+    ) -> ConsoleRenderable:
         """``[date time] LEVEL    message`` as one unwrapped line (the traceback, if any, below it)."""
         when = datetime.fromtimestamp(record.created).strftime("[%x %X]")
         line = Text.assemble((when, "log.time"), " ", self.get_level_text(record), " ", message_renderable)

@@ -27,12 +27,16 @@ def datasets() -> None:
     for spec in DATASETS.values():
         df = labels(spec.name)
         targets = ", ".join(f"{t} ({TARGETS[t].unit})" for t in spec.targets)
-        table.add_row(spec.name, spec.kind, str(len(df)), str(df["chemsys"].nunique()), targets, spec.citation)
+        table.add_row(
+            spec.name, spec.kind, str(len(df)), str(df["chemsys"].nunique()), targets, spec.citation
+        )
     console.print(table)
 
 
 def featurize(
-    name: Annotated[str, typer.Argument(help="Shipped dataset name (see `semcgcnn datasets`).")] = "mg_binary_slabs",
+    name: Annotated[
+        str, typer.Argument(help="Shipped dataset name (see `semcgcnn datasets`).")
+    ] = "mg_binary_slabs",
     surface_depth: SurfaceDepth = DEFAULT_GRAPH.surface_depth,
     radius: Annotated[float, typer.Option(help="Neighbour cutoff, Å.")] = DEFAULT_GRAPH.radius,
     max_neighbors: Annotated[int, typer.Option(help="Neighbours per atom.")] = DEFAULT_GRAPH.max_neighbors,
@@ -61,8 +65,9 @@ def featurize(
     _print_graph_summary(name, df, gs, cached, t1 - t0, t2 - t1)
 
 
-def _print_graph_summary(name: str, df: pd.DataFrame, gs: GraphSet, cached: bool, t_load: float,
-                         t_feat: float) -> None:
+def _print_graph_summary(
+    name: str, df: pd.DataFrame, gs: GraphSet, cached: bool, t_load: float, t_feat: float
+) -> None:
     n_atoms = gs.n_atoms
     padded = (gs.nbr_dist > gs.config.radius).any(axis=1)
     z = gs.atomic_numbers
@@ -72,11 +77,20 @@ def _print_graph_summary(name: str, df: pd.DataFrame, gs: GraphSet, cached: bool
     rows = [
         ("slabs", f"{len(gs)}"),
         ("chemical systems", f"{df['chemsys'].nunique()}"),
-        ("atoms (total / median / max per slab)", f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}"),
+        (
+            "atoms (total / median / max per slab)",
+            f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}",
+        ),
         ("elements", f"{len(np.unique(z))}"),
         ("surface atoms (depth %.1f Å)" % gs.config.surface_depth, f"{gs.surface.mean():.1%}"),
-        ("atoms with < %d neighbours in %.0f Å" % (gs.config.max_neighbors, gs.config.radius), f"{padded.sum()}"),
-        ("nearest-neighbour distance (min / median, Å)", f"{gs.nbr_dist[:, 0].min():.2f} / {np.median(gs.nbr_dist[:, 0]):.2f}"),
+        (
+            "atoms with < %d neighbours in %.0f Å" % (gs.config.max_neighbors, gs.config.radius),
+            f"{padded.sum()}",
+        ),
+        (
+            "nearest-neighbour distance (min / median, Å)",
+            f"{gs.nbr_dist[:, 0].min():.2f} / {np.median(gs.nbr_dist[:, 0]):.2f}",
+        ),
         ("edge features per edge (Gaussians)", f"{gs.config.n_gaussians}"),
         ("parse/load time (s)", f"{t_load:.2f}"),
         ("featurize/load time (s)", f"{t_feat:.2f}"),

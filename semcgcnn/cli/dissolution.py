@@ -12,8 +12,13 @@ from .common import console
 
 def dissolution(
     run_dir: Annotated[Path, typer.Argument(help="A finished `semcgcnn screen` folder.")],
-    source: Annotated[str, typer.Option(help="Formation energies: auto (mp with MP_API_KEY, else mlip), mp, "
-                                             "shipped, or mlip (SevenNet 7net-0, offline).")] = "auto",
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Formation energies: auto (mp with MP_API_KEY, else mlip), mp, "
+            "shipped, or mlip (SevenNet 7net-0, offline)."
+        ),
+    ] = "auto",
 ) -> None:
     """Equilibrium potential (V vs SHE) of each compound dissolving at pH 7, 10⁻⁶ mol/L → RUN_DIR/dissolution.parquet."""
     from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame, summary, write_dissolution

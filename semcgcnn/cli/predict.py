@@ -10,11 +10,25 @@ from .common import console, fail
 
 
 def predict(
-    paths: Annotated[list[str], typer.Argument(help="Slab files (CIF, POSCAR/.vasp, pymatgen JSON) or directories of them.")],
-    out: Annotated[str, typer.Option(help="Predictions Parquet; errors go to OUT with .errors.parquet.")] = "predictions.parquet",
-    model: Annotated[str, typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: the shipped model.")] = "",
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the convolutions: ≈1.4× faster on "
-                                                              "thousands of slabs, after a few seconds' compile.")] = False,
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Slab files (CIF, POSCAR/.vasp, pymatgen JSON) or directories of them."),
+    ],
+    out: Annotated[
+        str, typer.Option(help="Predictions Parquet; errors go to OUT with .errors.parquet.")
+    ] = "predictions.parquet",
+    model: Annotated[
+        str,
+        typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: the shipped model."),
+    ] = "",
+    compile: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the convolutions: ≈1.4× faster on "
+            "thousands of slabs, after a few seconds' compile.",
+        ),
+    ] = False,
 ) -> None:
     """Predict surface energy and work function of slabs; bad files become error rows."""
     from pathlib import Path
@@ -36,7 +50,9 @@ def predict(
     except OutputPathError as e:  # a full disk: neither table written
         raise fail(str(e), code=1) from None
     flagged = int(preds["out_of_domain"].sum()) if len(preds) else 0
-    console.print(f"{len(preds)} slabs predicted ({flagged} outside the training domain) → {out_path}; "
-                  f"{len(errors)} errors → {err_path}")
+    console.print(
+        f"{len(preds)} slabs predicted ({flagged} outside the training domain) → {out_path}; "
+        f"{len(errors)} errors → {err_path}"
+    )
     if len(preds) == 0:
         raise typer.Exit(1)

@@ -11,13 +11,28 @@ from .common import console, fail
 
 
 def report(
-    target: Annotated[Path, typer.Argument(help="A finished `semcgcnn screen` folder, or (training report) a "
-                                                "checkpoint card .json or a folder of them.")],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="A finished `semcgcnn screen` folder, or (training report) a "
+            "checkpoint card .json or a folder of them."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
-    training: Annotated[bool, typer.Option("--training", help="Report on trained models (detected by itself when "
-                                                                  "TARGET is a card or a folder of cards).")] = False,
-    runs: Annotated[Path | None, typer.Option(help="Training runs folder where a card's exported_from.run "
-                                                     "holds last_epoch.pt (learning curves).")] = None,
+    training: Annotated[
+        bool,
+        typer.Option(
+            "--training",
+            help="Report on trained models (detected by itself when TARGET is a card or a folder of cards).",
+        ),
+    ] = False,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training runs folder where a card's exported_from.run "
+            "holds last_epoch.pt (learning curves)."
+        ),
+    ] = None,
 ) -> None:
     """Write one HTML file (figures inline, no external links): ranked compounds, distributions, Wulff
     shapes, Φ vs dissolution potential and errors of a screen; or parity and learning curves of models."""

@@ -21,24 +21,50 @@ ENGINES = ("plain", "jobflow")
 
 def screen(
     out: Annotated[Path, typer.Option(help="Output folder: Parquet tables, parts for --resume.")],
-    source: Annotated[str, typer.Option(help="'bundled' (210 shipped MP Mg–X binaries) or 'mp' (needs MP_API_KEY).")] = "bundled",
-    structures: Annotated[Path | None, typer.Option(help="Folder of your own bulk CIF/POSCAR/.vasp/.json files.")] = None,
-    elements: Annotated[str, typer.Option(help="Comma list: keep compounds whose partner elements are all in it.")] = "",
+    source: Annotated[
+        str, typer.Option(help="'bundled' (210 shipped MP Mg–X binaries) or 'mp' (needs MP_API_KEY).")
+    ] = "bundled",
+    structures: Annotated[
+        Path | None, typer.Option(help="Folder of your own bulk CIF/POSCAR/.vasp/.json files.")
+    ] = None,
+    elements: Annotated[
+        str, typer.Option(help="Comma list: keep compounds whose partner elements are all in it.")
+    ] = "",
     max_atoms: Annotated[int | None, typer.Option(help="Skip bulk cells with more sites.")] = None,
     limit: Annotated[int | None, typer.Option(help="Screen only the first N candidates.")] = None,
-    e_above_hull: Annotated[float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")] = DEFAULT.e_above_hull,
+    e_above_hull: Annotated[
+        float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")
+    ] = DEFAULT.e_above_hull,
     workers: Annotated[int, typer.Option(help="Slab processes (0: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted screen in OUT.")] = False,
-    model: Annotated[Path | None, typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: shipped model.")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint (.json/.safetensors stem, or its folder); default: shipped model."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Compounds per committed batch.")] = BATCH_SIZE,
-    min_slab: Annotated[float, typer.Option(help="Minimum slab thickness, Å.")] = DEFAULT.slab.min_slab_size_A,
-    min_vacuum: Annotated[float, typer.Option(help="Minimum vacuum thickness, Å.")] = DEFAULT.slab.min_vacuum_size_A,
+    min_slab: Annotated[
+        float, typer.Option(help="Minimum slab thickness, Å.")
+    ] = DEFAULT.slab.min_slab_size_A,
+    min_vacuum: Annotated[
+        float, typer.Option(help="Minimum vacuum thickness, Å.")
+    ] = DEFAULT.slab.min_vacuum_size_A,
     max_index: Annotated[int, typer.Option(help="Largest Miller index.")] = DEFAULT.slab.max_index,
-    mlip_prior: Annotated[bool, typer.Option("--mlip-prior", help="Blend each surface energy with the SevenNet "
-                                             "7net-0 prior (reports/mlip_prior.md: grouped SE −2.7 %; ≈ 20× slower).")] = False,
-    engine: Annotated[str, typer.Option(help="'plain' (process pool) or 'jobflow' (the ScreeningMaker Flow, "
-                                             "run_locally; job store: jobflow's configured JOB_STORE, "
-                                             "else OUT/jobflow).")] = ENGINES[0],
+    mlip_prior: Annotated[
+        bool,
+        typer.Option(
+            "--mlip-prior",
+            help="Blend each surface energy with the SevenNet "
+            "7net-0 prior (reports/mlip_prior.md: grouped SE −2.7 %; ≈ 20× slower).",
+        ),
+    ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="'plain' (process pool) or 'jobflow' (the ScreeningMaker Flow, "
+            "run_locally; job store: jobflow's configured JOB_STORE, "
+            "else OUT/jobflow)."
+        ),
+    ] = ENGINES[0],
 ) -> None:
     """Screen Mg compounds: symmetric slabs → predicted γ and Φ → Wulff-weighted values (Parquet)."""
     from semcgcnn.interrupts import exit_status, sigterm_raises
@@ -48,18 +74,32 @@ def screen(
 
     if structures is not None and source != "bundled":
         raise fail("give either --structures or --source, not both")
-    if (max_atoms is not None and max_atoms < 1) or (limit is not None and limit < 1) or workers < 0 \
-            or batch_size < 1 or min_slab <= 0 or min_vacuum <= 0 or max_index < 1 or e_above_hull < 0:
-        raise fail("--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
-                    "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0")
+    if (
+        (max_atoms is not None and max_atoms < 1)
+        or (limit is not None and limit < 1)
+        or workers < 0
+        or batch_size < 1
+        or min_slab <= 0
+        or min_vacuum <= 0
+        or max_index < 1
+        or e_above_hull < 0
+    ):
+        raise fail(
+            "--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
+            "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0"
+        )
     if engine not in ENGINES:
         raise fail(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):
         raise fail(f"--model {model}: no such checkpoint")
     cfg = ScreenConfig(
-        source=source, structures=str(structures.resolve()) if structures else None,
+        source=source,
+        structures=str(structures.resolve()) if structures else None,
         elements=tuple(sorted(csv_items(elements))),
-        max_atoms=max_atoms, limit=limit, e_above_hull=e_above_hull, model=str(model) if model else None,
+        max_atoms=max_atoms,
+        limit=limit,
+        e_above_hull=e_above_hull,
+        model=str(model) if model else None,
         mlip_prior=mlip_prior,
     ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
     try:
@@ -69,7 +109,9 @@ def screen(
 
                 summary = run_screen_jobflow(cfg, out, workers=workers, resume=resume, batch_size=batch_size)
             else:
-                summary = run_screen(cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars)
+                summary = run_screen(
+                    cfg, out, workers=workers, resume=resume, batch_size=batch_size, progress=bars
+                )
     except OSError as exc:
         if not is_disk_full(exc):
             raise
@@ -85,8 +127,10 @@ def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
     from semcgcnn.pipeline.screen.store import PartStore
 
     n = len(PartStore(out).done())
-    return (f"{stopped_by(exc)}: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same "
-            "command with --resume to continue from there")
+    return (
+        f"{stopped_by(exc)}: {n} compound{'s' if n != 1 else ''} committed in {out}; run the same "
+        "command with --resume to continue from there"
+    )
 
 
 def _print_summary(summary) -> None:
@@ -102,31 +146,68 @@ def _print_summary(summary) -> None:
     ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
     reasons = wulff.loc[wulff["trust"] != TRUSTED, "trust"].str.split("; ").explode().value_counts()
     t = summary.stage_seconds
-    log.info("screen done in %.1f s (slabs %.1f s wall, %.1f s CPU; predictions %.1f s; writing %.1f s)",
-             t["total"], t["slabs_wall"], t["slabs_cpu"], t["predictions"], t["wulff_and_write"] + t["assemble"])
-    table = Table(title=f"Screen: {summary.n_compounds} compounds, {summary.n_slabs} slabs "
-                        f"({summary.n_slabs / max(summary.n_compounds, 1):.1f} per compound), "
-                        f"{summary.n_errors} error rows → {summary.out}")
+    log.info(
+        "screen done in %.1f s (slabs %.1f s wall, %.1f s CPU; predictions %.1f s; writing %.1f s)",
+        t["total"],
+        t["slabs_wall"],
+        t["slabs_cpu"],
+        t["predictions"],
+        t["wulff_and_write"] + t["assemble"],
+    )
+    table = Table(
+        title=f"Screen: {summary.n_compounds} compounds, {summary.n_slabs} slabs "
+        f"({summary.n_slabs / max(summary.n_compounds, 1):.1f} per compound), "
+        f"{summary.n_errors} error rows → {summary.out}"
+    )
     for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value"):
         table.add_column(col)
     picks = [  # (label, column, ascending, unit, its 1σ column and the factor to the column's unit)
-        ("lowest Wulff work function", "weighted_work_function_eV", True, "eV", "weighted_work_function_eV_std", 1.0),
-        ("highest Wulff work function", "weighted_work_function_eV", False, "eV", "weighted_work_function_eV_std", 1.0),
-        ("lowest weighted surface energy", "weighted_surface_energy_J_per_m2", True, "J/m²",
-         "weighted_surface_energy_eV_per_A2_std", EV_PER_A2_TO_J_PER_M2),
+        (
+            "lowest Wulff work function",
+            "weighted_work_function_eV",
+            True,
+            "eV",
+            "weighted_work_function_eV_std",
+            1.0,
+        ),
+        (
+            "highest Wulff work function",
+            "weighted_work_function_eV",
+            False,
+            "eV",
+            "weighted_work_function_eV_std",
+            1.0,
+        ),
+        (
+            "lowest weighted surface energy",
+            "weighted_surface_energy_J_per_m2",
+            True,
+            "J/m²",
+            "weighted_surface_energy_eV_per_A2_std",
+            EV_PER_A2_TO_J_PER_M2,
+        ),
     ]
     for label, col, ascending, unit, std_col, factor in picks:
         for i, row in enumerate(ranked.sort_values(col, ascending=ascending).head(3).itertuples()):
             std = getattr(row, std_col) * factor
             spread = f" ± {std:.3f}" if pd.notna(std) else ""  # a single model has no 1σ
-            table.add_row(label if i == 0 else "", row.compound_id, row.formula, f"{getattr(row, col):.3f}{spread} {unit}")
+            table.add_row(
+                label if i == 0 else "",
+                row.compound_id,
+                row.formula,
+                f"{getattr(row, col):.3f}{spread} {unit}",
+            )
     console.print(table)
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
-    console.print(f"Ranked: {len(ranked)} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet. "
-                  f"Left out: {len(wulff) - len(ranked)}, for (a compound can have several reasons):")
+    console.print(
+        f"Ranked: {len(ranked)} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet. "
+        f"Left out: {len(wulff) - len(ranked)}, for (a compound can have several reasons):"
+    )
     for reason in TRUST_REASONS:
         if reasons.get(reason, 0):
             console.print(f"  {reasons[reason]:4d}  {reason}")
-    console.print(f"Training labels' range (1st–99th percentile of the shipped Mg–X slabs): γ "
-                  f"{se[0] * EV_PER_A2_TO_J_PER_M2:.2f}–{se[1] * EV_PER_A2_TO_J_PER_M2:.2f} J/m², "
-                  f"Φ {wf[0]:.2f}–{wf[1]:.2f} eV.")
+    console.print(
+        f"Training labels' range (1st–99th percentile of the shipped Mg–X slabs): γ "
+        f"{se[0] * EV_PER_A2_TO_J_PER_M2:.2f}–{se[1] * EV_PER_A2_TO_J_PER_M2:.2f} J/m², "
+        f"Φ {wf[0]:.2f}–{wf[1]:.2f} eV."
+    )

@@ -11,9 +11,13 @@ from .common import console
 
 
 def select(
-    screen_dir: Annotated[Path, typer.Argument(help="A finished `semcgcnn screen` folder (screened with an ensemble).")],
+    screen_dir: Annotated[
+        Path, typer.Argument(help="A finished `semcgcnn screen` folder (screened with an ensemble).")
+    ],
     budget: Annotated[int, typer.Option(help="Number of slabs to pick.")],
-    out: Annotated[Path, typer.Option(help="Folder: picks.parquet, bulk/ID.json, label.sh (runs semcgcnn label).")] = Path("picks"),
+    out: Annotated[
+        Path, typer.Option(help="Folder: picks.parquet, bulk/ID.json, label.sh (runs semcgcnn label).")
+    ] = Path("picks"),
 ) -> None:
     """Pick the most uncertain slabs, one per compound per round, new facets first."""
     from semcgcnn.paths import check_output_dir
@@ -27,7 +31,11 @@ def select(
     picks = select_slabs(preds, budget)
     paths = write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), out)
     for r in picks.itertuples():
-        console.print(f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
-                      f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± {r.work_function_eV_std:.2f} eV")
-    console.print(f"{len(picks)} slabs of {picks['compound_id'].nunique()} compounds → {paths['picks']}; "
-                  f"label them with: bash {paths['label_script']}")
+        console.print(
+            f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
+            f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± {r.work_function_eV_std:.2f} eV"
+        )
+    console.print(
+        f"{len(picks)} slabs of {picks['compound_id'].nunique()} compounds → {paths['picks']}; "
+        f"label them with: bash {paths['label_script']}"
+    )

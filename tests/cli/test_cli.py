@@ -9,8 +9,13 @@ def test_datasets_lists_the_five_shipped_sets_with_real_counts(cli):
     out = cli("datasets")
     assert out.returncode == 0, out.stderr
     rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if line.count("│") > 3}
-    for name, count in {"mg_binary_slabs": 3218, "elemental_slabs": 801, "palizhati_slabs": 3033,
-                        "mg_binary_bulk": 210, "elemental_refs": 789}.items():
+    for name, count in {
+        "mg_binary_slabs": 3218,
+        "elemental_slabs": 801,
+        "palizhati_slabs": 3033,
+        "mg_binary_bulk": 210,
+        "elemental_refs": 789,
+    }.items():
         assert f"│ {count}" in rows[name].replace("  ", " ") or f" {count} " in rows[name]
     assert "eV/Å²" in out.stdout
 
@@ -25,21 +30,30 @@ def test_featurize_prints_summary(cli):
 
     out = cli("featurize", "elemental_slabs")
     assert out.returncode == 0, out.stderr
-    rows = dict(tuple(cell.strip() for cell in line.split("│")[1:3]) for line in out.stdout.splitlines()
-                if line.startswith("│"))
+    rows = dict(
+        tuple(cell.strip() for cell in line.split("│")[1:3])
+        for line in out.stdout.splitlines()
+        if line.startswith("│")
+    )
     structures = [r.structure for r in load("elemental_slabs")]
     n_atoms = np.array([len(s) for s in structures])
     assert rows["slabs"] == str(len(structures))
     assert rows["chemical systems"] == str(labels("elemental_slabs")["chemsys"].nunique())
-    assert rows["atoms (total / median / max per slab)"] == \
-        f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}"
+    assert (
+        rows["atoms (total / median / max per slab)"]
+        == f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}"
+    )
     assert rows["elements"] == str(len({e.symbol for s in structures for e in s.composition.elements}))
     gs, _ = dataset_graphs("elemental_slabs")
     assert rows["surface atoms (depth 2.0 Å)"] == f"{gs.surface.mean():.1%}"
 
 
 def test_user_mistakes_give_one_line_errors_not_tracebacks(cli):
-    for args in (("featurize", "no_such_set"), ("featurize", "mg_binary_bulk"), ("featurize", "--radius", "-1")):
+    for args in (
+        ("featurize", "no_such_set"),
+        ("featurize", "mg_binary_bulk"),
+        ("featurize", "--radius", "-1"),
+    ):
         out = cli(*args)
         assert out.returncode == 2
         assert "Traceback" not in out.stderr and "error:" in out.stderr
@@ -61,8 +75,10 @@ def _mismatched_model(tmp_path: Path) -> Path:
     return folder
 
 
-MISMATCH = ("m.safetensors: weights do not match the model card's model_config: heads.surface_energy.0.weight "
-            "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)")
+MISMATCH = (
+    "m.safetensors: weights do not match the model card's model_config: heads.surface_energy.0.weight "
+    "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)"
+)
 
 
 def test_predict_with_a_card_that_does_not_fit_its_weights_is_one_line(cli, tmp_path):
@@ -81,7 +97,10 @@ def test_predict_model_folder_with_two_checkpoints_is_one_line(cli, tmp_path):
     shutil.copy(folder / "m.safetensors", folder / "n.safetensors")
     out = cli("predict", str(tmp_path), "--out", str(tmp_path / "p.parquet"), "--model", str(folder))
     assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert " ".join(out.stderr.split()) == f"error: {folder}: folder holds 2 checkpoints (m, n): name one, e.g. {folder}/m"
+    assert (
+        " ".join(out.stderr.split())
+        == f"error: {folder}: folder holds 2 checkpoints (m, n): name one, e.g. {folder}/m"
+    )
 
 
 def test_screen_with_a_card_that_does_not_fit_its_weights_is_one_line(cli, tmp_path):
@@ -131,28 +150,59 @@ def test_a_user_error_from_any_command_is_exactly_one_line(tmp_path):
     a_file.write_text("not a folder")
     labels.write_text("not parquet")
     cases = [  # (arguments, exit status, the library's own message)
-        (("select", str(tmp_path / "nowhere"), "--budget", "2", "--out", str(tmp_path / "p")), 2,
-         _user_error(lambda: results.read_table(tmp_path / "nowhere", "predictions"))),
-        (("report", str(empty), "--out", str(tmp_path / "r.html")), 2,
-         _user_error(lambda: results.read_tables(empty))),
-        (("dissolution", str(empty), "--source", "shipped"), 2,
-         _user_error(lambda: resolve_source("shipped"))),
+        (
+            ("select", str(tmp_path / "nowhere"), "--budget", "2", "--out", str(tmp_path / "p")),
+            2,
+            _user_error(lambda: results.read_table(tmp_path / "nowhere", "predictions")),
+        ),
+        (
+            ("report", str(empty), "--out", str(tmp_path / "r.html")),
+            2,
+            _user_error(lambda: results.read_tables(empty)),
+        ),
+        (
+            ("dissolution", str(empty), "--source", "shipped"),
+            2,
+            _user_error(lambda: resolve_source("shipped")),
+        ),
         (("predict", str(empty), "--out", str(empty)), 2, _user_error(lambda: check_output_file(empty))),
-        (("predict", str(empty), "--out", str(tmp_path / "p.parquet"), "--model", str(empty)), 2,
-         _user_error(lambda: resolve_checkpoint(empty))),
-        (("label", str(a_file), "--out", str(tmp_path / "l"), "--backend", "nonsense"), 2,
-         _user_error(lambda: make_backend("nonsense", "default"))),
-        (("loop", "--out", str(tmp_path / "loop"), "--backend", "nonsense"), 2,
-         _user_error(lambda: make_backend("nonsense", "default"))),
-        (("finetune", "--extra-labels", str(labels), "--out", str(tmp_path / "m"), "--epochs", "0"), 2,
-         _user_error(lambda: FinetuneConfig(epochs=0))),
-        (("hyperopt", "--out", str(tmp_path / "h"), "--max-evals", "0"), 2,
-         _user_error(lambda: HyperoptConfig(max_evals=0))),
-        (("screen", "--out", str(a_file / "s"), "--limit", "1"), 1,
-         _user_error(lambda: check_output_dir(a_file / "s"))),
-        (("screen", "--out", str(tmp_path / "s"), "--elements", "Xx", "--limit", "1"), 1,
-         _user_error(lambda: element_filter(["Xx"]))),
+        (
+            ("predict", str(empty), "--out", str(tmp_path / "p.parquet"), "--model", str(empty)),
+            2,
+            _user_error(lambda: resolve_checkpoint(empty)),
+        ),
+        (
+            ("label", str(a_file), "--out", str(tmp_path / "l"), "--backend", "nonsense"),
+            2,
+            _user_error(lambda: make_backend("nonsense", "default")),
+        ),
+        (
+            ("loop", "--out", str(tmp_path / "loop"), "--backend", "nonsense"),
+            2,
+            _user_error(lambda: make_backend("nonsense", "default")),
+        ),
+        (
+            ("finetune", "--extra-labels", str(labels), "--out", str(tmp_path / "m"), "--epochs", "0"),
+            2,
+            _user_error(lambda: FinetuneConfig(epochs=0)),
+        ),
+        (
+            ("hyperopt", "--out", str(tmp_path / "h"), "--max-evals", "0"),
+            2,
+            _user_error(lambda: HyperoptConfig(max_evals=0)),
+        ),
+        (
+            ("screen", "--out", str(a_file / "s"), "--limit", "1"),
+            1,
+            _user_error(lambda: check_output_dir(a_file / "s")),
+        ),
+        (
+            ("screen", "--out", str(tmp_path / "s"), "--elements", "Xx", "--limit", "1"),
+            1,
+            _user_error(lambda: element_filter(["Xx"])),
+        ),
     ]
+
     def printed(res) -> list[str]:  # (screen and label close their empty progress display: a blank line)
         return [line for line in res.stderr.splitlines() if line.strip()]
 

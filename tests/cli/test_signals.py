@@ -34,8 +34,14 @@ def _heavy_inputs(folder: Path) -> Path:
 
 def _start(*args: str) -> subprocess.Popen:
     """``semcgcnn args`` in a process group of its own, as a shell runs a foreground job."""
-    return subprocess.Popen([SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV, start_new_session=True)
+    return subprocess.Popen(
+        [SEMCGCNN, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
 
 
 def _stat(pid: int) -> list[str]:
@@ -51,8 +57,11 @@ def _alive(pid: int) -> bool:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
-            if (f := _stat(int(p.parent.name))) and int(f[1]) == pid and f[0] != "Z"]
+    return [
+        int(p.parent.name)
+        for p in Path("/proc").glob("[0-9]*/stat")
+        if (f := _stat(int(p.parent.name))) and int(f[1]) == pid and f[0] != "Z"
+    ]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -69,14 +78,27 @@ def _wait_for(predicate, timeout: float = 300.0) -> bool:
     return False
 
 
-@pytest.mark.parametrize("sig, code, says", [(signal.SIGINT, 130, "interrupted:"),
-                                             (signal.SIGTERM, 143, "stopped by SIGTERM:")])
+@pytest.mark.parametrize(
+    "sig, code, says", [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "stopped by SIGTERM:")]
+)
 def test_a_signal_stops_a_slab_heavy_screen_within_seconds(tmp_path, sig, code, says):
     out = tmp_path / "out"
-    proc = _start("screen", "--structures", str(_heavy_inputs(tmp_path / "in")), "--max-index", "2",
-                  "--batch-size", "1", "--workers", "2", "--out", str(out))
-    assert _wait_for(lambda: proc.poll() is not None
-                     or sum(_cpu_seconds(w) > 1.0 for w in _children(proc.pid)) == 2)
+    proc = _start(
+        "screen",
+        "--structures",
+        str(_heavy_inputs(tmp_path / "in")),
+        "--max-index",
+        "2",
+        "--batch-size",
+        "1",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert _wait_for(
+        lambda: proc.poll() is not None or sum(_cpu_seconds(w) > 1.0 for w in _children(proc.pid)) == 2
+    )
     workers = _children(proc.pid)
     assert len(workers) == 2, "the workers were not both busy"
     t0 = time.time()
@@ -104,6 +126,7 @@ def test_a_sigterm_after_commits_counts_them_and_resume_finishes(tmp_path):
 
 
 # ---------------------------------------------------------------- semcgcnn label (GPAW)
+
 
 def _mg_bulk(folder: Path) -> Path:
     from semcgcnn.datasets import load
@@ -133,19 +156,34 @@ def _gpaw_processes(out: Path) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_no_gpaw_process_outlives_a_killed_label_run(tmp_path, sig):
     out = tmp_path / "out"
-    args = ("label", str(_mg_bulk(tmp_path)), "--miller", "0", "0", "1", "--backend", "gpaw", "--preset",
-            "fast", "--out", str(out))
-    proc = subprocess.Popen([SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV)
-    assert _wait_for(lambda: proc.poll() is not None or len(_gpaw_processes(out)) >= 2, timeout=300), \
+    args = (
+        "label",
+        str(_mg_bulk(tmp_path)),
+        "--miller",
+        "0",
+        "0",
+        "1",
+        "--backend",
+        "gpaw",
+        "--preset",
+        "fast",
+        "--out",
+        str(out),
+    )
+    proc = subprocess.Popen(
+        [SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    assert _wait_for(lambda: proc.poll() is not None or len(_gpaw_processes(out)) >= 2, timeout=300), (
         "no GPAW runner started"
+    )
     time.sleep(3.0)  # GPAW is well into its calculation
     running = _gpaw_processes(out)
     assert running, "the GPAW run ended before the signal"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert _wait_for(lambda: not _gpaw_processes(out), timeout=10), \
+    assert _wait_for(lambda: not _gpaw_processes(out), timeout=10), (
         f"GPAW processes {_gpaw_processes(out)} outlived their killed parent"
+    )
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL
         return

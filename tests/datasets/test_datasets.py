@@ -79,7 +79,9 @@ def _small_copy(tmp_path, n=5):
     (root / "metadata.csv").write_text("\n".join(meta) + "\n")
     wanted = {line.split(",")[0] for line in ids}
     with tarfile.open(next(src.glob("*.tar.xz")), "r:xz") as tin:
-        members = {m.name.split("/")[-1][:-4]: tin.extractfile(m).read() for m in tin if m.name.endswith(".cif")}
+        members = {
+            m.name.split("/")[-1][:-4]: tin.extractfile(m).read() for m in tin if m.name.endswith(".cif")
+        }
     return root, wanted, members
 
 
@@ -101,7 +103,9 @@ def test_structure_cache_reused_and_rebuilt_when_inputs_change(tmp_path, monkeyp
 
     calls = []
     real = structures.parse_structures
-    monkeypatch.setattr(structures, "parse_structures", lambda raw, **kw: calls.append(len(raw)) or real(raw, **kw))
+    monkeypatch.setattr(
+        structures, "parse_structures", lambda raw, **kw: calls.append(len(raw)) or real(raw, **kw)
+    )
 
     first = load_arrays("elemental_slabs", root=root)[1]
     again = load_arrays("elemental_slabs", root=root)[1]

@@ -22,8 +22,6 @@ SHIPPED_ID = "semcgcnn-9414f4f01adc"
 SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-9698389b8a06"
 
 
-
-
 def _copy(folder: Path, stem: Path = SHIPPED_MODEL, name: str = "m") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(stem.with_suffix(".safetensors"), folder / f"{name}.safetensors")
@@ -78,8 +76,11 @@ def test_the_shipped_cards_verify_and_keep_their_ids():
 def test_weights_tampered_under_the_genuine_card_are_refused(tmp_path, slab_file):
     stem = _copy(tmp_path / "model")
     _write_inf(stem)
-    _one_line_error(stem, f"{stem}.safetensors: weights do not match the card's weights_sha256 "
-                          "(9414f4f01adc47fc…, the file hashes to ")
+    _one_line_error(
+        stem,
+        f"{stem}.safetensors: weights do not match the card's weights_sha256 "
+        "(9414f4f01adc47fc…, the file hashes to ",
+    )
     run = run_cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(stem))
     assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert "weights_sha256" in run.stderr and not (tmp_path / "p.parquet").exists()
@@ -96,8 +97,10 @@ def test_non_finite_weights_are_refused_even_under_a_matching_hash_and_id(tmp_pa
 @pytest.mark.parametrize("forged", ["my-trusted-model", "semcgcnn-000000000000", "semcgcnn-9414f4f01adc "])
 def test_a_model_id_not_derived_from_the_weights_hash_is_refused(tmp_path, forged):
     stem = _edit_card(_copy(tmp_path / "model"), lambda c: c.update(model_id=forged))
-    _one_line_error(stem, f"{stem}.json: model_id {forged!r} is not the id of its weights_sha256 "
-                          f"(expected '{SHIPPED_ID}')")
+    _one_line_error(
+        stem,
+        f"{stem}.json: model_id {forged!r} is not the id of its weights_sha256 (expected '{SHIPPED_ID}')",
+    )
 
 
 def test_a_card_without_a_weights_hash_is_refused(tmp_path):
@@ -110,8 +113,14 @@ def _ensemble(folder: Path, members: list, member_ids: list | None = None, **fie
     ids = member_ids if member_ids is not None else [load_checkpoint(folder / m).model_id for m in members]
     calibration = fields.pop("calibration", {"surface_energy": 4.0, "work_function": 5.0})
     digest = hashlib.sha256(json.dumps([ids, calibration, "mean"], sort_keys=True).encode()).hexdigest()[:12]
-    card = {"format": "semcgcnn-ensemble-1", "model_id": f"semcgcnn-ens-{digest}", "members": members,
-            "member_ids": ids, "calibration": calibration, **fields}
+    card = {
+        "format": "semcgcnn-ensemble-1",
+        "model_id": f"semcgcnn-ens-{digest}",
+        "members": members,
+        "member_ids": ids,
+        "calibration": calibration,
+        **fields,
+    }
     path = folder / "ens.json"
     path.write_text(json.dumps(card))
     return path
@@ -131,7 +140,9 @@ def test_an_ensemble_of_members_in_its_folder_loads_under_its_derived_id(tmp_pat
     assert p.is_ensemble and p.model_id == ensemble_id(ids, calibration, "first") != SHIPPED_ENSEMBLE_ID
     assert [m.model_id for m in p.members] == ids and p.center == "first"
     shipped = json.loads(SHIPPED_ENSEMBLE.read_text())
-    assert ensemble_id(shipped["member_ids"], shipped["calibration"], shipped["center"]) == SHIPPED_ENSEMBLE_ID
+    assert (
+        ensemble_id(shipped["member_ids"], shipped["calibration"], shipped["center"]) == SHIPPED_ENSEMBLE_ID
+    )
 
 
 def test_ensemble_members_outside_the_card_folder_are_refused(tmp_path):
@@ -151,8 +162,9 @@ def test_a_member_that_is_not_the_one_the_card_names_is_refused(tmp_path):
     _copy(folder, name="a")
     _copy(folder, SHIPPED_ENSEMBLE.parent / "ensemble" / "member-s1", name="b")
     card = _ensemble(folder, ["a", "b"], [SHIPPED_ID, "semcgcnn-7e5454a4c12d"])  # b's id is 188bd3a87332
-    _one_line_error(card, f"{card}: member 'b' is semcgcnn-188bd3a87332, not the semcgcnn-7e5454a4c12d "
-                          "the card names")
+    _one_line_error(
+        card, f"{card}: member 'b' is semcgcnn-188bd3a87332, not the semcgcnn-7e5454a4c12d the card names"
+    )
 
 
 def test_a_forged_ensemble_id_is_refused(tmp_path):
@@ -162,8 +174,11 @@ def test_a_forged_ensemble_id_is_refused(tmp_path):
     card = _ensemble(folder, ["a", "b"])
     genuine = json.loads(card.read_text())["model_id"]
     card.write_text(json.dumps({**json.loads(card.read_text()), "model_id": SHIPPED_ENSEMBLE_ID}))
-    _one_line_error(card, f"{card}: model_id '{SHIPPED_ENSEMBLE_ID}' is not the id of its members and "
-                          f"calibration (expected '{genuine}')")
+    _one_line_error(
+        card,
+        f"{card}: model_id '{SHIPPED_ENSEMBLE_ID}' is not the id of its members and "
+        f"calibration (expected '{genuine}')",
+    )
 
 
 MEMBERS = "members must be a non-empty list of checkpoint paths"
@@ -172,13 +187,19 @@ MALFORMED_ENSEMBLES = {  # card edit: the problem named in the one-line error
     "members_string": (lambda c: c.update(members="a"), MEMBERS),
     "no_members": (lambda c: c.update(members=[]), MEMBERS),
     "no_calibration": (lambda c: c.pop("calibration"), "calibration must map each task to a positive number"),
-    "calibration_text": (lambda c: c["calibration"].update(work_function="big"),
-                         "calibration must map each task to a positive number"),
-    "calibration_nan": (lambda c: c["calibration"].update(work_function=float("nan")),
-                        "calibration must map each task to a positive number"),
+    "calibration_text": (
+        lambda c: c["calibration"].update(work_function="big"),
+        "calibration must map each task to a positive number",
+    ),
+    "calibration_nan": (
+        lambda c: c["calibration"].update(work_function=float("nan")),
+        "calibration must map each task to a positive number",
+    ),
     "no_member_ids": (lambda c: c.pop("member_ids"), "member_ids must list one model id per member"),
-    "short_member_ids": (lambda c: c.update(member_ids=c["member_ids"][:1]),
-                         "member_ids must list one model id per member"),
+    "short_member_ids": (
+        lambda c: c.update(member_ids=c["member_ids"][:1]),
+        "member_ids must list one model id per member",
+    ),
     "center": (lambda c: c.update(center="median"), "center must be 'mean' or 'first', not 'median'"),
     "model_id_number": (lambda c: c.update(model_id=7), "model_id must be a string"),
 }
@@ -240,8 +261,9 @@ def test_element_descriptors_and_training_elements_are_checked(tmp_path):
     stem = _edit_card(_copy(tmp_path / "b"), lambda c: c["element_descriptors"].update(table=short))
     _one_line_error(stem, f"{stem}.json: element_descriptors.table must be 119 rows of 3 finite numbers")
     stem = _edit_card(_copy(tmp_path / "c"), lambda c: c.pop("element_descriptors"))
-    _one_line_error(stem, f"{stem}.json: model_config.n_descriptors is 3 but the card has no "
-                          "element_descriptors")
+    _one_line_error(
+        stem, f"{stem}.json: model_config.n_descriptors is 3 but the card has no element_descriptors"
+    )
     stem = _edit_card(_copy(tmp_path / "d"), lambda c: c.update(training_elements=["Mg", 12]))
     _one_line_error(stem, f"{stem}.json: training_elements must be a list of element symbols")
 

@@ -31,8 +31,10 @@ def test_embeddings_cover_the_training_elements_in_mendeleev_order(shipped, embe
     assert sorted(embeddings.index) == sorted(elements) and "Mg" in embeddings.index
     assert list(embeddings.columns) == [f"emb_{k}" for k in range(64)]
     numbers = [Element(s).mendeleev_no for s in embeddings.index]
-    assert all(a <= b for a, b in zip(numbers, numbers[1:]))
-    assert embeddings.index[0] == "Na" and embeddings.index[-1] == "H"  # pymatgen's Mendeleev numbers 11 and 103
+    assert all(a <= b for a, b in zip(numbers, numbers[1:], strict=False))
+    assert (
+        embeddings.index[0] == "Na" and embeddings.index[-1] == "H"
+    )  # pymatgen's Mendeleev numbers 11 and 103
     corr = embedding_correlation(embeddings)
     assert list(corr.index) == list(corr.columns) == list(embeddings.index)
     c = corr.to_numpy()
@@ -63,8 +65,9 @@ def test_embedding_is_the_layer_applied_to_the_element_row(shipped, embeddings):
     checked = set()
     with torch.no_grad():
         for sym in ("Mg", "Zn", "Se"):
-            atoms = np.flatnonzero((data.atomic_numbers == ELEMENT_SYMBOLS.index(sym))
-                                   & (data.atom_fea[:, 92].numpy() == 0))[:3]
+            atoms = np.flatnonzero(
+                (data.atomic_numbers == ELEMENT_SYMBOLS.index(sym)) & (data.atom_fea[:, 92].numpy() == 0)
+            )[:3]
             assert len(atoms), sym
             got = shipped.model.embedding(data.atom_fea[atoms].index_select(1, shipped.model.input_cols))
             for v in got.double().numpy():

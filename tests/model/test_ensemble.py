@@ -37,14 +37,22 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
     p = load_pretrained()  # the default is the ensemble
     assert p.is_ensemble and p.model_id == ens.model_id and len(p.members) == len(ens.members) >= 3
     df = p.predict(structures, ids)
-    singles = [load_pretrained(m) for m in [SHIPPED_MODEL, *(SHIPPED_ENSEMBLE.parent / s for s in ens.card["members"][1:])]]
-    member_vals = np.stack([s.predict(structures, ids)[["surface_energy_eV_per_A2", "work_function_eV"]].to_numpy()
-                            for s in singles])
+    singles = [
+        load_pretrained(m)
+        for m in [SHIPPED_MODEL, *(SHIPPED_ENSEMBLE.parent / s for s in ens.card["members"][1:])]
+    ]
+    member_vals = np.stack(
+        [
+            s.predict(structures, ids)[["surface_energy_eV_per_A2", "work_function_eV"]].to_numpy()
+            for s in singles
+        ]
+    )
     center = member_vals[0] if ens.center == "first" else member_vals.mean(0)  # what the card says predicts
     np.testing.assert_allclose(df["surface_energy_eV_per_A2"], center[:, 0], rtol=1e-6)
     np.testing.assert_allclose(df["work_function_eV"], center[:, 1], rtol=1e-6)
-    for k, (col, task) in enumerate((("surface_energy_eV_per_A2_std", "surface_energy"),
-                                     ("work_function_eV_std", "work_function"))):
+    for k, (col, task) in enumerate(
+        (("surface_energy_eV_per_A2_std", "surface_energy"), ("work_function_eV_std", "work_function"))
+    ):
         expected = member_vals[:, :, k].std(0, ddof=1) * ens.calibration[task]
         np.testing.assert_allclose(df[col], expected, rtol=1e-5)
         assert (df[col] > 0).all()
@@ -64,12 +72,24 @@ def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_
 
     recs = [r for r in mg_records if r.chemsys == "B-Mg"][:4]  # the system the model gets most wrong
     write_parquet(tmp_path / "labels.parquet", labels_table_from_records(recs))
-    card = finetune_ensemble(SHIPPED_ENSEMBLE, [tmp_path / "labels.parquet"], FinetuneConfig(epochs=3), tmp_path / "ft")
+    card = finetune_ensemble(
+        SHIPPED_ENSEMBLE, [tmp_path / "labels.parquet"], FinetuneConfig(epochs=3), tmp_path / "ft"
+    )
     old, new = load_ensemble(SHIPPED_ENSEMBLE), load_ensemble(card)
-    assert len(new.members) == len(old.members) and new.calibration == old.calibration and new.center == old.center
+    assert (
+        len(new.members) == len(old.members)
+        and new.calibration == old.calibration
+        and new.center == old.center
+    )
     assert new.card["parent_model_id"] == old.model_id != new.model_id
     assert [m.card["parent_model_id"] for m in new.members] == [m.model_id for m in old.members]
     structures, ids = [r.structure for r in recs], [r.structure_id for r in recs]
-    before, after = load_pretrained(SHIPPED_ENSEMBLE).predict(structures, ids), load_pretrained(card).predict(structures, ids)
+    before, after = (
+        load_pretrained(SHIPPED_ENSEMBLE).predict(structures, ids),
+        load_pretrained(card).predict(structures, ids),
+    )
     y = np.array([r.targets["surface_energy"] for r in recs])
-    assert np.abs(after["surface_energy_eV_per_A2"] - y).mean() < np.abs(before["surface_energy_eV_per_A2"] - y).mean()
+    assert (
+        np.abs(after["surface_energy_eV_per_A2"] - y).mean()
+        < np.abs(before["surface_energy_eV_per_A2"] - y).mean()
+    )

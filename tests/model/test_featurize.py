@@ -30,8 +30,15 @@ def test_matches_reference_on_real_slabs(mg_records, elemental):
 
     pal = load("palizhati_slabs")
     cfg = GraphConfig()
-    picks = [mg_records[0].structure, mg_records[1500].structure, mg_records[-1].structure,
-             elemental["78Mg0001"].structure, elemental["73Mg10-11"].structure, pal[0].structure, pal[2000].structure]
+    picks = [
+        mg_records[0].structure,
+        mg_records[1500].structure,
+        mg_records[-1].structure,
+        elemental["78Mg0001"].structure,
+        elemental["73Mg10-11"].structure,
+        pal[0].structure,
+        pal[2000].structure,
+    ]
     for s in picks:
         g = assert_matches_reference(s, cfg)
         assert (g.nbr_dist <= cfg.radius).all()  # dense slabs: 12 neighbours always in range
@@ -64,7 +71,9 @@ def test_surface_flags_hand_checked_mg0001(elemental):
     # 27.148, 29.752 Å (a×b ∥ z). Layer spacing ≈ 2.6 Å, so 2 Å flags one layer per side,
     # 3 Å two layers per side.
     s = elemental["78Mg0001"].structure
-    np.testing.assert_allclose(s.cart_coords[:, 2], [11.620, 14.223, 16.813, 19.393, 21.978, 24.558, 27.148, 29.752], atol=2e-3)
+    np.testing.assert_allclose(
+        s.cart_coords[:, 2], [11.620, 14.223, 16.813, 19.393, 21.978, 24.558, 27.148, 29.752], atol=2e-3
+    )
     assert np.flatnonzero(featurize(s, GraphConfig()).surface).tolist() == [0, 7]
     assert np.flatnonzero(featurize(s, GraphConfig(surface_depth=3.0)).surface).tolist() == [0, 1, 6, 7]
 
@@ -111,7 +120,9 @@ def test_atom_features_are_cgcnn_table_plus_surface_flag(elemental):
 
 def test_bad_structures_raise_clear_errors(elemental):
     s = elemental["78Mg0001"].structure
-    bulk = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    bulk = Structure(
+        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
     with pytest.raises(NoVacuumError, match="no vacuum gap"):
         featurize(bulk)
     overlap = s.copy()
@@ -139,7 +150,9 @@ def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
     # neighbour indices stay inside their own crystal
     starts = np.concatenate([[0], np.cumsum(sizes)])
     own = starts[b.batch.numpy()]
-    assert ((b.nbr_idx.numpy() >= own[:, None]) & (b.nbr_idx.numpy() < (own + np.repeat(sizes, sizes))[:, None])).all()
+    assert (
+        (b.nbr_idx.numpy() >= own[:, None]) & (b.nbr_idx.numpy() < (own + np.repeat(sizes, sizes))[:, None])
+    ).all()
     pooled = mean_pool(b.atom_fea, b.batch, b.n_graphs).numpy()
     for k, i in enumerate((3, 0, 4)):
         np.testing.assert_allclose(pooled[k], tensors.batch([i]).atom_fea.numpy().mean(axis=0), rtol=1e-6)
@@ -151,7 +164,9 @@ def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
 
 
 def test_graph_set_round_trip_and_dataset_cache(tmp_path, mg_records):
-    gs = featurize_structures([r.structure for r in mg_records[:20]], [r.structure_id for r in mg_records[:20]])
+    gs = featurize_structures(
+        [r.structure for r in mg_records[:20]], [r.structure_id for r in mg_records[:20]]
+    )
     gs.save(tmp_path / "g.npz")
     back = GraphSet.load(tmp_path / "g.npz")
     assert back.ids == gs.ids and back.config == gs.config

@@ -13,8 +13,13 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-NAMESPACE = {"semcgcnn": "semcgcnn", "datasets": "semcgcnn.datasets", "model": "semcgcnn.model",
-             "pipeline": "semcgcnn.pipeline", "workflows": "semcgcnn.workflows"}
+NAMESPACE = {
+    "semcgcnn": "semcgcnn",
+    "datasets": "semcgcnn.datasets",
+    "model": "semcgcnn.model",
+    "pipeline": "semcgcnn.pipeline",
+    "workflows": "semcgcnn.workflows",
+}
 SCANNED = (*NAMESPACE, "studies", "bench", "scripts")
 TRAINING = "semcgcnn.model.training"
 
@@ -47,8 +52,11 @@ def imports(tree: ast.AST, module: str, is_init: bool) -> list[tuple[int, str, l
         if isinstance(node, ast.Import):
             found += [(node.lineno, a.name, []) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else node.module
+            base = (
+                ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                if node.level
+                else node.module
+            )
             found.append((node.lineno, base, [a.name for a in node.names]))
     return found
 
@@ -96,8 +104,12 @@ def private_imports(source: str, module: str, is_init: bool, modules: set[str]) 
         elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("semcgcnn")):
             ours |= {a.asname or a.name for a in node.names}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                and node.value.id in ours):
+        if (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ours
+        ):
             bad.append(f"{module}:{node.lineno} reads {node.value.id}.{node.attr}")
     return bad
 
@@ -110,7 +122,9 @@ def test_inference_never_imports_training():
             continue
         seen += 1
         bad += training_imports(path.read_text(), module, is_init)
-    assert seen >= 15  # predict, predict_files, inference, ensemble, applicability, checkpoint, embeddings, ...
+    assert (
+        seen >= 15
+    )  # predict, predict_files, inference, ensemble, applicability, checkpoint, embeddings, ...
     assert bad == []
 
 
@@ -119,7 +133,9 @@ def test_the_training_checker_sees_relative_lazy_and_attribute_imports():
     assert training_imports(lazy, "semcgcnn.model.ensemble") != []
     assert training_imports("from . import training\n", "semcgcnn.model.predict") != []
     assert training_imports("import semcgcnn.model.training.train as t\n", "semcgcnn.model.x") != []
-    assert training_imports("from .train import train\n", "semcgcnn.model.training.ensemble") != []  # resolved
+    assert (
+        training_imports("from .train import train\n", "semcgcnn.model.training.ensemble") != []
+    )  # resolved
     assert training_imports("from .checkpoint import load_checkpoint\n", "semcgcnn.model.ensemble") == []
 
 
@@ -134,9 +150,14 @@ def test_no_private_name_crosses_a_module():
 
 
 def test_the_private_name_checker_sees_every_form():
-    modules = {"semcgcnn.model.graphs", "semcgcnn.pipeline.slabs._pymatgen_private", "semcgcnn.pipeline.slabs"}
-    check = (lambda src, module="semcgcnn.model.data", is_init=False:
-             private_imports(src, module, is_init, modules))
+    modules = {
+        "semcgcnn.model.graphs",
+        "semcgcnn.pipeline.slabs._pymatgen_private",
+        "semcgcnn.pipeline.slabs",
+    }
+    check = lambda src, module="semcgcnn.model.data", is_init=False: private_imports(
+        src, module, is_init, modules
+    )
     assert check("from .graphs import _ranges\n") != []
     assert check("def f():\n    from semcgcnn.model.graphs import _ranges\n") != []  # lazy
     assert check("from semcgcnn.model import graphs\nx = graphs._ranges\n") != []  # attribute
@@ -144,7 +165,9 @@ def test_the_private_name_checker_sees_every_form():
     assert check("from . import _helper\n", "semcgcnn.model.ensemble") != []  # a private name of __init__
     assert check("from . import _helper\n", "semcgcnn.model", is_init=True) == []  # its own name
     assert check("from . import _pymatgen_private as p\n", "semcgcnn.pipeline.slabs.compound") == []
-    assert check("from semcgcnn.pipeline.slabs import _pymatgen_private\n", "semcgcnn.pipeline.screen.run") != []
+    assert (
+        check("from semcgcnn.pipeline.slabs import _pymatgen_private\n", "semcgcnn.pipeline.screen.run") != []
+    )
     assert check("from semcgcnn.pipeline.slabs._pymatgen_private import f\n", "semcgcnn.model.data") != []
     assert check("import os\nos._exit(0)\n") == []  # another library's private names are its own business
     assert check("def _own():\n    pass\n\n_own()\n") == []

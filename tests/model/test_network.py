@@ -149,7 +149,9 @@ def test_surface_readout_scale_travels_with_the_weights(tmp_path, mg_small):
     from semcgcnn.model.inference import Normalizer
 
     m = SEMCGCNN(ModelConfig(readout="surface")).set_target_scale([0.06, 4.1], [0.02, 0.45]).eval()
-    card = save_checkpoint(tmp_path / "m", m, GraphConfig(), Normalizer(np.array([0.06, 4.1]), np.array([0.02, 0.45])))
+    card = save_checkpoint(
+        tmp_path / "m", m, GraphConfig(), Normalizer(np.array([0.06, 4.1]), np.array([0.02, 0.45]))
+    )
     back = load_checkpoint(card).model
     assert back.cfg.readout == "surface"
     torch.testing.assert_close(back.target_mean, torch.tensor([0.06, 4.1]))
@@ -223,8 +225,13 @@ def test_gradnorm_subtraction_trick_gives_the_true_task_gradient_norms():
     gn.backward(losses, model.shared.weight)
     torch.testing.assert_close(seen["norms"], direct, rtol=1e-4, atol=1e-6)
     # the network gradient is that of Σ w_i L_i with the pre-update weights
-    expect = torch.autograd.grad((torch.tensor([0.4, 1.6]) * torch.stack(
-        [((model(x)[0] - y1) ** 2).mean(), ((model(x)[1] - y2) ** 2).mean()])).sum(), model.shared.weight)[0]
+    expect = torch.autograd.grad(
+        (
+            torch.tensor([0.4, 1.6])
+            * torch.stack([((model(x)[0] - y1) ** 2).mean(), ((model(x)[1] - y2) ** 2).mean()])
+        ).sum(),
+        model.shared.weight,
+    )[0]
     torch.testing.assert_close(model.shared.weight.grad, expect, rtol=1e-5, atol=1e-5)
 
 

@@ -30,7 +30,9 @@ def slab_dir(tmp_path_factory):
             member = tar.getmember(f"sem_cgcnn_mg_binary_slabs/{sid}.cif")
             (d / f"{sid}.cif").write_bytes(tar.extractfile(member).read())
     good = Structure.from_file(d / f"{MG_IDS[0]}.cif")
-    (d / "malformed.cif").write_text("data_broken\n_cell_length_a 3.2\nloop_\n_atom_site_label\nthis is not a cif\n")
+    (d / "malformed.cif").write_text(
+        "data_broken\n_cell_length_a 3.2\nloop_\n_atom_site_label\nthis is not a cif\n"
+    )
     (d / "not_a_structure.json").write_text(json.dumps({"hello": "world"}))
     partial = good.copy()
     partial.replace(0, {"Mg": 0.5, "Al": 0.5})
@@ -38,7 +40,9 @@ def slab_dir(tmp_path_factory):
     overlap = good.copy()
     overlap.append("Mg", overlap[0].coords + [0.1, 0.0, 0.0], coords_are_cartesian=True)
     (d / "overlap.json").write_text(json.dumps(overlap.as_dict()))
-    bulk = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    bulk = Structure(
+        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
     bulk.to(filename=str(d / "POSCAR_bulk.vasp"), fmt="poscar")
     slab_og = good.copy()
     slab_og.replace_species({"Se": "Og"})
@@ -50,7 +54,7 @@ def test_api_predicts_real_slabs_close_to_dft(mg_records):
     from semcgcnn.model.predict import load_pretrained
 
     p = load_pretrained()
-    recs = mg_records[:: 40]
+    recs = mg_records[::40]
     df = p.predict([r.structure for r in recs], ids=[r.structure_id for r in recs])
     assert list(df["structure_id"]) == [r.structure_id for r in recs]
     se = np.array([r.targets["surface_energy"] for r in recs])
@@ -58,8 +62,9 @@ def test_api_predicts_real_slabs_close_to_dft(mg_records):
     # the shipped model saw (most of) these slabs: it must be far better than the spread of the data
     assert np.abs(df["surface_energy_eV_per_A2"] - se).mean() < 0.5 * np.abs(se - np.median(se)).mean()
     assert np.abs(df["work_function_eV"] - wf).mean() < 0.5 * np.abs(wf - np.median(wf)).mean()
-    np.testing.assert_allclose(df["surface_energy_J_per_m2"],
-                               df["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
+    np.testing.assert_allclose(
+        df["surface_energy_J_per_m2"], df["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2
+    )
     assert df["model_id"].iloc[0] == p.model_id and p.model_id.startswith("semcgcnn-")
     assert not df["out_of_domain"].any()  # Mg–X intermetallic slabs of the training systems
 
@@ -83,21 +88,38 @@ def test_applicability_flags_unseen_elements_and_anions():
 
 def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
     out = tmp_path / "pred.parquet"
-    run = subprocess.run([sys.executable, "-m", "semcgcnn", "predict", str(slab_dir), "--out", str(out)],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "semcgcnn", "predict", str(slab_dir), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     pred = pd.read_parquet(out)
     err = pd.read_parquet(tmp_path / "pred.errors.parquet")
     assert sorted(pred["structure_id"]) == sorted(MG_IDS)
-    assert {"surface_energy_eV_per_A2", "surface_energy_J_per_m2", "work_function_eV", "model_id",
-            "unseen_elements", "out_of_domain", "applicability"} <= set(pred.columns)
+    assert {
+        "surface_energy_eV_per_A2",
+        "surface_energy_J_per_m2",
+        "work_function_eV",
+        "model_id",
+        "unseen_elements",
+        "out_of_domain",
+        "applicability",
+    } <= set(pred.columns)
     from semcgcnn.schema import read_metadata
 
     meta = read_metadata(out)
     assert meta["model_id"] == pred["model_id"].iloc[0] and meta["package"] == "sem-cgcnn"
     reasons = dict(zip(err["structure_id"], err["reason"], strict=True))
-    assert set(reasons) == {"malformed", "not_a_structure", "partial", "overlap", "POSCAR_bulk", "unknown_element"}
+    assert set(reasons) == {
+        "malformed",
+        "not_a_structure",
+        "partial",
+        "overlap",
+        "POSCAR_bulk",
+        "unknown_element",
+    }
     assert "partially occupied" in reasons["partial"]
     assert "overlapping" in reasons["overlap"]
     assert "vacuum" in reasons["POSCAR_bulk"]
@@ -114,8 +136,11 @@ def test_cli_mixed_directory_writes_predictions_and_errors(slab_dir, tmp_path):
 
 def test_cli_nothing_predictable_exits_nonzero(tmp_path):
     (tmp_path / "junk.cif").write_text("not a cif at all")
-    run = subprocess.run([sys.executable, "-m", "semcgcnn", "predict", str(tmp_path), "--out", str(tmp_path / "p.parquet")],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "semcgcnn", "predict", str(tmp_path), "--out", str(tmp_path / "p.parquet")],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
     assert "junk" in run.stdout
 
@@ -155,42 +180,78 @@ _atom_site_fract_z
 _atom_site_occupancy
 """
 _POSCAR_CELL = "Mg\n1.0\n3 0 0\n0 3 0\n0 0 30\n"
-_FILE_ENDS_EARLY = ("POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
-                    "element names and counts, then one coordinate row per atom)")
+_FILE_ENDS_EARLY = (
+    "POSCAR is malformed: the file ends early (needs a comment line, a scale, 3 lattice rows, "
+    "element names and counts, then one coordinate row per atom)"
+)
 BAD_FILES = {  # file name: (content, the one-line reason `semcgcnn predict` gives)
     "empty.json": ("{}", "JSON is not a pymatgen Structure: no 'lattice' key"),
-    "list.json": ("[1, 2]", "JSON is not a pymatgen Structure: the top level is a list, not an object with "
-                            "'lattice' and 'sites'"),
-    "broken.json": ("{not json", "JSON is malformed: Expecting property name enclosed in double quotes at line 1 column 2"),
-    "no_sites.json": ('{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}}',
-                      "JSON is not a pymatgen Structure: no 'sites' key"),
-    "site_without_species.json": ('{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}, "sites": [{"abc": [0, 0, 0]}]}',
-                                  "JSON is not a valid pymatgen Structure: missing key 'species'"),
-    "molecule.json": ('{"@class": "Molecule", "sites": []}',
-                      "JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)"),
+    "list.json": (
+        "[1, 2]",
+        "JSON is not a pymatgen Structure: the top level is a list, not an object with 'lattice' and 'sites'",
+    ),
+    "broken.json": (
+        "{not json",
+        "JSON is malformed: Expecting property name enclosed in double quotes at line 1 column 2",
+    ),
+    "no_sites.json": (
+        '{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}}',
+        "JSON is not a pymatgen Structure: no 'sites' key",
+    ),
+    "site_without_species.json": (
+        '{"lattice": {"matrix": [[3, 0, 0], [0, 3, 0], [0, 0, 30]]}, "sites": [{"abc": [0, 0, 0]}]}',
+        "JSON is not a valid pymatgen Structure: missing key 'species'",
+    ),
+    "molecule.json": (
+        '{"@class": "Molecule", "sites": []}',
+        "JSON is a pymatgen Molecule, not a Structure: no 'lattice' (a crystal graph needs a cell)",
+    ),
     "empty.cif": ("", "CIF file is empty"),
     "text.cif": ("hello world\n", "CIF has no data_ block: this is not a CIF file"),
-    "no_cell.cif": ("data_x\nloop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
-                    "Mg1 0 0 0\n", "CIF has no cell: _cell_length_a, _b or _c is missing"),
-    "no_atoms.cif": (_CIF_HEAD.split("loop_\n_atom_site_label")[0],
-                     "CIF has no atom sites: no _atom_site_fract_x/_atom_site_Cartn_x loop"),
-    "zero_cell.cif": (_CIF_HEAD.replace("_cell_length_a 3.2", "_cell_length_a 0") + "Mg1 Mg 0 0 0.4 1\n",
-                      "CIF cell has a zero or negative length (a, b, c = 0, 3.2, 30 Å)"),
-    "same_position.cif": (_CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0 0 0.4 1\n",
-                          "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), "
-                          "so no structure was read"),
-    "close.cif": (_CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0.01 0 0.4 1\n",
-                  "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.032 Å apart (closer than 0.5 Å)"),
+    "no_cell.cif": (
+        "data_x\nloop_\n_atom_site_label\n_atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\n"
+        "Mg1 0 0 0\n",
+        "CIF has no cell: _cell_length_a, _b or _c is missing",
+    ),
+    "no_atoms.cif": (
+        _CIF_HEAD.split("loop_\n_atom_site_label")[0],
+        "CIF has no atom sites: no _atom_site_fract_x/_atom_site_Cartn_x loop",
+    ),
+    "zero_cell.cif": (
+        _CIF_HEAD.replace("_cell_length_a 3.2", "_cell_length_a 0") + "Mg1 Mg 0 0 0.4 1\n",
+        "CIF cell has a zero or negative length (a, b, c = 0, 3.2, 30 Å)",
+    ),
+    "same_position.cif": (
+        _CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0 0 0.4 1\n",
+        "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), "
+        "so no structure was read",
+    ),
+    "close.cif": (
+        _CIF_HEAD + "Mg1 Mg 0 0 0.4 1\nMg2 Mg 0.01 0 0.4 1\n",
+        "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.032 Å apart (closer than 0.5 Å)",
+    ),
     "POSCAR_short": (_POSCAR_CELL[:-7], _FILE_ENDS_EARLY),
     "POSCAR_no_coords": (_POSCAR_CELL + "Mg\n2\nDirect\n0 0 0.4\n", _FILE_ENDS_EARLY),
-    "POSCAR_words": ("this is\nnot a poscar\n", "POSCAR is malformed: expected numbers, found 'not a poscar'"),
-    "POSCAR_zero_atoms": (_POSCAR_CELL + "Mg\n0\nDirect\n", "POSCAR lists no atoms (the atom counts are zero)"),
-    "POSCAR_flat_cell": ("Mg\n1.0\n0 0 0\n0 3 0\n0 0 30\nMg\n1\nDirect\n0 0 0.4\n",
-                         "degenerate cell: volume 0 Å³ (lattice vectors zero or coplanar; a, b, c = 0, 3, 30 Å)"),
-    "POSCAR_overlap": (_POSCAR_CELL + "Mg\n2\nCartesian\n0 0 12\n0.2 0 12\n",
-                       "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.200 Å apart (closer than 0.5 Å)"),
-    "POSCAR_Xx": (_POSCAR_CELL + "Xx\n1\nDirect\n0 0 0.4\n",
-                  "unknown element symbol(s): Xx (give element symbols such as Mg, Al)"),
+    "POSCAR_words": (
+        "this is\nnot a poscar\n",
+        "POSCAR is malformed: expected numbers, found 'not a poscar'",
+    ),
+    "POSCAR_zero_atoms": (
+        _POSCAR_CELL + "Mg\n0\nDirect\n",
+        "POSCAR lists no atoms (the atom counts are zero)",
+    ),
+    "POSCAR_flat_cell": (
+        "Mg\n1.0\n0 0 0\n0 3 0\n0 0 30\nMg\n1\nDirect\n0 0 0.4\n",
+        "degenerate cell: volume 0 Å³ (lattice vectors zero or coplanar; a, b, c = 0, 3, 30 Å)",
+    ),
+    "POSCAR_overlap": (
+        _POSCAR_CELL + "Mg\n2\nCartesian\n0 0 12\n0.2 0 12\n",
+        "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.200 Å apart (closer than 0.5 Å)",
+    ),
+    "POSCAR_Xx": (
+        _POSCAR_CELL + "Xx\n1\nDirect\n0 0 0.4\n",
+        "unknown element symbol(s): Xx (give element symbols such as Mg, Al)",
+    ),
 }
 
 
@@ -204,10 +265,15 @@ def test_bad_structure_files_say_what_is_wrong_in_one_line(tmp_path):
     for name, (content, _) in BAD_FILES.items():
         (d / name).write_text(content)
     Structure(Lattice.hexagonal(3.21, 30.0), ["Mg", "Mg"], [[0, 0, 0.4], [1 / 3, 2 / 3, 0.47]]).to(
-        filename=str(d / "good.cif"))
+        filename=str(d / "good.cif")
+    )
     out = tmp_path / "p.parquet"
-    run = subprocess.run([sys.executable, "-m", "semcgcnn", "predict", str(d), "--out", str(out)],
-                         capture_output=True, text=True, env={**__import__("os").environ, "COLUMNS": "300"})
+    run = subprocess.run(
+        [sys.executable, "-m", "semcgcnn", "predict", str(d), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "300"},
+    )
     assert run.returncode == 0 and "Traceback" not in run.stdout + run.stderr, run.stdout + run.stderr
     assert list(pd.read_parquet(out)["structure_id"]) == ["good"]
     err = pd.read_parquet(tmp_path / "p.errors.parquet")

@@ -19,4 +19,6 @@ def test_gpaw_relabels_a_shipped_li2mg_slab_close_to_its_vasp_label(tmp_path):
     assert res["formula"] == "Li2Mg" and res["n_atoms"] == 18 and res["bulk_id"] == "mp-976843"
     assert abs(res["relative_difference_surface_energy"]) < 0.15
     assert abs(res["difference_work_function_eV"]) < 0.25
-    assert abs(res["gpaw_work_function_bottom_eV"] - res["gpaw_work_function_top_eV"]) < 0.02  # symmetric slab
+    assert (
+        abs(res["gpaw_work_function_bottom_eV"] - res["gpaw_work_function_top_eV"]) < 0.02
+    )  # symmetric slab

@@ -24,8 +24,16 @@ def test_comparison_study_reports_best_and_paper_test_maes(tmp_path, data):
 
     run_search(tmp_path / "s", HyperoptConfig(**{**CFG.to_dict(), "max_evals": 2}), progress=False, data=data)
     report = tmp_path / "hyperopt.md"
-    hyperopt_compare.main(search=tmp_path / "s", results_dir=tmp_path / "cmp", report_path=report, only="",
-                          splits="grouped,random", report_only=False, threads=1, note="")
+    hyperopt_compare.main(
+        search=tmp_path / "s",
+        results_dir=tmp_path / "cmp",
+        report_path=report,
+        only="",
+        splits="grouped,random",
+        report_only=False,
+        threads=1,
+        note="",
+    )
     payload = json.loads(report.with_suffix(".json").read_text())
     assert [t["params"] for t in payload["trials"]][0] == paper_params() and len(payload["trials"]) == 2
     assert payload["best"]["val_loss"] == min(t["val_loss"] for t in payload["trials"])

@@ -50,8 +50,10 @@ def test_the_shipped_model_uses_the_thickness_invariant_readout(predictor):
                 on = b.batch == g
                 h = m.heads["surface_energy"](x[on & (b.side > 0)]).squeeze(1).double()
                 gamma = ((mean[k_se] + std[k_se] * h) / SURFACE_DENSITY_REF).sum() / (2 * float(b.area[g]))
-                faces = [m.heads["work_function"](x[on & ((b.side & bit) > 0)].mean(0)).double()
-                         for bit in (BOTTOM, TOP)]
+                faces = [
+                    m.heads["work_function"](x[on & ((b.side & bit) > 0)].mean(0)).double()
+                    for bit in (BOTTOM, TOP)
+                ]
                 out = np.zeros(len(tasks))
                 out[k_se] = float((gamma - mean[k_se]) / std[k_se])
                 out[k_wf] = float(0.5 * (faces[0] + faces[1]))
@@ -88,5 +90,6 @@ def test_vacuum_shift_wrap_and_supercell_change_nothing(predictor, name):
     assert heights.min() < 0.2 and heights.max() > 0.8  # really split by the boundary
     df = predictor.predict([base, *others.values()], ids=["10 A of vacuum", *others])
     for col in (SE, WF):
-        np.testing.assert_allclose(df[col].to_numpy(), df[col].iloc[0], rtol=1e-4,
-                                   err_msg=f"{name} {col}: {df[col].tolist()}")
+        np.testing.assert_allclose(
+            df[col].to_numpy(), df[col].iloc[0], rtol=1e-4, err_msg=f"{name} {col}: {df[col].tolist()}"
+        )

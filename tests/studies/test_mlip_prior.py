@@ -36,8 +36,10 @@ def _diagram(energies, *elements: str):
 
     el = energies[energies.kind == "element"].set_index("id")
     entries = [PDEntry(Composition(s), el.loc[s].energy_eV / el.loc[s].n_atoms, name=s) for s in elements]
-    bulks = energies[(energies.kind == "bulk") & energies.formula.map(
-        lambda f: {e.symbol for e in Composition(f).elements} == set(elements))]
+    bulks = energies[
+        (energies.kind == "bulk")
+        & energies.formula.map(lambda f: {e.symbol for e in Composition(f).elements} == set(elements))
+    ]
     entries += [PDEntry(Composition(r.formula), r.energy_eV, name=r.id) for r in bulks.itertuples()]
     return PhaseDiagram(entries), {e.name: e for e in entries}
 

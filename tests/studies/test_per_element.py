@@ -43,15 +43,22 @@ def test_per_element_mape_against_a_hand_computation(random_test_frame):
         rows = small[small["X_element"] == x]
         hand = {}
         for short, col in (("SE", "surface_energy_eV_per_A2"), ("WF", "work_function_eV")):
-            terms = [abs(p - d) / abs(d) for p, d in zip(rows[f"{col}_pred"], rows[f"{col}_dft"], strict=True)]
+            terms = [
+                abs(p - d) / abs(d) for p, d in zip(rows[f"{col}_pred"], rows[f"{col}_dft"], strict=True)
+            ]
             hand[short] = 100.0 * sum(terms) / len(terms)
         got = small_table.loc[x]
         assert got["n_slabs"] == len(rows) > 0
         assert got["mape_SE_pct"] == pytest.approx(hand["SE"], rel=1e-12)
         assert got["mape_WF_pct"] == pytest.approx(hand["WF"], rel=1e-12)
         assert got["mape_mean_pct"] == pytest.approx((hand["SE"] + hand["WF"]) / 2, rel=1e-12)
-        assert table.set_index("X_element").loc[x, "mape_mean_pct"] == pytest.approx(got["mape_mean_pct"], rel=1e-12)
-    assert small_table.loc["Sb", "X_class"] == "metalloid/nonmetal" and small_table.loc["Zn", "X_class"] == "metal"
+        assert table.set_index("X_element").loc[x, "mape_mean_pct"] == pytest.approx(
+            got["mape_mean_pct"], rel=1e-12
+        )
+    assert (
+        small_table.loc["Sb", "X_class"] == "metalloid/nonmetal"
+        and small_table.loc["Zn", "X_class"] == "metal"
+    )
     classes = per_element.class_errors(f, table).set_index("X_class")
     assert classes.loc["all", "n_slabs"] == 643
     assert classes.loc["metal", "n_slabs"] + classes.loc["metalloid/nonmetal", "n_slabs"] == 643

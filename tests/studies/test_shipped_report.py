@@ -30,8 +30,9 @@ def test_element_descriptors_alone_miss_boron_by_far():
     np.testing.assert_array_equal(g.loc[per_system.index, "n_slabs"], per_system["size"])
     np.testing.assert_allclose(g.loc[per_system.index, "se"], per_system["mean"], rtol=1e-12)
     # the errors are those of leave-one-out lines, recomputed from one fit per column set
-    np.testing.assert_allclose(g["error"], _loo_errors(g[["x_elemental_se"]].to_numpy(), g["se"].to_numpy()),
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        g["error"], _loo_errors(g[["x_elemental_se"]].to_numpy(), g["se"].to_numpy()), rtol=0, atol=1e-12
+    )
     # G: the median shear modulus of the system's compounds in the bundled bulk set; a system whose
     # X has no compound there has no G and no error with G
     bulk = labels("mg_binary_bulk")
@@ -40,9 +41,12 @@ def test_element_descriptors_alone_miss_boron_by_far():
     np.testing.assert_allclose(g.loc[has_g, "compound_G_GPa"], median_g[g.index[has_g]], rtol=1e-12)
     assert g.loc[~has_g, "compound_G_GPa"].isna().all() and (g["error_with_G"].notna() == has_g).all()
     with_g = g[has_g]
-    np.testing.assert_allclose(with_g["error_with_G"],
-                               _loo_errors(with_g[["x_elemental_se", "compound_G_GPa"]].to_numpy(),
-                                           with_g["se"].to_numpy()), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        with_g["error_with_G"],
+        _loo_errors(with_g[["x_elemental_se", "compound_G_GPa"]].to_numpy(), with_g["se"].to_numpy()),
+        rtol=0,
+        atol=1e-12,
+    )
     assert g.loc["B-Mg", "x_se_estimated"] and not g.loc["Mg-Zn", "x_se_estimated"]
     assert g.loc["B-Mg", "error"] < -0.06
     assert 0.012 < g["error"].abs().mean() < 0.017

@@ -24,12 +24,15 @@ from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 def hcp_mg():
     return elemental_reference("Mg")
 
+
 @pytest.fixture(scope="module")
 def mg_mp_bulk():
     """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
     from semcgcnn.datasets import load
 
-    return next(r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si")
+    return next(
+        r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si"
+    )
 
 
 def test_each_backend_composes_its_step_makers(mg_mp_bulk):
@@ -66,13 +69,14 @@ def test_each_backend_composes_its_step_makers(mg_mp_bulk):
     for maker in (gpaw, vasp, mlip):
         plain = json.loads(json.dumps(jsanitize(maker.as_dict(), strict=True)))
         again = MontyDecoder().process_decoded(plain)
-        assert type(again.slab_static_maker or again.slab_relax_maker) is type(maker.slab_static_maker
-                                                                               or maker.slab_relax_maker)
+        assert type(again.slab_static_maker or again.slab_relax_maker) is type(
+            maker.slab_static_maker or maker.slab_relax_maker
+        )
         assert again.parameters() == maker.parameters() and again.meta("x") == maker.meta("x")
 
 
 def test_label_cli_refuses_bad_input_in_one_line_before_any_job(cli, tmp_path, hcp_mg):
-    (row, slab), = label_slabs(hcp_mg, "Mg", [(0, 0, 1)])[0]
+    ((row, slab),) = label_slabs(hcp_mg, "Mg", [(0, 0, 1)])[0]
     slab_file = tmp_path / "slab.json"
     slab_file.write_text(json.dumps(slab.as_dict()))
     bulk_file = tmp_path / "Mg.json"
@@ -109,8 +113,20 @@ def _labels(out: Path):
 def test_label_mg0001_with_gpaw_matches_materials_project(cli, mg_file, tmp_path):
     """The issue's check: GPAW fast preset, Mg(0001) within 15 % of 0.0318 eV/Å² and 0.25 eV of 3.61 eV
     (Materials Project PBE), through the command line (jobflow run_locally), both faces reported."""
-    out = cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "gpaw", "--preset", "fast",
-              "--out", str(tmp_path / "gpaw"))
+    out = cli(
+        "label",
+        str(mg_file),
+        "--miller",
+        "0",
+        "0",
+        "1",
+        "--backend",
+        "gpaw",
+        "--preset",
+        "fast",
+        "--out",
+        str(tmp_path / "gpaw"),
+    )
     assert out.returncode == 0, out.stderr
     labels, errors = _labels(tmp_path / "gpaw")
     assert len(labels) == 1 and len(errors) == 0
@@ -134,7 +150,9 @@ def test_label_mg0001_with_gpaw_matches_materials_project(cli, mg_file, tmp_path
 
 @requires_mlip
 def test_label_mg0001_with_the_ml_potential_has_no_work_function(cli, mg_file, tmp_path):
-    out = cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "mlip", "--out", str(tmp_path / "ml"))
+    out = cli(
+        "label", str(mg_file), "--miller", "0", "0", "1", "--backend", "mlip", "--out", str(tmp_path / "ml")
+    )
     assert out.returncode == 0, out.stderr
     labels, errors = _labels(tmp_path / "ml")
     row = labels.iloc[0]
@@ -149,7 +167,9 @@ def test_vasp_dry_run_writes_the_papers_inputs_for_bulk_and_every_slab(cli, mg_f
     from pymatgen.io.vasp import Incar, Kpoints, Poscar
 
     monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
-    out = cli("label", str(mg_file), "--max-index", "1", "--backend", "vasp", "--dry-run", "--out", str(tmp_path))
+    out = cli(
+        "label", str(mg_file), "--max-index", "1", "--backend", "vasp", "--dry-run", "--out", str(tmp_path)
+    )
     assert out.returncode == 0, out.stderr
     root = tmp_path / "vasp_inputs"
     cut, _ = label_slabs(elemental_reference("Mg"), "Mg", None, 1)
@@ -191,15 +211,28 @@ def test_the_label_flow_runs_on_fireworks_like_run_locally(cli, mg_file, tmp_pat
     env = fireworks_env(tmp_path)
     launches, out = tmp_path / "launches", tmp_path / "fw_labels"
     launches.mkdir()
-    add = run_command([sys.executable, "-c", FIREWORKS_ADD, str(mg_file), str(out)], env=env, cwd=launches,
-                      timeout=300)
+    add = run_command(
+        [sys.executable, "-c", FIREWORKS_ADD, str(mg_file), str(out)], env=env, cwd=launches, timeout=300
+    )
     assert add.returncode == 0, add.stderr
     fire = run_command([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
     assert fire.returncode == 0, fire.stderr
     labels, errors = _labels(out)
     assert len(labels) == 1 and len(errors) == 0
-    local = cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "gpaw", "--preset", "fast",
-                "--out", str(tmp_path / "local"))
+    local = cli(
+        "label",
+        str(mg_file),
+        "--miller",
+        "0",
+        "0",
+        "1",
+        "--backend",
+        "gpaw",
+        "--preset",
+        "fast",
+        "--out",
+        str(tmp_path / "local"),
+    )
     assert local.returncode == 0, local.stderr
     ref, _ = _labels(tmp_path / "local")
     # same code, same settings: equal up to SCF convergence (GPAW fast: 1e-3 eV per electron)
@@ -215,8 +248,19 @@ def test_relax_bulk_cuts_the_slabs_from_the_relaxed_cell(cli, mg_file, hcp_mg, t
     slab is cut again from that cell, so its unrelaxed structure carries the relaxed in-plane lattice."""
     from pymatgen.core import Structure
 
-    out = cli("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "mlip", "--relax-bulk",
-              "--out", str(tmp_path / "rb"))
+    out = cli(
+        "label",
+        str(mg_file),
+        "--miller",
+        "0",
+        "0",
+        "1",
+        "--backend",
+        "mlip",
+        "--relax-bulk",
+        "--out",
+        str(tmp_path / "rb"),
+    )
     assert out.returncode == 0, out.stderr
     labels, errors = _labels(tmp_path / "rb")
     assert len(labels) == 1 and len(errors) == 0 and labels.bulk_relaxed[0]

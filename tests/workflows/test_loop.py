@@ -22,8 +22,22 @@ def test_one_round_with_gpaw_moves_the_labelled_slab_towards_its_label(cli, tmp_
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "mp-2696.json").write_text(json.dumps(bulk.as_dict()))
     out = tmp_path / "loop"
-    run = cli("loop", "--out", str(out), "--structures", str(tmp_path / "in"), "--budget", "1",
-              "--backend", "gpaw", "--preset", "fast", "--workers", "1", timeout=1200)
+    run = cli(
+        "loop",
+        "--out",
+        str(out),
+        "--structures",
+        str(tmp_path / "in"),
+        "--budget",
+        "1",
+        "--backend",
+        "gpaw",
+        "--preset",
+        "fast",
+        "--workers",
+        "1",
+        timeout=1200,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     picks = pd.read_parquet(out / "picks" / "picks.parquet")
     assert len(picks) == 1 and picks["compound_id"].iloc[0] == "mp-2696"

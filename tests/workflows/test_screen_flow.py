@@ -51,7 +51,9 @@ def test_plain_reference_screens_four_real_compounds(plain):
 def test_screen_config_round_trips_through_plain_json():
     from semcgcnn.pipeline.screen.config import ScreenConfig
 
-    cfg = ScreenConfig(elements=("Br", "Ca"), limit=4, max_atoms=12).with_slab(max_index=2, min_slab_size_A=12.5)
+    cfg = ScreenConfig(elements=("Br", "Ca"), limit=4, max_atoms=12).with_slab(
+        max_index=2, min_slab_size_A=12.5
+    )
     again = ScreenConfig.from_parameters(json.loads(json.dumps(cfg.parameters())))
     assert again == cfg and again.slab.retry_thickness_factors == (1.5, 2.0)
 
@@ -100,15 +102,24 @@ def test_jobflow_engine_writes_the_plain_tables(cli, plain, tmp_path):
     assert names.count("screen batch 1/1") == 1 and "assemble tables" in names and len(docs) == 5
     assert len(list((out / "parts").glob("part-*"))) == 4
     summary = next(d["output"] for d in docs if d["name"] == "assemble tables")
-    assert summary["@class"] == "ScreenSummaryDoc" and summary["table_rows"]["errors"] == len(_tables(plain)["errors"])
+    assert summary["@class"] == "ScreenSummaryDoc" and summary["table_rows"]["errors"] == len(
+        _tables(plain)["errors"]
+    )
     assert summary["n_slabs"] == len(_tables(plain)["slabs"])
     print(f"--engine jobflow, 4 compounds: {seconds:.1f} s")  # shown with -s; the README quotes it
 
 
 def test_jobflow_engine_resumes_after_sigkill_without_redoing_compounds(cli, plain, tmp_path):
     out = tmp_path / "killed"
-    proc = start_cli(*SCREEN, "--engine", "jobflow", "--out", str(out), stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL)
+    proc = start_cli(
+        *SCREEN,
+        "--engine",
+        "jobflow",
+        "--out",
+        str(out),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)
@@ -166,7 +177,9 @@ def test_fireworks_rapidfire_completes_the_screen(plain, tmp_path):
     fire = run_command([str(BIN / "rlaunch"), "rapidfire"], env=env, cwd=launches)
     seconds = time.perf_counter() - t0
     assert fire.returncode == 0, fire.stderr
-    states = _fw_states(env, launches)  # candidates, fan-out, 4 batches, the fan-out's output collector, assemble
+    states = _fw_states(
+        env, launches
+    )  # candidates, fan-out, 4 batches, the fan-out's output collector, assemble
     assert len(states) == 8 and set(states.values()) == {"COMPLETED"}, states
     _assert_same_tables(out, plain)
     print(f"FireWorks rlaunch rapidfire, 4 compounds: {seconds:.1f} s")
@@ -193,16 +206,18 @@ def test_jobflow_remote_accepts_the_example_project():
 
 def _interrupt_midrun_command(cmd: list[str], env: dict, cwd: Path, out: Path, sig: int) -> None:
     """Start ``cmd``; send ``sig`` inside a batch job (just after a first part is committed)."""
-    proc = subprocess.Popen(cmd, env=cli_env(env), cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=cli_env(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not list((out / "parts").glob("part-*")):
         time.sleep(0.01)
     time.sleep(0.2)  # into the next batch job
     proc.send_signal(sig)
     proc.wait()
-    assert len(list((out / "parts").glob("part-*"))) < 4 and not (out / "wulff.parquet").exists(), \
+    assert len(list((out / "parts").glob("part-*"))) < 4 and not (out / "wulff.parquet").exists(), (
         "the interrupt did not land mid-run"
+    )
 
 
 def _fw_states(env: dict, cwd: Path) -> dict[str, str]:
@@ -227,7 +242,9 @@ def test_fireworks_interrupted_worker_is_rerun_and_loses_no_rows(plain, tmp_path
     _interrupt_midrun_command([str(BIN / "rlaunch"), "rapidfire"], env, launches, out, signal.SIGINT)
     states = _fw_states(env, launches)
     fizzled = sorted(name for name, state in states.items() if state == "FIZZLED")
-    assert len(fizzled) == 2 and fizzled[0] == "assemble tables" and fizzled[1].startswith("screen batch"), states
+    assert len(fizzled) == 2 and fizzled[0] == "assemble tables" and fizzled[1].startswith("screen batch"), (
+        states
+    )
 
     rerun = run_command([str(BIN / "lpad"), "rerun_fws", "-s", "FIZZLED"], env=env, cwd=launches)
     assert rerun.returncode == 0, rerun.stderr
@@ -274,7 +291,10 @@ def test_refused_inputs_are_the_same_error_rows_under_both_engines(tmp_path, bul
     assert (flow.n_compounds, flow.n_errors) == (plain.n_compounds, plain.n_errors) == (1, 2)
     _assert_same_tables(tmp_path / "flow", tmp_path / "plain")
     errors = pd.read_parquet(tmp_path / "flow" / "errors.parquet")
-    assert errors["stage"].tolist() == ["candidates"] * 2 and set(errors["id"]) == {"broken.cif", "overlap.json"}
+    assert errors["stage"].tolist() == ["candidates"] * 2 and set(errors["id"]) == {
+        "broken.cif",
+        "overlap.json",
+    }
 
 
 def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest():

@@ -35,8 +35,13 @@ SINGLE_PRESET = "default"
 """The preset of the VASP (the paper's settings) and ML-potential backends: they have one."""
 
 
-def backend_makers(backend: str, preset: str = "fast", relax_bulk: bool = False, relax_slabs: bool = True,
-                   mlip_model: str = DEFAULT_MLIP) -> dict[str, Maker | None]:
+def backend_makers(
+    backend: str,
+    preset: str = "fast",
+    relax_bulk: bool = False,
+    relax_slabs: bool = True,
+    mlip_model: str = DEFAULT_MLIP,
+) -> dict[str, Maker | None]:
     """The step Makers of ``backend``: ``{"bulk_relax_maker", "bulk_static_maker",
     "slab_relax_maker", "slab_static_maker"}`` (a relax Maker None where that step does not relax).
 
@@ -63,10 +68,12 @@ def backend_makers(backend: str, preset: str = "fast", relax_bulk: bool = False,
     if preset not in PRESETS:
         raise LabelError(f"unknown preset {preset!r}: choose {', '.join(PRESETS)}")
     if backend == "gpaw":
-        return {"bulk_relax_maker": GpawRelaxMaker(kind="bulk", preset=preset) if relax_bulk else None,
-                "bulk_static_maker": None if relax_bulk else GpawStaticMaker(kind="bulk", preset=preset),
-                "slab_relax_maker": GpawRelaxMaker(kind="slab", preset=preset) if relax_slabs else None,
-                "slab_static_maker": None if relax_slabs else GpawStaticMaker(kind="slab", preset=preset)}
+        return {
+            "bulk_relax_maker": GpawRelaxMaker(kind="bulk", preset=preset) if relax_bulk else None,
+            "bulk_static_maker": None if relax_bulk else GpawStaticMaker(kind="bulk", preset=preset),
+            "slab_relax_maker": GpawRelaxMaker(kind="slab", preset=preset) if relax_slabs else None,
+            "slab_static_maker": None if relax_slabs else GpawStaticMaker(kind="slab", preset=preset),
+        }
     if backend == "vasp":
         from .vasp import vasp_makers
 
@@ -77,8 +84,12 @@ def backend_makers(backend: str, preset: str = "fast", relax_bulk: bool = False,
 
         bulk_relax, bulk_static = mlip_makers(mlip_model, "bulk", relax_bulk_cell=True)
         slab_relax, slab_static = mlip_makers(mlip_model, "slab")
-    return {"bulk_relax_maker": bulk_relax if relax_bulk else None, "bulk_static_maker": bulk_static,
-            "slab_relax_maker": slab_relax if relax_slabs else None, "slab_static_maker": slab_static}
+    return {
+        "bulk_relax_maker": bulk_relax if relax_bulk else None,
+        "bulk_static_maker": bulk_static,
+        "slab_relax_maker": slab_relax if relax_slabs else None,
+        "slab_static_maker": slab_static,
+    }
 
 
 def step_backend(maker: Maker) -> str:

@@ -42,8 +42,10 @@ def gpaw_calc_job(structure: Structure, kind: str, preset: str, relax: bool) -> 
 
     relax_cell = relax and kind == "bulk"
     if relax_cell and preset == "fast":
-        log.warning("relaxing the bulk cell with the fast GPAW preset: its low cutoff's Pulay stress shrinks the "
-                    "cell (Mg: a 3.21 → 3.11 Å); use --preset default for a relaxed bulk")
+        log.warning(
+            "relaxing the bulk cell with the fast GPAW preset: its low cutoff's Pulay stress shrinks the "
+            "cell (Mg: a 3.21 → 3.11 Å); use --preset default for a relaxed bulk"
+        )
     try:
         return run_gpaw(structure, kind, GPAW_PRESETS[preset], Path.cwd(), relax=relax, relax_cell=relax_cell)
     except LabelError as exc:
@@ -78,8 +80,9 @@ def forcefield_result_job(task_doc: ForceFieldTaskDocument | None, kind: str) ->
 
 
 @job
-def recut_slab_job(bulk_calc: CalcResult | dict | None, bulk_id: str, miller: list[int], termination: int,
-                   slab_config: dict) -> dict:
+def recut_slab_job(
+    bulk_calc: CalcResult | dict | None, bulk_id: str, miller: list[int], termination: int, slab_config: dict
+) -> dict:
     """The slab of one termination cut again from the *relaxed* bulk (``relax_bulk``): its row and
     its structure with the interior fixed, or an error.
 
@@ -93,17 +96,26 @@ def recut_slab_job(bulk_calc: CalcResult | dict | None, bulk_id: str, miller: li
 
     if not isinstance(bulk_calc, CalcResult):
         return {"error": (bulk_calc or {}).get("error", "the bulk calculation failed")}
-    cut, _ = label_slabs(bulk_calc.pmg_structure(), bulk_id, [tuple(miller)], cfg=SlabConfig.from_plain(slab_config))
+    cut, _ = label_slabs(
+        bulk_calc.pmg_structure(), bulk_id, [tuple(miller)], cfg=SlabConfig.from_plain(slab_config)
+    )
     if termination >= len(cut):
-        return {"error": f"the relaxed bulk gives {len(cut)} terminations of {tuple(miller)}, not {termination + 1}"}
+        return {
+            "error": f"the relaxed bulk gives {len(cut)} terminations of {tuple(miller)}, not {termination + 1}"
+        }
     row, slab = cut[termination]
     return {"row": row, "structure": with_fixed_interior(slab.get_sorted_structure())}
 
 
 @job(config=_TOLERANT)
-def label_row_job(slab_id: str, slab: dict | None, slab_calc: CalcResult | dict | None,
-                  bulk_calc: CalcResult | dict | None, ref_calc: CalcResult | dict | None,
-                  meta: dict) -> dict:
+def label_row_job(
+    slab_id: str,
+    slab: dict | None,
+    slab_calc: CalcResult | dict | None,
+    bulk_calc: CalcResult | dict | None,
+    ref_calc: CalcResult | dict | None,
+    meta: dict,
+) -> dict:
     """``{"row": labels row}`` or ``{"error": errors row}`` for one slab. ``slab``: its slab-stage
     row, or the :func:`recut_slab_job` output. ``slab_id``: the slab's id; ``slab_calc``,
     ``bulk_calc`` and ``ref_calc``: the slab's, the bulk's and the rich-limit elemental
@@ -121,10 +133,18 @@ def label_row_job(slab_id: str, slab: dict | None, slab_calc: CalcResult | dict 
         if not isinstance(calc, CalcResult):
             return error((calc or {}).get("error", f"the {what} calculation did not finish"))
     try:
-        row = label_row(slab.get("row", slab), slab_calc, bulk_calc,
-                        ref_calc if isinstance(ref_calc, CalcResult) else None, bulk_id=meta["bulk_id"],
-                        backend=meta["backend"], preset=meta["preset"], bulk_relaxed=meta["relax_bulk"],
-                        slab_relaxed=meta["relax_slabs"], rich=meta["rich_element"])
+        row = label_row(
+            slab.get("row", slab),
+            slab_calc,
+            bulk_calc,
+            ref_calc if isinstance(ref_calc, CalcResult) else None,
+            bulk_id=meta["bulk_id"],
+            backend=meta["backend"],
+            preset=meta["preset"],
+            bulk_relaxed=meta["relax_bulk"],
+            slab_relaxed=meta["relax_slabs"],
+            rich=meta["rich_element"],
+        )
     except LabelError as exc:
         return error(str(exc))
     except Exception as exc:  # noqa: BLE001 - one slab's failure becomes its error row, never a lost row
@@ -134,8 +154,9 @@ def label_row_job(slab_id: str, slab: dict | None, slab_calc: CalcResult | dict 
 
 
 @job(config=_TOLERANT)
-def collect_labels_job(results: list, slab_errors: list[dict], meta: dict, out: str | None = None,
-                       parameters: dict | None = None) -> LabelSetDoc:
+def collect_labels_job(
+    results: list, slab_errors: list[dict], meta: dict, out: str | None = None, parameters: dict | None = None
+) -> LabelSetDoc:
     """Every slab's row or error row, in slab order; written to ``out/labels.parquet`` and
     ``out/errors.parquet`` when ``out`` is given (``parameters``: the maker's, for the provenance)."""
     rows, errors = [], list(slab_errors)
@@ -143,13 +164,26 @@ def collect_labels_job(results: list, slab_errors: list[dict], meta: dict, out: 
         if isinstance(r, dict) and "row" in r:
             rows.append(r["row"])
         else:
-            errors.append(r["error"] if isinstance(r, dict) else {"stage": "label", "id": meta["bulk_id"],
-                                                                   "reason": "a row job did not finish"})
+            errors.append(
+                r["error"]
+                if isinstance(r, dict)
+                else {"stage": "label", "id": meta["bulk_id"], "reason": "a row job did not finish"}
+            )
     paths = {}
     if out:
         from semcgcnn.pipeline.labelling.rows import write_label_tables
 
-        paths = {k: str(v) for k, v in write_label_tables(rows, errors, out, f"semcgcnn label {meta['bulk_id']}",
-                                                           parameters or {}).items()}
-    return LabelSetDoc(bulk_id=meta["bulk_id"], backend=meta["backend"], preset=meta["preset"], rows=rows,
-                       errors=errors, table_paths=paths)
+        paths = {
+            k: str(v)
+            for k, v in write_label_tables(
+                rows, errors, out, f"semcgcnn label {meta['bulk_id']}", parameters or {}
+            ).items()
+        }
+    return LabelSetDoc(
+        bulk_id=meta["bulk_id"],
+        backend=meta["backend"],
+        preset=meta["preset"],
+        rows=rows,
+        errors=errors,
+        table_paths=paths,
+    )

@@ -48,8 +48,13 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 
-def calculation(relax_maker: Maker | None, static_maker: Maker | None, structure: Structure | OutputReference,
-                kind: str, name: str) -> Job | Flow:
+def calculation(
+    relax_maker: Maker | None,
+    static_maker: Maker | None,
+    structure: Structure | OutputReference,
+    kind: str,
+    name: str,
+) -> Job | Flow:
     """One calculation of a ``kind`` (``"bulk"`` or ``"slab"``) ``structure`` (or the reference to
     a job's output structure): relax (``relax_maker``,
     optional) → single point on the relaxed structure (``static_maker``, optional) → the job turning
@@ -92,21 +97,31 @@ class SurfacePropertyMaker(Maker):
             self.miller = tuple(int(x) for x in self.miller)
         if isinstance(self.slab, dict):
             self.slab = SlabConfig.from_plain(self.slab)
-        steps = {"bulk": (self.bulk_relax_maker, self.bulk_static_maker),
-                 "slab": (self.slab_relax_maker, self.slab_static_maker)}
+        steps = {
+            "bulk": (self.bulk_relax_maker, self.bulk_static_maker),
+            "slab": (self.slab_relax_maker, self.slab_static_maker),
+        }
         for kind, (relax, static) in steps.items():
             if relax is None and static is None:
                 raise LabelError(f"the {kind} step needs a relax Maker, a static Maker or both")
         backend = backend_of(self.step_makers())  # one backend for every step
         for kind, (relax, static) in steps.items():
             if backend == "gpaw" and relax is not None and static is not None:
-                raise LabelError(f"the GPAW {kind} step takes one Maker: its relaxation ends with the "
-                                 "single point of the relaxed structure")
+                raise LabelError(
+                    f"the GPAW {kind} step takes one Maker: its relaxation ends with the "
+                    "single point of the relaxed structure"
+                )
 
     @classmethod
-    def from_backend(cls, backend: str = "gpaw", preset: str = "fast", relax_bulk: bool = False,
-                     relax_slabs: bool = True, mlip_model: str = DEFAULT_MLIP,
-                     **fields) -> SurfacePropertyMaker:
+    def from_backend(
+        cls,
+        backend: str = "gpaw",
+        preset: str = "fast",
+        relax_bulk: bool = False,
+        relax_slabs: bool = True,
+        mlip_model: str = DEFAULT_MLIP,
+        **fields,
+    ) -> SurfacePropertyMaker:
         """The maker whose steps are ``backend``'s Makers (:func:`~.backends.backend_makers`: its
         arguments ``backend``, ``preset``, ``relax_bulk``, ``relax_slabs``, ``mlip_model``).
 
@@ -119,8 +134,16 @@ class SurfacePropertyMaker(Maker):
 
     def step_makers(self) -> list[Maker]:
         """The step Makers that are set (bulk relax, bulk static, slab relax, slab static)."""
-        return [m for m in (self.bulk_relax_maker, self.bulk_static_maker, self.slab_relax_maker,
-                            self.slab_static_maker) if m is not None]
+        return [
+            m
+            for m in (
+                self.bulk_relax_maker,
+                self.bulk_static_maker,
+                self.slab_relax_maker,
+                self.slab_static_maker,
+            )
+            if m is not None
+        ]
 
     @property
     def backend(self) -> str:
@@ -164,51 +187,88 @@ class SurfacePropertyMaker(Maker):
         return None
 
     def meta(self, bulk_id: str) -> dict:
-        return {"bulk_id": bulk_id, "backend": self.backend, "preset": self.preset,
-                "relax_bulk": self.relax_bulk, "relax_slabs": self.relax_slabs, "rich_element": self.rich_element}
+        return {
+            "bulk_id": bulk_id,
+            "backend": self.backend,
+            "preset": self.preset,
+            "relax_bulk": self.relax_bulk,
+            "relax_slabs": self.relax_slabs,
+            "rich_element": self.rich_element,
+        }
 
     def parameters(self) -> dict:
         """Every setting, as plain JSON (what the tables' provenance records): the name, the steps'
         backend, preset, relaxations and ML potential (:func:`~.backends.mlip_model_of`), the
         facets, the rich element and the slab parameters."""
-        return json.loads(json.dumps({
-            "name": self.name, "backend": self.backend, "preset": self.preset, "miller": self.miller,
-            "max_index": self.max_index, "relax_bulk": self.relax_bulk, "relax_slabs": self.relax_slabs,
-            "rich_element": self.rich_element, "mlip_model": mlip_model_of(self.step_makers()),
-            "slab": asdict(self.slab)}, default=list))
+        return json.loads(
+            json.dumps(
+                {
+                    "name": self.name,
+                    "backend": self.backend,
+                    "preset": self.preset,
+                    "miller": self.miller,
+                    "max_index": self.max_index,
+                    "relax_bulk": self.relax_bulk,
+                    "relax_slabs": self.relax_slabs,
+                    "rich_element": self.rich_element,
+                    "mlip_model": mlip_model_of(self.step_makers()),
+                    "slab": asdict(self.slab),
+                },
+                default=list,
+            )
+        )
 
-    def make(self, bulk: Structure, bulk_id: str = "bulk", out: str | Path | None = None,
-             slabs: tuple[list, list[dict]] | None = None) -> Flow:
+    def make(
+        self,
+        bulk: Structure,
+        bulk_id: str = "bulk",
+        out: str | Path | None = None,
+        slabs: tuple[list, list[dict]] | None = None,
+    ) -> Flow:
         """The Flow labelling ``bulk``'s slabs (``bulk_id``: the id its rows carry); with ``out``
         (a folder every worker sees), its last job writes ``out/labels.parquet`` and
         ``out/errors.parquet``. ``slabs``: what :meth:`slabs` returned for this bulk, if the caller
         has it already."""
         meta = self.meta(bulk_id)
         cut, slab_errors = slabs if slabs is not None else self.slabs(bulk, bulk_id)
-        bulk_calc = calculation(self.bulk_relax_maker, self.bulk_static_maker, bulk, "bulk",
-                                f"{bulk_id} bulk")
+        bulk_calc = calculation(
+            self.bulk_relax_maker, self.bulk_static_maker, bulk, "bulk", f"{bulk_id} bulk"
+        )
         jobs, results = [bulk_calc], []
         ref = None
         if (reference := self.rich_reference(bulk, cut)) is not None:
-            ref = calculation(self.bulk_relax_maker, self.bulk_static_maker, reference, "bulk",
-                              f"{self.rich_element} reference")
+            ref = calculation(
+                self.bulk_relax_maker,
+                self.bulk_static_maker,
+                reference,
+                "bulk",
+                f"{self.rich_element} reference",
+            )
             jobs.append(ref)
         for row, slab in cut:
             sid = row["slab_id"]
             if self.relax_bulk:  # cut again from the relaxed bulk, same termination
-                recut = recut_slab_job(bulk_calc.output, bulk_id, [row["miller_h"], row["miller_k"], row["miller_l"]],
-                                       row["termination_index"], asdict(self.slab))
+                recut = recut_slab_job(
+                    bulk_calc.output,
+                    bulk_id,
+                    [row["miller_h"], row["miller_k"], row["miller_l"]],
+                    row["termination_index"],
+                    asdict(self.slab),
+                )
                 recut.name = f"{sid} cut"
                 jobs.append(recut)
                 slab_in, structure = recut.output, recut.output["structure"]
             else:
                 slab_in, structure = row, with_fixed_interior(slab.get_sorted_structure())
             calc = calculation(self.slab_relax_maker, self.slab_static_maker, structure, "slab", sid)
-            label = label_row_job(sid, slab_in, calc.output, bulk_calc.output, ref.output if ref else None, meta)
+            label = label_row_job(
+                sid, slab_in, calc.output, bulk_calc.output, ref.output if ref else None, meta
+            )
             label.name = f"{sid} label"
             jobs += [calc, label]
             results.append(label.output)
-        done = collect_labels_job(results, slab_errors, meta, str(Path(out).resolve()) if out else None,
-                                  self.parameters())
+        done = collect_labels_job(
+            results, slab_errors, meta, str(Path(out).resolve()) if out else None, self.parameters()
+        )
         done.name = "collect labels"
         return Flow([*jobs, done], output=done.output, name=f"{self.name} {bulk_id}")

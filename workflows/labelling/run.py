@@ -46,8 +46,9 @@ def read_bulk(path: Path):
     return bulk
 
 
-def prepare(bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False,
-            force_size: bool = False) -> tuple[list, list[dict]]:
+def prepare(
+    bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False, force_size: bool = False
+) -> tuple[list, list[dict]]:
     """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
     after the backend's checks (:meth:`SurfacePropertyMaker.check`) on every structure it will see:
     the bulk, the slabs and the rich element's reference where a slab needs it, and (unless
@@ -76,7 +77,9 @@ def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path
     root = out / "vasp_inputs"
     folders = [write_dry_run(bulk, "bulk", root / f"{bulk_id}_bulk")]
     for row, slab in cut:
-        folders.append(write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"]))
+        folders.append(
+            write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"])
+        )
     return folders
 
 
@@ -91,8 +94,9 @@ def finished_calculations(out: Path) -> tuple[int, Path]:
     return len(list(where.glob("*/output.json"))), where
 
 
-def run_label(bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None,
-              force_size: bool = False) -> LabelSummary:
+def run_label(
+    bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None, force_size: bool = False
+) -> LabelSummary:
     """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note);
     ``force_size``: skip the backend's check that each calculation fits in memory."""
     from semcgcnn.progress import QUIET

@@ -64,8 +64,15 @@ def paper_generator(kind: str, relax: bool, relax_cell: bool = False) -> PaperSe
     INCAR inheritance off: the settings are fixed, whatever a previous step wrote)."""
     if kind not in ("bulk", "slab"):
         raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
-    return PaperSetGenerator(config_dict=mp_config(), slab=kind == "slab", relax=relax, relax_cell=relax_cell,
-                             auto_ismear=False, auto_metal_kpoints=False, inherit_incar=False)
+    return PaperSetGenerator(
+        config_dict=mp_config(),
+        slab=kind == "slab",
+        relax=relax,
+        relax_cell=relax_cell,
+        auto_ismear=False,
+        auto_metal_kpoints=False,
+        inherit_incar=False,
+    )
 
 
 def vasp_makers(kind: str, relax_bulk_cell: bool = False) -> tuple[RelaxMaker, StaticMaker]:
@@ -76,9 +83,13 @@ def vasp_makers(kind: str, relax_bulk_cell: bool = False) -> tuple[RelaxMaker, S
     ``relax_bulk_cell``, else ISIF 2 (internal coordinates at the given cell)."""
     from atomate2.vasp.jobs.core import RelaxMaker, StaticMaker
 
-    relax = RelaxMaker(name=f"{kind} relax (paper)",
-                       input_set_generator=paper_generator(kind, relax=True, relax_cell=relax_bulk_cell))
-    static = StaticMaker(name=f"{kind} static (paper)", input_set_generator=paper_generator(kind, relax=False))
+    relax = RelaxMaker(
+        name=f"{kind} relax (paper)",
+        input_set_generator=paper_generator(kind, relax=True, relax_cell=relax_bulk_cell),
+    )
+    static = StaticMaker(
+        name=f"{kind} static (paper)", input_set_generator=paper_generator(kind, relax=False)
+    )
     return relax, static
 
 
@@ -111,8 +122,9 @@ def write_dry_run(structure: Structure, kind: str, folder: Path | str, relax_bul
         d.mkdir(parents=True, exist_ok=True)
         gen = deepcopy(maker.input_set_generator)  # get_input_set stores the structure on the generator
         # clean_prev=False: atomate2 0.1.5 would delete INCAR/POSCAR/... in the *current* folder
-        write_vasp_input_set(structure, gen, directory=d, potcar_spec=spec, clean_prev=False,
-                             apply_incar_updates=False)
+        write_vasp_input_set(
+            structure, gen, directory=d, potcar_spec=spec, clean_prev=False, apply_incar_updates=False
+        )
     (folder / "README.txt").write_text(dry_run_readme(kind, relax_bulk_cell, None if spec else psp))
     log.info("VASP dry run (%s) written to %s", kind, folder)
     return folder

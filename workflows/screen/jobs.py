@@ -42,7 +42,9 @@ def _predictor(model: str | None, mlip_prior: bool = False):
 
 
 @job(data="candidates")  # each CandidateChunk's structures: one document of the data store
-def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id: str | None = None) -> CandidatesDoc:
+def find_candidates_job(
+    parameters: dict, out: str, resume: bool = False, run_id: str | None = None
+) -> CandidatesDoc:
     """Candidates of the screen and the folder's manifest
     (:func:`~semcgcnn.pipeline.screen.run.start_screen`); user mistakes raise a
     :class:`~semcgcnn.errors.UserError`. ``run_id`` (the Flow's) lets a workflow manager rerun this
@@ -52,21 +54,33 @@ def find_candidates_job(parameters: dict, out: str, resume: bool = False, run_id
     predictor = _predictor(cfg.model, cfg.mlip_prior)
     start = stages.start_screen(cfg, Path(out), predictor.model_id, resume, run_id)
     found, todo = start.found, start.todo
-    log.info("%d candidates (%d already done), %d input errors", len(found.candidates),
-             len(found.candidates) - len(todo), len(found.errors))
-    return CandidatesDoc(out_dir=out, source=found.source, model_id=predictor.model_id, parameters=parameters,
-                         compound_ids=[c.compound_id for c in found.candidates], candidate_errors=found.errors,
-                         n_already_done=len(found.candidates) - len(todo), todo=chunked(todo))
+    log.info(
+        "%d candidates (%d already done), %d input errors",
+        len(found.candidates),
+        len(found.candidates) - len(todo),
+        len(found.errors),
+    )
+    return CandidatesDoc(
+        out_dir=out,
+        source=found.source,
+        model_id=predictor.model_id,
+        parameters=parameters,
+        compound_ids=[c.compound_id for c in found.candidates],
+        candidate_errors=found.errors,
+        n_already_done=len(found.candidates) - len(todo),
+        todo=chunked(todo),
+    )
 
 
 def batches(todo: list[Candidate], batch_size: int) -> list[list[Candidate]]:
     """``todo`` in consecutive batches of at most ``batch_size`` compounds."""
-    return [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    return [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
 
 
 @job
-def screen_batches_job(todo: list[CandidateChunk], parameters: dict, out: str, job_size: int, batch_size: int,
-                       workers: int = 1) -> Response:
+def screen_batches_job(
+    todo: list[CandidateChunk], parameters: dict, out: str, job_size: int, batch_size: int, workers: int = 1
+) -> Response:
     """Fan out: replace this job by one batch job per ``job_size`` compounds of ``todo``; its output
     becomes the list of their :class:`CompoundBatchDoc` (so the assemble job waits for all of them)."""
     candidates = [c for chunk in todo for c in chunk.candidates]
@@ -79,8 +93,9 @@ def screen_batches_job(todo: list[CandidateChunk], parameters: dict, out: str, j
 
 
 @job
-def screen_batch_job(candidates: list[Candidate], parameters: dict, out: str, batch_size: int,
-                     workers: int = 1) -> CompoundBatchDoc:
+def screen_batch_job(
+    candidates: list[Candidate], parameters: dict, out: str, batch_size: int, workers: int = 1
+) -> CompoundBatchDoc:
     """Cut, predict, Wulff-construct and commit some compounds, in parts of ``batch_size`` as their
     slabs finish (``workers`` slab processes); compounds already committed are skipped."""
     cfg = ScreenConfig.from_parameters(parameters)
@@ -88,11 +103,18 @@ def screen_batch_job(candidates: list[Candidate], parameters: dict, out: str, ba
     done = store.done()
     todo = [c for c in candidates if c.compound_id not in done]
     clock = stages.StageClock.for_screen()
-    parts = stages.screen_and_commit(todo, cfg.slab, _predictor(cfg.model, cfg.mlip_prior), store, workers, batch_size, clock)
+    parts = stages.screen_and_commit(
+        todo, cfg.slab, _predictor(cfg.model, cfg.mlip_prior), store, workers, batch_size, clock
+    )
     return CompoundBatchDoc(
-        compound_ids=[c.compound_id for c in candidates], n_compounds_screened=len(todo),
-        n_compounds_skipped=len(candidates) - len(todo), n_slabs=_rows(parts, "slabs"),
-        n_error_rows=_rows(parts, "errors"), parts=[str(p) for p in parts], stage_seconds=dict(clock))
+        compound_ids=[c.compound_id for c in candidates],
+        n_compounds_screened=len(todo),
+        n_compounds_skipped=len(candidates) - len(todo),
+        n_slabs=_rows(parts, "slabs"),
+        n_error_rows=_rows(parts, "errors"),
+        parts=[str(p) for p in parts],
+        stage_seconds=dict(clock),
+    )
 
 
 def _rows(parts: list[Path], table: str) -> int:
@@ -109,17 +131,28 @@ def assemble_job(found: CandidatesDoc, batch_docs: list[CompoundBatchDoc]) -> Sc
     store = PartStore(Path(found.out_dir))
     missing = sorted(set(found.compound_ids) - store.done())
     if missing:
-        raise IncompleteScreenError(f"{len(missing)} compound(s) not committed, e.g. {missing[0]}; "
-                                    "rerun their batch jobs, then this one")
+        raise IncompleteScreenError(
+            f"{len(missing)} compound(s) not committed, e.g. {missing[0]}; "
+            "rerun their batch jobs, then this one"
+        )
     order = {cid: i for i, cid in enumerate(found.compound_ids)}
     t0 = time.perf_counter()
-    paths = store.assemble(order, found.candidate_errors, provenance(found.model_id, found.source, found.parameters))
+    paths = store.assemble(
+        order, found.candidate_errors, provenance(found.model_id, found.source, found.parameters)
+    )
     rows = {name: pq.read_metadata(paths[name]).num_rows for name in TABLES}
     seconds: dict[str, float] = {"assemble": time.perf_counter() - t0}
     for doc in batch_docs:
         for stage, s in doc.stage_seconds.items():
             seconds[stage] = seconds.get(stage, 0.0) + s
-    return ScreenSummaryDoc(out_dir=found.out_dir, model_id=found.model_id, n_candidates=len(order),
-                            n_compounds=rows["compounds"], n_slabs=rows["slabs"], n_error_rows=rows["errors"],
-                            table_paths={k: str(v) for k, v in paths.items()}, table_rows=rows,
-                            stage_seconds=seconds)
+    return ScreenSummaryDoc(
+        out_dir=found.out_dir,
+        model_id=found.model_id,
+        n_candidates=len(order),
+        n_compounds=rows["compounds"],
+        n_slabs=rows["slabs"],
+        n_error_rows=rows["errors"],
+        table_paths={k: str(v) for k, v in paths.items()},
+        table_rows=rows,
+        stage_seconds=seconds,
+    )

@@ -51,8 +51,9 @@ class ScreeningMaker(Maker):
         params, out, run_id = self.config.parameters(), str(Path(out).resolve()), str(uuid.uuid4())
         found = find_candidates_job(params, out, resume, run_id)
         found.name = "find candidates"
-        fan_out = screen_batches_job(found.output.todo, params, out, self.job_size or self.batch_size,
-                                     self.batch_size, self.workers)
+        fan_out = screen_batches_job(
+            found.output.todo, params, out, self.job_size or self.batch_size, self.batch_size, self.workers
+        )
         fan_out.name = "screen in batches"
         tables = assemble_job(found.output, fan_out.output)
         tables.name = "assemble tables"

@@ -25,7 +25,11 @@ from semcgcnn.model.training.extra_labels import (
 from semcgcnn.schema import write_parquet
 
 BASE = Path(__file__).resolve().parents[3] / "studies" / "models" / "semcgcnn-grouped-s0"
-SYSTEMS = ("B-Mg", "Au-Mg", "Li-Mg")  # unseen by BASE: B-Mg's WF is biased by +0.45 eV, Au-Mg and Li-Mg are metallic
+SYSTEMS = (
+    "B-Mg",
+    "Au-Mg",
+    "Li-Mg",
+)  # unseen by BASE: B-Mg's WF is biased by +0.45 eV, Au-Mg and Li-Mg are metallic
 PER_SYSTEM = 5
 FORGET_BOUND = 1.5
 """Largest accepted MAE after / before on a sample of the base model's training systems (both
@@ -47,11 +51,19 @@ def bench():
     gs, y, frame = slab_graphs(("mg_binary_slabs",), ck.graph_config)
     table = np.asarray(ck.card["element_descriptors"]["table"], np.float32)
     records = {r.structure_id: r for r in load("mg_binary_slabs")}
-    return {"ck": ck, "data": GraphTensors(gs, y, descriptors=table), "y": y, "frame": frame, "records": records}
+    return {
+        "ck": ck,
+        "data": GraphTensors(gs, y, descriptors=table),
+        "y": y,
+        "frame": frame,
+        "records": records,
+    }
 
 
 def _labels(bench, rows, path: Path, **edit) -> Path:
-    table = labels_table_from_records([bench["records"][i] for i in bench["frame"]["structure_id"].to_numpy()[rows]])
+    table = labels_table_from_records(
+        [bench["records"][i] for i in bench["frame"]["structure_id"].to_numpy()[rows]]
+    )
     df = table.to_pandas()
     for column, values in edit.items():
         df[column] = values
@@ -77,8 +89,9 @@ def test_finetuning_on_a_few_labels_lowers_the_error_on_those_systems(bench, tmp
     assert set(SYSTEMS) <= set(ck.card["never_seen_systems"])
     chemsys = frame["chemsys"].to_numpy()
     rng = np.random.default_rng(0)
-    picked = np.sort(np.concatenate([rng.choice(np.flatnonzero(chemsys == s), PER_SYSTEM, replace=False)
-                                     for s in SYSTEMS]))
+    picked = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(chemsys == s), PER_SYSTEM, replace=False) for s in SYSTEMS])
+    )
     rest = np.setdiff1d(np.flatnonzero(np.isin(chemsys, SYSTEMS)), picked)
     seen = np.flatnonzero(np.isin(chemsys, ck.card["training_systems"]))
     seen = np.sort(np.random.default_rng(1).choice(seen, 200, replace=False))
@@ -93,7 +106,10 @@ def test_finetuning_on_a_few_labels_lowers_the_error_on_those_systems(bench, tmp
     assert after[0] < before[0] and after[1] < before[1], (before, after)  # SE, WF on the remaining slabs
     b_mg = rest[chemsys[rest] == "B-Mg"]
     assert _mae(bench, res.model, res.normalizer, b_mg)[1] < _mae(bench, ck.model, ck.normalizer, b_mg)[1]
-    kept_before, kept_after = (_mae(bench, ck.model, ck.normalizer, seen), _mae(bench, res.model, res.normalizer, seen))
+    kept_before, kept_after = (
+        _mae(bench, ck.model, ck.normalizer, seen),
+        _mae(bench, res.model, res.normalizer, seen),
+    )
     assert np.all(kept_after <= FORGET_BOUND * kept_before), (kept_before, kept_after)
 
     # the saved checkpoint reloads safely, predicts the same, and its card names parent and labels
@@ -116,8 +132,14 @@ def test_unavailable_work_function_is_masked_and_bad_rows_are_reported(bench, tm
     rows = np.flatnonzero(bench["frame"]["chemsys"].to_numpy() == "B-Mg")[:6]
     se = bench["y"][rows, 0].copy()
     se[5] = np.nan  # a failed calculation: excluded and reported, not trained on
-    path = _labels(bench, rows, tmp_path / "mlp.parquet", work_function_available=False,
-                   work_function_eV=bench["y"][rows, 1], surface_energy_eV_per_A2=se)  # WF present but flagged
+    path = _labels(
+        bench,
+        rows,
+        tmp_path / "mlp.parquet",
+        work_function_available=False,
+        work_function_eV=bench["y"][rows, 1],
+        surface_energy_eV_per_A2=se,
+    )  # WF present but flagged
     labels = load_extra_labels(path)
     assert len(labels) == 5 and np.isnan(labels.y[:, 1]).all() and np.isfinite(labels.y[:, 0]).all()
     (rec,) = labels.files
@@ -166,11 +188,22 @@ def test_malformed_labels_tables_are_one_line_errors(bench, tmp_path):
     pq.write_table(pa.table({"structure_id": ["a"], "surface_energy_eV_per_A2": [0.05]}), no_columns)
     not_parquet = tmp_path / "labels.parquet"
     not_parquet.write_text("structure_id,surface_energy\n")
-    bad_json = _labels(bench, np.arange(3), tmp_path / "bad_json.parquet",
-                       structure_json=[bench["records"][bench["frame"]["structure_id"][0]].structure.to_json(),
-                                       "{not json", "[]"])
-    cases = {no_columns: "missing column(s) chemsys", not_parquet: "not a readable Parquet labels table",
-             bad_json: "row 1 (", tmp_path / "absent.parquet": "not found"}
+    bad_json = _labels(
+        bench,
+        np.arange(3),
+        tmp_path / "bad_json.parquet",
+        structure_json=[
+            bench["records"][bench["frame"]["structure_id"][0]].structure.to_json(),
+            "{not json",
+            "[]",
+        ],
+    )
+    cases = {
+        no_columns: "missing column(s) chemsys",
+        not_parquet: "not a readable Parquet labels table",
+        bad_json: "row 1 (",
+        tmp_path / "absent.parquet": "not found",
+    }
     runner = CliRunner()
     for path, message in cases.items():
         if path.exists():  # a file the library reads and refuses: the command says what it says
@@ -179,10 +212,14 @@ def test_malformed_labels_tables_are_one_line_errors(bench, tmp_path):
             expected = f"error: {refused.value}"
         else:  # refused by the command line before any reading
             expected = f"error: --extra-labels {path}: file not found"
-        for args in (["train", "--out", str(tmp_path / "m")], ["finetune", "--out", str(tmp_path / "f")],
-                     ["ship", "--out", str(tmp_path / "s"), "--runs-dir", str(tmp_path / "r")]):
-            out = runner.invoke(app, [*args, "--extra-labels", str(good), "--extra-labels", str(path)],
-                                env={"COLUMNS": "400"})
+        for args in (
+            ["train", "--out", str(tmp_path / "m")],
+            ["finetune", "--out", str(tmp_path / "f")],
+            ["ship", "--out", str(tmp_path / "s"), "--runs-dir", str(tmp_path / "r")],
+        ):
+            out = runner.invoke(
+                app, [*args, "--extra-labels", str(good), "--extra-labels", str(path)], env={"COLUMNS": "400"}
+            )
             assert out.exit_code == 2, (args, path, out.output)
             err = out.stderr.strip()
             assert err.startswith("error:") and message in err and "\n" not in err, (args, err)

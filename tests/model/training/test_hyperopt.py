@@ -50,7 +50,10 @@ def test_sampled_points_are_valid_configs():
         assert model.atom_fea_len in space.atom_fea_len and model.h_fea_len in space.h_fea_len
         assert model.n_hidden in space.n_hidden and depth in space.surface_depth
         assert space.gradnorm_alpha[0] <= train_cfg.gradnorm_alpha <= space.gradnorm_alpha[1]
-        assert train_cfg.weight_decay == 0.0 or space.weight_decay[0] <= train_cfg.weight_decay <= space.weight_decay[1]
+        assert (
+            train_cfg.weight_decay == 0.0
+            or space.weight_decay[0] <= train_cfg.weight_decay <= space.weight_decay[1]
+        )
         assert train_cfg.epochs == 1 and train_cfg.split == "grouped" and train_cfg.seed == 0
         seen_wd.add(train_cfg.weight_decay == 0.0)
     assert seen_wd == {True, False}  # weight decay is sometimes off, sometimes on
@@ -62,7 +65,12 @@ def test_the_paper_point_is_the_config_defaults():
     assert p == paper_params()
     model, train_cfg, depth = configs_of(p, CFG)
     assert (model.atom_fea_len, model.n_conv, model.h_fea_len, model.n_hidden) == (64, 3, 128, 3)
-    assert (train_cfg.lr, train_cfg.batch_size, train_cfg.gradnorm_alpha, train_cfg.weight_decay) == (1e-3, 64, 1.5, 0.0)
+    assert (train_cfg.lr, train_cfg.batch_size, train_cfg.gradnorm_alpha, train_cfg.weight_decay) == (
+        1e-3,
+        64,
+        1.5,
+        0.0,
+    )
     assert depth == GraphConfig().surface_depth == 2.0
     with pytest.raises(ValueError, match="batch_size"):
         paper_vals(SearchSpace(batch_size=(16, 32)))
@@ -101,7 +109,9 @@ def test_search_persists_and_resumes_with_the_same_history(tmp_path, data):
     assert [t["params"] for t in straight["trials"]] == [t["params"] for t in doc["trials"]]
 
     # "killed" after 2 trials, then the same command again with the full budget
-    first = run_search(tmp_path / "b", HyperoptConfig(**{**CFG.to_dict(), "max_evals": 2}), progress=False, data=data)
+    first = run_search(
+        tmp_path / "b", HyperoptConfig(**{**CFG.to_dict(), "max_evals": 2}), progress=False, data=data
+    )
     assert len(first["trials"]) == 2
     walls = [t["wall_s"] for t in json.loads((tmp_path / "b" / "trials.json").read_text())["trials"]]
     resumed = run_search(tmp_path / "b", CFG, progress=False, data=data)
@@ -114,7 +124,9 @@ def test_search_persists_and_resumes_with_the_same_history(tmp_path, data):
     assert suggest(SearchSpace(), ha, 3, CFG) == suggest(SearchSpace(), hb, 3, CFG)
     # another search's folder is refused, not mixed
     with pytest.raises(SearchMismatchError):
-        run_search(tmp_path / "b", HyperoptConfig(**{**CFG.to_dict(), "epochs": 2}), progress=False, data=data)
+        run_search(
+            tmp_path / "b", HyperoptConfig(**{**CFG.to_dict(), "epochs": 2}), progress=False, data=data
+        )
 
 
 def test_cli_refuses_bad_options(tmp_path):

@@ -97,14 +97,30 @@ def test_the_card_records_the_evaluation_of_its_own_readout(tmp_path):
 
     from semcgcnn.model.training.recipes import recorded_evaluation
 
-    for name, readout, mae in (("joint+desc+mp-seed0", "paper", 0.1), ("joint+desc+mp-rosurface-seed0", "surface", 0.2),
-                               ("joint+desc+mp-h64-seed0", "paper", 0.3)):
+    for name, readout, mae in (
+        ("joint+desc+mp-seed0", "paper", 0.1),
+        ("joint+desc+mp-rosurface-seed0", "surface", 0.2),
+        ("joint+desc+mp-h64-seed0", "paper", 0.3),
+    ):
         p = tmp_path / "150ep" / "grouped" / f"{name}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"split": "grouped", "seed": 0, "train_config": {"epochs": 150},
-                                 "model_config": {"readout": readout}, "test": {"surface_energy": {"mae": mae}}}))
-    assert recorded_evaluation(tmp_path, "joint+desc+mp", "paper") == {"grouped_150ep_seed0": {"surface_energy": {"mae": 0.1}}}
-    assert recorded_evaluation(tmp_path, "joint+desc+mp", "surface") == {"grouped_150ep_seed0": {"surface_energy": {"mae": 0.2}}}
+        p.write_text(
+            json.dumps(
+                {
+                    "split": "grouped",
+                    "seed": 0,
+                    "train_config": {"epochs": 150},
+                    "model_config": {"readout": readout},
+                    "test": {"surface_energy": {"mae": mae}},
+                }
+            )
+        )
+    assert recorded_evaluation(tmp_path, "joint+desc+mp", "paper") == {
+        "grouped_150ep_seed0": {"surface_energy": {"mae": 0.1}}
+    }
+    assert recorded_evaluation(tmp_path, "joint+desc+mp", "surface") == {
+        "grouped_150ep_seed0": {"surface_energy": {"mae": 0.2}}
+    }
 
 
 def test_training_elements_are_those_of_the_chosen_rows(mg_small):

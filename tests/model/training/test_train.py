@@ -39,7 +39,9 @@ def test_training_is_deterministic_and_learns(mg_small):
 def test_normaliser_uses_the_training_split_only(mg_small):
     data, _ = mg_small
     tr, va, te = _split(len(data))
-    res = train(data, (tr, va, te), ModelConfig(), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False)
+    res = train(
+        data, (tr, va, te), ModelConfig(), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False
+    )
     y = data.y.double().numpy()
     np.testing.assert_allclose(res.normalizer.mean, y[tr].mean(axis=0))
     np.testing.assert_allclose(res.normalizer.std, y[tr].std(axis=0))
@@ -51,7 +53,14 @@ def test_interrupted_run_resumes_to_the_same_model(mg_small, tmp_path):
     split = _split(len(data))
     straight = train(data, split, ModelConfig(), CFG, progress=False)
     # "interrupt" after 2 epochs: the same run directory, then ask for the full schedule again
-    train(data, split, ModelConfig(), TrainConfig(**{**CFG.to_dict(), "epochs": 2}), run_dir=tmp_path, progress=False)
+    train(
+        data,
+        split,
+        ModelConfig(),
+        TrainConfig(**{**CFG.to_dict(), "epochs": 2}),
+        run_dir=tmp_path,
+        progress=False,
+    )
     assert torch.load(tmp_path / "last_epoch.pt", weights_only=True)["epoch"] == 2
     resumed = train(data, split, ModelConfig(), CFG, run_dir=tmp_path, progress=False)
     assert [h["epoch"] for h in resumed.history] == [0, 1, 2, 3]
@@ -85,12 +94,27 @@ def test_grouped_split_keeps_systems_whole(mg_small):
 
 def test_checkpoint_round_trip_and_card(mg_small, tmp_path):
     data, _ = mg_small
-    res = train(data, _split(len(data)), ModelConfig(), TrainConfig(epochs=1, batch_size=32, threads=1), progress=False)
-    path = save_checkpoint(tmp_path / "m", res.model, GraphConfig(), res.normalizer, CFG,
-                           training_data={"datasets": ["mg_binary_slabs"]}, metrics=res.metrics)
+    res = train(
+        data,
+        _split(len(data)),
+        ModelConfig(),
+        TrainConfig(epochs=1, batch_size=32, threads=1),
+        progress=False,
+    )
+    path = save_checkpoint(
+        tmp_path / "m",
+        res.model,
+        GraphConfig(),
+        res.normalizer,
+        CFG,
+        training_data={"datasets": ["mg_binary_slabs"]},
+        metrics=res.metrics,
+    )
     ck = load_checkpoint(path)
     idx = np.arange(len(data))
-    np.testing.assert_allclose(predict(ck.model, data, idx, ck.normalizer), predict(res.model, data, idx, res.normalizer))
+    np.testing.assert_allclose(
+        predict(ck.model, data, idx, ck.normalizer), predict(res.model, data, idx, res.normalizer)
+    )
     card = json.loads(path.read_text())
     assert card["graph_config"]["surface_depth"] == 2.0 and card["graph_config"]["radius"] == 12.0
     assert [t["unit"] for t in card["tasks"]] == ["eV/Å²", "eV"]
@@ -128,28 +152,48 @@ def _set(section, key, value):
 
 
 CARD_FAULTS = {  # name: (card edit or replacement text, the one-line problem after "<file>: ")
-    "h_fea_len": (_set("model_config", "h_fea_len", 64),
-                  "m.safetensors: weights do not match the model card's model_config: heads.surface_energy.0.weight "
-                  "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)"),
-    "n_conv": (_set("model_config", "n_conv", 2), "m.safetensors: weights do not match the model card's model_config: "
-                                                  "12 tensor(s) the card does not describe, e.g. convs.2.bn1.bias"),
+    "h_fea_len": (
+        _set("model_config", "h_fea_len", 64),
+        "m.safetensors: weights do not match the model card's model_config: heads.surface_energy.0.weight "
+        "is [128, 64] in the weights but [64, 64] by the card (13 more tensors differ)",
+    ),
+    "n_conv": (
+        _set("model_config", "n_conv", 2),
+        "m.safetensors: weights do not match the model card's model_config: "
+        "12 tensor(s) the card does not describe, e.g. convs.2.bn1.bias",
+    ),
     "list": ("[1, 2]", "m.json: checkpoint card is a JSON list, not an object"),
     "no_model_config": (lambda card: card.pop("model_config"), "m.json: checkpoint card lacks model_config"),
-    "huge_layer": (_set("model_config", "atom_fea_len", 10**6),
-                   "m.json: model_config.atom_fea_len = 1000000 is out of range (1..8192)"),
-    "too_many_weights": (lambda card: card["model_config"].update(atom_fea_len=8192, h_fea_len=8192, n_hidden=64),
-                         "m.json: model_config implies 9,400,442,892 weights, over the 50,000,000 this loader "
-                         "accepts (is a layer size mistyped?)"),
-    "string_size": (_set("model_config", "n_conv", "three"), "m.json: model_config.n_conv must be an integer, not 'three'"),
-    "unknown_task": (_set("model_config", "tasks", ["band_gap"]),
-                     "m.json: model_config.tasks: unknown task(s) band_gap (known: surface_energy, work_function, "
-                     "bulk_modulus_vrh, shear_modulus_vrh, energy_per_atom)"),
-    "gaussians": (_set("graph_config", "radius", 8.0), "m.json: graph_config gives 41 Gaussian distance features but "
-                                                        "model_config.n_gaussians is 61"),
-    "readout": (_set("model_config", "readout", "sum"),
-                "m.json: model_config is malformed (unknown readout 'sum'; choose one of paper, surface)"),
-    "normalizer": (_set("normalizer", "mean", [0.1]),
-                   "m.json: normalizer must hold 'mean' and 'std' lists of 2 numbers (one per task)"),
+    "huge_layer": (
+        _set("model_config", "atom_fea_len", 10**6),
+        "m.json: model_config.atom_fea_len = 1000000 is out of range (1..8192)",
+    ),
+    "too_many_weights": (
+        lambda card: card["model_config"].update(atom_fea_len=8192, h_fea_len=8192, n_hidden=64),
+        "m.json: model_config implies 9,400,442,892 weights, over the 50,000,000 this loader "
+        "accepts (is a layer size mistyped?)",
+    ),
+    "string_size": (
+        _set("model_config", "n_conv", "three"),
+        "m.json: model_config.n_conv must be an integer, not 'three'",
+    ),
+    "unknown_task": (
+        _set("model_config", "tasks", ["band_gap"]),
+        "m.json: model_config.tasks: unknown task(s) band_gap (known: surface_energy, work_function, "
+        "bulk_modulus_vrh, shear_modulus_vrh, energy_per_atom)",
+    ),
+    "gaussians": (
+        _set("graph_config", "radius", 8.0),
+        "m.json: graph_config gives 41 Gaussian distance features but model_config.n_gaussians is 61",
+    ),
+    "readout": (
+        _set("model_config", "readout", "sum"),
+        "m.json: model_config is malformed (unknown readout 'sum'; choose one of paper, surface)",
+    ),
+    "normalizer": (
+        _set("normalizer", "mean", [0.1]),
+        "m.json: normalizer must hold 'mean' and 'std' lists of 2 numbers (one per task)",
+    ),
 }
 
 
@@ -178,7 +222,9 @@ def test_model_folder_holding_one_pair_loads_and_zero_or_two_are_refused(tmp_pat
 
     shutil.copy(tmp_path / "two" / "m.safetensors", tmp_path / "two" / "n.safetensors")
     shutil.copy(tmp_path / "two" / "m.json", tmp_path / "two" / "n.json")
-    with pytest.raises(CheckpointError, match=f"^{tmp_path}/two: folder holds 2 checkpoints \\(m, n\\): name one"):
+    with pytest.raises(
+        CheckpointError, match=f"^{tmp_path}/two: folder holds 2 checkpoints \\(m, n\\): name one"
+    ):
         load_checkpoint(tmp_path / "two")
 
 
@@ -187,8 +233,9 @@ def test_train_variant_trains_and_saves_a_loadable_model_of_the_paper_variant(tm
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.training.recipes import train_variant
 
-    card_path, res = train_variant(tmp_path / "sem", "sem", TrainConfig(epochs=1, batch_size=64, split="grouped",
-                                                                      seed=0, threads=1))
+    card_path, res = train_variant(
+        tmp_path / "sem", "sem", TrainConfig(epochs=1, batch_size=64, split="grouped", seed=0, threads=1)
+    )
     card = json.loads(card_path.read_text())
     assert card["train_config"]["weighting"] == "gradnorm" and card["model_config"]["surface_flag"] is True
     n_train, n_val, n_test = card["training_data"]["n_train_val_test"]

@@ -32,7 +32,9 @@ def parent(mg_small, tmp_path_factory):
     split = (idx[:128], idx[128:], idx[:0])
     cfg = TrainConfig(epochs=2, batch_size=32, threads=1, seed=0)
     res = train(data, split, ModelConfig(), cfg, progress=False)
-    path = save_checkpoint(tmp_path_factory.mktemp("pre") / "pre", res.model, data.config, res.normalizer, cfg)
+    path = save_checkpoint(
+        tmp_path_factory.mktemp("pre") / "pre", res.model, data.config, res.normalizer, cfg
+    )
     return load_checkpoint(path)
 
 
@@ -101,7 +103,9 @@ def test_unfrozen_transfer_trains_the_encoder_and_leaves_the_parent_alone(parent
 def test_scratch_is_the_same_architecture_randomly_initialised(parent, elemental_se):
     data, split = elemental_se
     tl = transfer_model(parent, (SE,))
-    res = train_transfer(parent, data, split, replace(STEP, epochs=1), tasks=(SE,), scratch=True, progress=False)
+    res = train_transfer(
+        parent, data, split, replace(STEP, epochs=1), tasks=(SE,), scratch=True, progress=False
+    )
     assert res.model.cfg == tl.cfg
     assert not torch.equal(res.model.embedding.weight, parent.model.embedding.weight)
 

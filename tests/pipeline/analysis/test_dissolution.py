@@ -42,8 +42,9 @@ def test_mg2si_by_hand():
     assert d.reaction == "Mg2Si + 4 H2O → 2 Mg[2+] + H4SiO4(aq) + 4 H+ + 8 e-"
     assert d.equilibrium_potential_V_SHE == pytest.approx(-1.920307, abs=2e-6)
     # a stabler compound dissolves at a higher potential: 0.1 eV/atom more → +0.3/8 V
-    assert equilibrium_potential("Mg2Si", -0.3).equilibrium_potential_V_SHE - d.equilibrium_potential_V_SHE == \
-        pytest.approx(0.3 / 8)
+    assert equilibrium_potential(
+        "Mg2Si", -0.3
+    ).equilibrium_potential_V_SHE - d.equilibrium_potential_V_SHE == pytest.approx(0.3 / 8)
 
 
 def test_species_choice_and_nan_with_reason():
@@ -54,8 +55,15 @@ def test_species_choice_and_nan_with_reason():
     )
 
     # at pH 7: Al as aluminate (Al(OH)4⁻ beats Al³⁺), S as sulfate, Zn as Zn²⁺, H of a hydride as H⁺
-    assert [dissolved_species(e).name for e in ("Al", "S", "Zn", "H")] == ["Al(OH)4[-]", "SO4[2-]", "Zn[2+]", "H[+]"]
-    assert dissolved_species("H").element_potential_V(DEFAULT_CONDITIONS) == pytest.approx(-7 * 0.0591593, abs=1e-6)
+    assert [dissolved_species(e).name for e in ("Al", "S", "Zn", "H")] == [
+        "Al(OH)4[-]",
+        "SO4[2-]",
+        "Zn[2+]",
+        "H[+]",
+    ]
+    assert dissolved_species("H").element_potential_V(DEFAULT_CONDITIONS) == pytest.approx(
+        -7 * 0.0591593, abs=1e-6
+    )
     # O and F are never oxidised to an aqueous species in the table: NaN with the reason, no drop
     for formula in ("MgO", "MgF2"):
         d = equilibrium_potential(formula, -1.0)
@@ -95,9 +103,12 @@ def test_dissolution_command_on_a_small_screen(cli, small_screen, tmp_path):
     assert len(ok) >= 2 and (ok["formation_energy_source"].str.startswith("SevenNet")).all()
     for r in ok.itertuples():  # each potential is the formula's, from the row's own formation energy
         assert r.equilibrium_potential_V_SHE == pytest.approx(
-            equilibrium_potential(r.formula, r.formation_energy_eV_per_atom).equilibrium_potential_V_SHE)
+            equilibrium_potential(r.formula, r.formation_energy_eV_per_atom).equilibrium_potential_V_SHE
+        )
         assert -2.6 < r.equilibrium_potential_V_SHE < 0.8  # between Mg and Ag (Mg–Ag compounds)
     nan = df[df["equilibrium_potential_V_SHE"].isna()]  # the Ac compounds: Ac has no aqueous species here
     assert (nan["reason"].str.contains("Ac")).all() and len(nan) + len(ok) == len(df)
     bad = cli("dissolution", str(small_screen), "--source", "shipped")
-    assert bad.returncode != 0 and "holds no formation energies" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode != 0 and "holds no formation energies" in bad.stderr and "Traceback" not in bad.stderr
+    )

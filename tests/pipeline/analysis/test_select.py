@@ -34,13 +34,15 @@ def test_select_spreads_the_budget_over_compounds_and_facets(cli, screen, tmp_pa
     sym = preds[preds["symmetric_slab"]].assign(score=lambda d: uncertainty_score(d))
     for r in first.itertuples():  # round 1: each compound's most uncertain slab
         assert r.slab_id == sym[sym["compound_id"] == r.compound_id].sort_values("score").iloc[-1]["slab_id"]
-    for cid, g in picks.groupby("compound_id"):  # a second pick of a compound is a new facet where one is left
+    for cid, g in picks.groupby(
+        "compound_id"
+    ):  # a second pick of a compound is a new facet where one is left
         facets = set(preds.loc[preds["compound_id"] == cid, "miller_index"])
         assert g["miller_index"].nunique() == min(len(g), len(facets))
     script = (tmp_path / "picks" / "label.sh").read_text()
     for r in picks.drop_duplicates(["compound_id", "miller_index"]).itertuples():
         assert (tmp_path / "picks" / "bulk" / f"{r.compound_id}.json").is_file()
-        assert f"bulk/{r.compound_id}.json\" --miller {r.miller_index.strip('()')}" in script
+        assert f'bulk/{r.compound_id}.json" --miller {r.miller_index.strip("()")}' in script
     # the written bulk passes semcgcnn label's bulk checks (a bulk, ordered)
     from semcgcnn.workflows.labelling.run import read_bulk
 
@@ -49,11 +51,24 @@ def test_select_spreads_the_budget_over_compounds_and_facets(cli, screen, tmp_pa
 
 def test_select_refuses_a_screen_without_uncertainty_in_one_line(cli, tmp_path):
     out = tmp_path / "single"
-    run = cli("screen", "--out", str(out), "--elements", "Ca", "--limit", "1", "--workers", "1",
-              "--model", str(SHIPPED_MODEL))
+    run = cli(
+        "screen",
+        "--out",
+        str(out),
+        "--elements",
+        "Ca",
+        "--limit",
+        "1",
+        "--workers",
+        "1",
+        "--model",
+        str(SHIPPED_MODEL),
+    )
     assert run.returncode == 0, run.stderr
-    for args, message in ((("select", str(out), "--budget", "2"), "carry no uncertainty"),
-                          (("select", str(tmp_path / "nowhere"), "--budget", "2"), "not a finished screen"),
-                          (("select", str(out), "--budget", "0"), "--budget must be ≥ 1")):
+    for args, message in (
+        (("select", str(out), "--budget", "2"), "carry no uncertainty"),
+        (("select", str(tmp_path / "nowhere"), "--budget", "2"), "not a finished screen"),
+        (("select", str(out), "--budget", "0"), "--budget must be ≥ 1"),
+    ):
         res = cli(*args, "--out", str(tmp_path / "p"))
         assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr

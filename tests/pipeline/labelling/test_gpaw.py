@@ -24,7 +24,9 @@ pytestmark = requires_gpaw
 
 
 def mg_bulk() -> Structure:
-    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]])
+    return Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 1 / 4]]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +82,18 @@ def test_failed_run_is_one_line_error(tmp_path):
     with pytest.raises(LabelError) as e:
         G.run_gpaw(mg_bulk(), "bulk", bad, tmp_path / "bad", relax=False)
     msg = str(e.value)
-    assert "\n" not in msg and "GPAW bulk calculation" in msg and "SCF did not converge (maxiter 1" in msg, msg
+    assert "\n" not in msg and "GPAW bulk calculation" in msg and "SCF did not converge (maxiter 1" in msg, (
+        msg
+    )
     assert not (tmp_path / "bad" / "output.json").exists()
 
 
 def test_missing_setup_is_caught_before_running(tmp_path):
     from pymatgen.core.periodic_table import Element
 
-    missing = next(Element.from_Z(z).symbol for z in range(1, 95) if Element.from_Z(z).symbol not in G.gpaw_elements())
+    missing = next(
+        Element.from_Z(z).symbol for z in range(1, 95) if Element.from_Z(z).symbol not in G.gpaw_elements()
+    )
     s = Structure(Lattice.cubic(3.0), [missing], [[0, 0, 0]])
     with pytest.raises(LabelError, match=f"no PBE PAW setup for {missing}") as e:
         G.run_gpaw(s, "bulk", "fast", tmp_path / "x")

@@ -22,7 +22,9 @@ def mg_mp_bulk():
     """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
     from semcgcnn.datasets import load
 
-    return next(r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si")
+    return next(
+        r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si"
+    )
 
 
 def test_mg_reference_is_hcp_and_its_0001_slab_is_the_screens(hcp_mg):
@@ -37,8 +39,10 @@ def test_mg_reference_is_hcp_and_its_0001_slab_is_the_screens(hcp_mg):
 
 
 def test_bulk_checks_refuse_a_slab_and_partial_occupancy(hcp_mg):
-    (row, slab), = label_slabs(hcp_mg, "Mg", [(0, 0, 1)])[0]
-    with pytest.raises(LabelError, match="not a bulk crystal: an empty gap of 1[0-9].[0-9] Å along lattice vector c"):
+    ((row, slab),) = label_slabs(hcp_mg, "Mg", [(0, 0, 1)])[0]
+    with pytest.raises(
+        LabelError, match="not a bulk crystal: an empty gap of 1[0-9].[0-9] Å along lattice vector c"
+    ):
         check_bulk(slab)
     disordered = hcp_mg.copy()
     disordered.replace(0, {"Mg": 0.5, "Al": 0.5})
@@ -48,8 +52,15 @@ def test_bulk_checks_refuse_a_slab_and_partial_occupancy(hcp_mg):
 
 
 def _calc(structure, energy: float, kind: str) -> CalcResult:
-    return CalcResult(kind=kind, energy_eV=energy, n_atoms=len(structure), structure=structure.as_dict(),
-                      code="hand", code_version="0", method="hand")
+    return CalcResult(
+        kind=kind,
+        energy_eV=energy,
+        n_atoms=len(structure),
+        structure=structure.as_dict(),
+        code="hand",
+        code_version="0",
+        method="hand",
+    )
 
 
 def test_mg_rich_convention_matches_a_hand_calculation(mg_mp_bulk, hcp_mg):
@@ -85,8 +96,9 @@ def test_the_two_elemental_reference_rules_differ_for_mg_only(hcp_mg):
     from semcgcnn.pipeline.labelling.references import HCP_MG, LOWEST_ENERGY, reference_elements
 
     elements = sorted(reference_elements())
-    differ = [el for el in elements
-              if elemental_reference(el, HCP_MG) != elemental_reference(el, LOWEST_ENERGY)]
+    differ = [
+        el for el in elements if elemental_reference(el, HCP_MG) != elemental_reference(el, LOWEST_ENERGY)
+    ]
     assert len(elements) == 88 and differ == ["Mg"]
     fcc = elemental_reference("Mg", rule=LOWEST_ENERGY)
     assert fcc.get_space_group_info()[1] == 225 and len(fcc) == 1 and elemental_reference("Mg") == hcp_mg

@@ -26,7 +26,9 @@ def mg():
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
 
     torch.set_num_threads(1)
-    bulk = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    bulk = Structure(
+        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
     slabs, _ = slabs_for_miller(conventional_cell(bulk)[0], (0, 0, 1), SlabConfig())
     return bulk, with_fixed_interior(slabs[0])
 
@@ -110,7 +112,9 @@ def test_sevennet_surface_energy_of_mg0001(mg, tmp_path):
     slab_relax, slab_static = mlip_makers("SevenNet", "slab")
     jobs = [bulk_static.make(bulk), slab_static.make(slab), slab_relax.make(slab)]
     docs = _run(jobs, tmp_path)
-    b, s_static, s_relax = (calc_result_from_forcefield_doc(d, k) for d, k in zip(docs, ["bulk", "slab", "slab"]))
+    b, s_static, s_relax = (
+        calc_result_from_forcefield_doc(d, k) for d, k in zip(docs, ["bulk", "slab", "slab"], strict=False)
+    )
     assert b.code == "SevenNet" and "7net-0" in b.method and b.fermi_eV is None and b.potential_z_eV is None
     assert b.n_atoms == 2 and s_static.n_atoms == len(slab) and s_static.n_ionic_steps == 1
     assert "relaxed to fmax 0.02" in s_relax.method and s_relax.n_ionic_steps >= 1

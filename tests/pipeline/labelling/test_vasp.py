@@ -22,7 +22,9 @@ def mg():
 
     from semcgcnn.pipeline.slabs import SlabConfig, conventional_cell, slabs_for_miller
 
-    bulk = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+    bulk = Structure(
+        Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]]
+    )
     slabs, _ = slabs_for_miller(conventional_cell(bulk)[0], (0, 0, 1), SlabConfig())
     return bulk, slabs[0]
 
@@ -102,7 +104,10 @@ def test_dry_run_poscar_selective_dynamics(dry, mg):
     _, slab = mg
     expected = with_fixed_interior(slab)
     p = Poscar.from_file(dry / "slab" / "relax" / "POSCAR")
-    got = {tuple(np.round(s.frac_coords, 4)): tuple(sd) for s, sd in zip(p.structure, p.selective_dynamics)}
+    got = {
+        tuple(np.round(s.frac_coords, 4)): tuple(sd)
+        for s, sd in zip(p.structure, p.selective_dynamics, strict=False)
+    }
     want = {tuple(np.round(s.frac_coords, 4)): tuple(s.properties["selective_dynamics"]) for s in expected}
     assert got == want
     assert {v[0] for v in got.values()} == {True, False}  # surfaces free, interior fixed
@@ -210,7 +215,9 @@ def test_vasp_files_of_a_real_gpaw_run_parse_as_pymatgen_and_gpaw_read_them(gpaw
     assert bottom == pytest.approx(wf_bottom, abs=0.02)
     assert top == pytest.approx(wf_top, abs=0.02)
     assert 3.5 < bottom < 4.0  # Mg(0001): PBE ≈ 3.7 eV
-    wfa = WorkFunctionAnalyzer.from_files(str(folder / "POSCAR"), str(folder / "LOCPOT"), str(folder / "OUTCAR"))
+    wfa = WorkFunctionAnalyzer.from_files(
+        str(folder / "POSCAR"), str(folder / "LOCPOT"), str(folder / "OUTCAR")
+    )
     assert wfa.efermi == pytest.approx(got.fermi_eV, abs=1e-7)
     assert wfa.work_function == pytest.approx(max(wf_bottom, wf_top), abs=0.02)
     assert wfa.work_function == pytest.approx(max(bottom, top), abs=0.02)

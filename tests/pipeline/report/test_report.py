@@ -17,8 +17,9 @@ from backends_required import skip_unless
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-requires_chromium = skip_unless(CHROMIUM is not None,
-                                "Chromium not installed (as root: apt-get install -y chromium chromium-driver)")
+requires_chromium = skip_unless(
+    CHROMIUM is not None, "Chromium not installed (as root: apt-get install -y chromium chromium-driver)"
+)
 SCREEN_SECTIONS = ("summary", "ranked", "distributions", "wulff", "dissolution", "errors")
 HIST_BLUE = np.array([0x3B, 0x75, 0xAF])  # the histograms' bar colour (pipeline/report/figures.py)
 
@@ -54,7 +55,7 @@ def test_report_is_self_contained_with_every_section(report_html, small_screen):
         assert f'<section id="{sid}">' in text
     wulff = pd.read_parquet(small_screen / "wulff.parquet")
     for r in wulff.itertuples():  # every compound ranked, with its trust flag and 1σ
-        assert f"<td class=\"l\">{r.compound_id}</td>" in text and html.escape(r.trust.split(";")[0]) in text
+        assert f'<td class="l">{r.compound_id}</td>' in text and html.escape(r.trust.split(";")[0]) in text
         assert f"{r.weighted_work_function_eV_std:.4g}" in text
     assert "Ac" in text and "no aqueous species of Ac" in text  # the NaN potentials keep their reason
 
@@ -63,9 +64,22 @@ def _screenshot(html: Path, png: Path, profile: Path) -> np.ndarray:
     from PIL import Image
 
     assert CHROMIUM, "Chromium not installed (as root: apt-get install -y chromium chromium-driver)"
-    res = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                          f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1200,3000",
-                          html.as_uri()], capture_output=True, text=True, timeout=180)
+    res = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--screenshot={png}",
+            "--window-size=1200,3000",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert png.is_file(), res.stderr[-2000:]
     return np.asarray(Image.open(png).convert("RGB")).astype(int)
 
@@ -103,7 +117,10 @@ def test_training_report_parity_matches_the_card(cli, tmp_path):
     # the test rows recovered from recipe/split/seed give the card's own test MAE
     for task, unit in (("surface_energy", "eV/Å²"), ("work_function", "eV")):
         mae = f"{test[task]['mae']:.4g}"
-        assert f'<td class="l">{task}</td><td class="l">{unit}</td><td>{test[task]["n"]}</td><td>{mae}</td>' in text
+        assert (
+            f'<td class="l">{task}</td><td class="l">{unit}</td><td>{test[task]["n"]}</td><td>{mae}</td>'
+            in text
+        )
     assert "semcgcnn-random-s0.history.json" in text
 
 

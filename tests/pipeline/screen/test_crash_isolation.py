@@ -31,7 +31,6 @@ SMALL = ("mp-1039019", "mp-1039141")  # two 2-atom Mg-Al cells, about a second o
 LARGE = "mp-12766"  # 27 atoms, several seconds of slabs
 
 
-
 def _write_bulks(folder: Path, ids: tuple[str, ...], nan: bool = False) -> Path:
     """Bundled bulks ``ids`` as pymatgen JSON files in ``folder`` (plus ``nan_Mg.json``, hcp Mg with
     a NaN coordinate, when ``nan``)."""
@@ -77,8 +76,17 @@ def _assert_nan_compound_is_an_error_row(res: subprocess.CompletedProcess, out: 
 def test_a_segfaulting_compound_is_an_error_row_and_the_screen_goes_on(tmp_path, workers, engine):
     inputs = _write_bulks(tmp_path / "in", SMALL, nan=True)
     out = tmp_path / "out"
-    res = run_cli("screen", "--structures", str(inputs), "--workers", str(workers), "--engine", engine,
-               "--out", str(out))
+    res = run_cli(
+        "screen",
+        "--structures",
+        str(inputs),
+        "--workers",
+        str(workers),
+        "--engine",
+        engine,
+        "--out",
+        str(out),
+    )
     _assert_nan_compound_is_an_error_row(res, out)
 
 
@@ -119,8 +127,9 @@ def test_a_worker_killed_mid_compound_is_an_error_row_and_the_screen_goes_on(tmp
     inputs = _write_bulks(tmp_path / "in", (LARGE, *SMALL))
     out = tmp_path / "out"
     args = ("screen", "--structures", str(inputs), "--workers", "1", "--engine", engine, "--out", str(out))
-    proc = subprocess.Popen([SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=ENV)
+    proc = subprocess.Popen(
+        [SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
     _kill_busy_worker(proc, signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
@@ -180,7 +189,8 @@ def test_workers_left_running_by_an_interrupted_caller_do_not_hang_its_exit(tmp_
         "from semcgcnn.parallel import as_completed_map\n"
         "kept = as_completed_map(time.sleep, [0.0, 600.0, 600.0], workers=2)\n"
         "next(kept)\n"
-        "raise SystemExit(3)\n")
+        "raise SystemExit(3)\n"
+    )
     t0 = time.time()
     res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=ENV)
     assert res.returncode == 3, res.stderr

@@ -49,7 +49,10 @@ def _alive(pid: int) -> bool:
 
 def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(cli, tmp_path):
     out = tmp_path / "shared"
-    first, second = _start(*SMALL, "--out", str(out), "--resume"), _start(*SMALL, "--out", str(out), "--resume")
+    first, second = (
+        _start(*SMALL, "--out", str(out), "--resume"),
+        _start(*SMALL, "--out", str(out), "--resume"),
+    )
     results = [(p.wait(timeout=600), p.stderr.read()) for p in (first, second)]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 1], results
@@ -115,7 +118,9 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(cli, tmp_path):
     code, err = proc.wait(timeout=120), proc.stderr.read()
     assert code == 130 and "Traceback" not in err, err
     assert "interrupted:" in err and "committed in" in err and "--resume" in err
-    resumed = cli("screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out), "--resume")
+    resumed = cli(
+        "screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out), "--resume"
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert len(pd.read_parquet(out / "compounds.parquet")) == 12
 

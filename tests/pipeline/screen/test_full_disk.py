@@ -24,7 +24,6 @@ TABLES = ("compounds", "slabs", "predictions", "facets", "wulff", "errors")
 PAGE = 4096
 
 
-
 def _usage(folder: Path) -> int:
     """Bytes a tmpfs spends on the files under ``folder`` (whole pages per file)."""
     return sum(math.ceil(p.stat().st_size / PAGE) * PAGE for p in folder.rglob("*") if p.is_file())
@@ -38,8 +37,11 @@ def small_disk(tmp_path):
     def mount(kib: int) -> Path:
         where = tmp_path / f"disk{len(mounts)}"
         where.mkdir()
-        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(where)],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
         if res.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip() or res.returncode}")
         mounts.append(where)
@@ -70,8 +72,9 @@ def _assert_one_line_full_disk(res: subprocess.CompletedProcess, folder: Path) -
 
 def _assert_same_tables(out: Path, reference: Path) -> None:
     for name in TABLES:
-        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{name}.parquet"),
-                                      pd.read_parquet(reference / f"{name}.parquet"), obj=name)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(out / f"{name}.parquet"), pd.read_parquet(reference / f"{name}.parquet"), obj=name
+        )
 
 
 def test_a_disk_full_while_committing_parts_is_one_line_and_resume_recovers(small_disk, reference):
@@ -129,8 +132,10 @@ def test_predict_on_a_full_disk_writes_both_tables_or_neither(small_disk, slab_f
     assert sorted(os.listdir(empty)) == []
 
 
-@pytest.mark.parametrize("command, table", [("report", "wulff"), ("dissolution", "compounds"),
-                                            ("select", "predictions"), ("report", "errors")])
+@pytest.mark.parametrize(
+    "command, table",
+    [("report", "wulff"), ("dissolution", "compounds"), ("select", "predictions"), ("report", "errors")],
+)
 def test_readers_of_a_finished_screen_name_a_truncated_table_in_one_line(reference, tmp_path, command, table):
     import shutil
 
@@ -138,8 +143,11 @@ def test_readers_of_a_finished_screen_name_a_truncated_table_in_one_line(referen
     shutil.copytree(reference, run)
     path = run / f"{table}.parquet"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # a copy or a disk cut short
-    extra = {"report": ("--out", str(tmp_path / "r.html")), "dissolution": ("--source", "mlip"),
-             "select": ("--budget", "2", "--out", str(tmp_path / "picks"))}[command]
+    extra = {
+        "report": ("--out", str(tmp_path / "r.html")),
+        "dissolution": ("--source", "mlip"),
+        "select": ("--budget", "2", "--out", str(tmp_path / "picks")),
+    }[command]
     res = run_cli(command, str(run), *extra)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-3000:]
     assert res.stderr.count("error:") == 1 and f"{path}: damaged table" in res.stderr, res.stderr

@@ -50,15 +50,21 @@ def test_screen_with_prior_blends_every_member(al_screens):
     some = plain.index[::9]
     g = np.array([gamma_mlip(_structure(slabs.loc[i, "structure_json"])) for i in some])
     assert np.isfinite(g).all() and (g > 0).all()
-    expected = card.weight_network * plain.loc[some, "surface_energy_eV_per_A2"] + \
-        (1 - card.weight_network) * (card.line_a * g + card.line_b_eV_per_A2)
+    expected = card.weight_network * plain.loc[some, "surface_energy_eV_per_A2"] + (
+        1 - card.weight_network
+    ) * (card.line_a * g + card.line_b_eV_per_A2)
     assert np.allclose(prior.loc[some, "surface_energy_eV_per_A2"], expected, rtol=0, atol=1e-6)
-    assert np.allclose(prior["surface_energy_eV_per_A2_std"], card.weight_network * plain["surface_energy_eV_per_A2_std"],
-                       rtol=1e-5)
+    assert np.allclose(
+        prior["surface_energy_eV_per_A2_std"],
+        card.weight_network * plain["surface_energy_eV_per_A2_std"],
+        rtol=1e-5,
+    )
     assert np.allclose(prior["work_function_eV"], plain["work_function_eV"], rtol=0, atol=1e-9)
     # the Wulff shapes follow the blended γ
     w_plain, w_prior = (al_screens[d]["wulff"].set_index("compound_id") for d in ("plain", "prior"))
-    assert not np.allclose(w_plain["weighted_surface_energy_eV_per_A2"], w_prior["weighted_surface_energy_eV_per_A2"])
+    assert not np.allclose(
+        w_plain["weighted_surface_energy_eV_per_A2"], w_prior["weighted_surface_energy_eV_per_A2"]
+    )
 
 
 def test_prior_of_a_stoichiometric_slab_is_its_bulk_surface_energy(al_screens):
@@ -79,9 +85,14 @@ def test_prior_of_a_stoichiometric_slab_is_its_bulk_surface_energy(al_screens):
 
     bulk = next(b.structure for b in load("mg_binary_bulk") if b.structure_id == "mp-2151")
     slabs = al_screens["prior"]["slabs"]
-    slab = next(s for s in map(_structure, slabs[slabs["compound_id"] == "mp-2151"]["structure_json"])
-                if s.composition.reduced_formula == "Mg17Al12")
+    slab = next(
+        s
+        for s in map(_structure, slabs[slabs["compound_id"] == "mp-2151"]["structure_json"])
+        if s.composition.reduced_formula == "Mg17Al12"
+    )
     m = slab.lattice.matrix
-    expected = (energy(slab) - len(slab) * energy(bulk) / len(bulk)) / (2 * np.linalg.norm(np.cross(m[0], m[1])))
+    expected = (energy(slab) - len(slab) * energy(bulk) / len(bulk)) / (
+        2 * np.linalg.norm(np.cross(m[0], m[1]))
+    )
     assert gamma_mlip(slab) == pytest.approx(expected, abs=2e-5)
     assert 0.02 < expected < 0.06  # eV/Å²: a metal surface

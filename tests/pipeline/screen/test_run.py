@@ -50,25 +50,36 @@ def test_tables_are_consistent_and_carry_provenance(screened):
     assert c.set_index("compound_id")["n_slabs"].to_dict() == s.groupby("compound_id").size().to_dict()
     assert (s["slab_thickness_A"] >= 10 - 1e-6).all() and (s["vacuum_A"] >= 15 - 1e-6).all()
     assert p["surface_energy_J_per_m2"].to_numpy() == pytest.approx(
-        p["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2)
+        p["surface_energy_eV_per_A2"] * EV_PER_A2_TO_J_PER_M2
+    )
     # one facet row per Miller index and compound, from its lowest-energy slab
     mins = p[p["is_facet_minimum"]].set_index("slab_id")
     assert len(mins) == len(f) and set(f["slab_id"]) == set(mins.index)
     lowest = p.groupby(["compound_id", "miller_index"])["surface_energy_eV_per_A2"].min()
-    assert f.set_index(["compound_id", "miller_index"])["surface_energy_eV_per_A2"].sort_index().tolist() == \
-        lowest.sort_index().tolist()
+    assert (
+        f.set_index(["compound_id", "miller_index"])["surface_energy_eV_per_A2"].sort_index().tolist()
+        == lowest.sort_index().tolist()
+    )
     # Wulff: fractions sum to one per compound, weighted values rebuilt from the facet table
     ok = w[w["weighted_work_function_eV"].notna()]
     assert len(ok) >= 7
     for row in ok.itertuples():
         ff = f[f["compound_id"] == row.compound_id]
         assert ff["area_fraction"].sum() == pytest.approx(1.0)
-        assert (ff["work_function_eV"] * ff["area_fraction"]).sum() == pytest.approx(row.weighted_work_function_eV)
+        assert (ff["work_function_eV"] * ff["area_fraction"]).sum() == pytest.approx(
+            row.weighted_work_function_eV
+        )
         assert (ff["surface_energy_eV_per_A2"] * ff["area_fraction"]).sum() == pytest.approx(
-            row.weighted_surface_energy_eV_per_A2)
+            row.weighted_surface_energy_eV_per_A2
+        )
     # trust: "trusted" exactly when every flag passes; the printed ranking uses the same rule
-    good = w["compound_in_domain"] & w["dominant_facet_in_domain"] & (w["n_facets_on_shape"] >= 2) \
-        & w["weighted_surface_energy_in_label_range"] & w["weighted_work_function_in_label_range"]
+    good = (
+        w["compound_in_domain"]
+        & w["dominant_facet_in_domain"]
+        & (w["n_facets_on_shape"] >= 2)
+        & w["weighted_surface_energy_in_label_range"]
+        & w["weighted_work_function_in_label_range"]
+    )
     assert ((w["trust"] == "trusted") == good).all() and good.any()
     # a structure reloaded from the table is the slab that was predicted
     from pymatgen.core import Structure
@@ -85,11 +96,13 @@ def test_tables_read_in_polars_and_duckdb(screened):
         assert polars.read_parquet(path).height == len(pd.read_parquet(path))
     con = duckdb.connect()
     n, best = con.execute(
-        f"SELECT count(*), min(weighted_work_function_eV) FROM '{screened / 'wulff.parquet'}'").fetchone()
+        f"SELECT count(*), min(weighted_work_function_eV) FROM '{screened / 'wulff.parquet'}'"
+    ).fetchone()
     assert n == 8 and 1.0 < best < 7.0
     (k,) = con.execute(
         f"SELECT count(*) FROM '{screened / 'facets.parquet'}' f JOIN '{screened / 'slabs.parquet'}' s "
-        "USING (slab_id)").fetchone()
+        "USING (slab_id)"
+    ).fetchone()
     assert k == len(pd.read_parquet(screened / "facets.parquet"))
 
 
@@ -135,7 +148,8 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(cli, tmp_path, bulk_inp
     disordered = Structure(Lattice.cubic(3.2), [{"Mg": 0.5, "Al": 0.5}], [[0, 0, 0]])
     disordered.to(filename=str(inputs / "MgAl_disordered.cif"))
     Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(
-        filename=str(inputs / "POSCAR_Al"), fmt="poscar")
+        filename=str(inputs / "POSCAR_Al"), fmt="poscar"
+    )
     (inputs / "lattice_missing.json").write_text("{}")
 
     out = tmp_path / "out"
@@ -144,10 +158,22 @@ def test_bad_inputs_land_in_errors_and_the_run_completes(cli, tmp_path, bulk_inp
     errors = pd.read_parquet(out / "errors.parquet")
     reasons = dict(zip(errors["id"], errors["reason"], strict=True))
     assert set(errors["stage"]) == {"candidates"}
-    assert set(reasons) == {"broken.cif", "MgAl_disordered.cif", "POSCAR_Al", "MgMg_overlap.json", "lattice_missing.json"}
+    assert set(reasons) == {
+        "broken.cif",
+        "MgAl_disordered.cif",
+        "POSCAR_Al",
+        "MgMg_overlap.json",
+        "lattice_missing.json",
+    }
     assert "unreadable" in reasons["broken.cif"]
-    assert reasons["MgMg_overlap.json"] == "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.160 Å apart (closer than 0.5 Å)"
-    assert reasons["lattice_missing.json"] == "unreadable structure file: JSON is not a pymatgen Structure: no 'lattice' key"
+    assert (
+        reasons["MgMg_overlap.json"]
+        == "overlapping atoms: sites 0 (Mg) and 1 (Mg) 0.160 Å apart (closer than 0.5 Å)"
+    )
+    assert (
+        reasons["lattice_missing.json"]
+        == "unreadable structure file: JSON is not a pymatgen Structure: no 'lattice' key"
+    )
     assert "partially occupied" in reasons["MgAl_disordered.cif"]
     assert "no Mg" in reasons["POSCAR_Al"]
     wulff = pd.read_parquet(out / "wulff.parquet")
@@ -165,8 +191,10 @@ def test_user_mistakes_give_one_line_errors(cli, tmp_path):
         (("screen", "--out", str(tmp_path / "c"), "--structures", str(bad_only)), "no candidate"),
         (("screen", "--out", str(tmp_path / "d"), "--source", "oqmd"), "unknown --source"),
         (("screen", "--out", str(tmp_path / "e"), "--limit", "0"), "must be"),
-        (("screen", "--out", str(tmp_path / "f"), "--elements", "Al,Xx"),
-         "--elements: Xx is not an element (give symbols such as Al,Zn; case matters)"),
+        (
+            ("screen", "--out", str(tmp_path / "f"), "--elements", "Al,Xx"),
+            "--elements: Xx is not an element (give symbols such as Al,Zn; case matters)",
+        ),
         (("screen", "--out", str(tmp_path / "g"), "--elements", "Og"), "no candidate"),
     ]
     for args, needle in cases:

@@ -26,7 +26,9 @@ def _jobflow_round_trip(obj):
     """What jobflow does to a job's output: jsanitize (strict), JSON, then MontyDecoder."""
     from monty.json import MontyDecoder, jsanitize
 
-    return MontyDecoder().process_decoded(json.loads(json.dumps(jsanitize(obj, strict=True, allow_bson=True))))
+    return MontyDecoder().process_decoded(
+        json.loads(json.dumps(jsanitize(obj, strict=True, allow_bson=True)))
+    )
 
 
 def test_stage_outputs_survive_jobflow_serialisation(stage_inputs):
@@ -66,14 +68,18 @@ def test_compound_tables_agree_with_each_other(stage_inputs):
     preds, facets, (wulff,) = pd.DataFrame(t["predictions"]), pd.DataFrame(t["facets"]), t["wulff"]
     # one facet per Miller index, from its lowest-energy termination, flagged on that prediction row
     lowest = preds.groupby("miller_index")["surface_energy_eV_per_A2"].min()
-    assert facets.set_index("miller_index")["surface_energy_eV_per_A2"].sort_index().equals(lowest.sort_index())
+    assert (
+        facets.set_index("miller_index")["surface_energy_eV_per_A2"].sort_index().equals(lowest.sort_index())
+    )
     assert set(preds.loc[preds["is_facet_minimum"], "slab_id"]) == set(facets["slab_id"])
     # the Wulff row is the area-weighted mean of the facet rows
     assert facets["area_fraction"].sum() == pytest.approx(1.0)
     assert wulff["weighted_surface_energy_eV_per_A2"] == pytest.approx(
-        float((facets["surface_energy_eV_per_A2"] * facets["area_fraction"]).sum()), rel=1e-9)
+        float((facets["surface_energy_eV_per_A2"] * facets["area_fraction"]).sum()), rel=1e-9
+    )
     assert wulff["weighted_work_function_eV"] == pytest.approx(
-        float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9)
+        float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9
+    )
     assert wulff["n_facets"] == len(facets) == res.n_miller and t["compounds"][0]["n_slabs"] == len(res.slabs)
 
 
@@ -88,7 +94,9 @@ def test_part_store_assembles_committed_parts_in_candidate_order(tmp_path, stage
     (store.root / ".tmp-killed").mkdir()  # what a kill in the middle of a commit leaves
     assert store.done() == {c.compound_id for c, _ in cut} and not (store.root / ".tmp-killed").exists()
     order = {c.compound_id: i for i, (c, _) in enumerate(cut)}
-    paths = store.assemble(order, [{"stage": "candidates", "id": "bad.cif", "reason": "unreadable"}], {"k": 1})
+    paths = store.assemble(
+        order, [{"stage": "candidates", "id": "bad.cif", "reason": "unreadable"}], {"k": 1}
+    )
     compounds = pd.read_parquet(paths["compounds"])
     assert list(compounds["compound_id"]) == [c.compound_id for c, _ in cut]
     slabs = pd.read_parquet(paths["slabs"])

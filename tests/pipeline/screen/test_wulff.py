@@ -26,8 +26,16 @@ def mg_dft():
     for r in hcp.itertuples():
         h, k, i, l = (int(x) for x in re.findall(r"-?\d", r.miller_index_label))  # hkil, e.g. 2-1-12
         assert i == -h - k
-        rows.append({"miller_h": h, "miller_k": k, "miller_l": l, "slab_id": r.structure_id,
-                     "surface_energy_eV_per_A2": r.surface_energy_eV_per_A2, "work_function_eV": r.work_function_eV})
+        rows.append(
+            {
+                "miller_h": h,
+                "miller_k": k,
+                "miller_l": l,
+                "slab_id": r.structure_id,
+                "surface_energy_eV_per_A2": r.surface_energy_eV_per_A2,
+                "work_function_eV": r.work_function_eV,
+            }
+        )
     assert len(rows) == 12
     return conv.lattice, rows
 
@@ -43,7 +51,9 @@ def test_weighted_values_equal_a_hand_calculation_from_pymatgen_area_fractions(m
     res = wulff(lattice, facets)
 
     # by hand: pymatgen's own area fractions, then Σ γ_i f_i and Σ φ_i f_i over the 12 facets
-    shape = WulffShape(lattice, [tuple(f.miller) for f in facets], [f.surface_energy_eV_per_A2 for f in facets])
+    shape = WulffShape(
+        lattice, [tuple(f.miller) for f in facets], [f.surface_energy_eV_per_A2 for f in facets]
+    )
     frac = shape.area_fraction_dict
     gamma = sum(f.surface_energy_eV_per_A2 * frac[f.miller] for f in facets)
     phi = sum(f.work_function_eV * frac[f.miller] for f in facets)
@@ -67,12 +77,30 @@ def test_lowest_energy_termination_per_facet_carries_its_own_work_function():
     from semcgcnn.pipeline.screen.wulff import lowest_per_facet
 
     rows = [
-        {"miller_h": 1, "miller_k": 0, "miller_l": 0, "slab_id": "a", "surface_energy_eV_per_A2": 0.05,
-         "work_function_eV": 4.0},
-        {"miller_h": 1, "miller_k": 0, "miller_l": 0, "slab_id": "b", "surface_energy_eV_per_A2": 0.04,
-         "work_function_eV": 3.0},
-        {"miller_h": 1, "miller_k": 1, "miller_l": 1, "slab_id": "c", "surface_energy_eV_per_A2": float("nan"),
-         "work_function_eV": 3.5},
+        {
+            "miller_h": 1,
+            "miller_k": 0,
+            "miller_l": 0,
+            "slab_id": "a",
+            "surface_energy_eV_per_A2": 0.05,
+            "work_function_eV": 4.0,
+        },
+        {
+            "miller_h": 1,
+            "miller_k": 0,
+            "miller_l": 0,
+            "slab_id": "b",
+            "surface_energy_eV_per_A2": 0.04,
+            "work_function_eV": 3.0,
+        },
+        {
+            "miller_h": 1,
+            "miller_k": 1,
+            "miller_l": 1,
+            "slab_id": "c",
+            "surface_energy_eV_per_A2": float("nan"),
+            "work_function_eV": 3.5,
+        },
     ]
     (facet,) = lowest_per_facet(rows)
     assert (facet.miller, facet.slab_id, facet.work_function_eV) == ((1, 0, 0), "b", 3.0)
@@ -93,7 +121,11 @@ def test_non_positive_predicted_surface_energy_gets_no_wulff_shape():
 
     from semcgcnn.pipeline.screen.wulff import Facet, wulff
 
-    facets = [Facet((1, 0, 0), "a", 0.03, 4.0), Facet((1, 1, 0), "b", -0.003, 4.2), Facet((1, 1, 1), "c", 0.04, 4.1)]
+    facets = [
+        Facet((1, 0, 0), "a", 0.03, 4.0),
+        Facet((1, 1, 0), "b", -0.003, 4.2),
+        Facet((1, 1, 1), "c", 0.04, 4.1),
+    ]
     with pytest.raises(ValueError, match=r"≤ 0 .*\(1, 1, 0\)"):
         wulff(Lattice.cubic(3.0), facets)
     assert wulff(Lattice.cubic(3.0), [facets[0], facets[2]]).weighted_surface_energy_eV_per_A2 > 0
@@ -104,11 +136,16 @@ def test_non_positive_predicted_surface_energy_gets_no_wulff_shape():
 NO_CLOSURE = {
     # compound: the facet families the slab stage gives it (default screen; every termination of the
     # others has no symmetric slab), and the direction all their planes are parallel to
-    "mp-17783": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"), "mp-568419": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
-    "mp-776911": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"), "mp-18707": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
-    "mp-542429": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"), "mp-1018040": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
-    "mp-1039": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"), "mp-569103": ([(1, 0, 0)], "[0 0 1]"),
-    "mp-775808": ([(1, 1, 0)], "[0 0 1]"), "mp-976139": ([(1, 0, 0), (0, 1, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-17783": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-568419": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-776911": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-18707": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-542429": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-1018040": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-1039": ([(1, 0, 0), (1, 1, 0)], "[0 0 1]"),
+    "mp-569103": ([(1, 0, 0)], "[0 0 1]"),
+    "mp-775808": ([(1, 1, 0)], "[0 0 1]"),
+    "mp-976139": ([(1, 0, 0), (0, 1, 0), (1, 1, 0)], "[0 0 1]"),
     "mp-1039198": ([(1, 0, 0), (0, 0, 1), (1, 0, 1)], "[0 1 0]"),
     "mp-978274": ([(1, 0, 0), (0, 0, 1), (1, 0, 1)], "[0 1 0]"),
     "mp-972892": ([(1, 0, 0), (0, 0, 1), (1, 0, 1)], "[0 1 0]"),
@@ -117,7 +154,14 @@ NO_CLOSURE = {
     "mp-2415538": ([(0, 1, 0), (0, 0, 1), (0, 1, 1)], "[1 0 0]"),
     "mp-977273": ([(0, 1, 0)], None),  # two parallel planes: an infinite slab
 }
-AGREE = ["mp-981252", "mp-11307", "mp-2313", "mp-1039019", "mp-2604", "mp-2351903"]  # C2/m Pmma P4/mmm P-6m2 Pa-3 R32
+AGREE = [
+    "mp-981252",
+    "mp-11307",
+    "mp-2313",
+    "mp-1039019",
+    "mp-2604",
+    "mp-2351903",
+]  # C2/m Pmma P4/mmm P-6m2 Pa-3 R32
 SCREENED = AGREE + ["mp-1038814", "mp-977273", "mp-17783", "mp-1039198", "mp-30779"]
 
 
@@ -144,8 +188,10 @@ def _facets(tables, cid):
     from semcgcnn.pipeline.screen.wulff import Facet
 
     f = tables["facets"][tables["facets"]["compound_id"] == cid]
-    return [Facet((r.miller_h, r.miller_k, r.miller_l), r.slab_id, r.surface_energy_eV_per_A2, r.work_function_eV)
-            for r in f.itertuples()]
+    return [
+        Facet((r.miller_h, r.miller_k, r.miller_l), r.slab_id, r.surface_energy_eV_per_A2, r.work_function_eV)
+        for r in f.itertuples()
+    ]
 
 
 def test_every_compound_whose_planes_cannot_close_says_so_in_words(bundled):
@@ -169,7 +215,7 @@ def test_every_compound_whose_planes_cannot_close_says_so_in_words(bundled):
         # with the missing axial families the same lattice closes a shape
         extra = [Facet(m, f"x{m}", 0.035, 4.0) for m in [(1, 0, 0), (0, 1, 0), (0, 0, 1)] if m not in millers]
         res = wulff(Lattice(conv.lattice.matrix), facets + extra)
-        assert sum(res.area_fractions) == pytest.approx(1.0) and max(res.area_fractions[len(facets):]) > 0
+        assert sum(res.area_fractions) == pytest.approx(1.0) and max(res.area_fractions[len(facets) :]) > 0
 
 
 @pytest.mark.parametrize("cid", ["mp-977273", "mp-17783", "mp-1039198"])
@@ -182,15 +228,19 @@ def test_compounds_that_lost_whole_polar_families_now_get_a_shape(screened, cid)
     facets = tables["facets"][tables["facets"]["compound_id"] == cid]
     symmetric_only, _ = NO_CLOSURE[cid]
     closing = facets[~facets["from_symmetric_slab"]]
-    assert set(zip(closing.miller_h, closing.miller_k, closing.miller_l)).isdisjoint(symmetric_only)
+    assert set(zip(closing.miller_h, closing.miller_k, closing.miller_l, strict=False)).isdisjoint(
+        symmetric_only
+    )
     assert row["n_facets_on_shape"] >= 2 and row["n_asymmetric_facets_on_shape"] >= 1
     assert facets["area_fraction"].sum() == pytest.approx(1.0)
     assert row["weighted_work_function_eV"] == pytest.approx(
-        float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9)
+        float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9
+    )
     slabs = tables["slabs"].set_index("slab_id").loc[closing["slab_id"]]
     assert (~slabs["symmetric"]).all() and slabs["asymmetry_note"].str.contains("polar direction").all()
     assert row["dominant_facet_symmetric"] == bool(
-        facets.loc[facets["area_fraction"].idxmax(), "from_symmetric_slab"])
+        facets.loc[facets["area_fraction"].idxmax(), "from_symmetric_slab"]
+    )
 
 
 @pytest.mark.parametrize("cid", AGREE)
@@ -203,7 +253,9 @@ def test_area_fractions_agree_with_pymatgen_wulffshape(screened, cid):
     tables, lattices = screened
     facets = _facets(tables, cid)
     res = wulff(lattices[cid], facets)
-    ref = WulffShape(Lattice(lattices[cid]), [f.miller for f in facets], [f.surface_energy_eV_per_A2 for f in facets])
+    ref = WulffShape(
+        Lattice(lattices[cid]), [f.miller for f in facets], [f.surface_energy_eV_per_A2 for f in facets]
+    )
     assert res.area_fractions == pytest.approx([ref.area_fraction_dict[f.miller] for f in facets], abs=1e-6)
     assert sum(a > 0 for a in res.area_fractions) >= 2  # a real comparison: facet families share the shape
     assert res.weighted_surface_energy_eV_per_A2 == pytest.approx(ref.weighted_surface_energy, rel=1e-9)
@@ -230,7 +282,10 @@ def test_face_triangles_go_to_the_plane_they_lie_on(screened):
 
     tables, lattices = screened
     lat = Lattice(lattices["mp-1038814"])
-    facets = [replace(f, surface_energy_eV_per_A2=MGCD_SLIVER_GAMMAS[f.miller]) for f in _facets(tables, "mp-1038814")]
+    facets = [
+        replace(f, surface_energy_eV_per_A2=MGCD_SLIVER_GAMMAS[f.miller])
+        for f in _facets(tables, "mp-1038814")
+    ]
     assert sorted(f.miller for f in facets) == sorted(MGCD_SLIVER_GAMMAS)
     res = wulff(lat, facets)
     # independent: vertices from the half-spaces, each plane's face as a 2-D polygon of the vertices on it
@@ -289,12 +344,19 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
     res = cut_slabs(cand.compound_id, cand.structure, SlabConfig())
     structures = {s["slab_id"]: slab_structure(s) for s in res.slabs}
     predicted, errors = predict_slabs(p, structures)
-    members = {r["slab_id"]: (r["members_surface_energy_eV_per_A2"], r["members_work_function_eV"]) for r in predicted}
+    members = {
+        r["slab_id"]: (r["members_surface_energy_eV_per_A2"], r["members_work_function_eV"])
+        for r in predicted
+    }
     t = compound_tables(cand, res, structures, {r["slab_id"]: dict(r) for r in predicted}, p)
     facets, (wulff,) = pd.DataFrame(t["facets"]), t["wulff"]
     f = facets["area_fraction"].to_numpy()
-    for k, (col, task) in enumerate((("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
-                                     ("weighted_work_function_eV_std", "work_function"))):
+    for k, (col, task) in enumerate(
+        (
+            ("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
+            ("weighted_work_function_eV_std", "work_function"),
+        )
+    ):
         m = np.array([members[sid][k] for sid in facets["slab_id"]])  # facets × members
         assert wulff[col] == pytest.approx((f @ m).std(ddof=1) * p.std_scale[task], rel=1e-9)
         assert wulff[col] > 0

@@ -94,8 +94,11 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
             gen = S.FastSlabGenerator(conv, miller, 10.0, 15.0, primitive=False)
             for t in gen.gen_possible_terminations(0.1)[:2]:
                 slab = Structure.from_sites(gen.get_slab(shift=t, tol=0.1))
-                for kw in ({"tolerance": 0.1, "reduce": False}, {"tolerance": 0.1, "reduce": True},
-                           {"constrain_latt": {"a": slab.lattice.a, "b": slab.lattice.b}, "reduce": False}):
+                for kw in (
+                    {"tolerance": 0.1, "reduce": False},
+                    {"tolerance": 0.1, "reduce": True},
+                    {"constrain_latt": {"a": slab.lattice.a, "b": slab.lattice.b}, "reduce": False},
+                ):
                     ours, theirs = get_primitive_structure(slab, **kw), slab.get_primitive_structure(**kw)
                     assert ours == theirs and np.allclose(ours.lattice.matrix, theirs.lattice.matrix)
                     assert np.allclose(ours.frac_coords, theirs.frac_coords)
@@ -106,8 +109,13 @@ def test_vectorised_primitive_cell_equals_pymatgens(bulk):
 def _slab_key(row: dict) -> tuple:
     """A slab row without its termination number (renumbered when slabs are added): facet, shift,
     atoms, formula, target thickness."""
-    return (row["miller_index"], round(row["shift_frac"], 6), row["n_atoms"], row["formula"],
-            row["min_slab_size_A"])
+    return (
+        row["miller_index"],
+        round(row["shift_frac"], 6),
+        row["n_atoms"],
+        row["formula"],
+        row["min_slab_size_A"],
+    )
 
 
 def _cut_at(result, min_slab_size_A: float) -> list[dict]:
@@ -129,12 +137,18 @@ def test_lost_terminations_are_retried_thicker_or_reported(bulk, monkeypatch):
         m.setattr(FastSlabGenerator, "mirrored_slab", lambda *a, **k: None)
         plain = compound_slabs("mp-977218", li2mg, SlabConfig(retry_thickness_factors=()))
         retried = compound_slabs("mp-977218", li2mg, SlabConfig())
-    assert len(plain.errors) == 2 and all(e["stage"] == "slabs" and "termination" in e["reason"] and
-                                          e["id"] == "mp-977218" for e in plain.errors)
+    assert len(plain.errors) == 2 and all(
+        e["stage"] == "slabs" and "termination" in e["reason"] and e["id"] == "mp-977218"
+        for e in plain.errors
+    )
     # the lost terminations, as the error rows name them: facet and shift (4 decimals)
-    lost = sorted((m, float(x)) for m, x in
-                  (re.match(r"(\(\d \d \d\)) termination at shift ([\d.]+):", e["reason"]).groups()
-                   for e in plain.errors))
+    lost = sorted(
+        (m, float(x))
+        for m, x in (
+            re.match(r"(\(\d \d \d\)) termination at shift ([\d.]+):", e["reason"]).groups()
+            for e in plain.errors
+        )
+    )
     assert retried.errors == []
     # the retries keep every slab of the plain cut and add the lost terminations, cut thicker
     base = SlabConfig().min_slab_size_A
@@ -161,7 +175,8 @@ def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
     overlapping = Structure(Lattice.cubic(3.0), ["Mg", "Mg"], [[0, 0, 0], [0, 0, 1e-9]])
     res = compound_slabs("bad", overlapping)
     assert res.slabs == [] and res.errors == [
-        {"stage": "slabs", "reason": "symmetry analysis failed: Unable to determine symmetry", "id": "bad"}]
+        {"stage": "slabs", "reason": "symmetry analysis failed: Unable to determine symmetry", "id": "bad"}
+    ]
 
 
 # ----------------------------------------------------------------- every termination
@@ -170,7 +185,9 @@ def test_a_structure_without_symmetry_analysis_becomes_an_error_row():
 def _hcp_mg_321():
     from pymatgen.core import Lattice, Structure
 
-    return Structure.from_spacegroup("P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]])
+    return Structure.from_spacegroup(
+        "P6_3/mmc", Lattice.hexagonal(3.21, 5.21), ["Mg"], [[1 / 3, 2 / 3, 0.25]]
+    )
 
 
 def _faces(row, ftol=0.1):
@@ -223,23 +240,37 @@ def test_every_termination_symmetric_thick_enough_and_distinct(cid, structures, 
     assert Counter(miller(r) for r in asymmetric) == POLAR.get(cid, {})
     for r in asymmetric:  # the plain cut of a polar termination, saying so in words
         s = _structure(r)
-        assert not is_symmetric(s) and r["asymmetry_note"].startswith(f"{r['miller_index']} termination at shift")
-        assert "is a polar direction" in r["asymmetry_note"] and "mean of its two faces" in r["asymmetry_note"]
+        assert not is_symmetric(s) and r["asymmetry_note"].startswith(
+            f"{r['miller_index']} termination at shift"
+        )
+        assert (
+            "is a polar direction" in r["asymmetry_note"] and "mean of its two faces" in r["asymmetry_note"]
+        )
         assert r["slab_thickness_A"] >= 10.0 - 1e-6 and r["vacuum_A"] >= 15.0 - 1e-6
-        assert int(r["slab_id"].rsplit("_t", 1)[1]) >= sum(miller(x) == miller(r) and x["symmetric"] for x in res.slabs)
+        assert int(r["slab_id"].rsplit("_t", 1)[1]) >= sum(
+            miller(x) == miller(r) and x["symmetric"] for x in res.slabs
+        )
     res.slabs = [r for r in res.slabs if r["symmetric"]]
     assert all(r["asymmetry_note"] == "" for r in res.slabs)
     assert Counter(miller(r) for r in res.slabs) == per_miller
-    lost_found = Counter(tuple(int(x) for x in e["reason"][1:e["reason"].index(")")].split()) for e in res.errors)
+    lost_found = Counter(
+        tuple(int(x) for x in e["reason"][1 : e["reason"].index(")")].split()) for e in res.errors
+    )
     assert lost_found == lost
     structs = [_structure(r) for r in res.slabs]
-    for r, s in zip(res.slabs, structs):
+    for r, s in zip(res.slabs, structs, strict=False):
         assert is_symmetric(s) and Slab.is_symmetric(s)
         assert r["slab_thickness_A"] >= 10.0 - 1e-6 and r["vacuum_A"] >= 15.0 - 1e-6
-        assert abs(np.average(s.frac_coords[:, 2], weights=[x.species.weight for x in s]) - 0.5) < 1e-6  # centred
+        assert (
+            abs(np.average(s.frac_coords[:, 2], weights=[x.species.weight for x in s]) - 0.5) < 1e-6
+        )  # centred
     # distinct terminations within each Miller index, ids unique
     for m in per_miller:
-        same = [s for r, s in zip(res.slabs, structs) if (r["miller_h"], r["miller_k"], r["miller_l"]) == m]
+        same = [
+            s
+            for r, s in zip(res.slabs, structs, strict=False)
+            if (r["miller_h"], r["miller_k"], r["miller_l"]) == m
+        ]
         assert len(group_slabs(same, 0.1)) == len(same)
     assert len({r["slab_id"] for r in res.slabs}) == len(res.slabs)
     # today's slabs unchanged and first per Miller index; rebuilt ones appended (by shift)
@@ -247,7 +278,10 @@ def test_every_termination_symmetric_thick_enough_and_distinct(cid, structures, 
     before.slabs = [r for r in before.slabs if r["symmetric"]]
     now = {r["slab_id"]: r for r in res.slabs}
     for r in before.slabs:
-        assert now[r["slab_id"]]["frac_coords"] == r["frac_coords"] and now[r["slab_id"]]["lattice"] == r["lattice"]
+        assert (
+            now[r["slab_id"]]["frac_coords"] == r["frac_coords"]
+            and now[r["slab_id"]]["lattice"] == r["lattice"]
+        )
     rebuilt = [r for r in res.slabs if r["slab_id"] not in {b["slab_id"] for b in before.slabs}]
     for r in rebuilt:  # the same plane on both faces
         bottom, top = _faces(r)
@@ -269,7 +303,9 @@ def _termination(row, bulk_comp):
     return round(row["shift_frac"], 4), tuple(bottom), tuple(top), round(excess, 3)
 
 
-@pytest.mark.parametrize(("cid", "n_pymatgen"), [("hcp-Mg", 7), ("mp-2696", 5), ("mp-10760", 2), ("mp-18316", 0)])
+@pytest.mark.parametrize(
+    ("cid", "n_pymatgen"), [("hcp-Mg", 7), ("mp-2696", 5), ("mp-10760", 2), ("mp-18316", 0)]
+)
 def test_slabs_agree_with_pymatgen_where_pymatgen_finds_them(cid, n_pymatgen, structures):
     """pymatgen's SlabGenerator(...).get_slabs(symmetrize=True) on the same conventional cell:
     every slab it returns is one of ours (same shift, composition and face planes)."""
@@ -282,15 +318,26 @@ def test_slabs_agree_with_pymatgen_where_pymatgen_finds_them(cid, n_pymatgen, st
     ours = compound_slabs(cid, structures[cid]).slabs
     n = 0
     for m in get_symmetrically_distinct_miller_indices(conv, 1):
-        theirs = SlabGenerator(conv, m, 10.0, 15.0, center_slab=True, primitive=True).get_slabs(symmetrize=True)
+        theirs = SlabGenerator(conv, m, 10.0, 15.0, center_slab=True, primitive=True).get_slabs(
+            symmetrize=True
+        )
         # ours are cut so the atoms span >= 10 Å (pymatgen's often span less): compare the
         # termination (shift and the species of both face planes) and the reduced composition
         # termination (shift and the species of both face planes) and the surface excess of one
         # element over the bulk ratio, per Å² (the same for any thickness of a symmetric slab)
-        mine = {_termination(r, bulk_comp) for r in ours if (r["miller_h"], r["miller_k"], r["miller_l"]) == tuple(m)}
+        mine = {
+            _termination(r, bulk_comp)
+            for r in ours
+            if (r["miller_h"], r["miller_k"], r["miller_l"]) == tuple(m)
+        }
         for s in theirs:
-            row = {"lattice": s.lattice.matrix, "frac_coords": s.frac_coords, "atomic_numbers": s.atomic_numbers,
-                   "shift_frac": s.shift, "surface_area_A2": s.surface_area}
+            row = {
+                "lattice": s.lattice.matrix,
+                "frac_coords": s.frac_coords,
+                "atomic_numbers": s.atomic_numbers,
+                "shift_frac": s.shift,
+                "surface_area_A2": s.surface_area,
+            }
             assert _termination(row, bulk_comp) in mine
             n += 1
     assert n == n_pymatgen
@@ -302,7 +349,9 @@ def test_polar_rocksalt_111_is_one_species_on_both_faces_with_one_more_layer_of_
     in-plane cell) of that species than of the other: non-stoichiometric by one atom."""
     from semcgcnn.pipeline.slabs import compound_slabs
 
-    rows = [r for r in compound_slabs("mp-10760", structures["mp-10760"]).slabs if r["miller_index"] == "(1 1 1)"]
+    rows = [
+        r for r in compound_slabs("mp-10760", structures["mp-10760"]).slabs if r["miller_index"] == "(1 1 1)"
+    ]
     assert len(rows) == 2
     faces = set()
     for r in rows:
