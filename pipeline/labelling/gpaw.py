@@ -408,7 +408,8 @@ def run_gpaw(
         raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
     if not structure.is_ordered:
         raise LabelError(
-            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure (no partial occupancies)"
+            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure "
+            "(no partial occupancies)"
         )
     check_gpaw([structure])
     workdir = Path(workdir).resolve()
