@@ -1,7 +1,8 @@
 """Screening benchmark: the full default screen (210 shipped Mg–X binaries) end to end, and plain
 pymatgen slab generation on a sample of the same compounds, in the same run.
 
-    python bench/screen.py [--sample 10] [--workers 0] [--engines plain,jobflow] [--out bench/results/screen.json]
+    python bench/screen.py [--sample 10] [--workers 0] [--engines plain,jobflow] \
+[--out bench/results/screen.json]
 
 Plain pymatgen: ``generate_all_slabs(conventional cell, max_index=1, 10 Å, 15 Å,
 center_slab=True, symmetrize=True)``, one process. The project's slabs of the same sample are

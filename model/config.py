@@ -148,7 +148,8 @@ class TrainConfig:
 @dataclass(frozen=True)
 class FinetuneConfig:
     """How a checkpoint is fine-tuned on new labels (``semcgcnn finetune``;
-    :func:`semcgcnn.model.training.finetune.finetune`). Defaults chosen by the measurement in ``reports/finetune.md``."""
+    :func:`semcgcnn.model.training.finetune.finetune`).
+    Defaults chosen by the measurement in ``reports/finetune.md``."""
 
     epochs: int = 50
     lr: float = 1e-4  # Adam, constant

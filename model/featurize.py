@@ -104,7 +104,8 @@ def surface_flags(lattice: np.ndarray, frac: np.ndarray, config: GraphConfig) ->
 
 
 def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, r: float):
-    """All (center, neighbour, distance) pairs within r, self excluded; center indices refer to ``centers``."""
+    """All (center, neighbour, distance) pairs within r, self excluded; center indices refer to
+    ``centers``."""
     from pymatgen.optimization.neighbors import find_points_in_spheres  # lazy: training needs no pymatgen
 
     c, n, _, d = find_points_in_spheres(

@@ -72,7 +72,10 @@ class GraphSet:
     def from_graphs(cls, ids: list[str], graphs: list[CrystalGraph], config: GraphConfig) -> GraphSet:
         counts = np.array([len(g) for g in graphs], dtype=np.int64)
         m = config.max_neighbors
-        cat = lambda xs, dt, shape: np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt)
+
+        def cat(xs: list, dt: type, shape: tuple) -> np.ndarray:
+            return np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt)
+
         return cls(
             ids=list(ids),
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),

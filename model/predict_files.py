@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,13 +14,16 @@ from .featurize import featurize
 from .graphs import GraphSet
 from .predict import Predictor
 
+if TYPE_CHECKING:
+    from .config import GraphConfig
+
 log = logging.getLogger(__name__)
 
 PARALLEL_MIN_FILES = 64  # below this, a process pool costs more than it saves
 _CHUNK = 16
 
 
-def _read_chunk(args) -> list[tuple]:
+def _read_chunk(args: tuple[list[Path], GraphConfig]) -> list[tuple]:
     """``(path, graph, elements, error)`` per file of one chunk (runs in a worker process)."""
     from semcgcnn.io import InputError, read_structure
 

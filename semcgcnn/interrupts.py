@@ -8,6 +8,10 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 class Terminated(KeyboardInterrupt):
@@ -26,7 +30,7 @@ def sigterm_raises() -> Iterator[None]:
         yield
         return
 
-    def raise_terminated(signum: int, frame) -> None:
+    def raise_terminated(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise Terminated(signum)
 

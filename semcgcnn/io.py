@@ -216,7 +216,10 @@ def _cif_problem(text: str, hints: list[str]) -> str:
     if "_atom_site_fract_x" not in data and "_atom_site_Cartn_x" not in data:
         return "CIF has no atom sites: no _atom_site_fract_x/_atom_site_Cartn_x loop"
     if any("sum to > 1" in h for h in hints):
-        return "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), so no structure was read"
+        return (
+            "CIF has overlapping atoms: sites at the same position (occupancies sum to > 1), "
+            "so no structure was read"
+        )
     if any("Singular matrix" in h for h in hints):
         return "CIF cell is degenerate: its lattice vectors are coplanar (check the cell angles)"
     return "CIF has no readable structure (pymatgen found none: are atoms overlapping or the cell missing?)"

@@ -19,6 +19,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import wait
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import BaseContext
 
 
 def n_workers(workers: int | None = None) -> int:
@@ -39,7 +44,7 @@ def _prctl():
         return None
 
 
-def _arm_parent_death(prctl, parent: int) -> bool:
+def _arm_parent_death(prctl: Callable[..., int] | None, parent: int) -> bool:
     """Ask the kernel to SIGKILL this process when its parent dies (it survives ``exec``); exits at
     once if ``parent`` is already gone. False where the kernel cannot."""
     if prctl is None or prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
@@ -135,7 +140,7 @@ def death_reason(exitcode: int | None) -> str:
     return f"worker exited with status {exitcode} before returning a result"
 
 
-def _serve(fn: Callable[[object], object], conn, parent: int) -> None:
+def _serve(fn: Callable[[object], object], conn: Connection, parent: int) -> None:
     """A worker's loop: ``(index, item)`` in, ``(index, ok, result or exception)`` out, until ``None``."""
     _LIVE.clear()  # the parent's workers, not this one's
     _init_worker(parent)
@@ -161,7 +166,7 @@ def _serve(fn: Callable[[object], object], conn, parent: int) -> None:
 class _Worker:
     """One worker process and the parent's end of its pipe."""
 
-    def __init__(self, ctx, fn: Callable[[object], object]):
+    def __init__(self, ctx: BaseContext, fn: Callable[[object], object]):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_serve, args=(fn, child, os.getpid()), daemon=True)
         self.proc.start()

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from semcgcnn.errors import UserError
@@ -41,7 +42,7 @@ def sha256_files(paths: list[Path], extra: str = "") -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: Path, write) -> None:
+def atomic_write_bytes(path: Path, write: Callable[[Path], object]) -> None:
     """Write a file atomically: ``write(tmp_path)`` then rename over ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -111,8 +111,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     # one row per compound: Wulff-weighted properties, and how far to trust them. Trusted ("trusted"
     # in `trust`, otherwise its reasons joined by "; "): a shape; compound and dominant facet's
-    # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ inside the 1st–99th
-    # percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
+    # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ
+    # inside the 1st–99th percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
     # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
     "wulff": pa.schema(
         [

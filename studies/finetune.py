@@ -242,8 +242,7 @@ def _markdown(res: dict, variants: dict) -> str:
         f"tasks): lr {c['lr']:g}, {c['epochs']} epochs, replay fraction {c['replay_fraction']:g}, "
         f"frozen convolutions {c['freeze_convolutions']}: the `FinetuneConfig` defaults.",
         "",
-        "## 2. The 11 test systems (never used for a choice), label draws 0..%d"
-        % (max(r["label_seed"] for r in res["test"])),
+        f"## 2. The 11 test systems (never used for a choice), label draws 0..{max(r['label_seed'] for r in res['test']):d}",
         "",
         "| variant | draw | SE before | SE after | WF before | WF after | train-sample SE | train-sample WF | s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -259,7 +258,10 @@ def _markdown(res: dict, variants: dict) -> str:
     lines += ["", "Means over the draws:", ""]
     for name in variants:
         rs = [r for r in res["test"] if r["variant"] == name]
-        m = lambda key, t: np.mean([r[key][t] for r in rs])  # noqa: E731
+
+        def m(key: str, t: str, rs: list = rs) -> float:
+            return np.mean([r[key][t] for r in rs])
+
         lines.append(
             f"- {name} (replay {rs[0]['config']['replay_fraction']:g}): SE {m('before_remaining', 'surface_energy'):.5f} → "
             f"{m('after_remaining', 'surface_energy'):.5f} eV/Å², WF {m('before_remaining', 'work_function'):.3f} → "

@@ -34,6 +34,7 @@ from semcgcnn.model.training.train import predict, train
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED_CARD = SHIPPED_MODEL.with_suffix(".json")
 """The checkout this study lives in: its default paths are anchored here, not to the working directory."""
 
 
@@ -199,7 +200,7 @@ def main(
     ] = REPO / "reports/paper_schedule",
     card: Annotated[
         Path, typer.Option(help="The shipped model's card, described at the top of the report.")
-    ] = SHIPPED_MODEL.with_suffix(".json"),
+    ] = SHIPPED_CARD,
 ) -> None:
     """Measure each generalisation choice on the grouped split (the figure screening needs);
     finished experiments are skipped; then the report is rewritten from every result so far."""

@@ -94,7 +94,7 @@ def report(payload: dict, out: Path) -> None:
         "| | val loss | lr | batch | atom fea | h fea | conv | hidden | depth (Å) | GradNorm α | weight decay |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, t in (("best (trial %d)" % best["tid"], best), ("paper (trial %d)" % paper["tid"], paper)):
+    for name, t in ((f"best (trial {best['tid']:d})", best), (f"paper (trial {paper['tid']:d})", paper)):
         p = t["params"]
         lines.append(
             f"| {name} | {t['val_loss']:.4f} | {p['lr']:.2e} | {p['batch_size']} | {p['atom_fea_len']} | "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -19,7 +19,11 @@ import typer
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
 from semcgcnn.model.training.recipes import readout_tag
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED_CARD = SHIPPED_MODEL.with_suffix(".json")
 """The checkout this study lives in: its default paths are anchored here, not to the working directory."""
 
 TARGETS = {
@@ -325,7 +329,7 @@ def main(
     ] = REPO / "reports/paper_schedule",
     card: Annotated[
         Path, typer.Option(help="The shipped model's card, described at the top of the report.")
-    ] = SHIPPED_MODEL.with_suffix(".json"),
+    ] = SHIPPED_CARD,
 ) -> None:
     """Rewrite the shipped-model report from the result files (no training)."""
     from semcgcnn.cli.common import console

@@ -190,7 +190,8 @@ def _save(
     n_replay: int,
     n_pool: int,
 ) -> Path:
-    """The fine-tuned checkpoint: the parent's configs and normaliser, a card naming the parent and the labels."""
+    """The fine-tuned checkpoint: the parent's configs and normaliser, a card naming the parent and
+    the labels."""
     from semcgcnn.model.atom_features import ELEMENT_SYMBOLS
 
     card = parent.card

@@ -130,9 +130,10 @@ def readout_tag(readout: str) -> str:
 
 
 def recorded_evaluation(results_dir: Path, recipe: str, readout: str = "paper") -> dict:
-    """Test metrics of ``recipe``'s experiment results in ``results_dir`` (``EPOCHSep/SPLIT/RECIPE[-rosurface]-seedN.json``,
-    as the generalisation study writes them) for the model with ``readout``, keyed
-    ``SPLIT_EPOCHSep_seedN``: what a shipped model's card records as its evaluation. Other
+    """Test metrics of ``recipe``'s experiment results in ``results_dir``
+    (``EPOCHSep/SPLIT/RECIPE[-rosurface]-seedN.json``, as the generalisation study writes them) for the
+    model with ``readout``, keyed ``SPLIT_EPOCHSep_seedN``: what a shipped model's card records as its
+    evaluation. Other
     hyper-parameter variants (``RECIPE-TAG-seedN``) are not the recipe and are left out; a
     missing folder gives ``{}``."""
     evaluation = {}

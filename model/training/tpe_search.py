@@ -320,17 +320,20 @@ def summary(history: list[Trial], cfg: HyperoptConfig, space: SearchSpace) -> di
     ok = [t for t in history if t.status == "ok"]
     best = min(ok, key=lambda t: t.val_loss) if ok else None
     paper = next((t for t in history if t.params == paper_params()), None)
-    pick = lambda t: (
-        None
-        if t is None
-        else {
-            "tid": t.tid,
-            "params": t.params,
-            "val_loss": t.val_loss,
-            "val_mae": t.val_mae,
-            "best_epoch": t.best_epoch,
-        }
-    )
+
+    def pick(t: Trial | None) -> dict | None:
+        return (
+            None
+            if t is None
+            else {
+                "tid": t.tid,
+                "params": t.params,
+                "val_loss": t.val_loss,
+                "val_mae": t.val_mae,
+                "best_epoch": t.best_epoch,
+            }
+        )
+
     return {
         "objective": OBJECTIVE,
         "config": cfg.to_dict(),
@@ -380,10 +383,8 @@ def run_search(
             history.append(trial)
             _save_trials(out, cfg, space, history)
             log.info("trial %d: val loss %s in %.0f s, %s", tid, trial.val_loss, trial.wall_s, trial.params)
-            advance(
-                1,
-                info=f"best {min((t.val_loss for t in history if t.val_loss is not None), default=math.nan):.4f}",
-            )
+            best_loss = min((t.val_loss for t in history if t.val_loss is not None), default=math.nan)
+            advance(1, info=f"best {best_loss:.4f}")
     result = summary(history[: cfg.max_evals] if len(history) > cfg.max_evals else history, cfg, space)
     atomic_write_bytes(out / RESULT_FILE, lambda tmp: tmp.write_text(json.dumps(result, indent=1)))
     return result

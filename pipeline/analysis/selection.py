@@ -112,10 +112,11 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
         "BACKEND=${BACKEND:-gpaw}; PRESET=${PRESET:-default}",
     ]
     for (cid, hkl), _ in picks.groupby(["compound_id", "miller_index"], sort=False):
-        h, k, l = hkl.strip("()").split()
+        h, k, miller_l = hkl.strip("()").split()
         lines.append(
-            f'semcgcnn label "$(dirname "$0")/bulk/{cid}.json" --miller {h} {k} {l} --backend "$BACKEND" '
-            f'--preset "$PRESET" --out "$(dirname "$0")/labels/{cid}_{h}{k}{l}"'
+            f'semcgcnn label "$(dirname "$0")/bulk/{cid}.json" --miller {h} {k} {miller_l} '
+            f'--backend "$BACKEND" '
+            f'--preset "$PRESET" --out "$(dirname "$0")/labels/{cid}_{h}{k}{miller_l}"'
         )
     (out / "label.sh").write_text("\n".join(lines) + "\n")
     keep = [

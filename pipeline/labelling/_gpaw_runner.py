@@ -18,11 +18,18 @@ shift along c); the output cell and positions are in that frame. On failure: exi
 one line on stderr, "gpaw runner: <reason>". Every rank exits when its parent process dies.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # never evaluated: the system python only needs the standard library here
+    from ase import Atoms
+    from gpaw import GPAW
 
 # This folder holds the package's own gpaw.py: drop it from the path before `import gpaw`.
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,7 +44,7 @@ def _world():
     return world
 
 
-def _orthogonal_slab(atoms):
+def _orthogonal_slab(atoms: Atoms) -> float:
     """c along the surface normal, vacuum middle at fractional c = 0 (needed by the dipole layer)."""
     cell = np.array(atoms.get_cell())
     normal = np.cross(cell[0], cell[1])
@@ -67,7 +74,7 @@ def _orthogonal_slab(atoms):
     return float(gaps[i] * height)
 
 
-def _calculator(c, kind):
+def _calculator(c: dict, kind: str) -> GPAW:
     from gpaw import GPAW, PW, FermiDirac
 
     kw = dict(
@@ -86,7 +93,7 @@ def _calculator(c, kind):
     return GPAW(**kw)
 
 
-def _relax(atoms, r, kind):
+def _relax(atoms: Atoms, r: dict, kind: str) -> tuple[int, bool]:
     """BFGS (with the cell for a bulk when asked); returns (steps, converged)."""
     from ase.optimize import BFGS
 
@@ -105,7 +112,7 @@ def _relax(atoms, r, kind):
     return steps, bool(converged)
 
 
-def run(inp):
+def run(inp: dict) -> dict:
     import ase
     import gpaw
     from ase import Atoms
@@ -163,14 +170,14 @@ def run(inp):
     return out
 
 
-def _write_atomic(path, data):
+def _write_atomic(path: str, data: dict) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w") as fh:
         json.dump(data, fh)
     os.replace(tmp, path)
 
 
-def _maxiter(path):
+def _maxiter(path: str) -> object:
     try:
         with open(path) as fh:
             return json.load(fh)["calc"].get("maxiter")
@@ -178,7 +185,7 @@ def _maxiter(path):
         return "?"
 
 
-def _exit_with_parent(poll_s=0.5):
+def _exit_with_parent(poll_s: float = 0.5) -> None:
     """Exit when the process that started this one dies (mpirun, or the caller in a serial run):
     a rank is mpirun's child, which the caller's kill -9 does not reach; this thread polls the
     parent id, which changes to an adopter's when the parent goes."""
@@ -193,7 +200,7 @@ def _exit_with_parent(poll_s=0.5):
         threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
     _exit_with_parent()
     if len(argv) != 2:
         print("gpaw runner: usage: _gpaw_runner.py input.json", file=sys.stderr)

@@ -33,12 +33,18 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from semcgcnn.parallel import exits_with_parent_hook
 
 from .calc import CalcResult, LabelError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pymatgen.core import Structure
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +184,7 @@ def gpaw_elements() -> frozenset[str]:
     return frozenset(gpaw_info()["elements"])
 
 
-def check_gpaw(structures) -> None:
+def check_gpaw(structures: Iterable[Structure]) -> None:
     """A one-line :class:`LabelError` when GPAW is missing or lacks a setup for an element of
     ``structures`` (pymatgen structures), before any run starts."""
     have = gpaw_elements()
@@ -192,7 +198,7 @@ def check_gpaw(structures) -> None:
 # ---------------------------------------------------------------- k-points
 
 
-def kpoint_mesh(lattice_matrix, density_A: float, kind: str) -> tuple[int, int, int]:
+def kpoint_mesh(lattice_matrix: np.ndarray, density_A: float, kind: str) -> tuple[int, int, int]:
     """Γ-centred mesh for a cell (rows a, b, c in Å), see the module docstring."""
     m = np.array(lattice_matrix, dtype=float)
     if kind == "slab":
@@ -219,7 +225,7 @@ Mg bulk (3×3×2 cell, fast preset, k 4×4×3, 2 ranks): GPAW's 17 irreducible k
 × 7395 plane waves × 16 B = 442 MB of coefficients, 1444 MB peak RSS of both ranks together."""
 
 
-def plane_waves(structure, ecut_eV: float) -> int:
+def plane_waves(structure: Structure, ecut_eV: float) -> int:
     """Plane waves of a cell within the cutoff, V k³ / (6π²) with k = √(2 E) in atomic units
     (GPAW's count for Mg, 428 and 2530, within 5 %)."""
     bohr_A, hartree_eV = 0.52917721, 27.211386
@@ -227,7 +233,7 @@ def plane_waves(structure, ecut_eV: float) -> int:
     return math.ceil(structure.volume / bohr_A**3 * k**3 / (6.0 * math.pi**2))
 
 
-def n_bands(structure) -> int:
+def n_bands(structure: Structure) -> int:
     """GPAW's default number of bands for a smeared (metallic) system, 1.2 N/2 + 4 for N valence
     electrons of its PAW setups (Mg bulk 16, the 6-atom Mg(0001) slab 40, 36 Mg atoms 220); all
     electrons count where GPAW or a setup is missing (the checks that need them come later)."""
@@ -247,7 +253,7 @@ def kpoints_time_reversal(mesh: tuple[int, int, int]) -> int:
     return (total + self_inverse) // 2
 
 
-def estimate_memory_bytes(structure, kind: str, settings: GpawSettings) -> float:
+def estimate_memory_bytes(structure: Structure, kind: str, settings: GpawSettings) -> float:
     """Peak memory (bytes, all ranks together) of one GPAW run: :data:`BYTES_PER_RANK` per MPI
     rank plus :data:`WAVEFUNCTION_FACTOR` × the plane-wave coefficients (k-points after time
     reversal × bands × plane waves × 16 bytes)."""
@@ -381,7 +387,7 @@ def _failure(kind: str, workdir: Path, reason: str) -> LabelError:
 
 
 def run_gpaw(
-    structure,
+    structure: Structure,
     kind: str,
     settings: GpawSettings | str = "default",
     workdir: str | os.PathLike = ".",
@@ -408,7 +414,8 @@ def run_gpaw(
         raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
     if not structure.is_ordered:
         raise LabelError(
-            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure (no partial occupancies)"
+            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure "
+            "(no partial occupancies)"
         )
     check_gpaw([structure])
     workdir = Path(workdir).resolve()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 from semcgcnn.pipeline.slabs import slab_structure
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .calc import CalcResult
 from .surface import surface_energy, work_functions
+
+if TYPE_CHECKING:
+    import os
 
 
 def slab_structure_json(slab_row: dict) -> str:
@@ -86,7 +90,9 @@ def label_row(
     }
 
 
-def write_label_tables(rows: list[dict], errors: list[dict], out, source: str, parameters: dict) -> dict:
+def write_label_tables(
+    rows: list[dict], errors: list[dict], out: str | os.PathLike, source: str, parameters: dict
+) -> dict:
     """``out/labels.parquet`` and ``out/errors.parquet`` with provenance (``parameters``: every
     setting of the labelling), committed together; returns ``{"labels": path, "errors": path}``."""
     from pathlib import Path

@@ -11,7 +11,8 @@ import pandas as pd
 
 CSS = """body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1150px}
 h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ccc;padding-bottom:3px;margin-top:28px}
-table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}\
+td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}.note{color:#555;font-size:13px}
 .flag{color:#a33}.ok{color:#282}img{max-width:100%}.grid{display:flex;flex-wrap:wrap;gap:8px}"""
 

@@ -184,8 +184,8 @@ def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> st
     summary = Section("summary", "Run and trust flags").text(
         f"{len(out_dom)} of {len(comp)} compounds are outside the model's domain (compound_in_domain False: "
         "elements or systems the model never saw; their reasons below). A Wulff row is 'trusted' only with a "
-        "shape, compound and dominant facet in domain, a symmetric dominant slab, ≥ 2 facet families and γ, Φ "
-        "inside the training-label range; otherwise `trust` lists why."
+        "shape, compound and dominant facet in domain, a symmetric dominant slab, ≥ 2 facet families and "
+        "γ, Φ inside the training-label range; otherwise `trust` lists why."
     )
     if len(out_dom):
         summary.table(
@@ -193,7 +193,8 @@ def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> st
         )
     view = _ranked_view(rank)
     ranked_sec = Section("ranked", f"Ranked compounds (top {min(cfg.top, len(view))} of {len(view)})").text(
-        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ (NaN from a single model)."
+        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ "
+        "(NaN from a single model)."
     )
     ranked_sec.table(
         view.head(cfg.top), left=["compound_id", "formula", "dominant_facet", "in_domain", "trust"]

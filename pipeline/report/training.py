@@ -139,7 +139,8 @@ def card_section(card_path: Path, runs: Path | None) -> Section:
     sec.text(
         f"recipe {card.get('recipe', '?')}, split {tc.get('split', '?')} seed {tc.get('seed', '?')}, "
         f"{tc.get('epochs', '?')} epochs, best epoch {card.get('best_epoch', '?')}, trained on "
-        f"{card.get('trained_on', '?')}; train/val/test rows {card.get('training_data', {}).get('n_train_val_test', '?')}."
+        f"{card.get('trained_on', '?')}; train/val/test rows "
+        f"{card.get('training_data', {}).get('n_train_val_test', '?')}."
     )
     yp = test_predictions(card_path.with_suffix(""), card)
     if yp is None:

@@ -149,8 +149,9 @@ def _range_reason(value: float, bounds: tuple[float, float], what: str) -> str |
 def wulff_trust(row: dict) -> str:
     """``"trusted"``, or why a Wulff row should not be ranked: its reasons from
     :data:`TRUST_REASONS` joined by "; ". Trusted means: a shape, the compound and its dominant
-    facet's prediction in the model's domain and from a symmetric slab, at least :data:`MIN_FACETS_ON_SHAPE` facet families
-    on the shape, and weighted γ and Φ inside the 1st–99th percentile of the training labels
+    facet's prediction in the model's domain and from a symmetric slab, at least
+    :data:`MIN_FACETS_ON_SHAPE` facet families on the shape, and weighted γ and Φ inside the 1st–99th
+    percentile of the training labels
     (:func:`semcgcnn.model.applicability.training_label_range`)."""
     from semcgcnn.model.applicability import training_label_range
 

@@ -14,10 +14,11 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 
@@ -33,6 +34,13 @@ from .candidates import Candidate, CandidateSet, screen_candidates
 from .config import BATCH_SIZE, ScreenConfig
 from .results import MANIFEST
 from .store import PartStore, RunLock
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    from semcgcnn.model.predict import Predictor
+
+    from .mlip_prior import PriorPredictor
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ def slab_error(compound_id: str, reason: str) -> SlabResult:
     return SlabResult(compound_id, errors=[{"stage": "slabs", "id": compound_id, "reason": reason}])
 
 
-def cut_slabs(compound_id: str, structure, cfg: SlabConfig) -> SlabResult:
+def cut_slabs(compound_id: str, structure: Structure, cfg: SlabConfig) -> SlabResult:
     """The slab stage of one compound; any failure becomes the compound's error row."""
     try:
         return compound_slabs(compound_id, structure, cfg)
@@ -103,7 +111,7 @@ def find_candidates(cfg: ScreenConfig) -> CandidateSet:
     return found
 
 
-def load_predictor(model: str | None, mlip_prior: bool = False):
+def load_predictor(model: str | None, mlip_prior: bool = False) -> Predictor | PriorPredictor:
     """The model for a screen (``None``: the shipped one), with the ML-potential prior on its
     surface energies when ``mlip_prior`` (:mod:`.mlip_prior`); a missing checkpoint or SevenNet
     raises :class:`ScreenError`, a bad checkpoint :class:`~semcgcnn.model.checkpoint.CheckpointError`."""
@@ -210,7 +218,12 @@ class StageClock(dict):
 
 
 def _slab_batches(
-    todo: list[Candidate], cfg: SlabConfig, workers: int, batch_size: int, clock: StageClock, advance
+    todo: list[Candidate],
+    cfg: SlabConfig,
+    workers: int,
+    batch_size: int,
+    clock: StageClock,
+    advance: Callable[[int], None],
 ) -> Iterator[list[tuple[Candidate, SlabResult]]]:
     """Compounds whose slabs are cut, in batches of ``batch_size`` as they finish (largest cells
     start first so the pool stays balanced; a compound whose worker dies is an error row);
@@ -231,7 +244,10 @@ def _slab_batches(
 
 
 def _commit(
-    batch: list[tuple[Candidate, SlabResult]], predictor, store: PartStore, clock: StageClock
+    batch: list[tuple[Candidate, SlabResult]],
+    predictor: Predictor | PriorPredictor,
+    store: PartStore,
+    clock: StageClock,
 ) -> Path:
     """Predict, Wulff-construct and commit one batch as a part."""
     with clock.timed("predictions"):
@@ -247,13 +263,13 @@ def _ignore(n: int = 1) -> None:
 def screen_and_commit(
     todo: list[Candidate],
     cfg: SlabConfig,
-    predictor,
+    predictor: Predictor | PriorPredictor,
     store: PartStore,
     workers: int = 1,
     batch_size: int = BATCH_SIZE,
     clock: StageClock | None = None,
-    on_slabs=_ignore,
-    on_batch=_ignore,
+    on_slabs: Callable[[int], None] = _ignore,
+    on_batch: Callable[[int], None] = _ignore,
 ) -> list[Path]:
     """Cut, predict, Wulff-construct and commit ``todo`` in parts of ``batch_size`` compounds
     (slabs on ``workers`` processes, predictions on one torch thread); returns the new parts.

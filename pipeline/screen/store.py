@@ -18,6 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ class FolderLockedError(UserError):
     ``--resume`` once it is done."""
 
 
-def _read_holder(fh, wait_s: float = 2.0) -> str:
+def _read_holder(fh: IO[str], wait_s: float = 2.0) -> str:
     """The holder line of a held lock. A run that has just taken the lock writes its line a moment
     later, so an empty file is re-read for up to ``wait_s`` before falling back to a generic name."""
     deadline = time.monotonic() + wait_s

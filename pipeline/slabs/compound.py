@@ -208,11 +208,13 @@ def lost_reason(
     )
 
 
-def compound_slabs(compound_id: str, bulk: Structure, cfg: SlabConfig = SlabConfig()) -> SlabResult:
+def compound_slabs(compound_id: str, bulk: Structure, cfg: SlabConfig | None = None) -> SlabResult:
     """All symmetric slabs of every distinct Miller index (max index ``cfg.max_index``).
 
-    ``compound_id``: the id the rows carry; ``bulk``: the bulk structure; ``cfg``: how slabs are cut.
+    ``compound_id``: the id the rows carry; ``bulk``: the bulk structure; ``cfg``: how slabs are cut
+    (default ``SlabConfig()``).
     """
+    cfg = SlabConfig() if cfg is None else cfg
     from pymatgen.core.surface import get_symmetrically_distinct_miller_indices
 
     res = SlabResult(compound_id)

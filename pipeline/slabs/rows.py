@@ -34,17 +34,17 @@ def slab_row(slab: Slab, compound_id: str, bulk_reduced_formula: str, terminatio
         bulk_reduced_formula: the bulk's reduced formula, to tell whether the slab is stoichiometric.
         termination: the index of the slab's termination among its facet's, the end of ``slab_id``.
     """
-    h, k, l = (int(x) for x in slab.miller_index)
+    h, k, miller_l = (int(x) for x in slab.miller_index)
     area = face_area(slab.lattice.matrix)
     cell_height = float(slab.volume / area)
     thickness = thickness_A(slab)
     return {
-        "slab_id": f"{compound_id}_{h}_{k}_{l}_t{termination}",
+        "slab_id": f"{compound_id}_{h}_{k}_{miller_l}_t{termination}",
         "compound_id": compound_id,
         "miller_h": h,
         "miller_k": k,
-        "miller_l": l,
-        "miller_index": f"({h} {k} {l})",
+        "miller_l": miller_l,
+        "miller_index": f"({h} {k} {miller_l})",
         "shift_frac": float(slab.shift),
         "termination_index": termination,
         "n_atoms": len(slab),

@@ -82,9 +82,9 @@ def _print_graph_summary(
             f"{n_atoms.sum()} / {int(np.median(n_atoms))} / {n_atoms.max()}",
         ),
         ("elements", f"{len(np.unique(z))}"),
-        ("surface atoms (depth %.1f Å)" % gs.config.surface_depth, f"{gs.surface.mean():.1%}"),
+        (f"surface atoms (depth {gs.config.surface_depth:.1f} Å)", f"{gs.surface.mean():.1%}"),
         (
-            "atoms with < %d neighbours in %.0f Å" % (gs.config.max_neighbors, gs.config.radius),
+            f"atoms with < {gs.config.max_neighbors:d} neighbours in {gs.config.radius:.0f} Å",
             f"{padded.sum()}",
         ),
         (

@@ -20,7 +20,8 @@ def dissolution(
         ),
     ] = "auto",
 ) -> None:
-    """Equilibrium potential (V vs SHE) of each compound dissolving at pH 7, 10⁻⁶ mol/L → RUN_DIR/dissolution.parquet."""
+    """Equilibrium potential (V vs SHE) of each compound dissolving at pH 7, \
+10⁻⁶ mol/L → RUN_DIR/dissolution.parquet."""
     from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame, summary, write_dissolution
     from semcgcnn.pipeline.analysis.formation_energy import resolve_source
     from semcgcnn.progress import progress_bar

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .common import console, fail
+
+if TYPE_CHECKING:
+    from semcgcnn.workflows.labelling.run import LabelSummary
 
 
 def label(
@@ -101,7 +104,7 @@ def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
     )
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary: LabelSummary) -> None:
     import pandas as pd
 
     labels = pd.read_parquet(summary.paths["labels"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
 
 from .common import csv_items, fail
+
+if TYPE_CHECKING:
+    from semcgcnn.pipeline.screen.run import ScreenSummary
 
 log = logging.getLogger("semcgcnn.screen")
 DEFAULT = ScreenConfig()
@@ -133,7 +136,7 @@ def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
     )
 
 
-def _print_summary(summary) -> None:
+def _print_summary(summary: ScreenSummary) -> None:
     import pandas as pd
 
     from semcgcnn.model.applicability import training_label_range

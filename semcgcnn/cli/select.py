@@ -33,7 +33,8 @@ def select(
     for r in picks.itertuples():
         console.print(
             f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
-            f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± {r.work_function_eV_std:.2f} eV"
+            f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± "
+            f"{r.work_function_eV_std:.2f} eV"
         )
     console.print(
         f"{len(picks)} slabs of {picks['compound_id'].nunique()} compounds → {paths['picks']}; "

@@ -214,8 +214,8 @@ def finetune(
     replay_fraction: Annotated[
         float,
         typer.Option(
-            help="Share of each epoch's rows drawn afresh from the checkpoint's own training data so it does not "
-            "forget (0: none; 0.5: as many as new labels)."
+            help="Share of each epoch's rows drawn afresh from the checkpoint's own training data so it "
+            "does not forget (0: none; 0.5: as many as new labels)."
         ),
     ] = FINETUNE_DEFAULTS.replay_fraction,
     seed: Seed = FINETUNE_DEFAULTS.seed,

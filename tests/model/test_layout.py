@@ -155,9 +155,10 @@ def test_the_private_name_checker_sees_every_form():
         "semcgcnn.pipeline.slabs._pymatgen_private",
         "semcgcnn.pipeline.slabs",
     }
-    check = lambda src, module="semcgcnn.model.data", is_init=False: private_imports(
-        src, module, is_init, modules
-    )
+
+    def check(src: str, module: str = "semcgcnn.model.data", is_init: bool = False) -> list:
+        return private_imports(src, module, is_init, modules)
+
     assert check("from .graphs import _ranges\n") != []
     assert check("def f():\n    from semcgcnn.model.graphs import _ranges\n") != []  # lazy
     assert check("from semcgcnn.model import graphs\nx = graphs._ranges\n") != []  # attribute

@@ -220,7 +220,7 @@ def test_gradnorm_subtraction_trick_gives_the_true_task_gradient_norms():
     losses = torch.stack([((p1 - y1) ** 2).mean(), ((p2 - y2) ** 2).mean()])
     direct = gn.task_gradient_norms(losses, model.shared.weight)
     seen = {}
-    gn.update = lambda l, norms: seen.setdefault("norms", norms)  # capture what backward computes
+    gn.update = lambda losses, norms: seen.setdefault("norms", norms)  # capture what backward computes
     model.zero_grad()
     gn.backward(losses, model.shared.weight)
     torch.testing.assert_close(seen["norms"], direct, rtol=1e-4, atol=1e-6)

@@ -174,7 +174,7 @@ def test_vasp_dry_run_writes_the_papers_inputs_for_bulk_and_every_slab(cli, mg_f
     root = tmp_path / "vasp_inputs"
     cut, _ = label_slabs(elemental_reference("Mg"), "Mg", None, 1)
     assert sorted(p.name for p in root.iterdir()) == sorted(["Mg_bulk", *(r["slab_id"] for r, _ in cut)])
-    for r, slab in cut:
+    for r, _slab in cut:
         for step in ("relax", "static"):
             incar = Incar.from_file(root / r["slab_id"] / step / "INCAR")
             assert incar["ENCUT"] == 480 and incar["EDIFF"] == 1e-4 and incar["GGA"].upper() == "PE"

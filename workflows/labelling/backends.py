@@ -27,6 +27,9 @@ from .gpaw import GpawRelaxMaker, GpawStaticMaker
 from .jobs import forcefield_result_job, vasp_result_job
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from jobflow import Job
     from pymatgen.core import Structure
 
 BACKENDS = ("gpaw", "vasp", "mlip")
@@ -182,7 +185,7 @@ def check_size(makers: list[Maker], calculations: list[tuple[str, Structure, str
         check_gpaw_size(calculations, preset_of(makers))
 
 
-def result_job(maker: Maker):
+def result_job(maker: Maker) -> Callable[..., Job] | None:
     """The job that turns the output of a step Maker's job into a CalcResult (VASP: its folder's
     files; force field: its task document), or None where that output is one (GPAW)."""
     return {"gpaw": None, "vasp": vasp_result_job, "mlip": forcefield_result_job}[step_backend(maker)]

@@ -101,7 +101,8 @@ def recut_slab_job(
     )
     if termination >= len(cut):
         return {
-            "error": f"the relaxed bulk gives {len(cut)} terminations of {tuple(miller)}, not {termination + 1}"
+            "error": f"the relaxed bulk gives {len(cut)} terminations of {tuple(miller)}, "
+            f"not {termination + 1}"
         }
     row, slab = cut[termination]
     return {"row": row, "structure": with_fixed_interior(slab.get_sorted_structure())}

@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semcgcnn.io import InputError, read_structure
 from semcgcnn.paths import check_output_dir
@@ -22,6 +23,12 @@ from semcgcnn.workflows.local import JOBFLOW_DIR, run_flow
 from semcgcnn.workflows.schemas import LabelSetDoc
 
 from .maker import SurfacePropertyMaker
+
+if TYPE_CHECKING:
+    from jobflow import Flow
+    from pymatgen.core import Structure
+
+    from semcgcnn.progress import Bars
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,7 @@ class LabelSummary:
     wall_s: float
 
 
-def read_bulk(path: Path):
+def read_bulk(path: Path) -> Structure:
     """The bulk crystal in ``path`` (one-line :class:`LabelError` for anything else)."""
     try:
         bulk = read_structure(Path(path))
@@ -47,7 +54,11 @@ def read_bulk(path: Path):
 
 
 def prepare(
-    bulk, bulk_id: str, maker: SurfacePropertyMaker, dry_run: bool = False, force_size: bool = False
+    bulk: Structure,
+    bulk_id: str,
+    maker: SurfacePropertyMaker,
+    dry_run: bool = False,
+    force_size: bool = False,
 ) -> tuple[list, list[dict]]:
     """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
     after the backend's checks (:meth:`SurfacePropertyMaker.check`) on every structure it will see:
@@ -67,7 +78,7 @@ def prepare(
     return cut, errors
 
 
-def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
+def write_vasp_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
     """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``."""
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
 
@@ -83,7 +94,7 @@ def write_vasp_inputs(bulk, bulk_id: str, maker: SurfacePropertyMaker, out: Path
     return folders
 
 
-def _n_jobs(flow) -> int:
+def _n_jobs(flow: Flow) -> int:
     return sum(_n_jobs(j) if hasattr(j, "jobs") else 1 for j in flow.jobs)
 
 
@@ -95,7 +106,11 @@ def finished_calculations(out: Path) -> tuple[int, Path]:
 
 
 def run_label(
-    bulk_path: Path, out: Path, maker: SurfacePropertyMaker, bars=None, force_size: bool = False
+    bulk_path: Path,
+    out: Path,
+    maker: SurfacePropertyMaker,
+    bars: Bars | None = None,
+    force_size: bool = False,
 ) -> LabelSummary:
     """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note);
     ``force_size``: skip the backend's check that each calculation fits in memory."""

@@ -1,4 +1,5 @@
-"""Training on real slabs: deterministic, resumable, normalisers from training data only; splits; checkpoints."""
+"""Training on real slabs: deterministic, resumable, normalisers from training data only; splits;
+checkpoints."""
 
 from __future__ import annotations
 

@@ -24,13 +24,13 @@ def mg_dft():
     hcp = df[(df["element"] == "Mg") & df["miller_kind"].str.startswith("hexagonal")]
     rows = []
     for r in hcp.itertuples():
-        h, k, i, l = (int(x) for x in re.findall(r"-?\d", r.miller_index_label))  # hkil, e.g. 2-1-12
+        h, k, i, miller_l = (int(x) for x in re.findall(r"-?\d", r.miller_index_label))  # hkil, e.g. 2-1-12
         assert i == -h - k
         rows.append(
             {
                 "miller_h": h,
                 "miller_k": k,
-                "miller_l": l,
+                "miller_l": miller_l,
                 "slab_id": r.structure_id,
                 "surface_energy_eV_per_A2": r.surface_energy_eV_per_A2,
                 "work_function_eV": r.work_function_eV,
