@@ -209,8 +209,16 @@ def test_sides_and_face_area_of_real_slabs(mg_records):
     assert np.bincount(big.side, minlength=4).tolist() == (6 * np.bincount(g.side, minlength=4)).tolist()
 
 
-def test_a_monolayer_is_both_faces():
+def test_the_atoms_of_a_thin_bilayer_are_both_faces():
+    # two planes 1.5 Å apart: each atom lies within surface_depth (2 Å) of both surfaces; a
+    # single plane is no slab at all (the structure check refuses it before featurizing)
     from pymatgen.core import Lattice, Structure
 
-    layer = Structure(Lattice.hexagonal(3.2, 20.0), ["Mg"], [[0, 0, 0.5]])
-    assert featurize(layer, GraphConfig()).side.tolist() == [BOTTOM | TOP]
+    from semcgcnn.validation import InvalidStructureError
+
+    bilayer = Structure(
+        Lattice.hexagonal(3.2, 20.0), ["Mg", "Mg"], [[0, 0, 0.5], [1 / 3, 2 / 3, 0.5 + 1.5 / 20]]
+    )
+    assert featurize(bilayer, GraphConfig()).side.tolist() == [BOTTOM | TOP] * 2
+    with pytest.raises(InvalidStructureError, match="fewer than two atomic layers"):
+        featurize(Structure(Lattice.hexagonal(3.2, 20.0), ["Mg"], [[0, 0, 0.5]]), GraphConfig())
