@@ -10,6 +10,9 @@ index) plus ``u·W_edge`` once per distinct distance (gathered by ``edge_idx``, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +20,9 @@ from torch import nn
 from .config import SURFACE_DENSITY_REF, ModelConfig
 from .data import mean_pool
 from .featurize import BOTTOM, TOP
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def gate_sum(
@@ -139,7 +145,9 @@ class SEMCGCNN(nn.Module):
             self.register_buffer("target_mean", torch.zeros(len(cfg.tasks)))
             self.register_buffer("target_std", torch.ones(len(cfg.tasks)))
 
-    def set_target_scale(self, mean, std) -> SEMCGCNN:
+    def set_target_scale(
+        self, mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray
+    ) -> SEMCGCNN:
         """The normaliser's per-task mean and std (original units): the extensive surface-energy
         readout needs them to add per-atom energies in eV (``surface`` readout only)."""
         if self.cfg.readout == "surface":
@@ -167,10 +175,10 @@ class SEMCGCNN(nn.Module):
 
     def atom_states(
         self,
-        atom_fea,
-        nbr_idx,
-        edge_fea,
-        edge_idx,
+        atom_fea: torch.Tensor,
+        nbr_idx: torch.Tensor,
+        edge_fea: torch.Tensor,
+        edge_idx: torch.Tensor,
         plain: bool = False,
         edge_terms: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
@@ -189,11 +197,11 @@ class SEMCGCNN(nn.Module):
 
     def encode(
         self,
-        atom_fea,
-        nbr_idx,
-        edge_fea,
-        edge_idx,
-        batch,
+        atom_fea: torch.Tensor,
+        nbr_idx: torch.Tensor,
+        edge_fea: torch.Tensor,
+        edge_idx: torch.Tensor,
+        batch: torch.Tensor,
         n_graphs: int,
         *_,
         plain: bool = False,
@@ -205,7 +213,9 @@ class SEMCGCNN(nn.Module):
         x = self.atom_states(atom_fea, nbr_idx, edge_fea, edge_idx, plain=plain, edge_terms=edge_terms)
         return self._mean_embedding(x, atom_fea, batch, n_graphs)
 
-    def _mean_embedding(self, x, atom_fea, batch, n_graphs: int) -> torch.Tensor:
+    def _mean_embedding(
+        self, x: torch.Tensor, atom_fea: torch.Tensor, batch: torch.Tensor, n_graphs: int
+    ) -> torch.Tensor:
         pooled = mean_pool(x, batch, n_graphs)
         if not self.cfg.surface_pool:
             return pooled
@@ -215,14 +225,14 @@ class SEMCGCNN(nn.Module):
 
     def forward(
         self,
-        atom_fea,
-        nbr_idx,
-        edge_fea,
-        edge_idx,
-        batch,
+        atom_fea: torch.Tensor,
+        nbr_idx: torch.Tensor,
+        edge_fea: torch.Tensor,
+        edge_idx: torch.Tensor,
+        batch: torch.Tensor,
         n_graphs: int,
-        side=None,
-        area=None,
+        side: torch.Tensor | None = None,
+        area: torch.Tensor | None = None,
         plain: bool = False,
         edge_terms: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
@@ -242,7 +252,15 @@ class SEMCGCNN(nn.Module):
             dim=1,
         )
 
-    def _surface_readout(self, k: int, x, batch, n_graphs: int, side, area) -> torch.Tensor:
+    def _surface_readout(
+        self,
+        k: int,
+        x: torch.Tensor,
+        batch: torch.Tensor,
+        n_graphs: int,
+        side: torch.Tensor,
+        area: torch.Tensor,
+    ) -> torch.Tensor:
         """Task ``k`` of the ``surface`` readout, (n_graphs, 1) in normalised units."""
         task = self.cfg.tasks[k]
         head = self.heads[task]

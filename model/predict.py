@@ -12,7 +12,7 @@ nitrides, halides, hydrides - that the intermetallic training slabs do not cover
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .applicability import element_symbols, element_verdict, prediction_verdicts
 from .checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoint, load_checkpoint
+from .config import GraphConfig
 from .data import GraphTensors
 from .graphs import GraphSet, featurize_structures
 from .inference import predict_members
@@ -71,7 +72,8 @@ class Predictor:
         return len(self.members) > 1
 
     @property
-    def graph_config(self):
+    def graph_config(self) -> GraphConfig:
+        """The graph construction the model was trained on (from its checkpoint)."""
         return self.checkpoint.graph_config
 
     def predict_members(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
@@ -80,13 +82,16 @@ class Predictor:
         import torch
 
         data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
-        run = lambda: predict_members(
-            [m.model for m in self.members],
-            [m.normalizer for m in self.members],  # noqa: E731
-            data,
-            np.arange(len(data)),
-            batch_size=batch_size,
-        )
+
+        def run() -> np.ndarray:
+            return predict_members(
+                [m.model for m in self.members],
+                [m.normalizer for m in self.members],
+                data,
+                np.arange(len(data)),
+                batch_size=batch_size,
+            )
+
         with torch.inference_mode():
             if not self.compiled:
                 return run()
@@ -164,7 +169,7 @@ class Predictor:
         structures: Sequence,
         ids: Sequence[str] | None = None,
         workers: int | None = None,
-        progress=None,
+        progress: Callable[[int], None] | None = None,
         keep_members: bool = False,
     ) -> pd.DataFrame:
         """Predict pymatgen slabs (``Structure``/``Slab``); one row per structure, in order.
