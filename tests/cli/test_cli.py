@@ -143,7 +143,7 @@ def test_a_user_error_from_any_command_is_exactly_one_line(tmp_path):
     from semcgcnn.pipeline.analysis.formation_energy import resolve_source
     from semcgcnn.pipeline.screen import results
     from semcgcnn.pipeline.screen.candidates import element_filter
-    from semcgcnn.workflows.labelling.backends import make_backend
+    from semcgcnn.workflows.labelling.backends import backend_makers
 
     empty, a_file, labels = tmp_path / "empty", tmp_path / "a_file", tmp_path / "labels.parquet"
     empty.mkdir()
@@ -174,12 +174,12 @@ def test_a_user_error_from_any_command_is_exactly_one_line(tmp_path):
         (
             ("label", str(a_file), "--out", str(tmp_path / "l"), "--backend", "nonsense"),
             2,
-            _user_error(lambda: make_backend("nonsense", "default")),
+            _user_error(lambda: backend_makers("nonsense", "default")),
         ),
         (
             ("loop", "--out", str(tmp_path / "loop"), "--backend", "nonsense"),
             2,
-            _user_error(lambda: make_backend("nonsense", "default")),
+            _user_error(lambda: backend_makers("nonsense", "default")),
         ),
         (
             ("finetune", "--extra-labels", str(labels), "--out", str(tmp_path / "m"), "--epochs", "0"),

@@ -35,13 +35,15 @@ import sys
 from jobflow_remote import submit_flow
 from pymatgen.core import Structure
 from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
+from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.workflows.screen.maker import ScreeningMaker
 
 screen_out, bulk_file, labels_out = sys.argv[1:4]
-flows = [ScreeningMaker(elements=("Al",), limit=4, batch_size=1, job_size=2).make(screen_out)]
+screen = ScreeningMaker(config=ScreenConfig(elements=("Al",), limit=4), batch_size=1, job_size=2)
+flows = [screen.make(screen_out)]
 if bulk_file != "-":
     bulk = Structure.from_file(bulk_file)
-    maker = SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1))
+    maker = SurfacePropertyMaker.from_backend("gpaw", "fast", miller=(0, 0, 1))
     flows.append(maker.make(bulk, "Mg", labels_out))
 for flow in flows:
     submit_flow(flow, worker="local")

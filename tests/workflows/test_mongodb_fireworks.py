@@ -18,11 +18,13 @@ ADD_SCREEN = """
 import sys
 from fireworks import LaunchPad
 from jobflow.managers.fireworks import flow_to_workflow
+from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.workflows.screen.maker import ScreeningMaker
 
 lp = LaunchPad.from_file(sys.argv[1])
 lp.reset("", require_password=False)
-lp.add_wf(flow_to_workflow(ScreeningMaker(elements=("Al",), limit=4, batch_size=1).make(sys.argv[2])))
+screen = ScreeningMaker(config=ScreenConfig(elements=("Al",), limit=4), batch_size=1)
+lp.add_wf(flow_to_workflow(screen.make(sys.argv[2])))
 """
 
 ADD_LABELS = """
@@ -35,7 +37,7 @@ from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
 bulk = Structure.from_file(sys.argv[2])
 lp = LaunchPad.from_file(sys.argv[1])
 lp.reset("", require_password=False)
-lp.add_wf(flow_to_workflow(SurfacePropertyMaker(backend="gpaw", preset="fast", miller=(0, 0, 1)).make(
+lp.add_wf(flow_to_workflow(SurfacePropertyMaker.from_backend("gpaw", "fast", miller=(0, 0, 1)).make(
     bulk, "Mg", sys.argv[3])))
 """
 
