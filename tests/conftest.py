@@ -128,3 +128,21 @@ def hcp_mg_file(tmp_path_factory) -> Path:
     mg = Structure(Lattice.hexagonal(3.21, 5.21), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
     path.write_text(mg.to_json())
     return path
+
+
+@pytest.fixture(scope="session")
+def hcp_mg():
+    """Real hcp Mg: the shipped Materials Project entry Mg-3 (2 sites, P6₃/mmc), the labels' Mg reference."""
+    from semcgcnn.pipeline.labelling.references import elemental_reference
+
+    return elemental_reference("Mg")
+
+
+@pytest.fixture(scope="session")
+def mg_mp_bulk():
+    """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
+    from semcgcnn.datasets import load
+
+    return next(
+        r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si"
+    )

@@ -23,15 +23,6 @@ def slab():
     return load("mg_binary_slabs")[0].structure
 
 
-@pytest.fixture(scope="module")
-def hcp_mg():
-    """Real hcp Mg, the shipped elemental reference Mg-3 (a bulk)."""
-    from semcgcnn.datasets import load
-
-    (mg,) = [r.structure for r in load("elemental_refs") if r.structure_id == "Mg-3"]
-    return mg
-
-
 def _json_with(structure, site: int, axis: int, value: float) -> str:
     """``structure`` as pymatgen JSON with fractional coordinate ``axis`` of ``site`` set to ``value``."""
     d = structure.as_dict()

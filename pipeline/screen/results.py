@@ -49,23 +49,33 @@ class DamagedTableError(UserError):
 
 
 def _damage(path: Path, name: str) -> str | None:
-    """Why ``path`` is not a readable ``name`` table, or ``None``."""
+    """Why ``path`` is not a readable ``name`` table, or ``None``: its footer (schema) is read, not
+    its data, so the check costs milliseconds; a damaged data page is caught where it is read."""
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        columns = pq.read_schema(path).names
     except (OSError, ValueError) as exc:  # pyarrow: ArrowInvalid (a ValueError), ArrowIOError (an OSError)
         return " ".join(str(exc).split()) or type(exc).__name__
     from semcgcnn.schema import SCHEMAS
 
-    missing = [f.name for f in SCHEMAS[name] if f.name not in table.column_names]
+    missing = [f.name for f in SCHEMAS[name] if f.name not in columns]
     return f"missing column(s) {', '.join(missing)}" if missing else None
+
+
+def _damaged(path: Path, name: str, reason: str) -> DamagedTableError:
+    """The one-line error for the damaged table ``name`` at ``path``, with how to rebuild it."""
+    if name in EXTRA_TABLES:
+        fix = f"run semcgcnn {name} {path.parent} again"
+    else:
+        fix = "rebuild it from the run's parts: the same semcgcnn screen command with --resume"
+    return DamagedTableError(f"{path}: damaged table ({reason[:200]}); {fix}")
 
 
 def check_tables(run_dir: Path) -> None:
     """Check every table of the finished screen in ``run_dir`` (the six, and ``dissolution`` when
-    present; a missing one is left to the reader's own message): each is whole, readable Parquet
-    with its schema's columns (a copy or a disk cut short, a file overwritten is not).
+    present; a missing one is left to the reader's own message): each is Parquet whose footer reads
+    and whose schema has its columns (a copy or a disk cut short, a file overwritten has not).
 
     Args:
         run_dir: the screen's folder.
@@ -73,21 +83,22 @@ def check_tables(run_dir: Path) -> None:
     Raises:
         DamagedTableError: one line naming the first damaged table and how to rebuild it.
     """
-    run_dir = Path(run_dir)
     from semcgcnn.schema import TABLES
 
+    run_dir = Path(run_dir)
     for name in (*TABLES, *EXTRA_TABLES):
-        path = run_dir / f"{name}.parquet"
-        if not path.is_file():
-            continue
-        reason = _damage(path, name)
-        if reason is None:
-            continue
-        if name in EXTRA_TABLES:
-            fix = f"run semcgcnn {name} {run_dir} again"
-        else:
-            fix = "rebuild it from the run's parts: the same semcgcnn screen command with --resume"
-        raise DamagedTableError(f"{path}: damaged table ({reason[:200]}); {fix}")
+        path = table_path(run_dir, name)
+        if path.is_file() and (reason := _damage(path, name)) is not None:
+            raise _damaged(path, name, reason)
+
+
+def _read(run_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Table ``name`` of ``run_dir`` as a DataFrame; a data page that cannot be read is one line."""
+    path = table_path(run_dir, name)
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (OSError, ValueError) as exc:
+        raise _damaged(path, name, " ".join(str(exc).split()) or type(exc).__name__) from None
 
 
 def read_table(run_dir: Path, table: str, columns: Sequence[str] | None = None) -> tuple[pd.DataFrame, dict]:
@@ -111,7 +122,7 @@ def read_table(run_dir: Path, table: str, columns: Sequence[str] | None = None) 
         )
     check_tables(run_dir)
     cols = list(columns) if columns is not None else None
-    return pd.read_parquet(path, columns=cols), read_manifest(run_dir)
+    return _read(run_dir, table, cols), read_manifest(run_dir)
 
 
 def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -130,9 +141,9 @@ def read_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
         files = ", ".join(f"{m}.parquet" for m in missing)
         raise UserError(f"{run_dir}: not a finished screen (missing {files})")
     check_tables(run_dir)
-    tables = {t: pd.read_parquet(table_path(run_dir, t)) for t in TABLES}
+    tables = {t: _read(run_dir, t) for t in TABLES}
     if has_table(run_dir, DISSOLUTION):
-        tables[DISSOLUTION] = pd.read_parquet(table_path(run_dir, DISSOLUTION))
+        tables[DISSOLUTION] = _read(run_dir, DISSOLUTION)
     return tables
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from backends_required import requires_gpaw
+from processes import alive, children, cpu_seconds, wait_for
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -44,40 +45,6 @@ def _start(*args: str) -> subprocess.Popen:
     )
 
 
-def _stat(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return bool(fields) and fields[0] != "Z"
-
-
-def _children(pid: int) -> list[int]:
-    return [
-        int(p.parent.name)
-        for p in Path("/proc").glob("[0-9]*/stat")
-        if (f := _stat(int(p.parent.name))) and int(f[1]) == pid and f[0] != "Z"
-    ]
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
-
-
-def _wait_for(predicate, timeout: float = 300.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 @pytest.mark.parametrize(
     "sig, code, says", [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "stopped by SIGTERM:")]
 )
@@ -96,10 +63,10 @@ def test_a_signal_stops_a_slab_heavy_screen_within_seconds(tmp_path, sig, code, 
         "--out",
         str(out),
     )
-    assert _wait_for(
-        lambda: proc.poll() is not None or sum(_cpu_seconds(w) > 1.0 for w in _children(proc.pid)) == 2
+    assert wait_for(
+        lambda: proc.poll() is not None or sum(cpu_seconds(w) > 1.0 for w in children(proc.pid)) == 2
     )
-    workers = _children(proc.pid)
+    workers = children(proc.pid)
     assert len(workers) == 2, "the workers were not both busy"
     t0 = time.time()
     os.killpg(proc.pid, sig)  # a terminal's Ctrl-C reaches the whole foreground group
@@ -108,14 +75,14 @@ def test_a_signal_stops_a_slab_heavy_screen_within_seconds(tmp_path, sig, code, 
     assert proc.returncode == code and "Traceback" not in err, err[-3000:]
     assert took < 5.0, f"{took:.1f} s to stop"
     assert err.count("error:") == 1 and f"{says} 0 compounds committed in {out}" in err, err
-    assert _wait_for(lambda: not any(_alive(w) for w in workers), timeout=5), "workers outlived the stop"
+    assert wait_for(lambda: not any(alive(w) for w in workers), timeout=5), "workers outlived the stop"
 
 
 def test_a_sigterm_after_commits_counts_them_and_resume_finishes(tmp_path):
     out = tmp_path / "out"
     args = ("screen", "--limit", "6", "--workers", "1", "--batch-size", "1", "--out", str(out))
     proc = _start(*args)
-    assert _wait_for(lambda: proc.poll() is not None or len(list((out / "parts").glob("part-*"))) >= 2)
+    assert wait_for(lambda: proc.poll() is not None or len(list((out / "parts").glob("part-*"))) >= 2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143 and "Traceback" not in err, err[-3000:]
@@ -147,7 +114,7 @@ def _gpaw_processes(out: Path) -> list[int]:
             cwd = os.readlink(d / "cwd")
         except OSError:
             continue
-        if b"_gpaw_runner" in cmd and cwd.startswith(str(out)) and _alive(int(d.name)):
+        if b"_gpaw_runner" in cmd and cwd.startswith(str(out)) and alive(int(d.name)):
             found.append(int(d.name))
     return found
 
@@ -173,7 +140,7 @@ def test_no_gpaw_process_outlives_a_killed_label_run(tmp_path, sig):
     proc = subprocess.Popen(
         [SEMCGCNN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
     )
-    assert _wait_for(lambda: proc.poll() is not None or len(_gpaw_processes(out)) >= 2, timeout=300), (
+    assert wait_for(lambda: proc.poll() is not None or len(_gpaw_processes(out)) >= 2, timeout=300), (
         "no GPAW runner started"
     )
     time.sleep(3.0)  # GPAW is well into its calculation
@@ -181,7 +148,7 @@ def test_no_gpaw_process_outlives_a_killed_label_run(tmp_path, sig):
     assert running, "the GPAW run ended before the signal"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert _wait_for(lambda: not _gpaw_processes(out), timeout=10), (
+    assert wait_for(lambda: not _gpaw_processes(out), timeout=10), (
         f"GPAW processes {_gpaw_processes(out)} outlived their killed parent"
     )
     if sig == signal.SIGKILL:

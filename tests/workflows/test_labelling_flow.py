@@ -20,21 +20,6 @@ from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 
-@pytest.fixture(scope="module")
-def hcp_mg():
-    return elemental_reference("Mg")
-
-
-@pytest.fixture(scope="module")
-def mg_mp_bulk():
-    """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
-    from semcgcnn.datasets import load
-
-    return next(
-        r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si"
-    )
-
-
 def test_each_backend_composes_its_step_makers(mg_mp_bulk):
     """from_backend: each backend's Makers for the bulk and slab steps (no relax Maker where that
     step does not relax), one backend for every step, and a maker that survives plain JSON."""

@@ -12,21 +12,6 @@ from semcgcnn.pipeline.labelling.slabs import free_atoms, label_slabs
 from semcgcnn.pipeline.labelling.surface import BULK_REFERENCE, surface_energy
 
 
-@pytest.fixture(scope="module")
-def hcp_mg():
-    return elemental_reference("Mg")
-
-
-@pytest.fixture(scope="module")
-def mg_mp_bulk():
-    """A real Mg–X bulk of the shipped Materials Project set with non-stoichiometric slabs: Mg2Si."""
-    from semcgcnn.datasets import load
-
-    return next(
-        r.structure for r in load("mg_binary_bulk") if r.structure.composition.reduced_formula == "Mg2Si"
-    )
-
-
 def test_mg_reference_is_hcp_and_its_0001_slab_is_the_screens(hcp_mg):
     assert hcp_mg.get_space_group_info()[1] == 194 and len(hcp_mg) == 2
     cut, errors = label_slabs(hcp_mg, "Mg", [(0, 0, 1)])

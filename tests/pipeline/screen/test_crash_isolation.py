@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_runner import run_cli
+from processes import children, cpu_seconds
 
 SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -90,31 +91,11 @@ def test_a_segfaulting_compound_is_an_error_row_and_the_screen_goes_on(tmp_path,
     _assert_nan_compound_is_an_error_row(res, out)
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.append(int(stat.parent.name))
-    return kids
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _kill_busy_worker(proc: subprocess.Popen, sig: int, timeout: float = 300.0) -> int:
     """Send ``sig`` to ``proc``'s worker once it has used 0.5 s of CPU (it is cutting slabs)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        busy = [w for w in _children(proc.pid) if _cpu_seconds(w) > 0.5]
+        busy = [w for w in children(proc.pid) if cpu_seconds(w) > 0.5]
         if busy:
             os.kill(busy[0], sig)
             return busy[0]

@@ -5,46 +5,16 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pandas as pd
 from cli_runner import start_cli
+from processes import alive, children, wait_for
 
 SMALL = ("screen", "--limit", "4", "--workers", "1", "--batch-size", "1")
 
 
 def _start(*args: str) -> subprocess.Popen:
     return start_cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _wait_for(predicate, timeout: float = 300.0) -> bool:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _children(pid: int) -> set[int]:
-    """Live child processes of ``pid`` (from /proc)."""
-    kids = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            kids.add(int(stat.parent.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_two_runs_on_one_folder_one_refuses_and_nothing_is_doubled(cli, tmp_path):
@@ -113,7 +83,7 @@ def test_outputs_that_cannot_be_written_fail_first_in_one_line(cli, tmp_path):
 def test_ctrl_c_says_what_was_kept_and_how_to_resume(cli, tmp_path):
     out = tmp_path / "interrupted"
     proc = _start("screen", "--limit", "12", "--workers", "2", "--batch-size", "1", "--out", str(out))
-    assert _wait_for(lambda: proc.poll() is not None or any((out / "parts").glob("part-*")))
+    assert wait_for(lambda: proc.poll() is not None or any((out / "parts").glob("part-*")))
     proc.send_signal(signal.SIGINT)
     code, err = proc.wait(timeout=120), proc.stderr.read()
     assert code == 130 and "Traceback" not in err, err
@@ -127,12 +97,12 @@ def test_ctrl_c_says_what_was_kept_and_how_to_resume(cli, tmp_path):
 
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     proc = _start("screen", "--workers", "2", "--out", str(tmp_path / "orphans"))
-    assert _wait_for(lambda: proc.poll() is not None or len(_children(proc.pid)) >= 2), "no workers started"
-    workers = _children(proc.pid)
+    assert wait_for(lambda: proc.poll() is not None or len(children(proc.pid)) >= 2), "no workers started"
+    workers = children(proc.pid)
     assert len(workers) >= 2
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    gone = _wait_for(lambda: not any(_alive(w) for w in workers), timeout=15)
+    gone = wait_for(lambda: not any(alive(w) for w in workers), timeout=15)
     assert gone, f"worker processes {workers} outlived their killed parent"
 
 

@@ -13,14 +13,6 @@ warnings.filterwarnings("ignore", module="pymatgen")
 
 
 @pytest.fixture(scope="module")
-def hcp_mg():
-    from semcgcnn.datasets import load
-
-    (rec,) = [r for r in load("elemental_refs") if r.structure_id == "Mg-3"]  # MP hcp Mg, 2 sites
-    return rec.structure
-
-
-@pytest.fixture(scope="module")
 def bulk():
     from semcgcnn.pipeline.screen.candidates import load_bundled
 
