@@ -88,10 +88,16 @@ def main() -> None:
 
     # the two featurizers agree on every benchmarked slab
     worst = 0.0
-    for i, (idx, dist, _, surface) in enumerate(refs):
+    for i, (idx, dist, weight, _, surface) in enumerate(refs):
         g = ours[i]
-        assert np.array_equal(g.nbr_idx, idx) and np.array_equal(g.surface, surface), ids[i]
-        worst = max(worst, float(np.abs(g.nbr_dist - dist).max()))
+        assert np.array_equal(g.surface, surface), ids[i]
+        for a, (ri, rd, rw) in enumerate(zip(idx, dist, weight, strict=True)):  # same edges, any column order
+            real = g.nbr_weight[a] > 0
+            mine = sorted(zip(g.nbr_idx[a][real], g.nbr_dist[a][real], g.nbr_weight[a][real], strict=True))
+            theirs = sorted(zip(ri, rd, rw, strict=True))
+            assert [m[0] for m in mine] == [t[0] for t in theirs], ids[i]
+            np.testing.assert_allclose([m[2] for m in mine], [t[2] for t in theirs], rtol=1e-6)
+            worst = max(worst, float(np.abs(np.array([m[1] for m in mine]) - [t[1] for t in theirs]).max()))
     results["max_abs_distance_difference_A"] = worst
 
     args.out.parent.mkdir(parents=True, exist_ok=True)

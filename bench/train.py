@@ -130,12 +130,13 @@ def reference_epochs(data, train_idx, norm, epochs: int) -> list[float]:
     gs, _ = dataset_graphs("mg_binary_slabs")
     table = data.atom_fea.numpy()
     ptr = gs.atom_ptr
+    cfg = gs.config
 
     def featurize_one(i):
         a, b = ptr[i], ptr[i + 1]
-        return table[a:b], gs.nbr_idx[a:b].astype(np.int64), gs.nbr_dist[a:b]
+        k = cfg.max_neighbors  # CGCNN's fixed width (the timing, not the tie rule, is compared)
+        return table[a:b], gs.nbr_idx[a:b, :k].astype(np.int64), gs.nbr_dist[a:b, :k]
 
-    cfg = gs.config
     dataset = ref.CIFDataLike(featurize_one, data.y.numpy(), gaussian_centers(cfg), cfg.gaussian_step)
     for i in train_idx:
         dataset[int(i)]

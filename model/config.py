@@ -26,6 +26,7 @@ class GraphConfig:
     surface_depth: float = 2.0  # Å from either surface along the a×b normal
     min_vacuum: float = 3.0  # Å, smallest gap along c accepted as a slab's vacuum
     search_radius: float = 6.0  # Å, first-pass neighbour search (no effect on the result)
+    tie_tolerance: float = 1e-3  # Å: neighbours this close to the max_neighbors-th distance are tied with it
 
     @property
     def dmax(self) -> float:

@@ -3,12 +3,16 @@
 * nodes: atomic number (→ 92 CGCNN features) plus a surface flag (SEM-CGCNN §2.2.2), kept
   per side (bottom/top) for the surface readout, with the face area per graph;
 * edges: the ``max_neighbors`` nearest neighbours within ``radius`` (periodic images
-  included), ordered by distance then neighbour index; atoms with fewer neighbours are
-  padded CGCNN-style with index 0 at distance ``radius + 1``;
+  included), with a rule for ties that makes the graph independent of the order of the sites:
+  every neighbour tied (within ``tie_tolerance``) with the ``max_neighbors``-th one enters, and
+  that tied shell shares the weight of the slots it fills, so the weights of an atom's edges
+  still sum to ``max_neighbors`` (CGCNN instead keeps the tied atoms of lowest site index, so
+  reordering a file changes which species send messages). Each graph is a padded (N, M) table
+  with M its widest atom's edge count; padding points at the atom itself with weight 0;
 * edge features: Gaussian expansion of the distance (:func:`gaussian_expand`).
 
 No per-atom Python loop: the neighbour search is pymatgen's Cython
-``find_points_in_spheres`` and the top-k selection one lexsort.
+``find_points_in_spheres`` and the selection one lexsort.
 """
 
 from __future__ import annotations
@@ -36,7 +40,6 @@ from .config import GraphConfig
 
 _PBC = np.ones(3, dtype=np.int64)
 _SELF_TOL = 1e-8
-_TIE_QUANTUM = 1e-6  # Å: distances equal to this resolution count as ties (broken by index)
 
 
 class NoVacuumError(UserError):
@@ -60,6 +63,7 @@ class CrystalGraph:
     side: np.ndarray  # (N,) uint8 bitmask of BOTTOM/TOP, 0 for interior atoms
     nbr_idx: np.ndarray  # (N, M) int64
     nbr_dist: np.ndarray  # (N, M) float64, Å
+    nbr_weight: np.ndarray  # (N, M) float32: 1, a tied shell's share, or 0 for padding
     area: float  # Å², |a × b|: the area of one face
 
     def __len__(self) -> int:
@@ -116,43 +120,68 @@ def _neighbor_pairs(cart: np.ndarray, centers: np.ndarray, lattice: np.ndarray, 
     return c[keep], n[keep].astype(np.int64), d[keep]
 
 
-def _top_k(c: np.ndarray, n: np.ndarray, d: np.ndarray, n_atoms: int, k: int, pad_distance: float):
-    """Per centre, the k nearest (distance, then index) pairs, padded CGCNN-style."""
-    dq = np.rint(d / _TIE_QUANTUM).astype(np.int64)
-    order = np.lexsort((n, dq, c))
+def _nearest_with_ties(
+    c: np.ndarray, n: np.ndarray, d: np.ndarray, n_atoms: int, k: int, tol: float, pad_distance: float
+):
+    """Per centre, its k nearest pairs plus every pair tied (within ``tol``) with the k-th, as a
+    padded table ``(idx, dist, weight)``: weight 1 below the k-th distance's shell, and
+    ``(k - n_inner) / n_shell`` for the shell, so an atom's weights sum to k (its pairs' count when
+    it has fewer than k). The result depends only on the set of pairs, never on their order."""
+    order = np.lexsort((n, d, c))
     c, n, d = c[order], n[order], d[order]
-    counts = np.bincount(c, minlength=n_atoms)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    kth, starts = _kth_of_sorted(c, d, n_atoms, k)
     rank = np.arange(len(c)) - starts[c]
-    keep = rank < k
-    idx = np.zeros((n_atoms, k), dtype=np.int64)
-    dist = np.full((n_atoms, k), pad_distance, dtype=np.float64)
-    idx[c[keep], rank[keep]] = n[keep]
-    dist[c[keep], rank[keep]] = d[keep]
-    return idx, dist, counts
+    dk = kth[c]
+    keep = d <= dk + tol
+    inner = d < dk - tol
+    n_inner = np.bincount(c[inner], minlength=n_atoms)
+    n_shell = np.bincount(c[keep & ~inner], minlength=n_atoms)
+    share = np.where(n_shell > 0, (k - n_inner) / np.maximum(n_shell, 1), 1.0)
+    weight = np.where(inner | ~np.isfinite(dk), 1.0, share[c])
+    width = max(int(np.bincount(c[keep], minlength=n_atoms).max(initial=0)), 1)
+    idx = np.repeat(np.arange(n_atoms, dtype=np.int64)[:, None], width, axis=1)  # padding: the atom itself
+    dist = np.full((n_atoms, width), pad_distance, dtype=np.float64)
+    w = np.zeros((n_atoms, width), dtype=np.float32)
+    ck, rk = c[keep], rank[keep]
+    idx[ck, rk], dist[ck, rk], w[ck, rk] = n[keep], d[keep], weight[keep]
+    return idx, dist, w
 
 
 def neighbor_table(
     lattice: np.ndarray, cart: np.ndarray, config: GraphConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(nbr_idx, nbr_dist)`` of shape (N, max_neighbors), identical to a full ``radius`` search."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(nbr_idx, nbr_dist, nbr_weight)``, each (N, M): the ``max_neighbors`` nearest neighbours
+    and those tied with the last (:func:`_nearest_with_ties`), identical to a full ``radius`` search."""
     lattice = np.ascontiguousarray(lattice, dtype=np.float64)
     cart = np.ascontiguousarray(cart, dtype=np.float64)
-    n_atoms, k = len(cart), config.max_neighbors
+    n_atoms, k, tol = len(cart), config.max_neighbors, config.tie_tolerance
     everyone = np.arange(n_atoms)
     r0 = min(config.search_radius, config.radius)
     c, n, d = _neighbor_pairs(cart, everyone, lattice, r0)
     if len(d) and d.min() < MIN_DISTANCE_A:
         raise OverlappingAtomsError(overlapping(float(d.min())))
-    idx, dist, counts = _top_k(c, n, d, n_atoms, k, config.pad_distance)
     if r0 < config.radius:
-        # atoms whose k-th neighbour is not safely inside r0 need the full-radius search
-        redo = np.flatnonzero((counts < k) | (dist[:, -1] > r0 - 1e-4))
+        # atoms whose tied k-th shell is not safely inside r0 need the full-radius search
+        order = np.lexsort((d, c))
+        kth, _ = _kth_of_sorted(c[order], d[order], n_atoms, k)
+        redo = np.flatnonzero(kth > r0 - tol - 1e-4)
         if len(redo):
             c2, n2, d2 = _neighbor_pairs(cart, redo, lattice, config.radius)
-            idx2, dist2, _ = _top_k(c2, n2, d2, n_atoms, k, config.pad_distance)
-            idx[redo], dist[redo] = idx2[redo], dist2[redo]
-    return idx, dist
+            mine = ~np.isin(c, redo)
+            c, n, d = (np.concatenate([a[mine], b]) for a, b in ((c, c2), (n, n2), (d, d2)))
+    idx, dist, w = _nearest_with_ties(c, n, d, n_atoms, k, tol, config.pad_distance)
+    return idx, dist, w
+
+
+def _kth_of_sorted(c: np.ndarray, d: np.ndarray, n_atoms: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs sorted by (centre, distance): each centre's k-th smallest distance (inf where it
+    has fewer than k pairs) and the position of its first pair."""
+    counts = np.bincount(c, minlength=n_atoms)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    kth = np.full(n_atoms, np.inf)
+    full = counts >= k
+    kth[full] = d[starts[full] + k - 1]
+    return kth, starts
 
 
 def featurize_arrays(
@@ -164,8 +193,8 @@ def featurize_arrays(
     lattice = np.asarray(lattice, dtype=np.float64)
     frac = np.asarray(frac, dtype=np.float64)
     side = surface_sides(lattice, frac, config)
-    idx, dist = neighbor_table(lattice, frac @ lattice, config)
-    return CrystalGraph(atomic_numbers, side, idx, dist, face_area(lattice))
+    idx, dist, weight = neighbor_table(lattice, frac @ lattice, config)
+    return CrystalGraph(atomic_numbers, side, idx, dist, weight, face_area(lattice))
 
 
 def featurize(structure: Structure, config: GraphConfig | None = None) -> CrystalGraph:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FEATURIZER_VERSION = "2"  # 2: per-atom surface side and per-graph face area
+FEATURIZER_VERSION = "3"  # 2: per-atom surface side and per-graph face area; 3: tied shells, edge weights
 
 
 @dataclass
@@ -43,6 +43,7 @@ class GraphSet:
     side: np.ndarray  # (A,) uint8, BOTTOM/TOP bits (featurize.surface_sides)
     nbr_idx: np.ndarray  # (A, M) local (per-structure) indices
     nbr_dist: np.ndarray  # (A, M) Å
+    nbr_weight: np.ndarray  # (A, M) float32, 0 for padding (featurize: tied shells share weight)
     area: np.ndarray  # (n,) Å², one face per graph
     config: GraphConfig
 
@@ -65,13 +66,15 @@ class GraphSet:
             self.side[a:b],
             self.nbr_idx[a:b],
             self.nbr_dist[a:b],
+            self.nbr_weight[a:b],
             float(self.area[i]),
         )
 
     @classmethod
     def from_graphs(cls, ids: list[str], graphs: list[CrystalGraph], config: GraphConfig) -> GraphSet:
         counts = np.array([len(g) for g in graphs], dtype=np.int64)
-        m = config.max_neighbors
+        width = max((g.nbr_idx.shape[1] for g in graphs), default=1)
+        tables = [padded_neighbors(g.nbr_idx, g.nbr_dist, g.nbr_weight, width, config) for g in graphs]
 
         def cat(xs: list, dt: type, shape: tuple) -> np.ndarray:
             return np.concatenate(xs).astype(dt) if xs else np.zeros(shape, dt)
@@ -81,28 +84,43 @@ class GraphSet:
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
             atomic_numbers=cat([g.atomic_numbers for g in graphs], np.int16, (0,)),
             side=cat([g.side for g in graphs], np.uint8, (0,)),
-            nbr_idx=cat([g.nbr_idx for g in graphs], np.int32, (0, m)),
-            nbr_dist=cat([g.nbr_dist for g in graphs], np.float64, (0, m)),
+            nbr_idx=cat([t[0] for t in tables], np.int32, (0, width)),
+            nbr_dist=cat([t[1] for t in tables], np.float64, (0, width)),
+            nbr_weight=cat([t[2] for t in tables], np.float32, (0, width)),
             area=np.array([g.area for g in graphs], dtype=np.float64),
             config=config,
         )
 
     @classmethod
     def concat(cls, sets: list[GraphSet]) -> GraphSet:
-        """One set holding ``sets`` one after the other (same graph config required)."""
+        """One set holding ``sets`` one after the other (same graph config required; neighbour
+        tables padded to the widest)."""
         if any(s.config != sets[0].config for s in sets):
             raise ValueError("cannot concatenate graph sets built with different configs")
         counts = np.concatenate([s.n_atoms for s in sets])
+        width = max(s.nbr_idx.shape[1] for s in sets)
+        tables = [s.padded(width) for s in sets]
         return cls(
             ids=[i for s in sets for i in s.ids],
             atom_ptr=np.concatenate([[0], np.cumsum(counts)]),
             atomic_numbers=np.concatenate([s.atomic_numbers for s in sets]),
             side=np.concatenate([s.side for s in sets]),
-            nbr_idx=np.concatenate([s.nbr_idx for s in sets]),
-            nbr_dist=np.concatenate([s.nbr_dist for s in sets]),
+            nbr_idx=np.concatenate([t[0] for t in tables]),
+            nbr_dist=np.concatenate([t[1] for t in tables]),
+            nbr_weight=np.concatenate([t[2] for t in tables]),
             area=np.concatenate([s.area for s in sets]),
             config=sets[0].config,
         )
+
+    def padded(self, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(nbr_idx, nbr_dist, nbr_weight)`` widened to ``width`` columns with padding (each
+        atom pointing at itself, weight 0).
+
+        Args:
+            width: columns wanted (at least the current width).
+        """
+        local = np.arange(len(self.atomic_numbers)) - np.repeat(self.atom_ptr[:-1], self.n_atoms)
+        return padded_neighbors(self.nbr_idx, self.nbr_dist, self.nbr_weight, width, self.config, local)
 
     def subset(self, idx: np.ndarray | Sequence[int]) -> GraphSet:
         """The graphs at positions ``idx`` (in that order), as a new set.
@@ -119,6 +137,7 @@ class GraphSet:
             side=self.side[atoms],
             nbr_idx=self.nbr_idx[atoms],
             nbr_dist=self.nbr_dist[atoms],
+            nbr_weight=self.nbr_weight[atoms],
             area=self.area[idx],
             config=self.config,
         )
@@ -135,6 +154,7 @@ class GraphSet:
                     side=self.side,
                     nbr_idx=self.nbr_idx,
                     nbr_dist=self.nbr_dist,
+                    nbr_weight=self.nbr_weight,
                     area=self.area,
                     config=np.array(json.dumps(self.config.to_dict())),
                 )
@@ -151,9 +171,39 @@ class GraphSet:
                 side=z["side"],
                 nbr_idx=z["nbr_idx"],
                 nbr_dist=z["nbr_dist"],
+                nbr_weight=z["nbr_weight"],
                 area=z["area"],
                 config=GraphConfig.from_dict(json.loads(str(z["config"]))),
             )
+
+
+def padded_neighbors(
+    idx: np.ndarray,
+    dist: np.ndarray,
+    weight: np.ndarray,
+    width: int,
+    config: GraphConfig,
+    self_index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A neighbour table widened to ``width`` columns: padding points at the atom itself
+    (``self_index``, default its row) at the pad distance, with weight 0, so it adds nothing.
+
+    Args:
+        idx, dist, weight: (N, M) neighbour indices, distances (Å) and weights.
+        width: columns wanted (≥ M).
+        config: the graph config (its pad distance).
+        self_index: (N,) each row's own local atom index (default ``arange(N)``).
+    """
+    n, m = idx.shape
+    if m == width:
+        return idx, dist, weight
+    me = np.arange(n) if self_index is None else self_index
+    extra = width - m
+    return (
+        np.concatenate([idx, np.repeat(me[:, None], extra, axis=1).astype(idx.dtype)], axis=1),
+        np.concatenate([dist, np.full((n, extra), config.pad_distance, dist.dtype)], axis=1),
+        np.concatenate([weight, np.zeros((n, extra), weight.dtype)], axis=1),
+    )
 
 
 def concat_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:

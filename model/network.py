@@ -2,9 +2,11 @@
 thickness-invariant surface readout), one head per task.
 
 The convolution keeps CGCNN's parameters (one ``fc_full`` Linear over [v_i, v_j, u_ij]) but
-evaluates it split: ``v·W_self`` and ``v·W_nbr`` per atom (the latter gathered by neighbour
-index) plus ``u·W_edge`` once per distinct distance (gathered by ``edge_idx``, see
-:mod:`semcgcnn.model.data`). That is the same affine map with a fraction of the FLOPs;
+evaluates it split: ``v·W_self`` and ``v·W_nbr`` per atom (gathered by centre and neighbour
+index) plus ``u·W_edge`` once per distinct distance (gathered by ``Edges.row``, see
+:mod:`semcgcnn.model.data`). Messages are summed over a flat edge list with each edge's weight
+(1, or a tied shell's share: :mod:`semcgcnn.model.featurize`), so the sum is over a set that
+does not depend on the order of the sites. That is the same affine map with a fraction of the FLOPs;
 :meth:`ConvLayer.forward_plain` is the textbook form, kept for the equality test.
 """
 
@@ -18,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import SURFACE_DENSITY_REF, ModelConfig
-from .data import mean_pool
+from .data import Edges, mean_pool
 from .featurize import BOTTOM, TOP
 
 if TYPE_CHECKING:
@@ -26,18 +28,17 @@ if TYPE_CHECKING:
 
 
 def gate_sum(
-    self_term: torch.Tensor,
-    nbr_term: torch.Tensor,
-    edge_term: torch.Tensor,
-    nbr_idx: torch.Tensor,
-    edge_idx: torch.Tensor,
+    self_term: torch.Tensor, nbr_term: torch.Tensor, edge_term: torch.Tensor, edges: Edges
 ) -> torch.Tensor:
-    """Σ_j σ(f_ij) ⊙ softplus(c_ij) with [f, c]_ij = self_term_i + nbr_term_j + edge_term_{e_ij}:
+    """Σ_j w_ij σ(f_ij) ⊙ softplus(c_ij) with [f, c]_ij = self_term_i + nbr_term_j + edge_term_{e_ij}:
     the convolution's edge work once ``bn1`` is folded (inference). Written for ``torch.compile``,
-    which fuses gather, gates and sum into one loop with no (N, M, 2A) temporaries."""
+    which fuses gathers, gates and the sum into one loop with no (E, 2A) temporaries."""
     a = self_term.shape[1] // 2
-    z = nbr_term[nbr_idx] + edge_term[edge_idx] + self_term.unsqueeze(1)
-    return (torch.sigmoid(z[..., :a]) * F.softplus(z[..., a:])).sum(dim=1)
+    z = nbr_term[edges.nbr] + edge_term[edges.row] + self_term[edges.center]
+    msg = torch.sigmoid(z[:, :a]) * F.softplus(z[:, a:]) * edges.weight[:, None]
+    return torch.zeros(self_term.shape[0], a, dtype=msg.dtype, device=msg.device).index_add_(
+        0, edges.center, msg
+    )
 
 
 class ConvLayer(nn.Module):
@@ -61,15 +62,19 @@ class ConvLayer(nn.Module):
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         return w * scale[:, None], (b - bn.running_mean) * scale + bn.bias, False
 
-    def _finish(self, x: torch.Tensor, gated: torch.Tensor, apply_bn1: bool = True) -> torch.Tensor:
-        n, m, two_a = gated.shape
+    def _finish(
+        self, x: torch.Tensor, pair: torch.Tensor, edges: Edges, apply_bn1: bool = True
+    ) -> torch.Tensor:
+        """``pair`` (E, 2A): each edge's pre-activation; gates, weights and sums it per centre."""
         if apply_bn1:
-            gated = self.bn1(gated.reshape(-1, two_a)).reshape(n, m, two_a)
-        filt, core = gated.chunk(2, dim=2)
+            pair = self.bn1(pair)
+        filt, core = pair.chunk(2, dim=1)
+        w = edges.weight[:, None]
         if torch.is_grad_enabled():
-            summed = (torch.sigmoid(filt) * self.softplus(core)).sum(dim=1)
-        else:  # inference: gate in place, one (N, M, A) temporary less
-            summed = filt.sigmoid_().mul_(self.softplus(core)).sum(dim=1)
+            msg = torch.sigmoid(filt) * self.softplus(core) * w
+        else:  # inference: gate in place, one (E, A) temporary less
+            msg = filt.sigmoid_().mul_(self.softplus(core)).mul_(w)
+        summed = torch.zeros_like(x).index_add_(0, edges.center, msg)
         return self.softplus(x + self.bn2(summed))
 
     def edge_term(self, edge_fea: torch.Tensor) -> torch.Tensor:
@@ -80,33 +85,29 @@ class ConvLayer(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
-        nbr_idx: torch.Tensor,
+        edges: Edges,
         edge_fea: torch.Tensor | None,
-        edge_idx: torch.Tensor,
         edge_term: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``edge_term``: this layer's :meth:`edge_term` precomputed for a shared distance table
         (then ``edge_fea`` is unused)."""
         a = self.atom_fea_len
-        n, m = nbr_idx.shape
         w, b, apply_bn1 = self._folded()
         self_term = torch.addmm(b, x, w[:, :a].t())  # (N, 2A)
         if edge_term is None:
             edge_term = edge_fea @ w[:, 2 * a :].t()  # (U, 2A), once per distinct distance
+        nbr_term = x @ w[:, a : 2 * a].t()
         if self.fused_gate is not None and not apply_bn1:
-            summed = self.fused_gate(self_term, x @ w[:, a : 2 * a].t(), edge_term, nbr_idx, edge_idx)
-            return self.softplus(x + self.bn2(summed))
+            return self.softplus(x + self.bn2(self.fused_gate(self_term, nbr_term, edge_term, edges)))
         # index_select (backward: index_add_) is much cheaper on CPU than advanced indexing (index_put_)
-        pair = (x @ w[:, a : 2 * a].t()).index_select(0, nbr_idx.view(-1))
-        pair = pair.add_(edge_term.index_select(0, edge_idx.view(-1))).view(n, m, 2 * a)
-        return self._finish(x, pair.add_(self_term.unsqueeze(1)), apply_bn1)
+        pair = nbr_term.index_select(0, edges.nbr)
+        pair = pair.add_(edge_term.index_select(0, edges.row)).add_(self_term.index_select(0, edges.center))
+        return self._finish(x, pair, edges, apply_bn1)
 
-    def forward_plain(
-        self, x: torch.Tensor, nbr_idx: torch.Tensor, edge_fea: torch.Tensor, edge_idx: torch.Tensor
-    ) -> torch.Tensor:
-        n, m = nbr_idx.shape
-        z = torch.cat([x.unsqueeze(1).expand(n, m, self.atom_fea_len), x[nbr_idx], edge_fea[edge_idx]], dim=2)
-        return self._finish(x, self.fc_full(z))
+    def forward_plain(self, x: torch.Tensor, edges: Edges, edge_fea: torch.Tensor) -> torch.Tensor:
+        """The textbook form: ``fc_full`` over [v_i, v_j, u_ij] of every edge."""
+        z = torch.cat([x[edges.center], x[edges.nbr], edge_fea[edges.row]], dim=1)
+        return self._finish(x, self.fc_full(z), edges)
 
 
 def _head(cfg: ModelConfig) -> nn.Sequential:
@@ -176,9 +177,8 @@ class SEMCGCNN(nn.Module):
     def atom_states(
         self,
         atom_fea: torch.Tensor,
-        nbr_idx: torch.Tensor,
-        edge_fea: torch.Tensor,
-        edge_idx: torch.Tensor,
+        edges: Edges,
+        edge_fea: torch.Tensor | None,
         plain: bool = False,
         edge_terms: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
@@ -188,19 +188,16 @@ class SEMCGCNN(nn.Module):
         x = self.embedding(atom_fea.index_select(1, self.input_cols))
         for k, conv in enumerate(self.convs):
             if plain:
-                x = conv.forward_plain(x, nbr_idx, edge_fea, edge_idx)
+                x = conv.forward_plain(x, edges, edge_fea)
             else:
-                x = conv(
-                    x, nbr_idx, edge_fea, edge_idx, edge_term=None if edge_terms is None else edge_terms[k]
-                )
+                x = conv(x, edges, edge_fea, edge_term=None if edge_terms is None else edge_terms[k])
         return x
 
     def encode(
         self,
         atom_fea: torch.Tensor,
-        nbr_idx: torch.Tensor,
-        edge_fea: torch.Tensor,
-        edge_idx: torch.Tensor,
+        edges: Edges,
+        edge_fea: torch.Tensor | None,
         batch: torch.Tensor,
         n_graphs: int,
         *_,
@@ -210,7 +207,7 @@ class SEMCGCNN(nn.Module):
         """The ``paper`` readout's crystal embeddings (n_graphs, ``cfg.pooled_len``): the mean over
         all atoms, then (with ``surface_pool``) the mean over the surface-flagged atoms (zeros
         where a slab has none)."""
-        x = self.atom_states(atom_fea, nbr_idx, edge_fea, edge_idx, plain=plain, edge_terms=edge_terms)
+        x = self.atom_states(atom_fea, edges, edge_fea, plain=plain, edge_terms=edge_terms)
         return self._mean_embedding(x, atom_fea, batch, n_graphs)
 
     def _mean_embedding(
@@ -226,9 +223,8 @@ class SEMCGCNN(nn.Module):
     def forward(
         self,
         atom_fea: torch.Tensor,
-        nbr_idx: torch.Tensor,
-        edge_fea: torch.Tensor,
-        edge_idx: torch.Tensor,
+        edges: Edges,
+        edge_fea: torch.Tensor | None,
         batch: torch.Tensor,
         n_graphs: int,
         side: torch.Tensor | None = None,
@@ -239,7 +235,7 @@ class SEMCGCNN(nn.Module):
         """Predictions (n_graphs, n_tasks) in normalised units, columns in ``cfg.tasks`` order.
         ``side`` (A,) and ``area`` (n_graphs,) are the batch's :attr:`Batch.side`/``area``, which the
         ``surface`` readout needs."""
-        x = self.atom_states(atom_fea, nbr_idx, edge_fea, edge_idx, plain=plain, edge_terms=edge_terms)
+        x = self.atom_states(atom_fea, edges, edge_fea, plain=plain, edge_terms=edge_terms)
         if self.cfg.readout == "paper":
             crys = self._mean_embedding(x, atom_fea, batch, n_graphs)
             return torch.cat([self.heads[t](crys) for t in self.cfg.tasks], dim=1)

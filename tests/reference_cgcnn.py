@@ -14,20 +14,27 @@ from semcgcnn.model import GraphConfig
 
 
 def reference_graph(structure: Structure, cfg: GraphConfig):
+    """``(idx, dist, weight, gdf, surface)``: per atom, lists of its neighbours (CGCNN's nearest
+    ``max_neighbors``, plus, by the featurizer's rule, every neighbour tied within
+    ``cfg.tie_tolerance`` with the last, the tied shell sharing the weight of the slots it fills)."""
     all_nbrs = structure.get_all_neighbors(cfg.radius, include_index=True)
-    all_nbrs = [sorted(nbrs, key=lambda x: (round(x.nn_distance / 1e-6), x.index)) for nbrs in all_nbrs]
-    idx, dist = [], []
+    all_nbrs = [sorted(nbrs, key=lambda x: (x.nn_distance, x.index)) for nbrs in all_nbrs]
+    idx, dist, weight = [], [], []
+    m, tol = cfg.max_neighbors, cfg.tie_tolerance
     for nbr in all_nbrs:
-        m = cfg.max_neighbors
         if len(nbr) < m:
-            idx.append([x.index for x in nbr] + [0] * (m - len(nbr)))
-            dist.append([x.nn_distance for x in nbr] + [cfg.radius + 1.0] * (m - len(nbr)))
+            kept, w = nbr, [1.0] * len(nbr)
         else:
-            idx.append([x.index for x in nbr[:m]])
-            dist.append([x.nn_distance for x in nbr[:m]])
-    dist = np.array(dist)
+            dk = nbr[m - 1].nn_distance
+            kept = [x for x in nbr if x.nn_distance <= dk + tol]
+            inner = [x for x in kept if x.nn_distance < dk - tol]
+            share = (m - len(inner)) / (len(kept) - len(inner))
+            w = [1.0 if x.nn_distance < dk - tol else share for x in kept]
+        idx.append([x.index for x in kept])
+        dist.append([x.nn_distance for x in kept])
+        weight.append(w)
     grid = np.arange(cfg.gaussian_dmin, cfg.dmax + cfg.gaussian_step, cfg.gaussian_step)
-    gdf = np.exp(-((dist[..., np.newaxis] - grid) ** 2) / cfg.gaussian_step**2)
+    gdf = [np.exp(-((np.array(d)[:, np.newaxis] - grid) ** 2) / cfg.gaussian_step**2) for d in dist]
     # surface flags, atom by atom: heights along the a×b normal, slab unwrapped at the vacuum
     a, b, c = structure.lattice.matrix
     normal = np.cross(a, b) / np.linalg.norm(np.cross(a, b))
@@ -41,4 +48,4 @@ def reference_graph(structure: Structure, cfg: GraphConfig):
     heights = [((site.frac_coords[2] % 1.0 - bottom) % 1.0) * spacing for site in structure]
     top = max(heights)
     surface = [h <= cfg.surface_depth + 1e-6 or top - h <= cfg.surface_depth + 1e-6 for h in heights]
-    return np.array(idx), dist, gdf, np.array(surface)
+    return idx, dist, weight, gdf, np.array(surface)

@@ -147,6 +147,7 @@ def save_training_bundle(path: Path, graph_config: GraphConfig | None = None) ->
         "area": gs.area,
         "nbr_idx": gs.nbr_idx.astype(np.int16),
         "nbr_dist": gs.nbr_dist.astype(np.float32),  # training reads float32
+        "nbr_weight": gs.nbr_weight,
         "y": y,
         **{f"descriptors_{k}": element_descriptor_table(k) for k in DESCRIPTOR_SETS},
         **{c: frame[c].to_numpy(str) for c in ("source", "structure_id", "chemsys")},
@@ -176,9 +177,10 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
             raise ValueError(f"{path} lacks dataset(s) {missing}")
         # rows in the order of ``datasets``, as when read from the datasets themselves
         rows = np.concatenate([np.flatnonzero(frame["source"].to_numpy() == d) for d in datasets])
-        if "side" not in z:
+        if "side" not in z or "nbr_weight" not in z:
             raise ValueError(
-                f"{path} predates the surface readout (no per-atom side): rebuild it with `semcgcnn bundle`"
+                f"{path} predates the order-invariant graph (no edge weights): "
+                "rebuild it with `semcgcnn bundle`"
             )
         gs = GraphSet(
             ids=list(frame["structure_id"]),
@@ -187,6 +189,7 @@ def _load_bundle(path: Path, datasets: tuple[str, ...], graph_config: GraphConfi
             side=z["side"],
             nbr_idx=z["nbr_idx"].astype(np.int32),
             nbr_dist=z["nbr_dist"],
+            nbr_weight=z["nbr_weight"],
             area=z["area"],
             config=saved,
         ).subset(rows)

@@ -69,7 +69,8 @@ def _print_graph_summary(
     name: str, df: pd.DataFrame, gs: GraphSet, cached: bool, t_load: float, t_feat: float
 ) -> None:
     n_atoms = gs.n_atoms
-    padded = (gs.nbr_dist > gs.config.radius).any(axis=1)
+    n_edges = (gs.nbr_weight > 0).sum(axis=1)
+    padded = n_edges < gs.config.max_neighbors
     z = gs.atomic_numbers
     table = Table(title=f"{name}: crystal graphs ({'from cache' if cached else 'featurized now'})")
     table.add_column("quantity")
@@ -86,6 +87,10 @@ def _print_graph_summary(
         (
             f"atoms with < {gs.config.max_neighbors:d} neighbours in {gs.config.radius:.0f} Å",
             f"{padded.sum()}",
+        ),
+        (
+            f"atoms with a shell tied at the {gs.config.max_neighbors:d}th neighbour",
+            f"{(n_edges > gs.config.max_neighbors).mean():.1%} (up to {n_edges.max()} edges)",
         ),
         (
             "nearest-neighbour distance (min / median, Å)",

@@ -1,4 +1,5 @@
-"""The featurizer equals a naive CGCNN-style reference on real slabs; surface flags; batching; cache."""
+"""The featurizer equals a naive CGCNN-style reference (with the tied-shell rule) on real slabs;
+surface flags; batching; cache."""
 
 from __future__ import annotations
 
@@ -14,13 +15,30 @@ from semcgcnn.model.featurize import BOTTOM, TOP
 from semcgcnn.model.graphs import GraphSet, dataset_graphs, featurize_structures
 
 
+def edge_sets(idx, dist, weight):
+    """Per atom, the sorted (neighbour, distance to 1e-6 Å, weight) of its real edges: the graph
+    up to the order of the columns, which the convolution's sum does not see."""
+    return [
+        sorted(
+            (int(i), round(float(d), 6), round(float(w), 6))
+            for i, d, w in zip(ri, rd, rw, strict=True)
+            if w > 0
+        )
+        for ri, rd, rw in zip(idx, dist, weight, strict=True)
+    ]
+
+
 def assert_matches_reference(structure, cfg):
     g = featurize(structure, cfg)
-    ref_idx, ref_dist, ref_gdf, ref_surface = reference_graph(structure, cfg)
-    assert ref_gdf.shape[-1] == cfg.n_gaussians
-    np.testing.assert_array_equal(g.nbr_idx, ref_idx)
-    np.testing.assert_allclose(g.nbr_dist, ref_dist, atol=1e-6, rtol=0)
-    np.testing.assert_allclose(gaussian_expand(g.nbr_dist, cfg), ref_gdf, atol=1e-6, rtol=0)
+    ref_idx, ref_dist, ref_w, ref_gdf, ref_surface = reference_graph(structure, cfg)
+    assert ref_gdf[0].shape[-1] == cfg.n_gaussians
+    assert edge_sets(g.nbr_idx, g.nbr_dist, g.nbr_weight) == edge_sets(ref_idx, ref_dist, ref_w)
+    real = g.nbr_weight > 0
+    np.testing.assert_allclose(
+        g.nbr_weight.sum(axis=1), [min(len(r), cfg.max_neighbors) for r in ref_idx], atol=1e-5
+    )
+    got = np.sort(gaussian_expand(g.nbr_dist[real], cfg), axis=0)
+    np.testing.assert_allclose(got, np.sort(np.concatenate(ref_gdf), axis=0), atol=1e-6, rtol=0)
     np.testing.assert_array_equal(g.surface, ref_surface)
     return g
 
@@ -41,17 +59,44 @@ def test_matches_reference_on_real_slabs(mg_records, elemental):
     ]
     for s in picks:
         g = assert_matches_reference(s, cfg)
-        assert (g.nbr_dist <= cfg.radius).all()  # dense slabs: 12 neighbours always in range
+        assert g.nbr_weight.sum(axis=1) == pytest.approx(12.0)  # dense slabs: 12 neighbours always in range
 
 
-def test_fewer_than_max_neighbors_are_padded_cgcnn_style(elemental):
+def test_fewer_than_max_neighbors_are_padded_with_zero_weight(elemental):
     # Mg(0001) with a 3.5 Å cutoff: bulk atoms have 12 neighbours, surface atoms only 9
     s = elemental["78Mg0001"].structure
     cfg = GraphConfig(radius=3.5, gaussian_dmax=3.5)
     g = assert_matches_reference(s, cfg)
-    n_real = (g.nbr_dist <= cfg.radius).sum(axis=1)
+    n_real = (g.nbr_weight > 0).sum(axis=1)
     assert list(n_real) == [9, 12, 12, 12, 12, 12, 12, 9]
-    assert (g.nbr_idx[0, 9:] == 0).all() and (g.nbr_dist[0, 9:] == 4.5).all()
+    # padding: the atom itself at radius + 1 with weight 0, so it sends no message
+    assert (
+        (g.nbr_idx[0, 9:] == 0).all()
+        and (g.nbr_dist[0, 9:] == 4.5).all()
+        and (g.nbr_weight[0, 9:] == 0).all()
+    )
+    assert (g.nbr_idx[7, 9:] == 7).all()
+
+
+def test_a_shell_tied_at_the_cut_shares_its_weight(mg_records):
+    """Where the 12th and 13th neighbours sit at the same distance, CGCNN keeps the lower site
+    index; here the whole tied shell enters and its members share the weight of the slots left."""
+    cfg = GraphConfig()
+    for r in mg_records[:40]:
+        g = featurize(r.structure, cfg)
+        n_edges = (g.nbr_weight > 0).sum(axis=1)
+        tied = np.flatnonzero(n_edges > cfg.max_neighbors)
+        if len(tied):
+            break
+    i = tied[0]
+    w, d = g.nbr_weight[i], g.nbr_dist[i]
+    real = w > 0
+    dk = np.sort(d[real])[cfg.max_neighbors - 1]
+    shell = real & (np.abs(d - dk) <= cfg.tie_tolerance)
+    inner = real & (d < dk - cfg.tie_tolerance)
+    assert shell.sum() > cfg.max_neighbors - inner.sum()  # more tied atoms than slots
+    np.testing.assert_allclose(w[shell], (cfg.max_neighbors - inner.sum()) / shell.sum(), rtol=1e-6)
+    assert (w[inner] == 1).all() and w.sum() == pytest.approx(cfg.max_neighbors)
 
 
 def test_slab_wrapped_across_the_boundary(mg_records):
@@ -62,8 +107,9 @@ def test_slab_wrapped_across_the_boundary(mg_records):
     cfg = GraphConfig()
     g0, g1 = featurize(s, cfg), assert_matches_reference(wrapped, cfg)
     np.testing.assert_array_equal(g0.surface, g1.surface)
-    np.testing.assert_array_equal(g0.nbr_idx, g1.nbr_idx)
-    np.testing.assert_allclose(g0.nbr_dist, g1.nbr_dist, atol=1e-6)
+    assert edge_sets(g0.nbr_idx, g0.nbr_dist, g0.nbr_weight) == edge_sets(
+        g1.nbr_idx, g1.nbr_dist, g1.nbr_weight
+    )
 
 
 def test_surface_flags_hand_checked_mg0001(elemental):
@@ -147,19 +193,20 @@ def test_batch_is_a_disjoint_union_with_scatter_pooling(mg_records):
     sizes = [len(structs[i]) for i in (3, 0, 4)]
     assert b.atom_fea.shape[0] == sum(sizes) and b.n_graphs == 3
     assert b.batch.tolist() == [0] * sizes[0] + [1] * sizes[1] + [2] * sizes[2]
-    # neighbour indices stay inside their own crystal
+    # edges stay inside their own crystal, sorted by centre, and every real edge is there once
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    own = starts[b.batch.numpy()]
-    assert (
-        (b.nbr_idx.numpy() >= own[:, None]) & (b.nbr_idx.numpy() < (own + np.repeat(sizes, sizes))[:, None])
-    ).all()
+    center, nbr = b.edges.center.numpy(), b.edges.nbr.numpy()
+    own = starts[b.batch.numpy()[center]]
+    assert ((nbr >= own) & (nbr < own + np.asarray(sizes)[b.batch.numpy()[center]])).all()
+    assert (np.diff(center) >= 0).all()
+    assert len(center) == sum(int((gs[i].nbr_weight > 0).sum()) for i in (3, 0, 4))
     pooled = mean_pool(b.atom_fea, b.batch, b.n_graphs).numpy()
     for k, i in enumerate((3, 0, 4)):
         np.testing.assert_allclose(pooled[k], tensors.batch([i]).atom_fea.numpy().mean(axis=0), rtol=1e-6)
     # deduplicated edge features expand to exactly CGCNN's per-edge Gaussians
-    dist = np.concatenate([gs[i].nbr_dist for i in (3, 0, 4)])
-    dense = b.dense_edge_features().numpy()
-    np.testing.assert_allclose(dense, gaussian_expand(dist.astype(np.float32), gs.config), atol=1e-6)
+    dist = np.concatenate([gs[i].nbr_dist[gs[i].nbr_weight > 0] for i in (3, 0, 4)])
+    per_edge = b.edge_features().numpy()
+    np.testing.assert_allclose(per_edge, gaussian_expand(dist.astype(np.float32), gs.config), atol=1e-6)
     assert b.edge_fea.shape[0] < dist.size / 3  # symmetric slabs repeat their distances
 
 
@@ -170,7 +217,7 @@ def test_graph_set_round_trip_and_dataset_cache(tmp_path, mg_records):
     gs.save(tmp_path / "g.npz")
     back = GraphSet.load(tmp_path / "g.npz")
     assert back.ids == gs.ids and back.config == gs.config
-    for field in ("atom_ptr", "atomic_numbers", "side", "nbr_idx", "nbr_dist", "area"):
+    for field in ("atom_ptr", "atomic_numbers", "side", "nbr_idx", "nbr_dist", "nbr_weight", "area"):
         np.testing.assert_array_equal(getattr(back, field), getattr(gs, field))
     sub = gs.subset([4, 2])
     np.testing.assert_array_equal(sub[1].nbr_idx, gs[2].nbr_idx)

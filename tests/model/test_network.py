@@ -101,12 +101,12 @@ def test_surface_pool_appends_the_mean_over_surface_atoms(mg_small):
     torch.manual_seed(0)
     m = SEMCGCNN(ModelConfig(surface_pool=True)).eval()
     assert m.heads["work_function"][0].in_features == 128  # 64 (all atoms) + 64 (surface atoms)
-    atom_fea, nbr_idx, edge_fea, edge_idx, batch, n, *_ = b.inputs()
+    atom_fea, edges, edge_fea, batch, n, *_ = b.inputs()
     with torch.no_grad():
         crys = m.encode(*b.inputs())
         x = m.embedding(atom_fea.index_select(1, m.input_cols))
         for conv in m.convs:
-            x = conv(x, nbr_idx, edge_fea, edge_idx)
+            x = conv(x, edges, edge_fea)
     surf = atom_fea[:, 92] > 0.5
     for g in range(n):
         on = batch == g
@@ -131,7 +131,7 @@ def test_surface_readout_sums_surface_atom_energies_over_twice_the_area(mg_small
     assert m.heads["surface_energy"][0].in_features == 64  # per atom, not a pooled crystal vector
     with torch.no_grad():
         out = m(*b.inputs()).double()
-        x = m.atom_states(*b.inputs()[:4])
+        x = m.atom_states(*b.inputs()[:3])
         for g in range(b.n_graphs):
             on = b.batch == g
             h = m.heads["surface_energy"](x[on & (b.side > 0)]).squeeze(1).double()
@@ -140,7 +140,7 @@ def test_surface_readout_sums_surface_atom_energies_over_twice_the_area(mg_small
             faces = [m.heads["work_function"](x[on & ((b.side & bit) > 0)].mean(0)) for bit in (BOTTOM, TOP)]
             assert float(out[g, 1]) == pytest.approx(float(0.5 * (faces[0] + faces[1])), abs=1e-5)
     with pytest.raises(ValueError, match="side"):
-        m(*b.inputs()[:6])
+        m(*b.inputs()[:5])
 
 
 def test_surface_readout_scale_travels_with_the_weights(tmp_path, mg_small):

@@ -42,7 +42,7 @@ def test_the_shipped_model_uses_the_thickness_invariant_readout(predictor):
     with torch.no_grad():
         for member in predictor.members:
             m, tasks = member.model, list(member.tasks)
-            x = m.atom_states(*b.inputs()[:4])
+            x = m.atom_states(*b.inputs()[:3])
             mean, std = m.target_mean.double(), m.target_std.double()
             k_se, k_wf = tasks.index("surface_energy"), tasks.index("work_function")
             rows = []

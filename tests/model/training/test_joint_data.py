@@ -75,7 +75,7 @@ def test_training_bundle_gives_the_same_tensors(tmp_path):
         a, fa = load_slab_tensors(datasets, descriptors=kind)
         b, fb = load_slab_tensors(datasets, descriptors=kind, bundle=path)
         assert fa.equals(fb) and len(fb) == len(a)
-        for name in ("atom_fea", "nbr_idx", "uniq_dist", "edge_local"):
+        for name in ("atom_fea", "edge_center", "edge_nbr", "edge_weight", "uniq_dist", "edge_local"):
             assert torch.equal(getattr(a, name), getattr(b, name)), name
         assert torch.equal(torch.nan_to_num(a.y, -1.0), torch.nan_to_num(b.y, -1.0))
         np.testing.assert_array_equal(a.descriptor_table, b.descriptor_table)
