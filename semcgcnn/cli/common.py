@@ -16,18 +16,19 @@ from rich.text import Text
 from rich.traceback import Traceback
 
 from semcgcnn.errors import UserError
-from semcgcnn.model.config import GraphConfig
+from semcgcnn.model.config import GraphConfig, TrainConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from semcgcnn.model.config import TrainConfig
 
 console = Console(soft_wrap=True)
 """stdout: one-line messages are never wrapped at the terminal width (tables still fit it)."""
 
 DEFAULT_GRAPH = GraphConfig()
 """The paper's graph settings: the CLI's defaults come from here, never from literals."""
+DEFAULT_TRAIN = TrainConfig()
+"""The paper's training schedule (150 epochs, ×0.1 at epoch 100), which the shipped model is trained
+with: the training commands' defaults come from here, never from literals."""
 
 # options shared by several commands (defaults stay per command)
 SurfaceDepth = Annotated[float, typer.Option(help="Å from either surface flagged as surface (paper: 2).")]
@@ -93,8 +94,6 @@ def training_setup(graphs: str, **train_kw) -> tuple[TrainConfig, Path | None]:
     """(TrainConfig, training-bundle path or None) of a training command, checking the device
     and the bundle first. ``graphs`` is the command's ``--graphs`` value (see :func:`bundle_path`);
     ``train_kw`` are the :class:`~semcgcnn.model.config.TrainConfig` fields."""
-    from semcgcnn.model.config import TrainConfig
-
     check_device(train_kw.get("device", "cpu"))
     return TrainConfig(**train_kw), bundle_path(graphs)
 

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
+from semcgcnn.errors import UserError
 from semcgcnn.model.config import FinetuneConfig
 
 from .common import (
     DEFAULT_GRAPH,
+    DEFAULT_TRAIN,
     Device,
     Epochs,
     Graphs,
@@ -58,9 +60,9 @@ def train(
         str, typer.Option(help="'random' (paper) or 'grouped' (whole chemical systems held out).")
     ] = "random",
     seed: Seed = 0,
-    epochs: Epochs = 150,
-    lr_drop_epoch: LrDropEpoch = 100,
-    batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = 64,
+    epochs: Epochs = DEFAULT_TRAIN.epochs,
+    lr_drop_epoch: LrDropEpoch = DEFAULT_TRAIN.lr_drop_epoch,
+    batch_size: Annotated[int, typer.Option(help="Crystals per batch.")] = DEFAULT_TRAIN.batch_size,
     surface_depth: SurfaceDepth = DEFAULT_GRAPH.surface_depth,
     run_dir: Annotated[
         str, typer.Option(help="Epoch checkpoints; an interrupted run resumes from here.")
@@ -106,18 +108,26 @@ def ship(
         str,
         typer.Option(
             help="Training recipe: mg, mg+desc, joint, joint+desc, joint+desc+mp or "
-            "joint+desc+mp+G (compared by studies/generalise.py)."
+            "joint+desc+mp+G (compared by studies/generalise.py); empty: the packaged model's "
+            "(the recipe its card records)."
         ),
-    ] = "joint+desc",
-    epochs: Epochs = 30,
-    lr_drop_epoch: LrDropEpoch = 22,
-    seed: Seed = 0,
+    ] = "",
+    epochs: Epochs = DEFAULT_TRAIN.epochs,
+    lr_drop_epoch: LrDropEpoch = DEFAULT_TRAIN.lr_drop_epoch,
+    seed: Seed = DEFAULT_TRAIN.seed,
     threads: Threads = 0,
     device: Device = "cpu",
     graphs: Graphs = "",
     out: Annotated[
-        str, typer.Option(help="Checkpoint stem (default: the shipped model in the package).")
+        str,
+        typer.Option(
+            help="Checkpoint stem: writes OUT.safetensors and OUT.json (default: the packaged model, "
+            "which needs --force)."
+        ),
     ] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the packaged model (no --out, or --out naming it).")
+    ] = False,
     validation: Annotated[
         str,
         typer.Option(
@@ -146,20 +156,29 @@ def ship(
     ] = "",
     extra_labels: ExtraLabelsOption = None,
 ) -> None:
-    """Train the shipped model on all shipped slab data with ``recipe`` and save it."""
+    """Train the shipped model on all shipped slab data (by default as the packaged model was
+    trained) and save it; replacing the packaged model needs --force."""
     from pathlib import Path
 
-    from semcgcnn.model.checkpoint import SHIPPED_MODEL
+    from semcgcnn.model.checkpoint import SHIPPED_MODEL, read_card, resolve_checkpoint
     from semcgcnn.model.training.recipes import RECIPES, SHIPPED_READOUT, recorded_evaluation, train_shipped
 
+    recipe = recipe or read_card(SHIPPED_MODEL.with_suffix(".json"), "checkpoint")["recipe"]
+    readout = readout or SHIPPED_READOUT
     if recipe not in RECIPES:
         raise fail(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")
     if results_dir and not Path(results_dir).is_dir():
         raise fail(f"--results-dir {results_dir} is not a folder")
     if validation not in ("systems", "random"):
         raise fail(f"--validation must be systems or random, not {validation!r}")
-    readout = readout or SHIPPED_READOUT
     check_readout(readout)
+    target = Path(out) if out else SHIPPED_MODEL
+    if not force and not target.is_dir() and resolve_checkpoint(target).resolve() == SHIPPED_MODEL.resolve():
+        raise UserError(
+            f"refusing to overwrite the packaged model {SHIPPED_MODEL} (recipe {recipe}, {epochs} epochs, "
+            f"lr drop at {lr_drop_epoch}, {readout} readout): pass --out STEM to write a new checkpoint, "
+            "or --force to replace it"
+        )
     extra = _extra_label_paths(extra_labels)
     cfg, bundle = training_setup(
         graphs, epochs=epochs, lr_drop_epoch=lr_drop_epoch, seed=seed, threads=threads, device=device
@@ -168,7 +187,7 @@ def ship(
     card = train_shipped(
         recipe,
         cfg,
-        Path(out) if out else SHIPPED_MODEL,
+        target,
         Path(runs_dir),
         evaluation,
         bundle=bundle,
