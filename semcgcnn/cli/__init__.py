@@ -11,9 +11,14 @@ from typing import Annotated
 import typer
 
 from . import data, dissolution, label, loop, predict, report, screen, search, select, training
-from .common import OneLineLogHandler, one_line_errors
+from .common import OneLineLogHandler, PlainHelpCommand, PlainHelpGroup, one_line_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="SEM-CGCNN surface-property screening.")
+app = typer.Typer(
+    cls=PlainHelpGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="SEM-CGCNN surface-property screening.",
+)
 
 
 @app.callback()
@@ -45,7 +50,7 @@ for command in (
     dissolution.dissolution,
     report.report,
 ):
-    app.command()(one_line_errors(command, USER_ERROR_EXIT.get(command, 2)))
+    app.command(cls=PlainHelpCommand)(one_line_errors(command, USER_ERROR_EXIT.get(command, 2)))
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`

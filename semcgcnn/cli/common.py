@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.text import Text
 from rich.traceback import Traceback
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from semcgcnn.errors import UserError
 from semcgcnn.model.config import GraphConfig, TrainConfig
@@ -46,6 +47,26 @@ Graphs = Annotated[
         "(for a machine without pymatgen or the graph cache)."
     ),
 ]
+
+
+class _FlagsWithoutType:
+    """Help that shows no value type for a flag: this typer writes ``<bool>`` beside every on/off
+    option (``--help`` included), which takes no value."""
+
+    def get_params(self, ctx: typer.Context) -> list:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for p in params:
+            if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
+                p.metavar = ""  # typer's help prints the metavar, when set, in place of the type
+        return params
+
+
+class PlainHelpCommand(_FlagsWithoutType, TyperCommand):
+    """Every command's class (``app.command(cls=PlainHelpCommand)``)."""
+
+
+class PlainHelpGroup(_FlagsWithoutType, TyperGroup):
+    """The ``semcgcnn`` app's class (``typer.Typer(cls=PlainHelpGroup)``)."""
 
 
 class OneLineLogHandler(RichHandler):
