@@ -15,6 +15,8 @@ from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
 from .common import csv_items, fail
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from semcgcnn.pipeline.screen.run import ScreenSummary
 
 log = logging.getLogger("semcgcnn.screen")
@@ -136,18 +138,35 @@ def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
     )
 
 
+def trust_lines(wulff: pd.DataFrame) -> list[str]:
+    """What the summary says of the Wulff rows' ``trust``: how many are ranked (trusted), then how
+    many were left out and, one line each, for which reasons, or that none was."""
+    from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
+
+    trusted = wulff["trust"] == TRUSTED
+    ranked = (
+        f"Ranked: {int(trusted.sum())} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet."
+    )
+    if trusted.all():
+        return [f"{ranked} Left out: none."]
+    reasons = wulff.loc[~trusted, "trust"].str.split("; ").explode().value_counts()
+    return [
+        f"{ranked} Left out: {int((~trusted).sum())}, for (a compound can have several reasons):",
+        *(f"  {reasons[r]:4d}  {r}" for r in TRUST_REASONS if reasons.get(r, 0)),
+    ]
+
+
 def _print_summary(summary: ScreenSummary) -> None:
     import pandas as pd
 
     from semcgcnn.model.applicability import training_label_range
     from semcgcnn.pipeline.screen import results
-    from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
+    from semcgcnn.pipeline.screen.rows import TRUSTED
     from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     console = Console(soft_wrap=True)
     wulff, _ = results.read_table(summary.out, "wulff")
     ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
-    reasons = wulff.loc[wulff["trust"] != TRUSTED, "trust"].str.split("; ").explode().value_counts()
     t = summary.stage_seconds
     log.info(
         "screen done in %.1f s (slabs %.1f s wall, %.1f s CPU; predictions %.1f s; writing %.1f s)",
@@ -202,13 +221,8 @@ def _print_summary(summary: ScreenSummary) -> None:
             )
     console.print(table)
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
-    console.print(
-        f"Ranked: {len(ranked)} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet. "
-        f"Left out: {len(wulff) - len(ranked)}, for (a compound can have several reasons):"
-    )
-    for reason in TRUST_REASONS:
-        if reasons.get(reason, 0):
-            console.print(f"  {reasons[reason]:4d}  {reason}")
+    for line in trust_lines(wulff):
+        console.print(line)
     console.print(
         f"Training labels' range (1st–99th percentile of the shipped Mg–X slabs): γ "
         f"{se[0] * EV_PER_A2_TO_J_PER_M2:.2f}–{se[1] * EV_PER_A2_TO_J_PER_M2:.2f} J/m², "
