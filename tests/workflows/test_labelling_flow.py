@@ -173,6 +173,42 @@ def test_vasp_dry_run_writes_the_papers_inputs_for_bulk_and_every_slab(cli, mg_f
     assert f"{len(cut) + 1} VASP input folders" in out.stdout
 
 
+def test_vasp_dry_run_with_relax_bulk_relaxes_the_cell_as_the_real_run_does(
+    cli, mg_file, tmp_path, monkeypatch
+):
+    """Mg(0001) with --relax-bulk: the bulk relax INCAR is ISIF 3 (cell and atoms, as the help says),
+    the very INCAR the real run's bulk relax Maker builds, and the folder's README says so; the slab
+    relax stays ISIF 2. Without --relax-bulk the bulk relax step keeps its cell (ISIF 2)."""
+    from pymatgen.core import Structure
+    from pymatgen.io.vasp import Incar
+
+    from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
+
+    monkeypatch.delenv("PMG_VASP_PSP_DIR", raising=False)
+    args = ("label", str(mg_file), "--miller", "0", "0", "1", "--backend", "vasp", "--dry-run")
+    out = cli(*args, "--relax-bulk", "--out", str(tmp_path / "relaxed"))
+    assert out.returncode == 0, out.stderr
+    root = tmp_path / "relaxed" / "vasp_inputs"
+    (slab,) = [p for p in root.iterdir() if p.name != "Mg_bulk"]
+    bulk_relax = Incar.from_file(root / "Mg_bulk" / "relax" / "INCAR")
+    assert bulk_relax["ISIF"] == 3 and bulk_relax["EDIFFG"] == -0.02
+    assert Incar.from_file(slab / "relax" / "INCAR")["ISIF"] == 2
+    readme = (root / "Mg_bulk" / "README.txt").read_text()
+    assert "relax/   run first. ISIF 3 (cell and positions)" in readme and "cell fixed" not in readme
+    maker = SurfacePropertyMaker.from_backend("vasp", "default", relax_bulk=True, miller=(0, 0, 1))
+    bulk = json.loads(mg_file.read_text())
+    real = maker.bulk_relax_maker.input_set_generator.get_input_set(
+        Structure.from_dict(bulk), potcar_spec=True
+    )
+    assert real.incar == bulk_relax
+
+    out = cli(*args, "--out", str(tmp_path / "fixed"))
+    assert out.returncode == 0, out.stderr
+    fixed = tmp_path / "fixed" / "vasp_inputs" / "Mg_bulk"
+    assert Incar.from_file(fixed / "relax" / "INCAR")["ISIF"] == 2
+    assert "ISIF 2 (positions, cell fixed)" in (fixed / "README.txt").read_text()
+
+
 FIREWORKS_ADD = """
 import json, sys
 from fireworks import LaunchPad

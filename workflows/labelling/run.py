@@ -79,14 +79,17 @@ def prepare(
 
 
 def write_vasp_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
-    """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``."""
+    """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``:
+    the bulk relax relaxes the cell (ISIF 3) when ``maker``'s own bulk relax does (``relax_bulk``)."""
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
 
     from .vasp import write_dry_run
 
     cut, _ = prepare(bulk, bulk_id, maker, dry_run=True)
     root = out / "vasp_inputs"
-    folders = [write_dry_run(bulk, "bulk", root / f"{bulk_id}_bulk")]
+    bulk_relax = maker.bulk_relax_maker
+    relax_cell = bulk_relax is not None and bool(getattr(bulk_relax.input_set_generator, "relax_cell", False))
+    folders = [write_dry_run(bulk, "bulk", root / f"{bulk_id}_bulk", relax_bulk_cell=relax_cell)]
     for row, slab in cut:
         folders.append(
             write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"])
