@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .batched import StackedMembers
 from .data import GraphTensors
 from .network import SEMCGCNN
 
@@ -62,15 +63,25 @@ def predict_members(
     batch_size: int = 256,
 ) -> np.ndarray:
     """(k, n, n_tasks) predictions of k models on the rows ``idx``: each batch is built once and
-    run through every model (an ensemble's members share the graphs)."""
+    run through every model (an ensemble's members share the graphs). Members of one config run
+    as one batched model (:class:`~semcgcnn.model.batched.StackedMembers`) unless their
+    convolutions were compiled (:meth:`SEMCGCNN.compile_inference`), which runs them one by one."""
     for m in models:
         m.eval()
+    if StackedMembers.supports(models) and all(c.fused_gate is None for m in models for c in m.convs):
+        stacked = StackedMembers(models)
+        terms = stacked.edge_terms(data.shared_edge_features()) if data.shared_edges else None
+        runs = [stacked(*b.inputs(), edge_terms=terms) for b in data.batches(np.asarray(idx), batch_size)]
+        if not runs:
+            return np.zeros((len(models), 0, len(models[0].cfg.tasks)))
+        out = torch.cat(runs, dim=1).double().cpu().numpy()
+        return np.stack([nz.denorm(o) for nz, o in zip(normalizers, out, strict=True)])
     terms = [m.edge_terms(data.shared_edge_features()) if data.shared_edges else None for m in models]
-    out = [[] for _ in models]
+    per_model = [[] for _ in models]
     for b in data.batches(np.asarray(idx), batch_size):
         inputs = b.inputs()
         for k, m in enumerate(models):
-            out[k].append(m(*inputs, edge_terms=terms[k]).double().cpu().numpy())
-    if not out[0]:
+            per_model[k].append(m(*inputs, edge_terms=terms[k]).double().cpu().numpy())
+    if not per_model[0]:
         return np.zeros((len(models), 0, len(models[0].cfg.tasks)))
-    return np.stack([nz.denorm(np.concatenate(o)) for nz, o in zip(normalizers, out, strict=True)])
+    return np.stack([nz.denorm(np.concatenate(o)) for nz, o in zip(normalizers, per_model, strict=True)])

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from semcgcnn.runtime import keep_freed_memory
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .applicability import element_symbols, element_verdict, prediction_verdicts
@@ -30,7 +31,7 @@ from .inference import predict_members
 log = logging.getLogger(__name__)
 
 PREDICT_BATCH = 16
-"""Slabs per forward pass: small batches keep the (atoms × 12 × 128) edge tensor in cache;
+"""Slabs per forward pass: small batches keep the (edges × members × 128) edge tensor small;
 measured on 2 cores over the 3218 Mg slabs, 16 beat 8, 32, 64 and 512 (bench/predict.py)."""
 
 
@@ -61,6 +62,7 @@ class Predictor:
         for m in self.members:
             m.model.compile_inference(self.compiled)
         self.descriptors = checkpoint.descriptor_table
+        keep_freed_memory()  # prediction's edge tensors are tens of MB: reuse freed blocks (as training does)
         self.training_elements = frozenset(checkpoint.card.get("training_elements", []))
 
     @property
