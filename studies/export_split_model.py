@@ -37,7 +37,7 @@ from semcgcnn.model.training.recipes import RECIPES, split_rows
 
 log = logging.getLogger("export_split_model")
 
-RECIPE, SEED, READOUT = "joint+desc+mp", 0, "surface"
+RECIPE, READOUT = "joint+desc+mp", "surface"
 TOLERANCE = 1e-6
 
 
@@ -48,7 +48,9 @@ def main(
         "studies/models/semcgcnn-grouped-s0"
     ),
     split: Annotated[str, typer.Option(help="grouped or random (the run's split).")] = "grouped",
+    seed: Annotated[int, typer.Option(help="The run's split and initialisation seed.")] = 0,
 ) -> None:
+    SEED = seed
     SPLIT = split
     torch.set_num_threads(1)
     recorded = json.loads(result.read_text())
