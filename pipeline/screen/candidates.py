@@ -151,8 +151,34 @@ def load_directory(folder: Path) -> tuple[list[Candidate], list[dict]]:
     return out, errors
 
 
-def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None = None) -> list[Candidate]:
-    """Binary Mg compounds from the Materials Project within ``e_above_hull`` eV/atom of the hull."""
+def mp_query(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, max_elements: int = 2) -> dict:
+    """The Materials Project summary search of the screen's candidates: Mg compounds of 2 to
+    ``max_elements`` elements within ``e_above_hull`` eV/atom of the hull (keyword arguments of
+    ``MPRester().materials.summary.search``).
+
+    Args:
+        e_above_hull: energy above the hull bound, eV/atom.
+        max_elements: most elements per compound (2: binaries; 3: binaries and ternaries).
+    """
+    return {
+        "elements": ["Mg"],
+        "num_elements": (2, int(max_elements)),
+        "energy_above_hull": (0, float(e_above_hull)),
+        "fields": ["material_id", "structure"],
+    }
+
+
+def mp_label(e_above_hull: float, max_elements: int) -> str:
+    """The provenance label of a Materials Project source."""
+    kinds = "binary" if max_elements == 2 else f"2- to {max_elements}-element"
+    return f"mp:Materials Project summary, {kinds} Mg, e_above_hull<={e_above_hull}"
+
+
+def load_mp(
+    e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None = None, max_elements: int = 2
+) -> list[Candidate]:
+    """Mg compounds of 2 to ``max_elements`` elements from the Materials Project within
+    ``e_above_hull`` eV/atom of the hull (:func:`mp_query`)."""
     key = api_key or os.environ.get("MP_API_KEY")
     if not key:
         raise CandidateError("--source mp needs a Materials Project API key: set MP_API_KEY")
@@ -163,12 +189,7 @@ def load_mp(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, api_key: str | None =
     try:
         with warnings.catch_warnings(), MPRester(key) as mpr:
             warnings.simplefilter("ignore")
-            docs = mpr.materials.summary.search(
-                elements=["Mg"],
-                num_elements=(2, 2),
-                energy_above_hull=(0, e_above_hull),
-                fields=["material_id", "structure"],
-            )
+            docs = mpr.materials.summary.search(**mp_query(e_above_hull, max_elements))
     except Exception as exc:  # noqa: BLE001 - network, authentication, server errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CandidateError(f"could not query the Materials Project (network or API key): {msg}") from None
@@ -212,7 +233,10 @@ def select(
 
 
 def gather(
-    source: str = "bundled", structures: Path | None = None, e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV
+    source: str = "bundled",
+    structures: Path | None = None,
+    e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV,
+    max_elements: int = 2,
 ) -> tuple[list[Candidate], list[dict], str]:
     """Candidates, error rows and a provenance label for the chosen source."""
     if structures is not None:
@@ -221,11 +245,7 @@ def gather(
     if source == "bundled":
         return load_bundled(), [], "bundled:mg_binary_bulk (Materials Project via matcalc, 210 Mg-X binaries)"
     if source == "mp":
-        return (
-            load_mp(e_above_hull),
-            [],
-            f"mp:Materials Project summary, binary Mg, e_above_hull<={e_above_hull}",
-        )
+        return load_mp(e_above_hull, max_elements=max_elements), [], mp_label(e_above_hull, max_elements)
     raise CandidateError(f"unknown --source {source!r}; choose {' or '.join(SOURCES)}")
 
 
@@ -246,11 +266,13 @@ def screen_candidates(
     elements: Sequence[str] = (),
     max_atoms: int | None = None,
     limit: int | None = None,
+    max_elements: int = 2,
 ) -> CandidateSet:
     """Gather the source's structures, refuse the ones that cannot be screened (error rows),
-    then apply the filters. Raises :class:`CandidateError` for problems the user must fix."""
+    then apply the filters. Raises :class:`CandidateError` for problems the user must fix.
+    ``max_elements``: most elements per Materials Project compound (``--source mp``)."""
     element_filter(elements)  # before gathering, which may query the Materials Project
-    cands, errors, label = gather(source, structures, e_above_hull)
+    cands, errors, label = gather(source, structures, e_above_hull, max_elements)
     kept = []
     for c in cands:
         reason = check(c.structure)

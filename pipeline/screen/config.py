@@ -22,12 +22,15 @@ class ScreenConfig:
     model: str | None = None
     slab: SlabConfig = field(default_factory=SlabConfig)
     mlip_prior: bool = False  # blend γ with the ML-potential prior (pipeline.mlip_prior; ≈ 20× slower)
+    max_elements: int = 2  # --source mp: most elements per compound (3: ternaries too)
 
     def parameters(self) -> dict:
         """Plain JSON of every field (the manifest and each table's provenance)."""
         d = asdict(self)
         if not self.mlip_prior:  # absent unless used: manifests of screens without it stay as they were
             d.pop("mlip_prior")
+        if self.max_elements == 2:  # likewise
+            d.pop("max_elements")
         d["elements"] = list(self.elements)
         d["slab"] = self.slab.as_dict()
         d["slab"]["retry_thickness_factors"] = list(self.slab.retry_thickness_factors)

@@ -99,6 +99,7 @@ def find_candidates(cfg: ScreenConfig) -> CandidateSet:
         cfg.elements,
         cfg.max_atoms,
         cfg.limit,
+        cfg.max_elements,
     )
     if not found.candidates:
         if found.n_valid:

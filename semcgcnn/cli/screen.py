@@ -40,6 +40,9 @@ def screen(
     e_above_hull: Annotated[
         float, typer.Option(help="--source mp: energy above hull bound, eV/atom.")
     ] = DEFAULT.e_above_hull,
+    max_elements: Annotated[
+        int, typer.Option(help="--source mp: most elements per compound (3: ternaries too).")
+    ] = DEFAULT.max_elements,
     workers: Annotated[int, typer.Option(help="Slab processes (0: all cores).")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted screen in OUT.")] = False,
     model: Annotated[
@@ -88,10 +91,11 @@ def screen(
         or min_vacuum <= 0
         or max_index < 1
         or e_above_hull < 0
+        or max_elements < 2
     ):
         raise fail(
             "--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
-            "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0"
+            "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0, --max-elements ≥ 2"
         )
     if engine not in ENGINES:
         raise fail(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}")
@@ -104,6 +108,7 @@ def screen(
         max_atoms=max_atoms,
         limit=limit,
         e_above_hull=e_above_hull,
+        max_elements=max_elements,
         model=str(model) if model else None,
         mlip_prior=mlip_prior,
     ).with_slab(max_index=max_index, min_slab_size_A=min_slab, min_vacuum_size_A=min_vacuum)
