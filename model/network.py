@@ -72,8 +72,8 @@ class ConvLayer(nn.Module):
         w = edges.weight[:, None]
         if torch.is_grad_enabled():
             msg = torch.sigmoid(filt) * self.softplus(core) * w
-        else:  # inference: gate in place, one (E, A) temporary less
-            msg = filt.sigmoid_().mul_(self.softplus(core)).mul_(w)
+        else:  # inference: gates into one contiguous (E, A) tensor (index_add_ is slow on a strided one)
+            msg = torch.sigmoid(filt).mul_(self.softplus(core)).mul_(w)
         summed = torch.zeros_like(x).index_add_(0, edges.center, msg)
         return self.softplus(x + self.bn2(summed))
 
