@@ -142,7 +142,13 @@ def main(
         gcfg,
         res.normalizer,
         tcfg,
-        training_data={"datasets": list(recipe.datasets), "split": split, "seed": tcfg0.seed, **n_split},
+        training_data={
+            "datasets": list(recipe.datasets),
+            "split": split,
+            "seed": tcfg0.seed,
+            **({"sha256": card["training_data"]["sha256"]} if "sha256" in card["training_data"] else {}),
+            **n_split,
+        },
         metrics={"test": after} if after else {},
         extra=extra,
     )

@@ -18,8 +18,8 @@ from cli_runner import run_cli
 from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, CheckpointError, load_checkpoint
 from semcgcnn.model.predict import load_pretrained
 
-SHIPPED_ID = "semcgcnn-9414f4f01adc"
-SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-9698389b8a06"
+SHIPPED_ID = "semcgcnn-221a212114ed"
+SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-07fe75f95fdb"
 
 
 def _copy(folder: Path, stem: Path = SHIPPED_MODEL, name: str = "m") -> Path:
@@ -79,7 +79,7 @@ def test_weights_tampered_under_the_genuine_card_are_refused(tmp_path, slab_file
     _one_line_error(
         stem,
         f"{stem}.safetensors: weights do not match the card's weights_sha256 "
-        "(9414f4f01adc47fc…, the file hashes to ",
+        "(221a212114ed3ba8…, the file hashes to ",
     )
     run = run_cli("predict", str(slab_file), "--out", str(tmp_path / "p.parquet"), "--model", str(stem))
     assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
@@ -94,7 +94,7 @@ def test_non_finite_weights_are_refused_even_under_a_matching_hash_and_id(tmp_pa
     _one_line_error(stem, f"{stem}.safetensors: weight tensor convs.0.", "holds 1 non-finite value")
 
 
-@pytest.mark.parametrize("forged", ["my-trusted-model", "semcgcnn-000000000000", "semcgcnn-9414f4f01adc "])
+@pytest.mark.parametrize("forged", ["my-trusted-model", "semcgcnn-000000000000", f"{SHIPPED_ID} "])
 def test_a_model_id_not_derived_from_the_weights_hash_is_refused(tmp_path, forged):
     stem = _edit_card(_copy(tmp_path / "model"), lambda c: c.update(model_id=forged))
     _one_line_error(
@@ -136,7 +136,7 @@ def test_an_ensemble_of_members_in_its_folder_loads_under_its_derived_id(tmp_pat
     card = save_ensemble(folder / "ens.json", [a, b], calibration, {"center": "first"})
     assert json.loads(card.read_text())["members"] == ["a", "sub/b"]
     p = load_pretrained(card)
-    ids = [SHIPPED_ID, "semcgcnn-188bd3a87332"]
+    ids = [SHIPPED_ID, "semcgcnn-468f05d424d4"]
     assert p.is_ensemble and p.model_id == ensemble_id(ids, calibration, "first") != SHIPPED_ENSEMBLE_ID
     assert [m.model_id for m in p.members] == ids and p.center == "first"
     shipped = json.loads(SHIPPED_ENSEMBLE.read_text())
@@ -150,10 +150,10 @@ def test_ensemble_members_outside_the_card_folder_are_refused(tmp_path):
     _copy(folder, name="a")
     outside = _copy(tmp_path / "elsewhere", SHIPPED_ENSEMBLE.parent / "ensemble" / "member-s1", name="b")
     for member in ("../elsewhere/b", str(outside)):
-        card = _ensemble(folder, ["a", member], [SHIPPED_ID, "semcgcnn-188bd3a87332"])
+        card = _ensemble(folder, ["a", member], [SHIPPED_ID, "semcgcnn-468f05d424d4"])
         _one_line_error(card, f"{card}: member {member!r} is outside the card's folder")
     os.symlink(tmp_path / "elsewhere", folder / "linked")  # a link inside pointing out counts as outside
-    card = _ensemble(folder, ["a", "linked/b"], [SHIPPED_ID, "semcgcnn-188bd3a87332"])
+    card = _ensemble(folder, ["a", "linked/b"], [SHIPPED_ID, "semcgcnn-468f05d424d4"])
     _one_line_error(card, f"{card}: member 'linked/b' is outside the card's folder")
 
 
@@ -161,9 +161,9 @@ def test_a_member_that_is_not_the_one_the_card_names_is_refused(tmp_path):
     folder = tmp_path / "ens"
     _copy(folder, name="a")
     _copy(folder, SHIPPED_ENSEMBLE.parent / "ensemble" / "member-s1", name="b")
-    card = _ensemble(folder, ["a", "b"], [SHIPPED_ID, "semcgcnn-7e5454a4c12d"])  # b's id is 188bd3a87332
+    card = _ensemble(folder, ["a", "b"], [SHIPPED_ID, "semcgcnn-7e5454a4c12d"])  # b is member-s1
     _one_line_error(
-        card, f"{card}: member 'b' is semcgcnn-188bd3a87332, not the semcgcnn-7e5454a4c12d the card names"
+        card, f"{card}: member 'b' is semcgcnn-468f05d424d4, not the semcgcnn-7e5454a4c12d the card names"
     )
 
 
