@@ -54,7 +54,9 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
         (("surface_energy_eV_per_A2_std", "surface_energy"), ("work_function_eV_std", "work_function"))
     ):
         expected = member_vals[:, :, k].std(0, ddof=1) * ens.calibration[task]
-        np.testing.assert_allclose(df[col], expected, rtol=1e-5)
+        # the ensemble runs its members stacked (model/batched.py), the singles one by one: equal to
+        # float rounding, which a spread of nearly equal values amplifies
+        np.testing.assert_allclose(df[col], expected, rtol=1e-4)
         assert (df[col] > 0).all()
     # the single model stays available: member 0 alone, no spread
     single = load_pretrained(SHIPPED_MODEL).predict(structures, ids)
@@ -64,13 +66,26 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
 
 
 def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
+    import pandas as pd
+
+    from semcgcnn.datasets import labels
     from semcgcnn.model.config import FinetuneConfig
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.model.training.ensemble import finetune_ensemble
     from semcgcnn.model.training.extra_labels import labels_table_from_records
+    from semcgcnn.model.training.recipes import split_rows
     from semcgcnn.schema import write_parquet
 
-    recs = [r for r in mg_records if r.chemsys == "B-Mg"][:4]  # the system the model gets most wrong
+    # B-Mg, the system the model gets most wrong, in slabs the shipped model never trained on (rows
+    # of its validation split: its card's training_data names the datasets and the split)
+    card = load_ensemble(SHIPPED_ENSEMBLE).members[0].card
+    frame = pd.concat(
+        [labels(n)[["chemsys"]].assign(source=n) for n in card["training_data"]["datasets"]],
+        ignore_index=True,
+    )
+    _, val, _ = split_rows(frame, card["train_config"]["split"], card["train_config"]["seed"])
+    recs = [mg_records[i] for i in val if i < len(mg_records) and mg_records[i].chemsys == "B-Mg"][:4]
+    assert len(recs) == 4
     write_parquet(tmp_path / "labels.parquet", labels_table_from_records(recs))
     card = finetune_ensemble(
         SHIPPED_ENSEMBLE, [tmp_path / "labels.parquet"], FinetuneConfig(epochs=3), tmp_path / "ft"
