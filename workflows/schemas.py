@@ -50,7 +50,6 @@ class CandidatesDoc(BaseModel):
         0, description="Compounds committed by an earlier run of this screen (--resume)."
     )
     todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates to screen, in chunks.")
-    n_todo: int = Field(0, description="Candidates in ``todo`` (what the fan-out job needs to cut batches).")
 
 
 class CompoundBatchDoc(BaseModel):

@@ -311,34 +311,3 @@ def test_the_flow_carries_the_prior_and_screens_without_it_keep_their_manifest()
     plain = {k: v for k, v in maker.as_dict().items() if not k.startswith("@")}
     assert ScreeningMaker(**plain).config.mlip_prior is True
     assert "mlip_prior" not in ScreenConfig(elements=("Al",)).parameters()
-
-
-def test_the_fan_out_holds_references_not_structures():
-    """The fan-out's replacement jobs (what FireWorks stores as the detour of one launch, and each
-    new Firework's spec) hold references to the candidates' data-store chunks, never their
-    structures: each batch job's document has the same size at 40 and at 4,000 candidates, and the
-    whole fan-out grows per batch job, not per candidate."""
-    import bson
-    from jobflow import OutputReference
-
-    from semcgcnn.workflows.schemas import CANDIDATES_PER_BLOB
-    from semcgcnn.workflows.screen.jobs import screen_batches_job
-
-    def fan_out(n: int) -> list[dict]:
-        resp = screen_batches_job.original("found-uuid", n, {}, "/tmp/screen", 20, 4)
-        return [j.as_dict() for j in resp.replace.jobs]
-
-    small, big = fan_out(40), fan_out(4000)
-    assert (len(small), len(big)) == (2, 200)
-    size = {len(bson.encode(d)) for d in small + big}
-    assert max(size) - min(size) < 64  # ids and names differ by a few characters, nothing else
-    assert max(size) < 4096
-    first = big[0]["function_args"]
-    refs, offset, count = first[0], first[1], first[2]
-    assert [tuple(map(tuple, OutputReference.from_dict(r).attributes)) for r in refs] == [
-        (("a", "todo"), ("i", k)) for k in range(20 // CANDIDATES_PER_BLOB + 1)
-    ]
-    assert (offset, count) == (0, 20)
-    # a batch straddling chunks starts inside its first chunk
-    refs, offset, count = big[1]["function_args"][:3]
-    assert offset == 20 - (20 // CANDIDATES_PER_BLOB) * CANDIDATES_PER_BLOB and count == 20

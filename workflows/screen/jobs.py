@@ -2,11 +2,7 @@
 
 ``find_candidates_job`` → ``screen_batches_job`` (replaces itself with one
 ``screen_batch_job`` per batch of compounds) → ``assemble_job``. Jobs exchange plain JSON and
-MSONable objects, so they run under ``run_locally``, FireWorks or jobflow-remote alike. The
-candidates' structures and ids live in the job store's ``data`` store, in chunks; a batch job is
-given references to its chunks, never the structures, so no job document, FireWorks spec or
-fan-out record grows with the number of candidates (a batch job's own inputs are bounded by
-its size). Every
+MSONable objects, so they run under ``run_locally``, FireWorks or jobflow-remote alike. Every
 batch job commits its compounds to the screen's :class:`~semcgcnn.pipeline.screen.store.PartStore` and
 skips compounds already committed, so a rerun (``--resume``, a FireWorks rerun of a lost job)
 never redoes or duplicates a compound.
@@ -20,15 +16,15 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from jobflow import Flow, OutputReference, Response, job
+from jobflow import Flow, Response, job
 
 from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.screen import run as stages
+from semcgcnn.pipeline.screen.candidates import Candidate
 from semcgcnn.pipeline.screen.config import ScreenConfig
 from semcgcnn.pipeline.screen.store import PartStore
 from semcgcnn.schema import TABLES, provenance
 from semcgcnn.workflows.schemas import (
-    CANDIDATES_PER_BLOB,
     CandidateChunk,
     CandidatesDoc,
     CompoundBatchDoc,
@@ -45,7 +41,7 @@ def _predictor(model: str | None, mlip_prior: bool = False):
     return stages.load_predictor(model, mlip_prior)
 
 
-@job(data=["candidates", "compound_ids"])  # each chunk's structures, and the ids: data-store documents
+@job(data="candidates")  # each CandidateChunk's structures: one document of the data store
 def find_candidates_job(
     parameters: dict, out: str, resume: bool = False, run_id: str | None = None
 ) -> CandidatesDoc:
@@ -73,37 +69,22 @@ def find_candidates_job(
         candidate_errors=found.errors,
         n_already_done=len(found.candidates) - len(todo),
         todo=chunked(todo),
-        n_todo=len(todo),
     )
 
 
-def batch_ranges(n_todo: int, job_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` positions of consecutive batches of at most ``job_size`` of ``n_todo`` candidates."""
-    return [(i, min(i + job_size, n_todo)) for i in range(0, n_todo, job_size)]
-
-
-def chunk_references(
-    found_uuid: str, start: int, stop: int, chunk_size: int = CANDIDATES_PER_BLOB
-) -> tuple[list[OutputReference], int]:
-    """References to the ``todo`` chunks of the candidates job ``found_uuid`` that hold the
-    candidates ``[start, stop)``, and the offset of ``start`` in the first of them."""
-    first, last = start // chunk_size, (stop - 1) // chunk_size
-    refs = [OutputReference(found_uuid, (("a", "todo"), ("i", k))) for k in range(first, last + 1)]
-    return refs, start - first * chunk_size
+def batches(todo: list[Candidate], batch_size: int) -> list[list[Candidate]]:
+    """``todo`` in consecutive batches of at most ``batch_size`` compounds."""
+    return [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
 
 
 @job
 def screen_batches_job(
-    found_uuid: str, n_todo: int, parameters: dict, out: str, job_size: int, batch_size: int, workers: int = 1
+    todo: list[CandidateChunk], parameters: dict, out: str, job_size: int, batch_size: int, workers: int = 1
 ) -> Response:
-    """Fan out: replace this job by one batch job per ``job_size`` of the ``n_todo`` candidates of
-    the candidates job ``found_uuid``, each given references to its chunks (resolved when it runs);
-    its output becomes the list of their :class:`CompoundBatchDoc` (so the assemble job waits for
-    all of them)."""
-    jobs = []
-    for start, stop in batch_ranges(n_todo, job_size):
-        refs, offset = chunk_references(found_uuid, start, stop)
-        jobs.append(screen_batch_job(refs, offset, stop - start, parameters, out, batch_size, workers))
+    """Fan out: replace this job by one batch job per ``job_size`` compounds of ``todo``; its output
+    becomes the list of their :class:`CompoundBatchDoc` (so the assemble job waits for all of them)."""
+    candidates = [c for chunk in todo for c in chunk.candidates]
+    jobs = [screen_batch_job(b, parameters, out, batch_size, workers) for b in batches(candidates, job_size)]
     for i, j in enumerate(jobs):
         j.name = f"screen batch {i + 1}/{len(jobs)}"
     if not jobs:
@@ -113,18 +94,10 @@ def screen_batches_job(
 
 @job
 def screen_batch_job(
-    chunks: list[CandidateChunk],
-    offset: int,
-    count: int,
-    parameters: dict,
-    out: str,
-    batch_size: int,
-    workers: int = 1,
+    candidates: list[Candidate], parameters: dict, out: str, batch_size: int, workers: int = 1
 ) -> CompoundBatchDoc:
-    """Cut, predict, Wulff-construct and commit ``count`` candidates starting ``offset`` into the
-    concatenated ``chunks``, in parts of ``batch_size`` as their slabs finish (``workers`` slab
-    processes); compounds already committed are skipped."""
-    candidates = [c for chunk in chunks for c in chunk.candidates][offset : offset + count]
+    """Cut, predict, Wulff-construct and commit some compounds, in parts of ``batch_size`` as their
+    slabs finish (``workers`` slab processes); compounds already committed are skipped."""
     cfg = ScreenConfig.from_parameters(parameters)
     store = PartStore(Path(out))
     done = store.done()
