@@ -14,7 +14,9 @@ system's predictions from a few of its labelled slabs without retraining.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -73,17 +75,62 @@ class KNNReference:
     mean: np.ndarray
     std: np.ndarray
     k: int = 10
+    scale: float = 1.0
+    """The training rows' median leave-one-out distance: :meth:`relative_distances` divides by it,
+    so 1 is how far a typical training slab lies from the others, in any model's space."""
 
     @classmethod
     def fit(cls, embeddings: np.ndarray, k: int = 10) -> KNNReference:
         emb = np.asarray(embeddings, dtype=np.float64)
-        if emb.ndim != 2 or len(emb) == 0:
-            raise ValueError(f"need a non-empty (n, D) array of training embeddings, not shape {emb.shape}")
-        if not 1 <= k <= len(emb):
-            raise ValueError(f"k must be between 1 and the {len(emb)} training rows, not {k}")
+        if emb.ndim != 2 or len(emb) < 2:
+            raise ValueError(f"need an (n ≥ 2, D) array of training embeddings, not shape {emb.shape}")
+        if not 1 <= k < len(emb):
+            raise ValueError(f"k must be between 1 and {len(emb) - 1} (the training rows less one), not {k}")
         mean, std = emb.mean(0), emb.std(0)
         std = np.where(std > 1e-12, std, 1.0)
-        return cls(torch.from_numpy((emb - mean) / std), mean, std, k)
+        ref = cls(torch.from_numpy((emb - mean) / std), mean, std, k)
+        ref.scale = float(np.median(ref.distances(emb, exclude_self=True))) or 1.0
+        return ref
+
+    def relative_distances(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n,) :meth:`distances` over :attr:`scale`: 1 for a query as near the training data as
+        a typical training row is to the others, larger further out."""
+        return self.distances(embeddings) / self.scale
+
+    def save(self, path: Path) -> str:
+        """Write the reference as safetensors at ``path`` (points as float32; mean, std, k and
+        scale in the header's metadata); return the file's sha256, for a card to verify it by."""
+        from safetensors.numpy import save_file
+
+        meta = {"k": str(self.k), "scale": repr(self.scale)}
+        save_file(
+            {
+                "points": self.points.numpy().astype(np.float32),
+                "mean": self.mean.astype(np.float64),
+                "std": self.std.astype(np.float64),
+            },
+            str(path),
+            metadata=meta,
+        )
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path, sha256: str) -> KNNReference:
+        """Read a reference written by :meth:`save`, after checking the file's sha256 is
+        ``sha256`` (``ValueError`` otherwise). Nothing is unpickled."""
+        from safetensors import safe_open
+
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        if digest != sha256:
+            raise ValueError(f"{path}: sha256 {digest[:12]}… is not the {sha256[:12]}… its card names")
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            points, mean, std = (f.get_tensor(n) for n in ("points", "mean", "std"))
+        if points.ndim != 2 or mean.shape != (points.shape[1],) or std.shape != mean.shape:
+            raise ValueError(f"{path}: not a kNN reference (points {points.shape}, mean {mean.shape})")
+        return cls(
+            torch.from_numpy(points.astype(np.float64)), mean, std, int(meta["k"]), float(meta["scale"])
+        )
 
     def standardise(self, embeddings: np.ndarray) -> torch.Tensor:
         return torch.from_numpy((np.asarray(embeddings, dtype=np.float64) - self.mean) / self.std)

@@ -27,6 +27,8 @@ from .checkpoint import (
     read_card,
     resolve_checkpoint,
 )
+from .distance import KNNReference
+from .uncertainty import SigmaModel, TaskSigma
 
 ENSEMBLE_FORMAT = "semcgcnn-ensemble-1"
 STD_SUFFIX = "_std"
@@ -48,12 +50,16 @@ def coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray, k: float) -> floa
     return float(np.mean(np.abs(y[ok] - mean[ok]) <= k * std[ok])) if ok.any() else float("nan")
 
 
-def ensemble_id(member_ids: list[str], calibration: dict[str, float], center: str = "mean") -> str:
+def ensemble_id(
+    member_ids: list[str], calibration: dict[str, float], center: str = "mean", distance: dict | None = None
+) -> str:
     """The model id of an ensemble: derived from its members' ids (each derived from its weights'
-    hash), its calibration and its centre, so an id in an output table names what made it."""
+    hash), its calibration, its centre and its distance term (where it has one: the reference's
+    hash and the σ weights), so an id in an output table names what made it."""
     import hashlib
 
-    text = json.dumps([member_ids, calibration, center], sort_keys=True)
+    parts = [member_ids, calibration, center] + ([distance] if distance else [])
+    text = json.dumps(parts, sort_keys=True)
     return f"semcgcnn-ens-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -65,14 +71,16 @@ def save_ensemble(
     path = Path(path).with_suffix(".json")
     rel = [str(Path(m).with_suffix("").resolve().relative_to(path.parent.resolve())) for m in members]
     ids = [load_checkpoint(Path(m)).model_id for m in members]
-    model_id = ensemble_id(ids, calibration, (extra or {}).get("center", "mean"))
+    model_id = ensemble_id(
+        ids, calibration, (extra or {}).get("center", "mean"), (extra or {}).get("distance")
+    )
     card = {
         "format": ENSEMBLE_FORMAT,
         "model_id": model_id,
         "members": rel,
         "member_ids": ids,
         "calibration": calibration,
-        **(extra or {}),
+        **extra,
     }
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
@@ -103,11 +111,21 @@ class Ensemble:
     def calibration(self) -> dict[str, float]:
         return self.card["calibration"]
 
+    reference: KNNReference | None = None
+    """The first member's training embeddings, for the distance term of σ (``None``: spread only)."""
+
     @property
     def center(self) -> str:
         """``mean`` (the members' mean predicts) or ``first`` (the first member predicts; the
         members' spread is its uncertainty)."""
         return self.card.get("center", "mean")
+
+    @property
+    def sigma_model(self) -> SigmaModel:
+        """σ per task: spread and distance where the card has a distance term, else spread only."""
+        if self.reference is None:
+            return SigmaModel.spread_only(self.calibration)
+        return SigmaModel({t: TaskSigma.from_dict(v) for t, v in self.card["distance"]["sigma"].items()})
 
 
 MAX_MEMBERS = 64
@@ -151,10 +169,12 @@ def load_ensemble(path: Path) -> Ensemble:
     center = card.get("center", "mean")
     if center not in CENTERS:
         raise fail(f"center must be {' or '.join(map(repr, CENTERS))}, not {center!r}")
-    if card["model_id"] != ensemble_id(ids, calibration, center):
+    distance = card.get("distance")
+    expected = ensemble_id(ids, calibration, center, distance)
+    if card["model_id"] != expected:
         raise fail(
             f"model_id {card['model_id']!r} is not the id of its members and calibration "
-            f"(expected {ensemble_id(ids, calibration, center)!r})"
+            f"(expected {expected!r})"
         )
     members = [_member(path, name, mid, fail) for name, mid in zip(names, ids, strict=True)]
     first = members[0]
@@ -168,7 +188,34 @@ def load_ensemble(path: Path) -> Ensemble:
             "calibration must map each task to a positive number "
             f"(no scale for {', '.join(sorted(set(first.tasks) - set(calibration)))})"
         )
-    return Ensemble(card, members)
+    reference = _distance_reference(path, distance, first.tasks, fail) if distance else None
+    return Ensemble(card, members, reference)
+
+
+def _distance_reference(
+    card_path: Path, distance: dict, tasks: list[str], fail: Callable[[str], CheckpointError]
+) -> KNNReference:
+    """The verified kNN reference of a card's ``distance`` section: a safetensors file in the
+    card's folder whose sha256 the section names, and a σ for every task."""
+    if not isinstance(distance, dict) or not isinstance(distance.get("reference"), str):
+        raise fail("distance must name its reference file")
+    sigma = distance.get("sigma")
+    if not isinstance(sigma, dict) or set(tasks) - set(sigma):
+        raise fail(f"distance.sigma must give every task's σ ({', '.join(tasks)})")
+    try:
+        for v in sigma.values():
+            TaskSigma.from_dict(v if isinstance(v, dict) else {})
+    except ValueError as e:
+        raise fail(f"distance.sigma: {e}") from None
+    ref_path = (card_path.parent / distance["reference"]).resolve()
+    if not ref_path.is_relative_to(card_path.parent.resolve()) or ref_path.suffix != ".safetensors":
+        raise fail("distance.reference must be a .safetensors file in the card's folder")
+    if not ref_path.is_file():
+        raise fail(f"distance reference {distance['reference']} is missing")
+    try:
+        return KNNReference.load(ref_path, str(distance.get("reference_sha256", "")))
+    except (ValueError, KeyError, OSError) as e:
+        raise fail(f"distance reference: {e}") from None
 
 
 def _member(card_path: Path, name: str, model_id: str, fail: Callable[[str], CheckpointError]) -> Checkpoint:

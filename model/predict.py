@@ -25,8 +25,10 @@ from .applicability import element_symbols, element_verdict, prediction_verdicts
 from .checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoint, load_checkpoint
 from .config import GraphConfig
 from .data import GraphTensors
+from .distance import KNNReference, slab_embeddings
 from .graphs import GraphSet, featurize_structures
 from .inference import predict_members
+from .uncertainty import SigmaModel
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,22 @@ class Predictor:
         std_scale: dict[str, float] | None = None,
         ensemble_id: str = "",
         center: str = "mean",
+        sigma_model: SigmaModel | None = None,
+        reference: KNNReference | None = None,
     ):
         """``compile``: ``torch.compile`` the convolutions' edge work (≈ 1.4× faster on large
         batches, after a one-off compile of a few seconds; falls back to eager if it fails).
         ``members``: the checkpoints of an ensemble (``checkpoint`` is the first; see
         :func:`load_pretrained`), ``std_scale`` its calibration per task, ``ensemble_id`` its id,
         ``center`` what predicts: the members' ``mean`` or the ``first`` member (the others only
-        widen its uncertainty)."""
+        widen its uncertainty). ``sigma_model``: how σ is made from the members' spread and the
+        distance to ``reference``, the first member's training embeddings (default: the spread
+        times ``std_scale``)."""
         self.checkpoint = checkpoint
         self.members = list(members) or [checkpoint]
         self.std_scale = dict(std_scale or {})
+        self.sigma_model = sigma_model or SigmaModel.spread_only(self.std_scale)
+        self.reference = reference
         self._ensemble_id = ensemble_id
         self.center = center
         self.compiled = bool(compile)
@@ -106,6 +114,19 @@ class Predictor:
                     m.model.compile_inference(False)
                 return run()
 
+    def distance(self, graphs: GraphSet) -> np.ndarray | None:
+        """(n,) relative distance of each slab to the training slabs in the first member's own
+        representation (:meth:`~semcgcnn.model.distance.KNNReference.relative_distances`), or
+        ``None`` without a reference."""
+        if self.reference is None:
+            return None
+        import torch
+
+        data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
+        with torch.inference_mode():
+            emb = slab_embeddings(self.checkpoint.model, data, np.arange(len(data)))
+        return self.reference.relative_distances(emb)
+
     def predict_graphs(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """(n, n_tasks) predictions (an ensemble's centre, :meth:`central`) for already-built graphs."""
         return self.central(self.predict_members(graphs, batch_size))
@@ -114,13 +135,14 @@ class Predictor:
         """The prediction from member predictions ``(k, n, n_tasks)``: their mean, or the first's."""
         return members[0] if self.center == "first" else members.mean(axis=0)
 
-    def spread(self, members: np.ndarray) -> np.ndarray:
-        """(n, n_tasks) calibrated uncertainty (1σ) from member predictions: the members' standard
-        deviation times each task's calibration scale; NaN for a single model."""
+    def spread(self, members: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
+        """(n, n_tasks) calibrated uncertainty (1σ) from member predictions ``(k, n, n_tasks)``
+        and the slabs' relative ``distance`` (:meth:`distance`; ``None``: spread only): the
+        members' standard deviation and the distance combined per task by :attr:`sigma_model`;
+        NaN for a single model."""
         if len(members) < 2:
             return np.full(members.shape[1:], np.nan)
-        scale = np.array([self.std_scale.get(t, 1.0) for t in self.checkpoint.tasks])
-        return members.std(axis=0, ddof=1) * scale
+        return self.sigma_model.sigma(self.checkpoint.tasks, members.std(axis=0, ddof=1), distance)
 
     def applicability(self, elements: Sequence[str]) -> tuple[str, bool, str]:
         """``(unseen_elements, out_of_domain, verdict)`` for a structure of these element symbols
@@ -133,13 +155,15 @@ class Predictor:
         members: np.ndarray,
         elements: Sequence[Sequence[str]],
         keep_members: bool = False,
+        distance: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """The prediction table (units in column names) for rows already predicted by the members
-        (``(k, n, n_tasks)``, or ``(n, n_tasks)`` for one model): the mean, and each task's
-        calibrated 1σ in ``*_std`` (NaN for a single model). ``keep_members``: also the members'
-        values per row (lists, for the Wulff stage's propagation; not a table column)."""
+        (``(k, n, n_tasks)``, or ``(n, n_tasks)`` for one model) at relative ``distance``
+        (:meth:`distance`): the centre, each task's calibrated 1σ in ``*_std`` (NaN for a single
+        model) and ``distance_to_training``. ``keep_members``: also the members' values per row
+        (lists, for the Wulff stage's propagation; not a table column)."""
         members = members[None] if members.ndim == 2 else members
-        values, std = self.central(members), self.spread(members)
+        values, std = self.central(members), self.spread(members, distance)
         tasks = list(self.checkpoint.tasks)
 
         def col(a: np.ndarray, task: str) -> np.ndarray:
@@ -155,6 +179,9 @@ class Predictor:
                 "work_function_eV": col(values, "work_function"),
                 "surface_energy_eV_per_A2_std": col(std, "surface_energy"),
                 "work_function_eV_std": col(std, "work_function"),
+                "distance_to_training": (
+                    np.asarray(distance, dtype=float) if distance is not None else np.full(len(ids), np.nan)
+                ),
                 "model_id": self.model_id,
                 "unseen_elements": [v.unseen_elements for v in verdicts],
                 "out_of_domain": [v.out_of_domain for v in verdicts],
@@ -185,7 +212,7 @@ class Predictor:
             list(structures), ids, self.graph_config, workers=workers, progress=progress
         )
         elements = [element_symbols(s) for s in structures]
-        return self.frame(ids, self.predict_members(graphs), elements, keep_members)
+        return self.frame(ids, self.predict_members(graphs), elements, keep_members, self.distance(graphs))
 
 
 def load_pretrained(path: str | Path | None = None, compile: bool = False) -> Predictor:
@@ -203,5 +230,7 @@ def load_pretrained(path: str | Path | None = None, compile: bool = False) -> Pr
             std_scale=ens.calibration,
             ensemble_id=ens.model_id,
             center=ens.center,
+            sigma_model=ens.sigma_model,
+            reference=ens.reference,
         )
     return Predictor(load_checkpoint(path), compile=compile)

@@ -64,8 +64,9 @@ def predict_files(
             ok_paths.append(str(f))
             graphs.append(graph)
             elements.append(els)
-    members = predictor.predict_members(GraphSet.from_graphs(ids, graphs, predictor.graph_config))
-    preds = predictor.frame(ids, members, elements)
+    graph_set = GraphSet.from_graphs(ids, graphs, predictor.graph_config)
+    members = predictor.predict_members(graph_set)
+    preds = predictor.frame(ids, members, elements, distance=predictor.distance(graph_set))
     preds.insert(1, "path", ok_paths)
     return preds, pd.DataFrame(errors, columns=["path", "structure_id", "reason"])
 

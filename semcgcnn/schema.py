@@ -31,6 +31,9 @@ _MILLER = [
 _DOMAIN = [("unseen_elements", pa.string()), ("out_of_domain", pa.bool_()), ("applicability", pa.string())]
 # an ensemble's calibrated 1σ uncertainty of a prediction (NaN from a single model)
 _STD = [("surface_energy_eV_per_A2_std", pa.float64()), ("work_function_eV_std", pa.float64())]
+# how far a slab lies from the model's training slabs in its own representation, relative to a
+# typical training slab's distance to the others (1: as near as training data; NaN without a reference)
+_DISTANCE = [("distance_to_training", pa.float64())]
 
 SCHEMAS: dict[str, pa.Schema] = {
     # one row per candidate bulk compound that entered the slab stage
@@ -89,6 +92,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("surface_energy_J_per_m2", pa.float64()),
             ("work_function_eV", pa.float64()),
             *_STD,
+            *_DISTANCE,
             ("model_id", pa.string()),
             *_DOMAIN,
             ("is_facet_minimum", pa.bool_()),
@@ -168,6 +172,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("surface_energy_J_per_m2", pa.float64()),
             ("work_function_eV", pa.float64()),
             *_STD,
+            *_DISTANCE,
             ("model_id", pa.string()),
             *_DOMAIN,
         ]

@@ -42,6 +42,7 @@ from semcgcnn.model.ensemble import calibration_scale, coverage
 from semcgcnn.model.inference import predict_members
 from semcgcnn.model.training.data import TASKS, load_slab_tensors
 from semcgcnn.model.training.recipes import RECIPES, split_rows
+from semcgcnn.model.uncertainty import fit_task_sigma
 from semcgcnn.units import UNITS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +56,7 @@ METHODS = {
     "quadrature": "s ⊕ d (σ² = a·s² + b·d²)",
     "linear": "s + d (σ = a·s + b·d)",
     "all": "s ⊕ d ⊕ e (σ² = a·s² + b·d² + c·e²)",
+    "combined": "shipped form: s ⊕ d, scale at 2σ (`semcgcnn.model.uncertainty`)",
 }
 METHOD_TERMS = {
     "spread": (("spread",), "single"),
@@ -63,9 +65,10 @@ METHOD_TERMS = {
     "quadrature": (("spread", "distance"), "quadrature"),
     "linear": (("spread", "distance"), "linear"),
     "all": (("spread", "distance", "local"), "quadrature"),
+    "combined": (("spread", "distance"), "combined"),
 }
 LOCAL_KS = (5, 10, 20, 50)
-PER_SYSTEM_METHODS = ("spread", "distance", "quadrature", "all")
+PER_SYSTEM_METHODS = ("spread", "distance", "quadrature", "combined")
 BUDGETS = (1, 2, 5, 10, 20)
 FEW_SEEDS = (0, 1, 2, 3, 4)
 
@@ -120,10 +123,16 @@ def evaluate_methods(
             if not set(names) <= set(tv):
                 continue
             w = None
-            if len(names) > 1:
-                w = fit_weights(ev, np.stack([tv[n] for n in names], axis=1), form == "quadrature")
-            raw_v, raw_t = sigma_of(method, tv, w), sigma_of(method, tt, w)
-            s = calibration_scale(yv, pred["va"][:, k], raw_v)
+            if form == "combined":  # what predict ships: the library's fit, its scale at 2σ
+                ts = fit_task_sigma(ev, tv["spread"], tv["distance"])
+                w = ts.scale**2 * np.array([ts.spread_weight, ts.distance_weight])
+                raw_v, raw_t = ts(tv["spread"], tv["distance"]), ts(tt["spread"], tt["distance"])
+                s = 1.0
+            else:
+                if len(names) > 1:
+                    w = fit_weights(ev, np.stack([tv[n] for n in names], axis=1), form == "quadrature")
+                raw_v, raw_t = sigma_of(method, tv, w), sigma_of(method, tt, w)
+                s = calibration_scale(yv, pred["va"][:, k], raw_v)
             sig_v, sig_t = s * raw_v, s * raw_t
             s95 = calibration_scale(yv, pred["va"][:, k], raw_v, target=0.9545) / 2  # 2σ at 95.45 % instead
             ok = np.isfinite(et)
@@ -202,10 +211,11 @@ def distance_terms(model, data, tr, va, te, y, pred_va) -> tuple[dict, dict, np.
     emb[idx] = slab_embeddings(model, data, idx)
     k, sweep = choose_k(emb, y, pred_va, tr, va)
     ref = KNNReference.fit(emb[tr], k)
-    d_train = ref.distances(emb[tr], exclude_self=True)
-    dist = {"va": ref.distances(emb[va]), "te": ref.distances(emb[te])}
+    d_train = ref.distances(emb[tr], exclude_self=True) / ref.scale
+    dist = {"va": ref.relative_distances(emb[va]), "te": ref.relative_distances(emb[te])}
     info = {
         "k": k,
+        "distance_scale": ref.scale,
         "k_sweep_val_spearman": sweep,
         "mean_distance": {
             "train_leave_one_out": float(d_train.mean()),
@@ -244,9 +254,28 @@ def evaluate_seed(parent: Path, members: Path | None, seed: int, data, frame) ->
         "test_systems": sorted(set(chem[te])),
         **info,
         "tasks": evaluate_methods(y, pred, terms, chem, va, te),
+        # validation errors and terms, for the σ fitted over every seed (not written to the json)
+        "_validation": {
+            task: (pred["va"][:, j] - y[va, j], terms[task].get("spread", {}).get("va"), dist["va"])
+            for j, task in enumerate(TASKS)
+        },
         "few_labels": few_labels(emb, ref, y, pred, chem, va, te),
     }
     return res
+
+
+def pooled_sigma(results: list[dict]) -> dict:
+    """The shipped form of σ (:func:`fit_task_sigma`) fitted on the validation systems of every
+    seed that has members, pooled; pops each result's validation arrays."""
+    vals = [r.pop("_validation") for r in results]
+    with_members = [v for v, r in zip(vals, results, strict=True) if len(r["members"]) > 1]
+    out = {"seeds": [r["seed"] for r in results if len(r["members"]) > 1], "tasks": {}}
+    for task in TASKS:
+        if not with_members:
+            break
+        err, spread, dist = (np.concatenate([v[task][i] for v in with_members]) for i in range(3))
+        out["tasks"][task] = fit_task_sigma(err, spread, dist).to_dict()
+    return out
 
 
 def few_labels(emb, ref: KNNReference, y, pred, chem, va, te) -> dict:
@@ -287,7 +316,7 @@ def _systems(chem: np.ndarray, r: np.ndarray) -> list[np.ndarray]:
     return [np.flatnonzero((chem == s) & np.isfinite(r)) for s in sorted(set(chem))]
 
 
-def report(results: list[dict], out: Path, wall: float) -> None:
+def report(results: list[dict], out: Path, wall: float, shipped: dict) -> None:
     lines = [
         "# Uncertainty: members' spread and distance to the training data",
         "",
@@ -299,6 +328,32 @@ def report(results: list[dict], out: Path, wall: float) -> None:
         "fitted per task on the validation systems only; every number below is on the test systems. "
         "Sections after the first: other models given with `--seed-model` (another split seed, or another "
         f"model of the same seed), each with its own members if it has any. Wall time {wall:.0f} s.",
+        "",
+        "## Summary over split seeds (test systems)",
+        "",
+        "| task | σ from | " + " | ".join(f"seed {r['seed']} Spearman / 1σ / 2σ" for r in results) + " |",
+        "|---|---|" + "---|" * len(results),
+    ]
+    for task in TASKS:
+        for method in ("spread", "distance", "combined"):
+            cells = []
+            for r in results:
+                m = r["tasks"][task]["methods"].get(method)
+                cells.append(
+                    "—"
+                    if m is None
+                    else f"{m['spearman']:.2f} / {m['coverage_1sigma']:.2f} / {m['coverage_2sigma']:.2f}"
+                )
+            lines.append(f"| {task} | {METHODS[method]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Targets on held-out systems: Spearman ≥ 0.5, 1σ coverage 0.6–0.8, 2σ ≥ 0.9. Shipped σ "
+        f"(validation systems of seeds {shipped['seeds']} pooled, `semcgcnn.model.uncertainty.fit_task_sigma`): "
+        + "; ".join(
+            f"{t}: σ = {v['scale']:.3g}·√(s² + {v['distance_weight']:.3g}·d²)"
+            for t, v in shipped["tasks"].items()
+        )
+        + ", s the members' std, d the relative distance.",
         "",
     ]
     for res in results:
@@ -398,9 +453,12 @@ def main(
     for spec in seed_model or []:
         path, seed, *folder = spec.split(":")
         results.append(evaluate_seed(Path(path), Path(folder[0]) if folder else None, int(seed), data, frame))
+    shipped = pooled_sigma(results)
     wall = time.perf_counter() - t0
-    out.with_suffix(".json").write_text(json.dumps({"results": results, "wall_s": wall}, indent=2) + "\n")
-    report(results, out, wall)
+    out.with_suffix(".json").write_text(
+        json.dumps({"results": results, "shipped_sigma": shipped, "wall_s": wall}, indent=2) + "\n"
+    )
+    report(results, out, wall, shipped)
     log.info("wrote %s", out)
 
 

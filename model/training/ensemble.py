@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from semcgcnn.model.checkpoint import Checkpoint, save_checkpoint
+from semcgcnn.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from semcgcnn.model.config import FinetuneConfig, TrainConfig
 from semcgcnn.model.data import GraphTensors
 from semcgcnn.model.ensemble import load_ensemble, save_ensemble
@@ -28,6 +28,7 @@ from .extra_labels import ExtraLabels, load_extra_labels
 from .finetune import ReplayPool, finetune
 from .gradnorm import TaskWeights
 from .loop import train_epoch
+from .reference import REFERENCE_FILE, distance_section, training_reference
 from .train import evaluate, val_score
 
 log = logging.getLogger(__name__)
@@ -189,9 +190,16 @@ def finetune_ensemble(
         )
         stems.append(Path(res.card_path).with_suffix(""))
     description = f"{ens.model_id} with every member fine-tuned on {len(labels)} new labels"
-    return save_ensemble(
-        out.with_suffix(".json"),
-        stems,
-        ens.calibration,
-        {"parent_model_id": ens.model_id, "center": ens.center, "description": description},
-    )
+    extra_card = {"parent_model_id": ens.model_id, "center": ens.center, "description": description}
+    if ens.reference is not None:  # the parent's σ weights; the reference re-embedded, new labels in it
+        first = load_checkpoint(stems[0])
+        ref = training_reference(first, ens.reference.k, base=ens.members[0], extra=labels.graphs)
+        extra_card["distance"] = distance_section(
+            ref,
+            folder / REFERENCE_FILE,
+            out.parent,
+            ens.card["distance"]["sigma"],
+            f"{ens.model_id}'s σ; reference: the fine-tuned first member's embeddings of the parent's "
+            f"training slabs and the {len(labels)} new labels",
+        )
+    return save_ensemble(out.with_suffix(".json"), stems, ens.calibration, extra_card)

@@ -63,8 +63,9 @@ def compound_tables(
         for r in pred_rows
         if "members_surface_energy_eV_per_A2" in r
     }
+    distances = {r["slab_id"]: r.get("distance_to_training", math.nan) for r in pred_rows}
     spread = (
-        weighted_spread(fractions, best, members, predictor.std_scale)
+        weighted_spread(fractions, best, members, predictor.sigma_model, distances)
         if shape is not None
         else (math.nan,) * 2
     )

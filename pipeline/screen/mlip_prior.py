@@ -148,6 +148,7 @@ class PriorPredictor:
         members = members[None] if members.ndim == 2 else members
         k = list(inner.checkpoint.tasks).index("surface_energy")
         members[..., k] = self.card.blend(members[..., k], np.array([gamma_mlip(s) for s in structures]))
-        df = inner.frame(ids, members, [element_symbols(s) for s in structures], keep_members)
+        elements = [element_symbols(s) for s in structures]
+        df = inner.frame(ids, members, elements, keep_members, inner.distance(graphs))
         df["model_id"] = self.model_id
         return df

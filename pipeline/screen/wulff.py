@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
     from pymatgen.core import Lattice
 
+    from semcgcnn.model.uncertainty import SigmaModel
+
 
 @dataclass(frozen=True)
 class Facet:
@@ -259,20 +261,29 @@ def compound_wulff(
 
 
 def weighted_spread(
-    fractions: Sequence[float], best: Sequence[Facet], members: dict[str, dict], scales: dict[str, float]
+    fractions: Sequence[float],
+    best: Sequence[Facet],
+    members: dict[str, dict],
+    sigma: SigmaModel,
+    distances: dict[str, float] | None = None,
 ) -> tuple[float, float]:
-    """1σ of the Wulff-weighted γ and Φ propagated through an ensemble's members: each member's
-    Σ fᵢ·γᵢ (and Σ fᵢ·Φᵢ) over the facets' slabs at the ensemble mean's area fractions fᵢ (the
-    shape held fixed: first order), their standard deviation times the task's calibration scale.
-    ``members``: per slab_id ``{"surface_energy": [k values], "work_function": [k values]}``; NaN
-    without members (a single model) or without a shape."""
+    """1σ of the Wulff-weighted γ and Φ: each member's Σ fᵢ·γᵢ (and Σ fᵢ·Φᵢ) over the facets'
+    slabs at the ensemble centre's area fractions fᵢ (the shape held fixed: first order) gives the
+    weighted spread; the distance term is Σ fᵢ·dᵢ (a new system's error is shared by its facets,
+    so the facets' distances add, not in quadrature); ``sigma`` combines them as it does per slab.
+    ``members``: per slab_id ``{"surface_energy": [k values], "work_function": [k values]}``;
+    ``distances``: per slab_id the relative distance (``None``: spread only). NaN without members
+    (a single model) or without a shape."""
     f = np.asarray(fractions, dtype=float)
     if not len(best) or f.sum() <= 0 or any(b.slab_id not in members for b in best):
         return math.nan, math.nan
+    d_w = None
+    if distances is not None and all(math.isfinite(distances.get(b.slab_id, math.nan)) for b in best):
+        d_w = np.array([f @ np.array([distances[b.slab_id] for b in best])])
     out = []
     for task in ("surface_energy", "work_function"):
         m = np.array([members[b.slab_id][task] for b in best], dtype=float)  # (facets, k)
-        if m.ndim != 2 or m.shape[1] < 2:
+        if m.ndim != 2 or m.shape[1] < 2 or task not in sigma.tasks:
             return math.nan, math.nan
-        out.append(float((f @ m).std(ddof=1) * scales.get(task, 1.0)))
+        out.append(float(sigma.tasks[task](np.array([(f @ m).std(ddof=1)]), d_w)[0]))
     return out[0], out[1]

@@ -19,7 +19,7 @@ from semcgcnn.model.checkpoint import SHIPPED_ENSEMBLE, SHIPPED_MODEL, Checkpoin
 from semcgcnn.model.predict import load_pretrained
 
 SHIPPED_ID = "semcgcnn-221a212114ed"
-SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-07fe75f95fdb"
+SHIPPED_ENSEMBLE_ID = "semcgcnn-ens-70f7fd1e097c"
 
 
 def _copy(folder: Path, stem: Path = SHIPPED_MODEL, name: str = "m") -> Path:
@@ -141,7 +141,8 @@ def test_an_ensemble_of_members_in_its_folder_loads_under_its_derived_id(tmp_pat
     assert [m.model_id for m in p.members] == ids and p.center == "first"
     shipped = json.loads(SHIPPED_ENSEMBLE.read_text())
     assert (
-        ensemble_id(shipped["member_ids"], shipped["calibration"], shipped["center"]) == SHIPPED_ENSEMBLE_ID
+        ensemble_id(shipped["member_ids"], shipped["calibration"], shipped["center"], shipped["distance"])
+        == SHIPPED_ENSEMBLE_ID
     )
 
 

@@ -65,7 +65,9 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
     assert single["model_id"].iloc[0] == load_checkpoint(SHIPPED_MODEL).model_id != p.model_id
 
 
-def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_records, tmp_path):
+def test_finetuning_an_ensemble_tunes_every_member_keeps_its_sigma_and_learns_where_labels_are(
+    mg_records, tmp_path
+):
     import pandas as pd
 
     from semcgcnn.datasets import labels
@@ -108,3 +110,9 @@ def test_finetuning_an_ensemble_tunes_every_member_and_keeps_its_calibration(mg_
         np.abs(after["surface_energy_eV_per_A2"] - y).mean()
         < np.abs(before["surface_energy_eV_per_A2"] - y).mean()
     )
+    # the σ weights carry over; the labelled slabs join the reference, so their distance term goes
+    # (validation rows: not in the shipped reference before) and their σ shrinks
+    assert new.card["distance"]["sigma"] == old.card["distance"]["sigma"]
+    assert len(new.reference.points) == len(old.reference.points) + 4
+    assert (before["distance_to_training"] > 0.05).all() and (after["distance_to_training"] < 1e-3).all()
+    assert (after["surface_energy_eV_per_A2_std"] < before["surface_energy_eV_per_A2_std"]).all()

@@ -331,7 +331,7 @@ def test_trust_flags_on_real_rows(screened):
     assert set(w["trust"]) >= {TRUSTED} and (w["trust"] == TRUSTED).sum() < len(w)
 
 
-def test_wulff_spread_is_the_members_weighted_sums_spread():
+def test_wulff_sigma_is_the_members_weighted_spread_with_the_weighted_distance():
     from semcgcnn.model.predict import load_pretrained
     from semcgcnn.pipeline.screen.batch import compound_tables
     from semcgcnn.pipeline.screen.candidates import screen_candidates
@@ -351,6 +351,9 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
     t = compound_tables(cand, res, structures, {r["slab_id"]: dict(r) for r in predicted}, p)
     facets, (wulff,) = pd.DataFrame(t["facets"]), t["wulff"]
     f = facets["area_fraction"].to_numpy()
+    dist = {r["slab_id"]: r["distance_to_training"] for r in predicted}
+    d_w = f @ np.array([dist[sid] for sid in facets["slab_id"]])  # the facets' distances add
+    assert p.sigma_model.uses_distance and np.isfinite(d_w) and d_w > 0
     for k, (col, task) in enumerate(
         (
             ("weighted_surface_energy_eV_per_A2_std", "surface_energy"),
@@ -358,7 +361,9 @@ def test_wulff_spread_is_the_members_weighted_sums_spread():
         )
     ):
         m = np.array([members[sid][k] for sid in facets["slab_id"]])  # facets × members
-        assert wulff[col] == pytest.approx((f @ m).std(ddof=1) * p.std_scale[task], rel=1e-9)
+        ts = p.sigma_model.tasks[task]
+        by_hand = ts.scale * np.sqrt((f @ m).std(ddof=1) ** 2 + ts.distance_weight * d_w**2)
+        assert wulff[col] == pytest.approx(by_hand, rel=1e-9)
         assert wulff[col] > 0
     # the predictions table keeps the per-slab spread, not the member lists
     assert "members_surface_energy_eV_per_A2" not in pd.DataFrame(t["predictions"]).columns
