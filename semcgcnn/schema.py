@@ -142,6 +142,11 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("weighted_surface_energy_in_label_range", pa.bool_()),
             ("weighted_work_function_in_label_range", pa.bool_()),
             ("trust", pa.string()),
+            # probability of being among the top 10 of each ranking of the trusted rows (NaN for the
+            # others, or without a 1σ): semcgcnn.pipeline.screen.ranking
+            ("p_top10_lowest_work_function", pa.float64()),
+            ("p_top10_highest_work_function", pa.float64()),
+            ("p_top10_lowest_surface_energy", pa.float64()),
         ]
     ),
     # `semcgcnn dissolution`: one row per screened compound, the equilibrium potential of its anodic

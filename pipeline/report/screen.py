@@ -79,6 +79,9 @@ def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
             "Φ_std_eV": df["weighted_work_function_eV_std"],
             "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
             "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * EV_PER_A2_TO_J_PER_M2,
+            # how settled the place is: the chance of the top 10 of its ranking (NaN for an older screen)
+            "P_top10_highest_Φ": df.get("p_top10_highest_work_function", pd.Series(np.nan, index=df.index)),
+            "P_top10_lowest_Φ": df.get("p_top10_lowest_work_function", pd.Series(np.nan, index=df.index)),
             "dominant_facet": df["dominant_facet"],
             "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
             "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),

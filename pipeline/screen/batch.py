@@ -20,6 +20,7 @@ from semcgcnn.schema import TABLES, empty_frame
 from . import rows
 from .candidates import Candidate
 from .predictions import predict_slabs
+from .ranking import unranked
 from .wulff import compound_wulff, lowest_per_facet, weighted_spread
 
 if TYPE_CHECKING:
@@ -113,4 +114,6 @@ def screen_batch(
     for cand, res in batch:
         for name, new in screen_compound(cand, res, predictor).items():
             tables[name].extend(new)
-    return {name: pd.DataFrame(r) if r else empty_frame(name) for name, r in tables.items()}
+    frames = {name: pd.DataFrame(r) if r else empty_frame(name) for name, r in tables.items()}
+    frames["wulff"] = unranked(frames["wulff"])
+    return frames

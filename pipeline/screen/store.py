@@ -28,6 +28,8 @@ from semcgcnn.errors import UserError
 from semcgcnn.paths import disk_full_error, is_disk_full
 from semcgcnn.schema import TABLES, empty_frame, fsync_file, to_table, write_parquets
 
+from .ranking import with_top_k
+
 PARTS = "parts"
 LOCK = ".lock"
 
@@ -162,6 +164,8 @@ class PartStore:
             frames = [f for f in frames if not f.empty]
             df = pd.concat(frames, ignore_index=True) if frames else empty_frame(name)
             df = _in_order(name, df, order).reset_index(drop=True)
+            if name == "wulff":  # ranks need every compound: known only once all parts are in
+                df = with_top_k(df)
             tables[self.out / f"{name}.parquet"] = to_table(name, df)
         write_parquets(tables, meta)
         return {path.stem: path for path in tables}

@@ -166,6 +166,7 @@ def _print_summary(summary: ScreenSummary) -> None:
 
     from semcgcnn.model.applicability import training_label_range
     from semcgcnn.pipeline.screen import results
+    from semcgcnn.pipeline.screen.ranking import RANKINGS, TOP_K
     from semcgcnn.pipeline.screen.rows import TRUSTED
     from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
@@ -186,45 +187,25 @@ def _print_summary(summary: ScreenSummary) -> None:
         f"({summary.n_slabs / max(summary.n_compounds, 1):.1f} per compound), "
         f"{summary.n_errors} error rows → {summary.out}"
     )
-    for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value"):
+    for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value", f"P(top {TOP_K})"):
         table.add_column(col)
-    picks = [  # (label, column, ascending, unit, its 1σ column and the factor to the column's unit)
-        (
-            "lowest Wulff work function",
-            "weighted_work_function_eV",
-            True,
-            "eV",
-            "weighted_work_function_eV_std",
-            1.0,
-        ),
-        (
-            "highest Wulff work function",
-            "weighted_work_function_eV",
-            False,
-            "eV",
-            "weighted_work_function_eV_std",
-            1.0,
-        ),
-        (
-            "lowest weighted surface energy",
-            "weighted_surface_energy_J_per_m2",
-            True,
-            "J/m²",
-            "weighted_surface_energy_eV_per_A2_std",
-            EV_PER_A2_TO_J_PER_M2,
-        ),
-    ]
-    for label, col, ascending, unit, std_col, factor in picks:
-        for i, row in enumerate(ranked.sort_values(col, ascending=ascending).head(3).itertuples()):
-            std = getattr(row, std_col) * factor
+    for r in RANKINGS:
+        for i, row in enumerate(ranked.sort_values(r.column, ascending=r.ascending).head(3).itertuples()):
+            std = getattr(row, r.std_column) * r.std_factor
             spread = f" ± {std:.3f}" if pd.notna(std) else ""  # a single model has no 1σ
+            p_top = getattr(row, r.probability_column)
             table.add_row(
-                label if i == 0 else "",
+                r.label if i == 0 else "",
                 row.compound_id,
                 row.formula,
-                f"{getattr(row, col):.3f}{spread} {unit}",
+                f"{getattr(row, r.column):.3f}{spread} {r.unit}",
+                f"{p_top:.2f}" if pd.notna(p_top) else "—",
             )
     console.print(table)
+    console.print(
+        f"P(top {TOP_K}): the chance, from each compound's value and calibrated 1σ, that it is among the "
+        f"{TOP_K} best trusted compounds of that ranking (wulff table, p_top{TOP_K}_* columns)."
+    )
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
     for line in trust_lines(wulff):
         console.print(line)
