@@ -114,18 +114,28 @@ class Predictor:
                     m.model.compile_inference(False)
                 return run()
 
+    def _raw_embeddings(self, graphs: GraphSet) -> np.ndarray:
+        import torch
+
+        data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
+        with torch.inference_mode():
+            return slab_embeddings(self.checkpoint.model, data, np.arange(len(data)))
+
     def distance(self, graphs: GraphSet) -> np.ndarray | None:
         """(n,) relative distance of each slab to the training slabs in the first member's own
         representation (:meth:`~semcgcnn.model.distance.KNNReference.relative_distances`), or
         ``None`` without a reference."""
         if self.reference is None:
             return None
-        import torch
+        return self.reference.relative_distances(self._raw_embeddings(graphs))
 
-        data = GraphTensors(graphs, descriptors=self.descriptors, shared_edges=True)
-        with torch.inference_mode():
-            emb = slab_embeddings(self.checkpoint.model, data, np.arange(len(data)))
-        return self.reference.relative_distances(emb)
+    def embeddings(self, graphs: GraphSet) -> np.ndarray | None:
+        """(n, D) the slabs' surface embeddings standardised as the reference is and divided by
+        its scale, so the Euclidean distance between two rows is in the units of :meth:`distance`;
+        ``None`` without a reference."""
+        if self.reference is None:
+            return None
+        return self.reference.standardise(self._raw_embeddings(graphs)).numpy() / self.reference.scale
 
     def predict_graphs(self, graphs: GraphSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
         """(n, n_tasks) predictions (an ensemble's centre, :meth:`central`) for already-built graphs."""

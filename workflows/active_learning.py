@@ -31,10 +31,9 @@ if TYPE_CHECKING:
 @job
 def select_job(screen: ScreenSummaryDoc, budget: int, out: str) -> dict:
     """``semcgcnn select`` on the finished screen: picks and their bulk files in ``out``."""
-    from semcgcnn.pipeline.analysis.selection import select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import select_from_screen, write_picks
 
-    preds, manifest = results.read_table(Path(screen.out_dir), "predictions")
-    picks = select_slabs(preds, budget)
+    picks, manifest = select_from_screen(Path(screen.out_dir), budget)
     write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), Path(out))
     return {
         "picks_dir": out,

@@ -1,27 +1,44 @@
-"""Which slabs to label next (``semcgcnn select``): the most uncertain predictions of a screen,
-spread over compounds and facets.
+"""Which slabs to label next (``semcgcnn select``): picks spread over compounds and facets, and
+inside a compound spread over what the model has not seen.
 
 The score of a slab is its calibrated 1σ on each task divided by that task's median 1σ over
 the screen, summed (each task counts the same whatever its unit). Picks go round by round: in
-each round every compound, in order of its best remaining score, gives at most one slab, the most
-uncertain of a Miller index not yet picked for it; rounds repeat until the budget is spent. So a
-budget of N labels N compounds before it labels a second facet of any of them.
+each round every compound, in order of its best remaining score, gives at most one slab of a
+Miller index not yet picked for it; rounds repeat until the budget is spent. So a budget of N
+labels N compounds before it labels a second facet of any of them.
+
+Which slab a compound gives (``strategy``):
+
+* ``kcenter`` (the default, :data:`SHIPPED_STRATEGY`): farthest-first in the model's own surface
+  embedding, the training slabs counting as already labelled: the slab farthest from the training
+  data and from the compound's slabs picked so far. Measured on the grouped split's held-out
+  systems with the residual correction (``studies/selection.py``, ``reports/active_learning.md``),
+  such diverse picks beat random and most-uncertain picks on average over budgets 1–20;
+* ``max_sigma``: the most uncertain slab (the score);
+* ``random``: a uniform draw (seeded).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from semcgcnn.errors import UserError
 
+if TYPE_CHECKING:
+    from semcgcnn.model.predict import Predictor
+
 SCORE_COLUMNS = ("surface_energy_eV_per_A2_std", "work_function_eV_std")
 BUDGET_RULE = "--budget must be ≥ 1"
+STRATEGIES = ("kcenter", "max_sigma", "random")
+SHIPPED_STRATEGY = "kcenter"
 
 
 class SelectionError(UserError):
@@ -54,36 +71,51 @@ def selectable(predictions: pd.DataFrame) -> pd.DataFrame:
     return predictions[ok].reset_index(drop=True)
 
 
-def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
+def select_slabs(
+    predictions: pd.DataFrame,
+    budget: int,
+    strategy: str = SHIPPED_STRATEGY,
+    embeddings: dict[str, np.ndarray] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The ``budget`` picks among the :func:`selectable` slabs of a screen's ``predictions`` table
     (their rows with ``score`` and ``round``), in pick order.
 
     Args:
         predictions: the ``predictions`` table of a finished screen.
         budget: how many slabs to pick (≥ 1).
+        strategy: one of :data:`STRATEGIES` (see the module's text).
+        embeddings: ``kcenter`` only: per slab_id its relative embedding
+            (:meth:`~semcgcnn.model.predict.Predictor.embeddings`, in the units of the table's
+            ``distance_to_training``).
+        seed: ``random`` only.
 
     Raises:
-        SelectionError: a budget below 1, or predictions without uncertainty (a single model).
+        SelectionError: a budget below 1, an unknown strategy, ``kcenter`` without embeddings or
+            distances, or predictions without uncertainty (a single model).
     """
     if budget < 1:
         raise SelectionError(BUDGET_RULE)
+    if strategy not in STRATEGIES:
+        raise SelectionError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     predictions = selectable(predictions)
     df = predictions.assign(score=uncertainty_score(predictions)).sort_values(
         ["score", "slab_id"], ascending=[False, True]
     )
+    chooser = _chooser(df, strategy, embeddings, seed)
     remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}
     taken_facets: dict[str, set[str]] = {cid: set() for cid in remaining}
     picks: list[tuple[int, pd.Series]] = []
     rnd = 0
     while len(picks) < budget and remaining:
         rnd += 1
-        order = sorted(remaining, key=lambda c: (-remaining[c]["score"].iloc[0], c))
+        order = sorted(remaining, key=lambda c: (-remaining[c]["score"].max(), c))
         for cid in order:
             g = remaining[cid]
             fresh = g[~g["miller_index"].isin(taken_facets[cid])]
             if fresh.empty:  # every facet of this compound picked once: any termination left
                 fresh = g
-            row = fresh.iloc[0]
+            row = chooser(cid, fresh)
             picks.append((rnd, row))
             taken_facets[cid].add(row["miller_index"])
             remaining[cid] = g[g["slab_id"] != row["slab_id"]]
@@ -95,6 +127,34 @@ def select_slabs(predictions: pd.DataFrame, budget: int) -> pd.DataFrame:
     out.insert(0, "pick", np.arange(1, len(out) + 1))
     out["round"] = [rnd for rnd, _ in picks]
     return out
+
+
+def _chooser(
+    df: pd.DataFrame, strategy: str, embeddings: dict[str, np.ndarray] | None, seed: int
+) -> Callable[[str, pd.DataFrame], pd.Series]:
+    """``choose(compound_id, candidates)``: the row ``strategy`` picks among a compound's candidates."""
+    if strategy == "max_sigma":
+        return lambda _cid, rows: rows.iloc[0]  # rows are sorted by score
+    if strategy == "random":
+        rng = np.random.default_rng(seed)
+        return lambda _cid, rows: rows.iloc[int(rng.integers(len(rows)))]
+    d0 = df.get("distance_to_training")
+    if embeddings is None or d0 is None or not np.isfinite(d0.to_numpy(float)).all():
+        raise SelectionError(
+            "kcenter picks need the slabs' distances to the training data: screen again with the "
+            "shipped ensemble (or one with a distance term), or use --strategy max_sigma"
+        )
+    near = dict(zip(df["slab_id"], d0.to_numpy(float), strict=True))  # distance to the labelled set
+
+    def choose(_cid: str, rows: pd.DataFrame) -> pd.Series:
+        ids = list(rows["slab_id"])
+        best = max(range(len(ids)), key=lambda i: (near[ids[i]], -i))
+        pick = ids[best]
+        for sid in df.loc[df["compound_id"] == _cid, "slab_id"]:  # the pick is labelled now
+            near[sid] = min(near[sid], float(np.linalg.norm(embeddings[sid] - embeddings[pick])))
+        return rows.iloc[best]
+
+    return choose
 
 
 def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dict[str, Path]:
@@ -137,3 +197,46 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
     ]
     picks[[c for c in keep if c in picks]].to_parquet(out / "picks.parquet", index=False)
     return {"picks": out / "picks.parquet", "label_script": out / "label.sh", "bulk": out / "bulk"}
+
+
+def slab_embeddings_of_screen(
+    run_dir: Path, predictor: Predictor, slab_ids: list[str]
+) -> dict[str, np.ndarray] | None:
+    """Per slab_id, the relative embedding (:meth:`~semcgcnn.model.predict.Predictor.embeddings`)
+    of the screen's slabs ``slab_ids`` (structures from its ``slabs`` table); ``None`` when the
+    model has no reference."""
+    from semcgcnn.io import structure_from_json
+    from semcgcnn.model.graphs import featurize_structures
+    from semcgcnn.pipeline.screen import results
+
+    if predictor.reference is None:
+        return None
+    slabs, _ = results.read_table(run_dir, "slabs", ["slab_id", "structure_json"])
+    slabs = slabs[slabs["slab_id"].isin(set(slab_ids))]
+    structures = [structure_from_json(t) for t in slabs["structure_json"]]
+    ids = list(slabs["slab_id"])
+    graphs = featurize_structures(structures, ids, predictor.graph_config, workers=1)
+    return dict(zip(ids, predictor.embeddings(graphs), strict=True))
+
+
+def select_from_screen(
+    run_dir: Path, budget: int, strategy: str = SHIPPED_STRATEGY, seed: int = 0
+) -> tuple[pd.DataFrame, dict]:
+    """``(picks, manifest)``: :func:`select_slabs` on the finished screen in ``run_dir``, with the
+    embeddings ``kcenter`` needs from the model that made the screen (refused if it is not the one
+    its manifest names)."""
+    from semcgcnn.pipeline.screen import results
+    from semcgcnn.pipeline.screen.run import load_predictor
+
+    preds, manifest = results.read_table(run_dir, "predictions")
+    embeddings = None
+    if strategy == "kcenter":
+        params = manifest.get("parameters", {})
+        predictor = load_predictor(params.get("model"), bool(params.get("mlip_prior")))
+        if predictor.model_id != manifest.get("model_id"):
+            raise SelectionError(
+                f"{run_dir} was screened by {manifest.get('model_id')}, which is not the model its "
+                f"manifest names now ({predictor.model_id}): use --strategy max_sigma or screen again"
+            )
+        embeddings = slab_embeddings_of_screen(run_dir, predictor, list(selectable(preds)["slab_id"]))
+    return select_slabs(preds, budget, strategy, embeddings, seed), manifest

@@ -18,17 +18,33 @@ def select(
     out: Annotated[
         Path, typer.Option(help="Folder: picks.parquet, bulk/ID.json, label.sh (runs semcgcnn label).")
     ] = Path("picks"),
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="kcenter (default: in each compound the slab farthest from the training data and "
+            "from its earlier picks), max_sigma (the most uncertain) or random."
+        ),
+    ] = "kcenter",
+    seed: Annotated[int, typer.Option(help="Seed of --strategy random.")] = 0,
 ) -> None:
-    """Pick the most uncertain slabs, one per compound per round, new facets first."""
+    """Pick slabs to label, one per compound per round (most uncertain compound first), new facets first."""
     from semcgcnn.paths import check_output_dir
-    from semcgcnn.pipeline.analysis.selection import BUDGET_RULE, SelectionError, select_slabs, write_picks
+    from semcgcnn.pipeline.analysis.selection import (
+        BUDGET_RULE,
+        STRATEGIES,
+        SelectionError,
+        select_from_screen,
+        write_picks,
+    )
     from semcgcnn.pipeline.screen import results
 
     if budget < 1:  # the arguments and the screen are checked before OUT is created
         raise SelectionError(BUDGET_RULE)
-    preds, manifest = results.read_table(screen_dir, "predictions")
+    if strategy not in STRATEGIES:
+        raise SelectionError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    results.read_table(screen_dir, "predictions", ["slab_id"])
     check_output_dir(out)
-    picks = select_slabs(preds, budget)
+    picks, manifest = select_from_screen(screen_dir, budget, strategy, seed)
     paths = write_picks(picks, results.bulk_structures(manifest, list(picks["compound_id"].unique())), out)
     for r in picks.itertuples():
         console.print(
