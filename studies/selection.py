@@ -268,8 +268,8 @@ def finetune_arm(st: dict, data, frame, seeds: list[int], budgets=(5, 10, 20)) -
             log.info("fine-tune arm b=%d seed %d done", b, seed)
     for key in ("finetune", "finetune_gp", "gp"):
         for j, t in enumerate(("se", "wf")):
-            out[f"mae_{t}_{key}"] = [
-                float(np.mean([r[key][j] for r in out["runs"] if r["budget_slabs"] == b])) for b in budgets
+            out[f"mae_{t}_{key}"] = [  # systems with no slab left at b (fewer than b + 1) do not count
+                float(np.nanmean([r[key][j] for r in out["runs"] if r["budget_slabs"] == b])) for b in budgets
             ]
     return out
 
