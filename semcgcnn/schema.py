@@ -168,11 +168,14 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     # anything that failed, with its stage and reason; the run still completes
     "errors": pa.schema([("stage", pa.string()), ("id", pa.string()), ("reason", pa.string())]),
-    # `semcgcnn predict` on user slab files: one row per file predicted, one per file refused
+    # `semcgcnn predict` on user slab files: one row per file predicted, one per file refused.
+    # symmetric_slab as in `predictions` (False: the two faces differ, the screen's test); verdict:
+    # "in domain", else the out-of-domain applicability and/or "asymmetric slab (...)", "; "-joined
     "file_predictions": pa.schema(
         [
             ("structure_id", pa.string()),
             ("path", pa.string()),
+            ("symmetric_slab", pa.bool_()),
             ("surface_energy_eV_per_A2", pa.float64()),
             ("surface_energy_J_per_m2", pa.float64()),
             ("work_function_eV", pa.float64()),
@@ -180,6 +183,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             *_DISTANCE,
             ("model_id", pa.string()),
             *_DOMAIN,
+            ("verdict", pa.string()),
         ]
     ),
     "file_errors": pa.schema([("path", pa.string()), ("structure_id", pa.string()), ("reason", pa.string())]),

@@ -268,6 +268,6 @@ def test_one_line_messages_stay_one_line_on_a_narrow_terminal(slab, tmp_path):
     assert len(skipped) == 1
     assert skipped[0].startswith(f"skipped {folder / 'nan_coord.json'}: non-finite coordinates")
     assert skipped[0].endswith(")") and len(skipped[0]) > 80
-    summary = "1 slabs predicted (0 outside the training domain) → "
+    summary = "1 slabs predicted (0 outside the training domain, 0 asymmetric) → "
     lines = run.stdout.splitlines()
     assert any(line.startswith(summary) and line.endswith("p.errors.parquet") for line in lines), run.stdout

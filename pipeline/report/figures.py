@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import math
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -48,17 +50,47 @@ def histograms(panels: Sequence[tuple[np.ndarray, str]], bins: int = 30) -> byte
     return png(fig)
 
 
+class WulffNotDrawn(ValueError):
+    """Why a compound's Wulff shape has no panel, in one line."""
+
+
 def wulff_shape(
     lattice: Lattice, millers: Sequence[tuple[int, int, int]], energies: Sequence[float], title: str
 ) -> bytes:
     """pymatgen's ``WulffShape`` of the facets, drawn by its own matplotlib plot (``lattice``: the
     conventional cell's; ``millers``: the facets; ``energies``: their surface energies, in the
-    order of ``millers``; ``title``: the panel's title)."""
+    order of ``millers``; ``title``: the panel's title).
+
+    pymatgen's plot looks along the largest facet's normal, and for a normal perpendicular to a and
+    b (the (0 0 1) of MgAl, MgZn, LiMg2 on the shipped binaries) it divides by a zero in-plane
+    length: a RuntimeWarning, NaN view angles and a blank panel. That view is set to pymatgen's own
+    for (0 0 1) (from above, ``elev`` 90°) and its RuntimeWarnings kept off the console.
+
+    Raises:
+        WulffNotDrawn: pymatgen cannot build the shape (facets that do not enclose a crystal), or
+            the shape has no finite surface: no panel to show.
+    """
     plt = _pyplot()
     from pymatgen.analysis.wulff import WulffShape
 
-    shape = WulffShape(lattice, [tuple(int(x) for x in m) for m in millers], [float(e) for e in energies])
-    ax = shape.get_plot(bar_on=False, legend_on=True, aspect_ratio=(4, 4), units_in_JPERM2=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="pymatgen")
+        try:
+            shape = WulffShape(
+                lattice, [tuple(int(x) for x in m) for m in millers], [float(e) for e in energies]
+            )
+            area = float(shape.surface_area)
+            if not (math.isfinite(area) and area > 0):
+                raise WulffNotDrawn(f"the shape has no finite surface (area {area:.3g})")
+            ax = shape.get_plot(bar_on=False, legend_on=True, aspect_ratio=(4, 4), units_in_JPERM2=False)
+        except WulffNotDrawn:
+            raise
+        except Exception as exc:  # noqa: BLE001 - qhull and geometry errors of pymatgen
+            plt.close("all")
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise WulffNotDrawn(f"pymatgen WulffShape failed: {reason[:160]}") from None
+    if not (math.isfinite(ax.azim) and math.isfinite(ax.elev)):
+        ax.view_init(azim=0, elev=90)
     fig = ax.get_figure()
     fig.set_size_inches(4, 4)
     ax.set_title(title, fontsize=10)

@@ -4,8 +4,10 @@ trust flags, distributions of the Wulff-weighted γ and Φ, Wulff shapes of the 
 
 from __future__ import annotations
 
+import html
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pandas as pd
 
 from semcgcnn.errors import UserError
 from semcgcnn.pipeline.screen import results
+from semcgcnn.progress import QUIET, Bars
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from . import figures
@@ -31,18 +34,15 @@ class ReportConfig:
     dissolution_source: str = "mlip"  # when RUN_DIR has no dissolution.parquet: the offline default
 
 
-def dissolution_for(
-    run_dir: Path, tables: dict[str, pd.DataFrame], cfg: ReportConfig
-) -> tuple[pd.DataFrame, str]:
-    """The run's dissolution table, computed with the offline default source when absent."""
-    if results.DISSOLUTION in tables:
-        return tables[results.DISSOLUTION], "read from dissolution.parquet"
-    from semcgcnn.pipeline.analysis.dissolution_table import dissolution_frame
+def dissolution_for(run_dir: Path, cfg: ReportConfig, progress: Bars = QUIET) -> tuple[pd.DataFrame, str]:
+    """The run's dissolution table and how it was had, in words: ``dissolution.parquet`` when it was
+    computed for this screen, else computed now with the offline default source (a ``progress`` bar
+    over the compounds) and kept there for the next report
+    (:func:`~semcgcnn.pipeline.analysis.dissolution_table.dissolution_table`)."""
+    from semcgcnn.pipeline.analysis.dissolution_table import dissolution_table
 
     try:
-        return dissolution_frame(
-            run_dir, cfg.dissolution_source
-        ), f"computed now (source {cfg.dissolution_source})"
+        return dissolution_table(run_dir, cfg.dissolution_source, progress=progress)
     except UserError as exc:
         log.warning("no dissolution potentials: %s", exc)
         return pd.DataFrame(
@@ -105,22 +105,38 @@ def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.Data
     except (UserError, OSError, KeyError) as exc:
         return sec.text(f"Bulk structures not available, no shapes drawn: {exc}", "flag")
     facets = tables["facets"]
-    grid = []
+    panels = []
     for r in top.itertuples():
         f = facets[(facets["compound_id"] == r.compound_id) & np.isfinite(facets["surface_energy_eV_per_A2"])]
-        conv = conventional_cell(bulks[r.compound_id])[0]
-        millers = list(zip(f["miller_h"], f["miller_k"], f["miller_l"], strict=True))
-        title = f"#{r.rank} {r.formula} ({r.compound_id})\nΦ = {r.weighted_work_function_eV:.2f} eV"
-        try:
-            grid.append(figures.wulff_shape(conv.lattice, millers, f["surface_energy_eV_per_A2"], title))
-        except Exception as exc:  # noqa: BLE001 - pymatgen's hull can fail on a degenerate shape
-            sec.text(f"{r.formula}: no Wulff shape drawn ({type(exc).__name__}: {exc})", "flag")
-
-    sec.raw('<div class="grid">' + "".join(image(g, "Wulff shape") for g in grid) + "</div>")
+        panels.append(
+            (
+                f"#{r.rank} {r.formula} ({r.compound_id})",
+                conventional_cell(bulks[r.compound_id])[0].lattice,
+                list(zip(f["miller_h"], f["miller_k"], f["miller_l"], strict=True)),
+                f["surface_energy_eV_per_A2"],
+                f"Φ = {r.weighted_work_function_eV:.2f} eV",
+            )
+        )
+    sec.raw(wulff_grid(panels))
     return sec.text(
         "pymatgen WulffShape of each facet's lowest predicted γ (eV/Å², colour scale), "
         "conventional standard cell."
     )
+
+
+def wulff_grid(panels: Sequence[tuple]) -> str:
+    """The HTML grid of Wulff panels, in order: each ``(label, lattice, millers, γ, subtitle)`` drawn
+    (:func:`.figures.wulff_shape`), or, where its shape cannot be drawn, a line in its place saying
+    why (never an empty panel)."""
+    cells = []
+    for label, lattice, millers, energies, subtitle in panels:
+        try:
+            cells.append(
+                image(figures.wulff_shape(lattice, millers, energies, f"{label}\n{subtitle}"), label)
+            )
+        except figures.WulffNotDrawn as exc:
+            cells.append(f'<p class="flag">{html.escape(f"{label}: no Wulff shape drawn ({exc})")}</p>')
+    return '<div class="grid">' + "".join(cells) + "</div>"
 
 
 def _dissolution_section(rank: pd.DataFrame, diss: pd.DataFrame, how: str) -> Section:
@@ -169,12 +185,13 @@ def _errors_section(errors: pd.DataFrame) -> Section:
     return sec.table(counts, left=["stage", "reason"])
 
 
-def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig()) -> str:
-    """The whole HTML document of the screen in ``run_dir``."""
+def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig(), progress: Bars = QUIET) -> str:
+    """The whole HTML document of the screen in ``run_dir``; ``progress``: the bars of the work it
+    does (the dissolution potentials, when the run folder does not hold them yet)."""
     run_dir = Path(run_dir)
     tables = results.read_tables(run_dir)
     meta = results.table_metadata(run_dir, "wulff")
-    diss, how = dissolution_for(run_dir, tables, cfg)
+    diss, how = dissolution_for(run_dir, cfg, progress)
     rank = ranked(tables, diss)
     comp, w = tables["compounds"], tables["wulff"]
     n_trusted = int((w["trust"] == "trusted").sum())

@@ -39,6 +39,7 @@ def report(
     import time
 
     from semcgcnn.pipeline.report import build_screen_report, build_training_report, is_training_target
+    from semcgcnn.progress import Bars
 
     if not target.exists():
         raise fail(f"{target} not found")
@@ -48,7 +49,8 @@ def report(
     if training or is_training_target(target):
         doc = build_training_report(target, runs)
     else:
-        doc = build_screen_report(target)
+        with Bars() as bars:  # the dissolution potentials, when the run folder does not hold them yet
+            doc = build_screen_report(target, progress=bars)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(doc, encoding="utf-8")
     console.print(f"report → {out} ({len(doc) / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s)")

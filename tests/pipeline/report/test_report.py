@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backends_required import skip_unless
+from backends_required import requires_mlip, skip_unless
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,15 +25,19 @@ HIST_BLUE = np.array([0x3B, 0x75, 0xAF])  # the histograms' bar colour (pipeline
 
 
 @pytest.fixture(scope="module")
-def report_html(cli, small_screen, tmp_path_factory) -> Path:
-    """The report of a copy of the small screen, with no dissolution.parquet: the report computes
-    the potentials itself (offline source)."""
+def first_report(cli, small_screen, tmp_path_factory) -> tuple[Path, Path, str]:
+    """``(run folder, report, stderr)``: the report of a copy of the small screen, with no
+    dissolution.parquet: the report computes the potentials itself (offline source)."""
     tmp = tmp_path_factory.mktemp("report")
     run = Path(shutil.copytree(small_screen, tmp / "screen"))
     res = cli("report", str(run), "--out", str(tmp / "report.html"))
     assert res.returncode == 0, res.stderr
-    assert not (run / "dissolution.parquet").exists()  # a report only reads the run folder
-    return tmp / "report.html"
+    return run, tmp / "report.html", res.stderr
+
+
+@pytest.fixture(scope="module")
+def report_html(first_report) -> Path:
+    return first_report[1]
 
 
 def _images(text: str) -> list[str]:
@@ -127,3 +131,131 @@ def test_training_report_parity_matches_the_card(cli, tmp_path):
 def test_report_user_mistakes_are_one_line(cli, tmp_path):
     res = cli("report", str(tmp_path), "--out", str(tmp_path / "r.html"))
     assert res.returncode != 0 and "not a finished screen" in res.stderr and "Traceback" not in res.stderr
+
+
+def _section(text: str, sid: str) -> str:
+    return text[text.index(f'<section id="{sid}">') :].split("</section>", 1)[0]
+
+
+@requires_mlip
+def test_the_potentials_are_kept_in_the_run_folder_and_read_by_the_next_report(cli, first_report, tmp_path):
+    """The first report computes the potentials (a bar over the 4 compounds) and keeps them in
+    dissolution.parquet, keyed by the screen; the second reads them: the file is not rewritten
+    (same bytes, same mtime), no potential runs (no bar), and the report shows the same values."""
+    import pandas as pd
+
+    from semcgcnn.pipeline.analysis.dissolution import equilibrium_potential
+    from semcgcnn.pipeline.analysis.dissolution_table import potential_name
+    from semcgcnn.schema import read_metadata
+
+    run, first, stderr = first_report
+    cache = run / "dissolution.parquet"
+    assert cache.is_file() and "formation energies" in stderr and "4/4" in stderr
+    df = pd.read_parquet(cache)
+    assert list(df["compound_id"]) == list(pd.read_parquet(run / "compounds.parquet")["compound_id"])
+    key = read_metadata(cache)["parameters"]
+    assert key["compound_ids"] == list(df["compound_id"]) and key["source"] == "mlip"
+    assert key["potential"] == potential_name() and potential_name().startswith("SevenNet 7net-0")
+    ok = df[df["equilibrium_potential_V_SHE"].notna()]
+    assert len(ok) == 2  # the two Mg–Ag compounds (Ac has no aqueous species in the table)
+    for r in ok.itertuples():
+        e = equilibrium_potential(r.formula, r.formation_energy_eV_per_atom).equilibrium_potential_V_SHE
+        assert r.equilibrium_potential_V_SHE == pytest.approx(e) and -2.6 < e < 0.8
+    before, mtime = cache.read_bytes(), cache.stat().st_mtime_ns
+    text1 = first.read_text(encoding="utf-8")
+    assert "computed now (source mlip), kept in dissolution.parquet" in text1
+
+    res = cli("report", str(run), "--out", str(tmp_path / "again.html"))
+
+    assert res.returncode == 0, res.stderr
+    assert cache.stat().st_mtime_ns == mtime and cache.read_bytes() == before
+    assert "formation energies" not in res.stderr  # no potential ran
+    text2 = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert "read from dissolution.parquet" in text2
+    assert _section(text2, "ranked") == _section(text1, "ranked")  # E_diss of every compound
+    for r in ok.itertuples():
+        assert f"<td>{r.equilibrium_potential_V_SHE:.4g}</td>" in _section(text2, "ranked")
+
+
+@pytest.fixture(scope="module")
+def mgal_screen(cli, tmp_path_factory) -> Path:
+    """A real screen of one shipped compound, hexagonal MgAl (mp-1039019), whose Wulff shape's
+    largest facet is (0 0 1)."""
+    from semcgcnn.datasets import load
+
+    tmp = tmp_path_factory.mktemp("mgal")
+    (tmp / "in").mkdir()
+    (bulk,) = [r.structure for r in load("mg_binary_bulk") if r.structure_id == "mp-1039019"]
+    (tmp / "in" / "mp-1039019.json").write_text(bulk.to_json())
+    res = cli("screen", "--structures", str(tmp / "in"), "--workers", "1", "--out", str(tmp / "screen"))
+    assert res.returncode == 0, res.stderr
+    return tmp / "screen"
+
+
+@requires_mlip
+def test_a_cache_of_another_screen_or_potential_is_not_read(first_report, mgal_screen, tmp_path):
+    """The small screen's dissolution.parquet is not the MgAl screen's (other compounds); with its
+    potential's name changed it is not its own screen's either; as written, it is."""
+    import pyarrow.parquet as pq
+
+    from semcgcnn.pipeline.analysis.dissolution_table import read_cached
+    from semcgcnn.schema import read_metadata, write_parquet
+
+    run, _, _ = first_report
+    other = Path(shutil.copytree(mgal_screen, tmp_path / "mgal"))
+    shutil.copy(run / "dissolution.parquet", other / "dissolution.parquet")
+    assert read_cached(other) is None
+    mine = Path(shutil.copytree(run, tmp_path / "small"))
+    assert (
+        list(read_cached(mine)["compound_id"])
+        == read_metadata(mine / "dissolution.parquet")["parameters"]["compound_ids"]
+    )
+    meta = read_metadata(mine / "dissolution.parquet")
+    meta["parameters"]["potential"] = "CHGNet 0.3.0 (MPtrj, PBE(+U))"
+    write_parquet(mine / "dissolution.parquet", pq.read_table(mine / "dissolution.parquet"), meta)
+    assert read_cached(mine) is None
+
+
+def _ink_below_legend(png: bytes) -> int:
+    """Non-white pixels of a Wulff panel below its title and legend (the top 40 %): the shape's."""
+    import io
+
+    from PIL import Image
+
+    a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((a[int(0.4 * len(a)) :].min(axis=2) < 250).sum())
+
+
+def test_a_shape_whose_largest_facet_is_001_is_drawn_and_one_that_cannot_be_is_named(mgal_screen):
+    """pymatgen's plot of a shape whose largest facet is (0 0 1) divides by zero (a RuntimeWarning,
+    NaN view angles, a blank panel); the report draws it seen from above, with no warning. Facets
+    that enclose no crystal (MgAl's (1 0 0) and (1 1 0) prism alone) get a line saying why, not a panel."""
+    import warnings
+
+    import pandas as pd
+
+    from semcgcnn.pipeline.report import figures
+    from semcgcnn.pipeline.report.screen import wulff_grid
+    from semcgcnn.pipeline.screen import results
+    from semcgcnn.pipeline.slabs import conventional_cell
+
+    (bulk,) = results.bulk_structures(results.read_manifest(mgal_screen), ["mp-1039019"]).values()
+    lattice = conventional_cell(bulk)[0].lattice
+    f = pd.read_parquet(mgal_screen / "facets.parquet")
+    assert pd.read_parquet(mgal_screen / "wulff.parquet")["dominant_facet"].tolist() == ["(0 0 1)"]
+    millers = list(zip(f["miller_h"], f["miller_k"], f["miller_l"], strict=True))
+    gamma = dict(zip(millers, f["surface_energy_eV_per_A2"], strict=True))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = figures.wulff_shape(lattice, millers, list(f["surface_energy_eV_per_A2"]), "MgAl")
+        grid = wulff_grid(
+            [
+                ("#1 MgAl", lattice, millers, list(gamma.values()), "all facets"),
+                ("#2 MgAl prism", lattice, [(1, 0, 0), (1, 1, 0)], [gamma[1, 0, 0], gamma[1, 1, 0]], "prism"),
+            ]
+        )
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert _ink_below_legend(png) > 5000  # the hexagonal prism seen from above, not a blank panel
+    assert len(_images(grid)) == 1
+    assert '<p class="flag">#2 MgAl prism: no Wulff shape drawn (pymatgen WulffShape failed: ' in grid
+    assert "Initial simplex is flat" in grid
