@@ -25,7 +25,7 @@ from maggma.stores import JSONStore
 from semcgcnn.parallel import n_workers
 from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.screen.config import BATCH_SIZE, ScreenConfig
-from semcgcnn.pipeline.screen.run import ScreenError, ScreenSummary, StageClock
+from semcgcnn.pipeline.screen.run import ScreenSummary, StageClock
 from semcgcnn.pipeline.screen.store import RunLock
 
 from .schemas import ScreenSummaryDoc
@@ -47,13 +47,9 @@ binaries, 2 workers: 4 gave 1.36x the plain screen's wall time (27 jobs), 24 gav
 
 
 def file_job_store(folder: Path) -> JobStore:
-    """A jobflow JobStore in two JSON files under ``folder`` (docs, and the ``data`` store)."""
+    """A jobflow JobStore in a JSON file under ``folder`` (``docs.json``)."""
     folder.mkdir(parents=True, exist_ok=True)
-
-    def json_store(name: str) -> JSONStore:
-        return JSONStore(str(folder / f"{name}.json"), read_only=False)
-
-    return JobStore(json_store("docs"), additional_stores={"data": json_store("data")})
+    return JobStore(JSONStore(str(folder / "docs.json"), read_only=False))
 
 
 def configured_job_store(settings: JobflowSettings | None = None) -> JobStore | None:
@@ -69,9 +65,9 @@ def configured_job_store(settings: JobflowSettings | None = None) -> JobStore | 
 
 
 def screen_job_store(folder: Path) -> JobStore:
-    """The job store of ``--engine jobflow``: :func:`configured_job_store` where there is one, else
-    :func:`file_job_store` in ``folder``. A configured store without the ``data`` additional store
-    (where the candidates' structures go) raises ``ScreenError``.
+    """The job store of ``--engine jobflow``: :func:`configured_job_store` where there is one (its
+    docs store is all the screen needs: no job stores the candidates, which travel as files in
+    the screen folder), else :func:`file_job_store` in ``folder``.
 
     Args:
         folder: where the file-backed store goes when none is configured.
@@ -79,11 +75,6 @@ def screen_job_store(folder: Path) -> JobStore:
     store = configured_job_store()
     if store is None:
         return file_job_store(folder)
-    if "data" not in store.additional_stores:
-        raise ScreenError(
-            f"jobflow's JOB_STORE ({jobflow.SETTINGS.CONFIG_FILE}) has no 'data' additional "
-            "store; add one (additional_stores: data): the candidates' structures go there"
-        )
     log.info("job documents go to jobflow's configured JOB_STORE (%s)", type(store.docs_store).__name__)
     return store
 

@@ -1,55 +1,29 @@
 """Output documents of the screening jobs (pydantic, atomate2/emmet style; units in field names).
 
 Each job of :class:`~semcgcnn.workflows.screen.maker.ScreeningMaker` returns one of these; jobflow
-stores them in the job store (the candidates' structures go to the ``data`` additional store, at
-most :data:`CANDIDATES_PER_BLOB` to a document).
+stores them in the job store. No document holds the candidates themselves: they travel as files
+in the screen folder (:mod:`semcgcnn.workflows.screen.handoff`), so every document stays the same
+size whatever the number of candidates.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from semcgcnn.pipeline.screen.candidates import Candidate
-
-CANDIDATES_PER_BLOB = 8
-"""Candidates per document of the job store's ``data`` store (the ``candidates`` of one
-:class:`CandidateChunk`): the largest such document holds this many structures, whatever the
-size of the screen (a MongoDB document holds at most 16 MiB)."""
-
-
-class CandidateChunk(BaseModel):
-    """Consecutive candidates still to screen; each chunk's ``candidates`` is one ``data`` document."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    candidates: list[Candidate] = Field(description="At most CANDIDATES_PER_BLOB candidates, in order.")
-
-
-def chunked(candidates: list[Candidate], size: int = CANDIDATES_PER_BLOB) -> list[CandidateChunk]:
-    """``candidates`` in consecutive chunks of at most ``size``.
-
-    Args:
-        candidates: the candidates, in candidate order.
-        size: candidates per chunk (≥ 1).
-    """
-    return [CandidateChunk(candidates=candidates[i : i + size]) for i in range(0, len(candidates), size)]
+from pydantic import BaseModel, Field
 
 
 class CandidatesDoc(BaseModel):
-    """The candidates of a screen, found once; the fan-out job cuts them into batches."""
+    """The candidates of a screen, found once and written to the screen folder's to-do files."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    out_dir: str = Field(description="Screen folder: parts, final tables, manifest.")
+    out_dir: str = Field(description="Screen folder: parts, to-do files, final tables, manifest.")
     source: str = Field(description="Candidate source label, as in the tables' metadata.")
     model_id: str = Field(description="Id of the model that predicts.")
     parameters: dict = Field(description="ScreenConfig.parameters(): everything that decides the results.")
-    compound_ids: list[str] = Field(description="Every candidate, in candidate order (the tables' order).")
-    candidate_errors: list[dict] = Field(default_factory=list, description="Error rows of refused inputs.")
+    n_candidates: int = Field(description="Every candidate (order and ids: the to-do index file).")
+    n_candidate_errors: int = Field(0, description="Refused inputs (their rows: the to-do index file).")
     n_already_done: int = Field(
         0, description="Compounds committed by an earlier run of this screen (--resume)."
     )
-    todo: list[CandidateChunk] = Field(default_factory=list, description="Candidates to screen, in chunks.")
+    n_todo: int = Field(0, description="Candidates to screen (the to-do files, in candidate order).")
 
 
 class CompoundBatchDoc(BaseModel):

@@ -1,22 +1,20 @@
 """jobflow's conventions under ``--engine jobflow``: the user's configured ``JOB_STORE`` (here a
 MongoStore on the test server, ``mongo_server``) instead of the file store in ``OUT/jobflow``, and
-job documents whose size does not grow with the screen: the candidates' structures go to the
-``data`` store, at most ``CANDIDATES_PER_BLOB`` to a document.
+job documents whose size does not grow with the screen: the candidates travel as files in the
+screen folder (``workflows/screen/handoff.py``), never in a document, and the fan-out is a tree of
+bounded width.
 
 The document sizes are measured on a representative screen, the 2-atom cells of the shipped set
 (8 and 24 candidates, ≈ 15 s each here), not on the default 210 compounds (≈ 1.5 min)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from jobflow.utils.find import find_key
 from mongo_server import largest_documents
 from same_tables import assert_same_tables
 from screen_reference import AL_SCREEN, N_AL, SCREEN_TABLES, committed_once, semcgcnn
-
-from semcgcnn.workflows.schemas import CANDIDATES_PER_BLOB
 
 SMALL_CELLS = ("--max-atoms", "2", "--workers", "1")
 
@@ -60,28 +58,31 @@ def test_engine_jobflow_writes_its_documents_to_the_configured_store(
         "screen in batches",
         "store_inputs",
     ]
-    (blob,) = db.outputs_data.find({})  # the 4 candidates: one chunk
-    assert [c["compound_id"] for c in blob["data"]] == db.outputs.find_one({"name": "find candidates"})[
-        "output"
-    ]["compound_ids"]
+    assert db.outputs_data.count_documents({}) == 0  # the candidates are files in the screen folder
+    from semcgcnn.workflows.screen.handoff import read_index
+
+    found = db.outputs.find_one({"name": "find candidates"})["output"]
+    assert found["n_candidates"] == found["n_todo"] == N_AL == len(read_index(out)["compound_ids"])
     summary = db.outputs.find_one({"name": "assemble tables"})["output"]
     assert summary["n_compounds"] == N_AL and summary["table_rows"]["slabs"] == summary["n_slabs"] > 20
 
 
-def test_a_configured_store_without_a_data_store_is_a_one_line_error(mongo_server, mongo_db, tmp_path):
+def test_a_configured_store_with_only_a_docs_store_is_enough(
+    plain_al_screen, mongo_server, mongo_db, tmp_path
+):
+    """No job writes to an additional store, so a JOB_STORE of a docs store alone screens."""
     config = tmp_path / "jobflow.yaml"
     config.write_text(f"JOB_STORE:\n  docs_store: {mongo_server.mongo_store(mongo_db, 'outputs')}\n")
     res = _engine_jobflow(tmp_path / "screen", config, *AL_SCREEN)
-    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    last = res.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: jobflow's JOB_STORE") and "no 'data' additional store" in last
+    assert res.returncode == 0, res.stderr
+    assert_same_tables(tmp_path / "screen", plain_al_screen, SCREEN_TABLES)
 
 
 def test_no_job_document_grows_with_the_number_of_candidates(mongo_server, mongo_db, tmp_path):
-    """8 and 24 candidates: the largest ``data`` document stays one chunk of CANDIDATES_PER_BLOB
-    structures, and the largest job document grows by a compound id (and a share of a part's
-    path) per candidate; the candidates' structures are in no job document."""
-    largest, n_blobs = {}, {}
+    """8 and 24 candidates: no ``data`` document, no candidate structure in any job document, and
+    the largest job document grows by less than 16 B per candidate (a reference per batch job in
+    the fan-out's output, at most FAN_OUT_WIDTH of them)."""
+    largest = {}
     client = mongo_server.client()
     for n in (8, 24):
         db = f"{mongo_db}_{n}"
@@ -89,20 +90,36 @@ def test_no_job_document_grows_with_the_number_of_candidates(mongo_server, mongo
         res = _engine_jobflow(tmp_path / f"screen{n}", config, *SMALL_CELLS, "--limit", str(n))
         assert res.returncode == 0, res.stderr
         largest[n] = largest_documents(client, db)
-        n_blobs[n] = client[db].outputs_data.count_documents({})
-        for blob in client[db].outputs_data.find({}):
-            assert len(blob["data"]) <= CANDIDATES_PER_BLOB
+        assert client[db].outputs_data.count_documents({}) == 0
         for doc in client[db].outputs.find({}):
             assert find_key(doc, "structure") == [], doc["name"]  # no candidate's structure in a job document
         client.drop_database(db)
-    assert n_blobs == {n: math.ceil(n / CANDIDATES_PER_BLOB) for n in (8, 24)}
-    docs_growth = (largest[24]["outputs"] - largest[8]["outputs"]) / 16
-    data_growth = (largest[24]["outputs_data"] - largest[8]["outputs_data"]) / 16
+    growth = (largest[24]["outputs"] - largest[8]["outputs"]) / 16
     print(
         f"largest job document {largest[8]['outputs']} → {largest[24]['outputs']} B "
-        f"({docs_growth:.0f} B per candidate); largest data document {largest[8]['outputs_data']} → "
-        f"{largest[24]['outputs_data']} B ({data_growth:.0f} B per candidate)"
+        f"({growth:.0f} B per candidate)"
     )
-    assert docs_growth < 64
-    assert abs(data_growth) < 64  # one chunk of 8 two-atom cells either way
-    assert largest[24]["outputs_data"] < 64 * 1024
+    assert growth < 16
+
+
+def test_the_fan_out_is_a_tree_of_bounded_width():
+    """100,000 candidates in batch jobs of 8: every fan-out job replaces itself with at most
+    FAN_OUT_WIDTH jobs, and the leaves cover every position once, in order."""
+    from semcgcnn.workflows.screen.jobs import FAN_OUT_WIDTH, screen_batches_job
+
+    n, leaves, widths, depth = 100_000, [], [], 0
+    frontier = [screen_batches_job.original("/tmp/nowhere", n, {}, 8, 8)]
+    while frontier:
+        depth += 1
+        nxt = []
+        for resp in frontier:
+            jobs = resp.replace.jobs
+            widths.append(len(jobs))
+            for j in jobs:
+                if j.function.__name__ == "screen_batches_job":
+                    nxt.append(screen_batches_job.original(*j.function_args, **j.function_kwargs))
+                else:
+                    leaves.append(tuple(j.function_args[1:3]))
+        frontier = nxt
+    assert max(widths) <= FAN_OUT_WIDTH and depth == 3
+    assert leaves == [(i, min(i + 8, n)) for i in range(0, n, 8)]

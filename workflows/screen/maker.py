@@ -52,7 +52,7 @@ class ScreeningMaker(Maker):
         found = find_candidates_job(params, out, resume, run_id)
         found.name = "find candidates"
         fan_out = screen_batches_job(
-            found.output.todo, params, out, self.job_size or self.batch_size, self.batch_size, self.workers
+            out, found.output.n_todo, params, self.job_size or self.batch_size, self.batch_size, self.workers
         )
         fan_out.name = "screen in batches"
         tables = assemble_job(found.output, fan_out.output)
