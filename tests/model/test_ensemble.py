@@ -53,7 +53,9 @@ def test_shipped_ensemble_predicts_from_its_members_with_calibrated_spread(slabs
     for k, (col, task) in enumerate(
         (("surface_energy_eV_per_A2_std", "surface_energy"), ("work_function_eV_std", "work_function"))
     ):
-        expected = member_vals[:, :, k].std(0, ddof=1) * ens.calibration[task]
+        ts = ens.sigma_model.tasks[task]  # the card's σ: spread and distance (test_uncertainty.py)
+        spread = member_vals[:, :, k].std(0, ddof=1)
+        expected = ts.scale * np.sqrt(spread**2 + ts.distance_weight * df["distance_to_training"] ** 2)
         # the ensemble runs its members stacked (model/batched.py), the singles one by one: equal to
         # float rounding, which a spread of nearly equal values amplifies
         np.testing.assert_allclose(df[col], expected, rtol=1e-4)
@@ -115,4 +117,8 @@ def test_finetuning_an_ensemble_tunes_every_member_keeps_its_sigma_and_learns_wh
     assert new.card["distance"]["sigma"] == old.card["distance"]["sigma"]
     assert len(new.reference.points) == len(old.reference.points) + 4
     assert (before["distance_to_training"] > 0.05).all() and (after["distance_to_training"] < 1e-3).all()
-    assert (after["surface_energy_eV_per_A2_std"] < before["surface_energy_eV_per_A2_std"]).all()
+    for col in (
+        "surface_energy_eV_per_A2_std",
+        "work_function_eV_std",
+    ):  # members' spread may move either way
+        assert after[col].mean() < before[col].mean()
