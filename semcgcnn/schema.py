@@ -45,6 +45,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("chemsys", pa.string()),
             ("X_element", pa.string()),
             ("X_category", pa.string()),
+            # intermetallic, semiconductor/Zintl or ionic, from X (semcgcnn.pipeline.screen.compound_class)
+            ("compound_class", pa.string()),
             ("source", pa.string()),
             ("n_atoms_bulk", pa.int32()),
             ("Mg_fraction", pa.float64()),
@@ -118,10 +120,14 @@ SCHEMAS: dict[str, pa.Schema] = {
     # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ
     # inside the 1st–99th percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
     # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
+    # X_element, compound_class and spacegroup_symbol as in `compounds` (polymorphs told apart without a join)
     "wulff": pa.schema(
         [
             ("compound_id", pa.string()),
             ("formula", pa.string()),
+            ("X_element", pa.string()),
+            ("compound_class", pa.string()),
+            ("spacegroup_symbol", pa.string()),
             ("n_facets", pa.int32()),
             ("n_facets_on_shape", pa.int32()),
             ("n_asymmetric_facets_on_shape", pa.int32()),
@@ -129,6 +135,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("weighted_surface_energy_J_per_m2", pa.float64()),
             ("weighted_work_function_eV", pa.float64()),
             ("weighted_surface_energy_eV_per_A2_std", pa.float64()),
+            ("weighted_surface_energy_J_per_m2_std", pa.float64()),
             ("weighted_work_function_eV_std", pa.float64()),
             ("shape_factor", pa.float64()),
             ("anisotropy", pa.float64()),
@@ -142,8 +149,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("weighted_surface_energy_in_label_range", pa.bool_()),
             ("weighted_work_function_in_label_range", pa.bool_()),
             ("trust", pa.string()),
-            # probability of being among the top 10 of each ranking of the trusted rows (NaN for the
-            # others, or without a 1σ): semcgcnn.pipeline.screen.ranking
+            # probability of being among the top 10 of each ranking of the trusted intermetallic rows
+            # (NaN for the others, or without a 1σ): semcgcnn.pipeline.screen.ranking
             ("p_top10_lowest_work_function", pa.float64()),
             ("p_top10_highest_work_function", pa.float64()),
             ("p_top10_lowest_surface_energy", pa.float64()),

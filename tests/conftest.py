@@ -81,6 +81,21 @@ def small_screen(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mixed_screen(tmp_path_factory) -> Path:
+    """A real `semcgcnn screen` of the 13 shipped Mg–Al, –Cl, –P, –S and –Se binaries of ≤ 10 sites
+    (one worker, ≈ 10 s): three trusted intermetallics (MgAl ×2, MgAl3), ionic MgCl2 and MgS (out of
+    domain) and semiconductor/Zintl Mg3P2, MgP4 (trusted) and MgSe, for the compound-class tests.
+    Its printed summary lies beside it, in ``summary.txt``. Each test that writes into it works on a copy."""
+    out = tmp_path_factory.mktemp("mixed_screen") / "screen"
+    res = run_cli(
+        "screen", "--elements", "Al,Cl,P,S,Se", "--max-atoms", "10", "--workers", "1", "--out", str(out)
+    )
+    assert res.returncode == 0, res.stderr
+    (out.parent / "summary.txt").write_text(res.stdout, encoding="utf-8")  # what it printed
+    return out
+
+
+@pytest.fixture(scope="session")
 def mongo_server(tmp_path_factory):
     """A real MongoDB wire-protocol server on 127.0.0.1 for the whole session (``tests/mongo_server.py``:
     SecantusDB as a separate process, stopped by its PID at the end). Skips where it is not

@@ -1,5 +1,6 @@
-"""The report of a finished screen (``semcgcnn report RUN_DIR``): ranked compounds with their 1σ and
-trust flags, distributions of the Wulff-weighted γ and Φ, Wulff shapes of the top candidates,
+"""The report of a finished screen (``semcgcnn report RUN_DIR``): the intermetallics in domain ranked
+with their 1σ and trust flags, the other compounds (semiconductor/Zintl, ionic, out of domain)
+apart, distributions of the Wulff-weighted γ and Φ, Wulff shapes of the top intermetallics,
 Φ against the dissolution equilibrium potential (paper Fig. 6b), and the errors by reason."""
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import pandas as pd
 
 from semcgcnn.errors import UserError
 from semcgcnn.pipeline.screen import results
+from semcgcnn.pipeline.screen.compound_class import CLASSES, INTERMETALLIC, RULE
 from semcgcnn.progress import QUIET, Bars
-from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from . import figures
 from .html import Section, image, page
 
 log = logging.getLogger(__name__)
+NOT_INTERMETALLIC = "not an intermetallic"
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,21 @@ def dissolution_for(run_dir: Path, cfg: ReportConfig, progress: Bars = QUIET) ->
         ), f"not available: {exc}"
 
 
+def not_ranked_reason(row: pd.Series) -> str:
+    """Why a compound is not ranked with the intermetallics ("" where it is): "not an intermetallic"
+    (its ``compound_class``, :mod:`semcgcnn.pipeline.screen.compound_class`, is another) and/or
+    "out of domain" with the domain verdict, "; "-joined."""
+    reasons = [NOT_INTERMETALLIC] if row["compound_class"] != INTERMETALLIC else []
+    if not row["compound_in_domain"]:
+        reasons.append(f"out of domain: {row['domain_reason']}")
+    return "; ".join(reasons)
+
+
 def ranked(tables: dict[str, pd.DataFrame], diss: pd.DataFrame) -> pd.DataFrame:
     """Compounds with a Wulff shape, highest Wulff-weighted work function first (the nobler
-    surfaces, paper §3.4), with 1σ, trust and domain flags and the dissolution potential."""
+    surfaces, paper §3.4), with 1σ, trust and domain flags and the dissolution potential.
+    ``rank`` numbers the intermetallics in the model's domain, the ranked ones (<NA> for the others);
+    ``not_ranked`` says why the others are not (:func:`not_ranked_reason`; "" for the ranked)."""
     w = tables["wulff"]
     w = w[np.isfinite(w["weighted_work_function_eV"].astype(float))]
     cols = (
@@ -65,26 +79,58 @@ def ranked(tables: dict[str, pd.DataFrame], diss: pd.DataFrame) -> pd.DataFrame:
         .sort_values(["weighted_work_function_eV", "compound_id"], ascending=[False, True])
         .reset_index(drop=True)
     )
-    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    why = df.apply(not_ranked_reason, axis=1) if len(df) else pd.Series([], dtype=object)
+    rank = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    rank[why == ""] = np.arange(1, int((why == "").sum()) + 1)
+    df.insert(0, "rank", rank)
+    df["not_ranked"] = why
     return df
 
 
+def _values(df: pd.DataFrame) -> dict[str, pd.Series]:
+    return {
+        "Φ_eV": df["weighted_work_function_eV"],
+        "Φ_std_eV": df["weighted_work_function_eV_std"],
+        "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
+        "γ_std_J_per_m2": df["weighted_surface_energy_J_per_m2_std"],
+    }
+
+
 def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The ranked intermetallics of :func:`ranked`, as the report's table shows them."""
+    df = df[df["rank"].notna()]
     return pd.DataFrame(
         {
             "rank": df["rank"],
             "compound_id": df["compound_id"],
             "formula": df["formula"],
-            "Φ_eV": df["weighted_work_function_eV"],
-            "Φ_std_eV": df["weighted_work_function_eV_std"],
-            "γ_J_per_m2": df["weighted_surface_energy_J_per_m2"],
-            "γ_std_J_per_m2": df["weighted_surface_energy_eV_per_A2_std"] * EV_PER_A2_TO_J_PER_M2,
-            # how settled the place is: the chance of the top 10 of its ranking (NaN for an older screen)
-            "P_top10_highest_Φ": df.get("p_top10_highest_work_function", pd.Series(np.nan, index=df.index)),
-            "P_top10_lowest_Φ": df.get("p_top10_lowest_work_function", pd.Series(np.nan, index=df.index)),
+            "spacegroup": df["spacegroup_symbol"],
+            **_values(df),
+            # how settled the place is: the chance of the top 10 of its ranking
+            "P_top10_highest_Φ": df["p_top10_highest_work_function"],
+            "P_top10_lowest_Φ": df["p_top10_lowest_work_function"],
             "dominant_facet": df["dominant_facet"],
             "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
-            "in_domain": df["compound_in_domain"].map({True: "yes", False: "no"}),
+            "trust": df["trust"],
+        }
+    )
+
+
+def _others_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The compounds of :func:`ranked` that are not ranked, by class (intermetallics out of domain
+    first, then semiconductor/Zintl, then ionic), highest Φ first within a class."""
+    df = df[df["rank"].isna()]
+    df = df.iloc[np.argsort(df["compound_class"].map(CLASSES.index).to_numpy(), kind="stable")]
+    return pd.DataFrame(
+        {
+            "compound_id": df["compound_id"],
+            "formula": df["formula"],
+            "spacegroup": df["spacegroup_symbol"],
+            "class": df["compound_class"],
+            "not ranked because": df["not_ranked"],
+            **_values(df),
+            "dominant_facet": df["dominant_facet"],
+            "E_diss_V_SHE": df["equilibrium_potential_V_SHE"],
             "trust": df["trust"],
         }
     )
@@ -93,13 +139,17 @@ def _ranked_view(df: pd.DataFrame) -> pd.DataFrame:
 def _wulff_section(run_dir: Path, tables: dict[str, pd.DataFrame], rank: pd.DataFrame, k: int) -> Section:
     from semcgcnn.pipeline.slabs import conventional_cell
 
-    sec = Section("wulff", f"Wulff shapes of the top {k} trusted candidates")
+    sec = Section("wulff", f"Wulff shapes of the top {k} trusted intermetallics")
+    rank = rank[rank["rank"].notna()]  # the ranked intermetallics
     top = rank[rank["trust"] == "trusted"].head(k)
     if top.empty:
         top = rank.head(k)
-        sec.text("No compound is trusted; the shapes below are the top of the ranking, untrusted.", "flag")
+        sec.text(
+            "No ranked intermetallic is trusted; the shapes below are the top of the ranking, untrusted.",
+            "flag",
+        )
     if top.empty:
-        return sec.text("No compound has a Wulff shape.")
+        return sec.text("No intermetallic in the model's domain has a Wulff shape.")
     try:
         bulks = results.bulk_structures(results.read_manifest(run_dir), list(top["compound_id"]))
     except (UserError, OSError, KeyError) as exc:
@@ -211,14 +261,39 @@ def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig(), progr
         summary.table(
             out_dom.groupby("domain_reason").size().rename("compounds").reset_index(), left=["domain_reason"]
         )
-    view = _ranked_view(rank)
-    ranked_sec = Section("ranked", f"Ranked compounds (top {min(cfg.top, len(view))} of {len(view)})").text(
-        "By Wulff-weighted work function Φ, highest first; ± are calibrated ensemble 1σ "
-        "(NaN from a single model)."
+    by_class = comp.groupby("compound_class").size().reindex(CLASSES, fill_value=0)
+    summary.text(
+        f"Compounds by class (compound_class, from the partner elements: {RULE}). "
+        "Only the intermetallics are ranked:"
+    ).table(by_class.rename("compounds").rename_axis("compound_class").reset_index(), left=["compound_class"])
+    view, others = _ranked_view(rank), _others_view(rank)
+    ranked_sec = Section(
+        "ranked", f"Ranked intermetallics (top {min(cfg.top, len(view))} of {len(view)})"
+    ).text(
+        "The intermetallics in the model's domain (compound_class 'intermetallic': every partner "
+        "element a metal), by Wulff-weighted work function Φ, highest first; ± are calibrated ensemble "
+        "1σ (NaN from a single model). Semiconductors/Zintl phases, ionic compounds and compounds out "
+        "of the model's domain are listed in the next table, unranked."
     )
     ranked_sec.table(
-        view.head(cfg.top), left=["compound_id", "formula", "dominant_facet", "in_domain", "trust"]
+        view.head(cfg.top), left=["compound_id", "formula", "spacegroup", "dominant_facet", "trust"]
     )
+    others_sec = Section("others", f"Other compounds: not ranked with the intermetallics ({len(others)})")
+    if len(others):
+        others_sec.table(
+            others,
+            left=[
+                "compound_id",
+                "formula",
+                "spacegroup",
+                "class",
+                "not ranked because",
+                "dominant_facet",
+                "trust",
+            ],
+        )
+    else:
+        others_sec.text("None: every compound with a Wulff shape is an intermetallic in the model's domain.")
     dist = Section("distributions", "Distributions").image(
         figures.histograms(
             [
@@ -231,6 +306,7 @@ def build_screen_report(run_dir: Path, cfg: ReportConfig = ReportConfig(), progr
     sections = [
         summary,
         ranked_sec,
+        others_sec,
         dist,
         _wulff_section(run_dir, tables, rank, cfg.wulff_shapes),
         _dissolution_section(rank, diss, how),

@@ -85,6 +85,7 @@ def compound_tables(
                 predictor.model_id,
                 {r["slab_id"]: bool(r["out_of_domain"]) for r in pred_rows},
                 spread,
+                res.spacegroup_symbol,
             )
         ],
         "errors": list(res.errors) + wulff_errors,

@@ -1,11 +1,13 @@
-"""The rankings of a screen's trusted Wulff rows, and how settled each compound's place is: the
-probability that it is among the top k of a ranking, from its value and calibrated 1σ.
+"""The rankings of a screen's trusted intermetallic Wulff rows (:func:`ranked_rows`), and how
+settled each compound's place is: the probability that it is among the top k of a ranking, from its
+value and calibrated 1σ. Semiconductors/Zintl phases and ionic compounds (:mod:`.compound_class`)
+are not what the screen is for and compete in no ranking, trusted or not.
 
 Each compound's Wulff-weighted value is drawn from N(value, σ²), independently per compound, many
 times with a fixed seed; a compound's probability is the fraction of draws in which it is among
 the k best. Compounds of one chemical system share part of their error, so independence makes
 close rank orders inside a system look less settled than they are; between systems it is what the
-calibrated σ says. Rows that are not trusted (or have no σ) get NaN.
+calibrated σ says. Rows that are not ranked (or have no σ) get NaN.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
-
+from .compound_class import INTERMETALLIC
 from .rows import TRUSTED
 
 TOP_K = 10
@@ -61,8 +62,8 @@ RANKINGS = (
         "weighted_surface_energy_J_per_m2",
         True,
         "J/m²",
-        "weighted_surface_energy_eV_per_A2_std",
-        EV_PER_A2_TO_J_PER_M2,
+        "weighted_surface_energy_J_per_m2_std",
+        1.0,
         f"p_top{TOP_K}_lowest_surface_energy",
     ),
 )
@@ -103,12 +104,20 @@ def top_k_probability(
     return out
 
 
+def ranked_rows(wulff: pd.DataFrame) -> np.ndarray:
+    """(n,) bool: the ``wulff`` rows the rankings compete over: trusted intermetallics."""
+    if not len(wulff):
+        return np.zeros(0, bool)
+    return ((wulff["trust"] == TRUSTED) & (wulff["compound_class"] == INTERMETALLIC)).to_numpy(bool)
+
+
 def with_top_k(wulff: pd.DataFrame) -> pd.DataFrame:
-    """``wulff`` with every ranking's probability of the top :data:`TOP_K`, over its trusted rows."""
+    """``wulff`` with every ranking's probability of the top :data:`TOP_K`, over its trusted
+    intermetallic rows (:func:`ranked_rows`); NaN for the others."""
     wulff = wulff.copy()
-    trusted = (wulff["trust"] == TRUSTED).to_numpy() if len(wulff) else np.zeros(0, bool)
+    ranked = ranked_rows(wulff)
     for r in RANKINGS:
-        values = np.where(trusted, wulff[r.column].to_numpy(float), np.nan) if len(wulff) else np.zeros(0)
+        values = np.where(ranked, wulff[r.column].to_numpy(float), np.nan) if len(wulff) else np.zeros(0)
         sigma = wulff[r.std_column].to_numpy(float) * r.std_factor if len(wulff) else np.zeros(0)
         wulff[r.probability_column] = top_k_probability(values, sigma, TOP_K, r.ascending)
     return wulff

@@ -12,6 +12,7 @@ from semcgcnn.pipeline.slabs import SlabResult
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
+from .compound_class import compound_class
 from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
@@ -53,6 +54,7 @@ WULFF_VALUES = (
     "weighted_surface_energy_J_per_m2",
     "weighted_work_function_eV",
     "weighted_surface_energy_eV_per_A2_std",
+    "weighted_surface_energy_J_per_m2_std",
     "weighted_work_function_eV_std",
     "shape_factor",
     "anisotropy",
@@ -70,6 +72,7 @@ def compound_row(cand: Candidate, res: SlabResult, in_domain: bool, verdict: str
         "chemsys": comp.chemical_system,
         "X_element": cand.X_element,
         "X_category": cand.X_category,
+        "compound_class": compound_class(cand.X_element),
         "source": cand.source,
         "n_atoms_bulk": cand.n_atoms,
         "Mg_fraction": cand.Mg_fraction,
@@ -181,17 +184,22 @@ def wulff_row(
     model_id: str,
     out_of_domain: dict[str, bool],
     weighted_std: tuple[float, float] = (math.nan, math.nan),
+    spacegroup_symbol: str = "",
 ) -> dict:
     """The ``wulff`` row of a compound; NaN values and no dominant facet without a shape.
 
     ``out_of_domain``: each slab's prediction verdict, by ``slab_id`` (for the dominant facet's);
-    ``weighted_std``: the weighted γ's and Φ's 1σ (:func:`~.wulff.weighted_spread`).
+    ``weighted_std``: the weighted γ's (eV/Å²) and Φ's 1σ (:func:`~.wulff.weighted_spread`);
+    ``spacegroup_symbol``: the bulk's, as in its ``compounds`` row.
     """
     from semcgcnn.model.applicability import training_label_range
 
     row = {
         "compound_id": cand.compound_id,
         "formula": cand.formula,
+        "X_element": cand.X_element,
+        "compound_class": compound_class(cand.X_element),
+        "spacegroup_symbol": spacegroup_symbol,
         "n_facets": len(best),
         "n_facets_on_shape": 0,
         "n_asymmetric_facets_on_shape": 0,
@@ -219,6 +227,7 @@ def wulff_row(
             weighted_work_function_eV=shape.weighted_work_function_eV,
             shape_factor=shape.shape_factor,
             weighted_surface_energy_eV_per_A2_std=weighted_std[0],
+            weighted_surface_energy_J_per_m2_std=weighted_std[0] * EV_PER_A2_TO_J_PER_M2,
             weighted_work_function_eV_std=weighted_std[1],
             anisotropy=shape.anisotropy,
             dominant_facet=miller_label(best[top].miller),

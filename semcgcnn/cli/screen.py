@@ -144,20 +144,26 @@ def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:
 
 
 def trust_lines(wulff: pd.DataFrame) -> list[str]:
-    """What the summary says of the Wulff rows' ``trust``: how many are ranked (trusted), then how
-    many were left out and, one line each, for which reasons, or that none was."""
+    """What the summary says of the ranked Wulff rows (trusted intermetallics): how many are
+    ranked, then how many were left out and, one line each, why (the untrusted by their ``trust``
+    reasons, the trusted of another compound class by their class), or that none was."""
+    from semcgcnn.pipeline.screen.ranking import ranked_rows
     from semcgcnn.pipeline.screen.rows import TRUST_REASONS, TRUSTED
 
-    trusted = wulff["trust"] == TRUSTED
-    ranked = (
-        f"Ranked: {int(trusted.sum())} of {len(wulff)} compounds with trust == 'trusted' in wulff.parquet."
+    ranked = ranked_rows(wulff)
+    head = (
+        f"Ranked: {int(ranked.sum())} of {len(wulff)} compounds, the trusted intermetallics "
+        "(trust == 'trusted' and compound_class == 'intermetallic' in wulff.parquet)."
     )
-    if trusted.all():
-        return [f"{ranked} Left out: none."]
+    if ranked.all():
+        return [f"{head} Left out: none."]
+    trusted = wulff["trust"] == TRUSTED
     reasons = wulff.loc[~trusted, "trust"].str.split("; ").explode().value_counts()
+    classes = wulff.loc[trusted & ~ranked, "compound_class"].value_counts()
     return [
-        f"{ranked} Left out: {int((~trusted).sum())}, for (a compound can have several reasons):",
+        f"{head} Left out: {int((~ranked).sum())}, for (a compound can have several reasons):",
         *(f"  {reasons[r]:4d}  {r}" for r in TRUST_REASONS if reasons.get(r, 0)),
+        *(f"  {n:4d}  trusted, but {c}: not an intermetallic" for c, n in sorted(classes.items())),
     ]
 
 
@@ -166,13 +172,13 @@ def _print_summary(summary: ScreenSummary) -> None:
 
     from semcgcnn.model.applicability import training_label_range
     from semcgcnn.pipeline.screen import results
-    from semcgcnn.pipeline.screen.ranking import RANKINGS, TOP_K
-    from semcgcnn.pipeline.screen.rows import TRUSTED
+    from semcgcnn.pipeline.screen.ranking import RANKINGS, TOP_K, ranked_rows
     from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
     console = Console(soft_wrap=True)
     wulff, _ = results.read_table(summary.out, "wulff")
-    ranked = wulff[wulff["trust"] == TRUSTED]  # the same filter an analyst applies to the table
+    # the same filter an analyst applies to the table: trusted intermetallics
+    ranked = wulff[ranked_rows(wulff)]
     t = summary.stage_seconds
     log.info(
         "screen done in %.1f s (slabs %.1f s wall, %.1f s CPU; predictions %.1f s; writing %.1f s)",
@@ -187,7 +193,7 @@ def _print_summary(summary: ScreenSummary) -> None:
         f"({summary.n_slabs / max(summary.n_compounds, 1):.1f} per compound), "
         f"{summary.n_errors} error rows → {summary.out}"
     )
-    for col in ("ranking (trusted Wulff rows)", "compound", "formula", "value", f"P(top {TOP_K})"):
+    for col in ("ranking (trusted intermetallics)", "compound", "formula", "value", f"P(top {TOP_K})"):
         table.add_column(col)
     for r in RANKINGS:
         for i, row in enumerate(ranked.sort_values(r.column, ascending=r.ascending).head(3).itertuples()):
@@ -204,7 +210,7 @@ def _print_summary(summary: ScreenSummary) -> None:
     console.print(table)
     console.print(
         f"P(top {TOP_K}): the chance, from each compound's value and calibrated 1σ, that it is among the "
-        f"{TOP_K} best trusted compounds of that ranking (wulff table, p_top{TOP_K}_* columns)."
+        f"{TOP_K} best trusted intermetallics of that ranking (wulff table, p_top{TOP_K}_* columns)."
     )
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
     for line in trust_lines(wulff):

@@ -20,7 +20,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 requires_chromium = skip_unless(
     CHROMIUM is not None, "Chromium not installed (as root: apt-get install -y chromium chromium-driver)"
 )
-SCREEN_SECTIONS = ("summary", "ranked", "distributions", "wulff", "dissolution", "errors")
+SCREEN_SECTIONS = ("summary", "ranked", "others", "distributions", "wulff", "dissolution", "errors")
 HIST_BLUE = np.array([0x3B, 0x75, 0xAF])  # the histograms' bar colour (pipeline/report/figures.py)
 
 
@@ -62,6 +62,74 @@ def test_report_is_self_contained_with_every_section(report_html, small_screen):
         assert f'<td class="l">{r.compound_id}</td>' in text and html.escape(r.trust.split(";")[0]) in text
         assert f"{r.weighted_work_function_eV_std:.4g}" in text
     assert "Ac" in text and "no aqueous species of Ac" in text  # the NaN potentials keep their reason
+
+
+def _rows(section: str) -> list[list[str]]:
+    """The body rows of a section's table, each as its cells' text."""
+    body = section.split("</tr>", 1)[1]  # past the header row
+    return [
+        [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in body.split("</tr>")
+        if "<td" in row
+    ]
+
+
+@pytest.fixture(scope="module")
+def mixed_report(cli, mixed_screen, tmp_path_factory) -> str:
+    """The report of a copy of the Mg–Al, –Cl, –P, –S, –Se screen."""
+    tmp = tmp_path_factory.mktemp("mixed_report")
+    run = Path(shutil.copytree(mixed_screen, tmp / "screen"))
+    res = cli("report", str(run), "--out", str(tmp / "report.html"))
+    assert res.returncode == 0, res.stderr
+    return (tmp / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_report_ranks_the_intermetallics_and_lists_the_others_apart(mixed_report, mixed_screen):
+    """Ranked: only the intermetallics in domain (MgAl ×2, MgAl3), by Φ; the other table: the other
+    10 (MgCl2, MgS ionic and out of domain; Mg3P2, MgP4, MgSe semiconductor/Zintl) with their class
+    and why; the Wulff shapes drawn are the ranked intermetallics', not trusted MgP4's."""
+    import pandas as pd
+
+    wulff = pd.read_parquet(mixed_screen / "wulff.parquet").set_index("compound_id")
+    ranked = _rows(_section(mixed_report, "ranked"))
+    assert [r[:4] for r in ranked] == [
+        ["1", "mp-1039019", "MgAl", "P-6m2"],
+        ["2", "mp-1038916", "MgAl3", "I4/mmm"],
+        ["3", "mp-1039141", "MgAl", "P4/mmm"],
+    ]
+    for r in ranked:  # Φ and its 1σ, γ's 1σ in J/m² as the wulff table holds them
+        w = wulff.loc[r[1]]
+        assert r[4:8] == [
+            f"{w.weighted_work_function_eV:.4g}",
+            f"{w.weighted_work_function_eV_std:.4g}",
+            f"{w.weighted_surface_energy_J_per_m2:.4g}",
+            f"{w.weighted_surface_energy_J_per_m2_std:.4g}",
+        ]
+    others = {r[0]: r for r in _rows(_section(mixed_report, "others"))}
+    assert set(others) == set(wulff.index) - {r[1] for r in ranked} and len(others) == 10
+    for cid, r in others.items():
+        assert r[1:4] == [
+            wulff.loc[cid, "formula"],
+            wulff.loc[cid, "spacegroup_symbol"],
+            wulff.loc[cid, "compound_class"],
+        ]
+    assert {cid: r[4] for cid, r in others.items() if r[3] == "semiconductor/Zintl"} == dict.fromkeys(
+        ["mp-8085", "mp-384", "mp-1018040", "mp-10760", "mp-13031"], "not an intermetallic"
+    )
+    assert others["mp-1315"][3:5] == [
+        "ionic",
+        "not an intermetallic; out of domain: elements unseen in training: S",
+    ]
+    assert others["mp-384"][-1] == "trusted"  # trusted, yet not ranked
+    assert "Other compounds: not ranked with the intermetallics (10)" in mixed_report
+    # the summary's last table: the compounds by class
+    assert _rows(_section(mixed_report, "summary"))[-3:] == [
+        ["intermetallic", "3"],
+        ["semiconductor/Zintl", "5"],
+        ["ionic", "5"],
+    ]
+    shapes = re.findall(r'<img alt="(#[^"]*)"', _section(mixed_report, "wulff"))
+    assert shapes == ["#1 MgAl (mp-1039019)", "#2 MgAl3 (mp-1038916)", "#3 MgAl (mp-1039141)"]
 
 
 def _screenshot(html: Path, png: Path, profile: Path) -> np.ndarray:

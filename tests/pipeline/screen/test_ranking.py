@@ -24,18 +24,24 @@ def test_top_k_probabilities_sum_to_k_and_follow_the_gaps():
     np.testing.assert_array_equal(p, top_k_probability(values, sigma, k=2, draws=20000))
 
 
-def test_screen_wulff_table_carries_the_top_k_probabilities(small_screen):
-    """On a real screen: trusted rows with a 1σ get probabilities in [0, 1] summing to
-    min(k, n trusted) per ranking; the others NaN."""
+def test_screen_wulff_table_carries_the_top_k_probabilities(mixed_screen):
+    """On a real screen: trusted intermetallics with a 1σ get probabilities in [0, 1] summing to
+    min(k, n of them) per ranking; the others NaN, trusted MgP4 (semiconductor/Zintl) too."""
     from semcgcnn.pipeline.screen import results
+    from semcgcnn.pipeline.screen.compound_class import INTERMETALLIC
+    from semcgcnn.pipeline.screen.ranking import ranked_rows
     from semcgcnn.pipeline.screen.rows import TRUSTED
 
-    wulff, _ = results.read_table(small_screen, "wulff")
+    wulff, _ = results.read_table(mixed_screen, "wulff")
     trusted = (wulff["trust"] == TRUSTED).to_numpy()
-    assert trusted.any()
+    ranked = ranked_rows(wulff)
+    np.testing.assert_array_equal(ranked, trusted & (wulff["compound_class"] == INTERMETALLIC).to_numpy())
+    assert sorted(wulff.loc[ranked, "formula"]) == ["MgAl", "MgAl", "MgAl3"]
+    assert wulff.loc[trusted & ~ranked, "formula"].tolist() == ["MgP4"]
     for r in RANKINGS:
         p = wulff[r.probability_column].to_numpy(float)
-        ok = trusted & np.isfinite(wulff[r.std_column].to_numpy(float))
+        ok = ranked & np.isfinite(wulff[r.std_column].to_numpy(float))
+        assert ok.sum() == 3
         assert np.isnan(p[~ok]).all()
         assert ((p[ok] >= 0) & (p[ok] <= 1)).all()
         assert p[ok].sum() == pytest.approx(min(TOP_K, ok.sum()))
