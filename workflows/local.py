@@ -47,9 +47,14 @@ binaries, 2 workers: 4 gave 1.36x the plain screen's wall time (27 jobs), 24 gav
 
 
 def file_job_store(folder: Path) -> JobStore:
-    """A jobflow JobStore in a JSON file under ``folder`` (``docs.json``)."""
+    """A jobflow JobStore in two JSON files under ``folder`` (docs, and the ``data`` store where
+    atomate2's jobs put their large outputs, e.g. a force-field relaxation's trajectory)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return JobStore(JSONStore(str(folder / "docs.json"), read_only=False))
+
+    def json_store(name: str) -> JSONStore:
+        return JSONStore(str(folder / f"{name}.json"), read_only=False)
+
+    return JobStore(json_store("docs"), additional_stores={"data": json_store("data")})
 
 
 def configured_job_store(settings: JobflowSettings | None = None) -> JobStore | None:
