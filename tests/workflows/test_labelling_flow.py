@@ -5,6 +5,8 @@ labels of Mg(0001), the VASP dry run, and the same Flow on an embedded FireWorks
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -189,7 +191,7 @@ def test_vasp_dry_run_with_relax_bulk_relaxes_the_cell_as_the_real_run_does(
     out = cli(*args, "--relax-bulk", "--out", str(tmp_path / "relaxed"))
     assert out.returncode == 0, out.stderr
     root = tmp_path / "relaxed" / "vasp_inputs"
-    (slab,) = [p for p in root.iterdir() if p.name != "Mg_bulk"]
+    (slab,) = [p for p in root.iterdir() if p.is_dir() and p.name != "Mg_bulk"]
     bulk_relax = Incar.from_file(root / "Mg_bulk" / "relax" / "INCAR")
     assert bulk_relax["ISIF"] == 3 and bulk_relax["EDIFFG"] == -0.02
     assert Incar.from_file(slab / "relax" / "INCAR")["ISIF"] == 2
@@ -201,6 +203,23 @@ def test_vasp_dry_run_with_relax_bulk_relaxes_the_cell_as_the_real_run_does(
         Structure.from_dict(bulk), potcar_spec=True
     )
     assert real.incar == bulk_relax
+    # the chain runs as written: run_all.sh runs the bulk's chain, then the slab's; each relaxes,
+    # hands relax/CONTCAR to static/POSCAR and runs the static step (VASP cannot run here: a
+    # stand-in VASP_CMD writes CONTCAR as the POSCAR with a marked comment line)
+    lines = (root / "run_all.sh").read_text().splitlines()
+    assert lines[-2:] == ["bash Mg_bulk/run.sh", f"bash {slab.name}/run.sh"]
+    fake = tmp_path / "stand_in_vasp.py"
+    fake.write_text(
+        "import pathlib\nlines = pathlib.Path('POSCAR').read_text().splitlines(True)\n"
+        "pathlib.Path('CONTCAR').write_text('relaxed by the stand-in\\n' + ''.join(lines[1:]))\n"
+    )
+    env = {**os.environ, "VASP_CMD": f"{sys.executable} {fake}"}  # a command with arguments, as mpirun …
+    run = subprocess.run(["bash", str(root / "run_all.sh")], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for folder in (root / "Mg_bulk", slab):
+        static = (folder / "static" / "POSCAR").read_text()
+        assert static.startswith("relaxed by the stand-in") and (folder / "static" / "vasp.out").exists()
+        assert static.splitlines()[1:] == (folder / "relax" / "POSCAR").read_text().splitlines()[1:]
 
     out = cli(*args, "--out", str(tmp_path / "fixed"))
     assert out.returncode == 0, out.stderr

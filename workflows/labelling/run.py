@@ -82,6 +82,7 @@ def write_vasp_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker
     """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``:
     the bulk relax relaxes the cell (ISIF 3) when ``maker``'s own bulk relax does (``relax_bulk``)."""
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
+    from semcgcnn.pipeline.labelling.vasp import run_all_script
 
     from .vasp import write_dry_run
 
@@ -94,6 +95,8 @@ def write_vasp_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker
         folders.append(
             write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"])
         )
+    (root / "run_all.sh").write_text(run_all_script([f.name for f in folders]))
+    (root / "run_all.sh").chmod(0o755)
     return folders
 
 

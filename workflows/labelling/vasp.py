@@ -27,6 +27,7 @@ from semcgcnn.pipeline.labelling.vasp import (
     mp_config,
     potcar_symbols,
     psp_dir,
+    run_script,
     step_incar,
 )
 
@@ -126,5 +127,8 @@ def write_dry_run(structure: Structure, kind: str, folder: Path | str, relax_bul
             structure, gen, directory=d, potcar_spec=spec, clean_prev=False, apply_incar_updates=False
         )
     (folder / "README.txt").write_text(dry_run_readme(kind, relax_bulk_cell, None if spec else psp))
+    script = folder / "run.sh"
+    script.write_text(run_script(folder.name))
+    script.chmod(0o755)
     log.info("VASP dry run (%s) written to %s", kind, folder)
     return folder
