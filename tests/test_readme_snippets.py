@@ -39,6 +39,7 @@ def test_snippet_runs(k, tmp_path):
         assert "Mg0001-0" in res.stdout and "in domain" in res.stdout
     if "run_locally" in SNIPPETS[k]:
         assert (tmp_path / "out/al/wulff.parquet").exists()
+        assert "FutureWarning" not in res.stderr, res.stderr[-2000:]  # jobflow's monty cd, per job
 
 
 def test_the_fireworks_snippet_adds_its_workflow_to_the_configured_launchpad(
