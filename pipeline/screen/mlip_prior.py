@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from semcgcnn.geometry import face_area
+from semcgcnn.model.uncertainty import SigmaModel, TaskSigma
 from semcgcnn.pipeline.labelling.mlip import (
     DEFAULT_MLIP,
     mlip_energy_per_atom,
@@ -149,6 +150,22 @@ class PriorPredictor:
         k = list(inner.checkpoint.tasks).index("surface_energy")
         members[..., k] = self.card.blend(members[..., k], np.array([gamma_mlip(s) for s in structures]))
         elements = [element_symbols(s) for s in structures]
-        df = inner.frame(ids, members, elements, keep_members, inner.distance(graphs))
+        distance = inner.distance(graphs)
+        df = inner.frame(ids, members, elements, keep_members, distance)
+        if len(members) > 1:  # the blended γ's σ: the network's share of it (sigma_model)
+            sigma = self.sigma_model.sigma(inner.checkpoint.tasks, members.std(axis=0, ddof=1), distance)
+            df["surface_energy_eV_per_A2_std"] = sigma[:, k]
         df["model_id"] = self.model_id
         return df
+
+    @property
+    def sigma_model(self) -> SigmaModel:
+        """The wrapped model's σ with the surface energy's distance term scaled as its spread is:
+        the blend takes a fraction w of the network's γ, so the network's whole σ scales by w."""
+        inner = self._inner.sigma_model
+        w = self.card.weight_network
+        tasks = dict(inner.tasks)
+        if "surface_energy" in tasks:
+            t = tasks["surface_energy"]
+            tasks["surface_energy"] = TaskSigma(t.scale, t.spread_weight, t.distance_weight * w**2)
+        return SigmaModel(tasks)
