@@ -34,6 +34,9 @@ _STD = [("surface_energy_eV_per_A2_std", pa.float64()), ("work_function_eV_std",
 # how far a slab lies from the model's training slabs in its own representation, relative to a
 # typical training slab's distance to the others (1: as near as training data; NaN without a reference)
 _DISTANCE = [("distance_to_training", pa.float64())]
+# the bulk's energy above the convex hull, eV/atom, and where it comes from: "7net-0 estimate" (the
+# bundled candidates, semcgcnn.pipeline.screen.stability), "Materials Project", or "" with NaN (unknown)
+_HULL = [("e_above_hull_eV_per_atom", pa.float64()), ("e_above_hull_source", pa.string())]
 
 SCHEMAS: dict[str, pa.Schema] = {
     # one row per candidate bulk compound that entered the slab stage
@@ -58,6 +61,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("n_slabs_asymmetric", pa.int32()),
             ("compound_in_domain", pa.bool_()),
             ("domain_reason", pa.string()),
+            *_HULL,
         ]
     ),
     # one row per slab; the structure as a pymatgen JSON string. Symmetric slabs, plus (symmetric
@@ -119,7 +123,8 @@ SCHEMAS: dict[str, pa.Schema] = {
     # in `trust`, otherwise its reasons joined by "; "): a shape; compound and dominant facet's
     # prediction in domain, from a symmetric slab; ≥ 2 facet families on the shape; weighted γ and Φ
     # inside the 1st–99th percentile of the shipped Mg–X training labels (γ 0.285–2.82 J/m², Φ 2.58–5.22 eV;
-    # semcgcnn.model.applicability.training_label_range). Rows without a shape are never trusted.
+    # semcgcnn.model.applicability.training_label_range); not more than 0.1 eV/atom above the hull where
+    # that is known (semcgcnn.pipeline.screen.stability). Rows without a shape are never trusted.
     # X_element, compound_class and spacegroup_symbol as in `compounds` (polymorphs told apart without a join)
     "wulff": pa.schema(
         [
@@ -128,6 +133,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("X_element", pa.string()),
             ("compound_class", pa.string()),
             ("spacegroup_symbol", pa.string()),
+            *_HULL,
             ("n_facets", pa.int32()),
             ("n_facets_on_shape", pa.int32()),
             ("n_asymmetric_facets_on_shape", pa.int32()),

@@ -13,6 +13,7 @@ from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
 from .candidates import Candidate
 from .compound_class import compound_class
+from .stability import UNSTABLE, is_unstable, stability_columns
 from .wulff import Facet, WulffResult, miller_label
 
 STRUCTURE_KEYS = ("lattice", "atomic_numbers", "frac_coords")
@@ -47,6 +48,7 @@ TRUST_REASONS = (
     "weighted surface energy above the training labels' range",
     "weighted work function below the training labels' range",
     "weighted work function above the training labels' range",
+    UNSTABLE,
 )
 """Every reason :func:`wulff_trust` can give, in its order; ``trust`` joins those that apply with "; "."""
 WULFF_VALUES = (
@@ -84,6 +86,7 @@ def compound_row(cand: Candidate, res: SlabResult, in_domain: bool, verdict: str
         "n_slabs_asymmetric": sum(not s.get("symmetric", True) for s in res.slabs),
         "compound_in_domain": in_domain,
         "domain_reason": verdict,
+        **stability_columns(cand),
     }
 
 
@@ -155,11 +158,15 @@ def wulff_trust(row: dict) -> str:
     facet's prediction in the model's domain and from a symmetric slab, at least
     :data:`MIN_FACETS_ON_SHAPE` facet families on the shape, and weighted γ and Φ inside the 1st–99th
     percentile of the training labels
-    (:func:`semcgcnn.model.applicability.training_label_range`)."""
+    (:func:`semcgcnn.model.applicability.training_label_range`), and the bulk not known to lie more
+    than :data:`~.stability.UNSTABLE_EV_PER_ATOM` above the convex hull (``e_above_hull_eV_per_atom``;
+    NaN, unknown, is no reason)."""
     from semcgcnn.model.applicability import training_label_range
 
+    unstable = UNSTABLE if is_unstable(row["e_above_hull_eV_per_atom"]) else None
     if not row["dominant_facet"]:
-        return NO_SHAPE if row["compound_in_domain"] else f"{NO_SHAPE}; {COMPOUND_OUT}"
+        reasons = [NO_SHAPE, COMPOUND_OUT if not row["compound_in_domain"] else None, unstable]
+        return "; ".join(r for r in reasons if r)
     bounds = training_label_range()
     reasons = [
         COMPOUND_OUT if not row["compound_in_domain"] else None,
@@ -170,6 +177,7 @@ def wulff_trust(row: dict) -> str:
             row["weighted_surface_energy_eV_per_A2"], bounds["surface_energy_eV_per_A2"], "surface energy"
         ),
         _range_reason(row["weighted_work_function_eV"], bounds["work_function_eV"], "work function"),
+        unstable,
     ]
     reasons = [r for r in reasons if r]
     return "; ".join(reasons) if reasons else TRUSTED
@@ -200,6 +208,7 @@ def wulff_row(
         "X_element": cand.X_element,
         "compound_class": compound_class(cand.X_element),
         "spacegroup_symbol": spacegroup_symbol,
+        **stability_columns(cand),
         "n_facets": len(best),
         "n_facets_on_shape": 0,
         "n_asymmetric_facets_on_shape": 0,
