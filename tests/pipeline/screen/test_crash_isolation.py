@@ -29,7 +29,7 @@ SEMCGCNN = str(Path(sys.executable).with_name("semcgcnn"))
 ENV = {**os.environ, "COLUMNS": "200"}
 ENV.pop("MP_API_KEY", None)
 SMALL = ("mp-1039019", "mp-1039141")  # two 2-atom Mg-Al cells, about a second of slabs each
-LARGE = "mp-12766"  # 27 atoms, several seconds of slabs
+LARGE = "mp-2151"  # Mg17Al12, 29 atoms: about 1.5 s of CPU for its slabs, cut first (largest cell)
 
 
 def _write_bulks(folder: Path, ids: tuple[str, ...], nan: bool = False) -> Path:
@@ -91,11 +91,13 @@ def test_a_segfaulting_compound_is_an_error_row_and_the_screen_goes_on(tmp_path,
     _assert_nan_compound_is_an_error_row(res, out)
 
 
-def _kill_busy_worker(proc: subprocess.Popen, sig: int, timeout: float = 300.0) -> int:
-    """Send ``sig`` to ``proc``'s worker once it has used 0.5 s of CPU (it is cutting slabs)."""
+def _kill_busy_worker(proc: subprocess.Popen, sig: int, timeout: float = 300.0, cpu_s: float = 0.5) -> int:
+    """Send ``sig`` to ``proc``'s worker once it has used ``cpu_s`` of CPU: the forked worker starts
+    near 0 and cuts the largest cell first, so it is inside LARGE's slabs (≈ 1.5 s of CPU; the
+    27-atom Mg13Al14 used before took 0.47 s, and a kill could land on the next compound)."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        busy = [w for w in children(proc.pid) if cpu_seconds(w) > 0.5]
+        busy = [w for w in children(proc.pid) if cpu_seconds(w) > cpu_s]
         if busy:
             os.kill(busy[0], sig)
             return busy[0]
