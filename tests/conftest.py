@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 from cli_runner import run_cli
+
+# A test run started in the background of a non-interactive shell (`cmd &`, nohup) inherits SIGINT
+# ignored, and so would every semcgcnn it starts, which then cannot be interrupted as a terminal's
+# Ctrl-C interrupts it: the signal tests need the disposition a user's shell gives a command.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -207,11 +207,14 @@ def _print_summary(summary: ScreenSummary) -> None:
                 f"{getattr(row, r.column):.3f}{spread} {r.unit}",
                 f"{p_top:.2f}" if pd.notna(p_top) else "—",
             )
-    console.print(table)
-    console.print(
-        f"P(top {TOP_K}): the chance, from each compound's value and calibrated 1σ, that it is among the "
-        f"{TOP_K} best trusted intermetallics of that ranking (wulff table, p_top{TOP_K}_* columns)."
-    )
+    if len(ranked):
+        console.print(table)
+        console.print(
+            f"P(top {TOP_K}): the chance, from each compound's value and calibrated 1σ, that it is among "
+            f"the {TOP_K} best trusted intermetallics of that ranking (wulff table, p_top{TOP_K}_* columns)."
+        )
+    else:  # no empty table: say why there is nothing to rank (the lines below give the reasons)
+        console.print(f"{table.title}: no trusted intermetallic to rank.")
     se, wf = training_label_range()["surface_energy_eV_per_A2"], training_label_range()["work_function_eV"]
     for line in trust_lines(wulff):
         console.print(line)

@@ -29,7 +29,8 @@ def test_every_compound_trusted_says_left_out_none(cli, tmp_path):
 
 
 def test_left_out_compounds_are_counted_by_reason(cli, tmp_path):
-    """Two Mg oxides/fluorides: anion chemistry, out of the model's domain, so none is ranked."""
+    """Two Mg fluorides: anion chemistry, out of the model's domain, so none is ranked (one is also
+    a polymorph 0.10 eV/atom above the estimated hull); no empty ranking table is printed."""
     from semcgcnn.cli.screen import trust_lines
 
     out = tmp_path / "screen"
@@ -37,7 +38,9 @@ def test_left_out_compounds_are_counted_by_reason(cli, tmp_path):
     assert res.returncode == 0, res.stderr
     wulff = pd.read_parquet(out / "wulff.parquet")
     reasons = wulff["trust"].str.split("; ").explode().value_counts()
-    assert reasons.to_dict() == {"compound out of domain": 2, "dominant facet out of domain": 2}
+    unstable = "estimated more than 0.1 eV/atom above the convex hull: likely an unstable polymorph"
+    assert reasons.to_dict() == {"compound out of domain": 2, "dominant facet out of domain": 2, unstable: 1}
+    assert "no trusted intermetallic to rank" in res.stdout and "P(top" not in res.stdout
     assert (
         _summary_lines(res.stdout)
         == trust_lines(wulff)
@@ -47,6 +50,7 @@ def test_left_out_compounds_are_counted_by_reason(cli, tmp_path):
             "Left out: 2, for (a compound can have several reasons):",
             "     2  compound out of domain",
             "     2  dominant facet out of domain",
+            f"     1  {unstable}",
         ]
     )
 

@@ -160,7 +160,10 @@ def test_vasp_dry_run_writes_the_papers_inputs_for_bulk_and_every_slab(cli, mg_f
     assert out.returncode == 0, out.stderr
     root = tmp_path / "vasp_inputs"
     cut, _ = label_slabs(elemental_reference("Mg"), "Mg", None, 1)
-    assert sorted(p.name for p in root.iterdir()) == sorted(["Mg_bulk", *(r["slab_id"] for r, _ in cut)])
+    assert sorted(p.name for p in root.iterdir()) == sorted(
+        ["Mg_bulk", "run_all.sh", *(r["slab_id"] for r, _ in cut)]
+    )
+    assert all((root / r["slab_id"] / "run.sh").is_file() for r, _ in cut)
     for r, _slab in cut:
         for step in ("relax", "static"):
             incar = Incar.from_file(root / r["slab_id"] / step / "INCAR")
