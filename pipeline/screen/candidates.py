@@ -49,6 +49,7 @@ class Candidate(MSONable):
     X_element: str = ""
     X_category: str = ""
     Mg_fraction: float = float("nan")
+    e_above_hull_eV_per_atom: float = float("nan")  # the source's own value (Materials Project), else NaN
 
     @property
     def n_atoms(self) -> int:
@@ -60,7 +61,9 @@ def element_category(symbol: str) -> str:
     return "nonmetal" if symbol in NONMETALS else "metalloid" if symbol in METALLOIDS else "metal"
 
 
-def describe(compound_id: str, structure: Structure, source: str) -> Candidate:
+def describe(
+    compound_id: str, structure: Structure, source: str, e_above_hull: float = float("nan")
+) -> Candidate:
     """A candidate with formula, partner element(s) and their category filled in from the structure:
     ``compound_id`` names it, ``structure`` is its bulk cell, ``source`` where it comes from."""
     comp = structure.composition
@@ -73,6 +76,7 @@ def describe(compound_id: str, structure: Structure, source: str) -> Candidate:
         ",".join(others),
         ",".join(sorted({element_category(x) for x in others})),
         float(comp.get_atomic_fraction("Mg")),
+        float(e_above_hull),
     )
 
 
@@ -164,7 +168,7 @@ def mp_query(e_above_hull: float = DEFAULT_E_ABOVE_HULL_EV, max_elements: int = 
         "elements": ["Mg"],
         "num_elements": (2, int(max_elements)),
         "energy_above_hull": (0, float(e_above_hull)),
-        "fields": ["material_id", "structure"],
+        "fields": ["material_id", "structure", "energy_above_hull"],
     }
 
 
@@ -193,7 +197,12 @@ def load_mp(
     except Exception as exc:  # noqa: BLE001 - network, authentication, server errors
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CandidateError(f"could not query the Materials Project (network or API key): {msg}") from None
-    return [describe(str(d.material_id), d.structure, "mp") for d in docs]
+    return [describe(str(d.material_id), d.structure, "mp", _number(d.energy_above_hull)) for d in docs]
+
+
+def _number(value: object) -> float:
+    """``value`` as a float, NaN where the source gave none."""
+    return float(value) if isinstance(value, (int, float)) else float("nan")
 
 
 def element_filter(elements: Sequence[str]) -> set[str]:

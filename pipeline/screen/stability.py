@@ -10,9 +10,9 @@ lowest-energy elemental references, and ``get_e_above_hull`` of the compound's o
 lowest phase of a composition on the hull is 0 by construction; every other polymorph of that
 formula is above it.
 
-Other candidates get NaN and an empty source, with the reason in :class:`Stability`: a user's
-structure file has no shipped energy, and ``--source mp`` keeps only MP's ids and structures (its
-``energy_above_hull`` bounds the query, ``e_above_hull``, but is not carried on the candidate).
+A ``--source mp`` candidate carries the Materials Project's own ``energy_above_hull`` (source
+:data:`MATERIALS_PROJECT`). A user's structure file has no shipped energy: NaN and an empty source,
+with the reason in :class:`Stability`.
 
 Above :data:`UNSTABLE_EV_PER_ATOM` a compound is flagged in the ``wulff`` table's ``trust``
 (:data:`UNSTABLE`), so the rankings, which take trusted rows only, drop it.
@@ -40,7 +40,7 @@ UNSTABLE = (
 """The ``trust`` reason of a compound above :data:`UNSTABLE_EV_PER_ATOM` (its value and source are
 the ``e_above_hull_eV_per_atom`` and ``e_above_hull_source`` columns)."""
 ESTIMATE = "7net-0 estimate"
-MATERIALS_PROJECT = "Materials Project"  # the source name for MP's own value (not carried today)
+MATERIALS_PROJECT = "Materials Project"  # MP's own energy_above_hull (``--source mp``)
 ENERGIES = DATASETS["mg_binary_bulk"].path / "mlip_7net0_energies.parquet"
 """7net-0 total energies (eV) of the 210 bundled bulks (``kind`` bulk, ``id`` the MP id) and the
 88 lowest-energy MP-PBE elemental references (``kind`` element, ``id`` the symbol)."""
@@ -107,16 +107,17 @@ def bundled_estimates() -> dict[str, Stability]:
 
 def stability(cand: Candidate) -> Stability:
     """The energy above the hull of a screen candidate: the 7net-0 estimate of a bundled compound,
-    else NaN with the reason (a file's structure, a Materials Project candidate)."""
+    the Materials Project's own value of an MP candidate, else NaN with the reason (a file's
+    structure)."""
     if cand.source == "bundled":
         est = bundled_estimates().get(cand.compound_id)
         if est is None:
             return Stability(math.nan, "", f"{cand.compound_id}: no shipped 7net-0 energy")
         return est
     if cand.source == "mp":
-        return Stability(
-            math.nan, "", "--source mp keeps only MP's ids and structures, not its energy_above_hull"
-        )
+        if math.isfinite(cand.e_above_hull_eV_per_atom):
+            return Stability(cand.e_above_hull_eV_per_atom, MATERIALS_PROJECT)
+        return Stability(math.nan, "", f"{cand.compound_id}: the Materials Project gave no energy_above_hull")
     return Stability(math.nan, "", "a structure file: no shipped 7net-0 energy")
 
 

@@ -13,7 +13,7 @@ def test_the_mp_query_asks_for_binaries_by_default_and_ternaries_when_told():
         "elements": ["Mg"],
         "num_elements": (2, 2),
         "energy_above_hull": (0, 0.05),
-        "fields": ["material_id", "structure"],
+        "fields": ["material_id", "structure", "energy_above_hull"],
     }
     assert mp_query(0.1, max_elements=3)["num_elements"] == (2, 3)
     assert mp_label(0.05, 2) == "mp:Materials Project summary, binary Mg, e_above_hull<=0.05"

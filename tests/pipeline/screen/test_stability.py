@@ -80,14 +80,20 @@ def test_estimates_of_real_compounds():
     assert sum(s.unstable for s in est.values()) == 29
 
 
-def test_other_sources_are_unknown_with_a_reason():
-    from semcgcnn.pipeline.screen.candidates import describe, load_bundled
+def test_other_sources_are_unknown_with_a_reason_or_their_own_value():
+    """A structure file, or an MP document without the field: NaN with a reason. An MP candidate
+    carries MP's own energy_above_hull (the query asks for it; the value here is the query's)."""
+    from semcgcnn.pipeline.screen.candidates import describe, load_bundled, mp_query
 
     (camg,) = [c for c in load_bundled() if c.compound_id == "mp-1039368"]
     assert stability(camg).unstable
     for source in ("file", "mp"):  # the same structure from a file or a Materials Project query
         s = stability(describe("mp-1039368", camg.structure, source))
         assert math.isnan(s.e_above_hull_eV_per_atom) and s.source == "" and s.reason and not s.unstable
+    assert "energy_above_hull" in mp_query()["fields"]
+    s = stability(describe("mp-1039368", camg.structure, "mp", e_above_hull=0.012))
+    assert s.e_above_hull_eV_per_atom == 0.012 and s.source == "Materials Project" and not s.unstable
+    assert stability(describe("mp-1039368", camg.structure, "mp", e_above_hull=0.3)).unstable
 
 
 def test_e_above_hull_is_recorded_only_where_it_filters():
