@@ -71,6 +71,12 @@ def selectable(predictions: pd.DataFrame) -> pd.DataFrame:
     return predictions[ok].reset_index(drop=True)
 
 
+def check_strategy(strategy: str) -> None:
+    """:class:`SelectionError` unless ``strategy`` is one of :data:`STRATEGIES`."""
+    if strategy not in STRATEGIES:
+        raise SelectionError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+
+
 def select_slabs(
     predictions: pd.DataFrame,
     budget: int,
@@ -96,8 +102,7 @@ def select_slabs(
     """
     if budget < 1:
         raise SelectionError(BUDGET_RULE)
-    if strategy not in STRATEGIES:
-        raise SelectionError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    check_strategy(strategy)
     predictions = selectable(predictions)
     df = predictions.assign(score=uncertainty_score(predictions)).sort_values(
         ["score", "slab_id"], ascending=[False, True]

@@ -31,8 +31,8 @@ def select(
     from semcgcnn.paths import check_output_dir
     from semcgcnn.pipeline.analysis.selection import (
         BUDGET_RULE,
-        STRATEGIES,
         SelectionError,
+        check_strategy,
         select_from_screen,
         write_picks,
     )
@@ -40,8 +40,7 @@ def select(
 
     if budget < 1:  # the arguments and the screen are checked before OUT is created
         raise SelectionError(BUDGET_RULE)
-    if strategy not in STRATEGIES:
-        raise SelectionError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    check_strategy(strategy)
     results.read_table(screen_dir, "predictions", ["slab_id"])
     check_output_dir(out)
     picks, manifest = select_from_screen(screen_dir, budget, strategy, seed)
