@@ -153,6 +153,21 @@ def hcp_mg_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mg_cli_labels(hcp_mg_file, tmp_path_factory) -> Path:
+    """The folder of ``semcgcnn label`` on :func:`hcp_mg_file` with ``screen_reference.LABEL``
+    (GPAW fast, Mg (0001)): the tables the label Flow and ``label collect`` must reproduce."""
+    from backends_required import REQUIRED, have_gpaw
+    from screen_reference import LABEL, semcgcnn
+
+    if not have_gpaw() and not REQUIRED:
+        pytest.skip("GPAW not installed (apt-get install -y gpaw gpaw-data)")
+    out = tmp_path_factory.mktemp("mg_labels") / "labels"
+    res = semcgcnn("label", str(hcp_mg_file), *LABEL, "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
 def hcp_mg():
     """Real hcp Mg: the shipped Materials Project entry Mg-3 (2 sites, P6₃/mmc), the labels' Mg reference."""
     from semcgcnn.pipeline.labelling.references import elemental_reference

@@ -77,6 +77,19 @@ class FireWorksSite:
             counts[names[launch["fw_id"]]][launch["state"]] += 1
         return counts
 
+    def failures(self) -> dict[str, str]:
+        """Firework name → the stored traceback of each of its FIZZLED launches (what FireWorks
+        recorded in the launch's action), for assertion messages."""
+        db = self.db()
+        names = {fw["fw_id"]: fw["name"] for fw in db.fireworks.find({}, {"fw_id": 1, "name": 1})}
+        out = {}
+        for launch in db.launches.find({"state": "FIZZLED"}):
+            stored = (launch.get("action") or {}).get("stored_data") or {}
+            trace = (stored.get("_exception") or {}).get("_stacktrace") or stored.get("_message")
+            trace = trace or f"no traceback; stored data {json.dumps(stored, default=str)[:2000]}"
+            out[names[launch["fw_id"]]] = f"{launch['launch_dir']}: {trace}"
+        return out
+
     def workers_used(self) -> set[str]:
         """The worker folders whose rlaunch ran at least one launch."""
         return {

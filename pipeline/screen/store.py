@@ -32,6 +32,34 @@ from .ranking import with_top_k
 
 PARTS = "parts"
 LOCK = ".lock"
+TMP = ".tmp-"
+"""Prefix of a part being written: ``.tmp-HOST-PID-RANDOM`` (the writing process)."""
+FOREIGN_TMP_MAX_AGE_S = 86400.0
+"""A temporary part written on another host is abandoned once this old (its process cannot be
+checked from here)."""
+
+
+def _abandoned(tmp: Path) -> bool:
+    """Is the temporary part folder ``tmp`` left by a commit that will never finish? Yes when its
+    writer was a process of this host that is gone, or of another host a day ago, or when its
+    name names no writer."""
+    try:
+        host, pid, _ = tmp.name.removeprefix(TMP).rsplit("-", 2)
+        pid_n = int(pid)
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        try:
+            return time.time() - tmp.stat().st_mtime > FOREIGN_TMP_MAX_AGE_S
+        except OSError:
+            return False
+    try:
+        os.kill(pid_n, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class FolderLockedError(UserError):
@@ -119,7 +147,7 @@ class PartStore:
         """Write one batch as a part folder: temporary name first, files flushed to disk, then one
         atomic rename. A full disk removes the temporary folder and raises
         :class:`~semcgcnn.paths.DiskFullError`."""
-        tmp = self.root / f".tmp-{uuid.uuid4().hex}"
+        tmp = self.root / f"{TMP}{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex}"
         try:
             tmp.mkdir(parents=True)
             for name in TABLES:
@@ -138,11 +166,14 @@ class PartStore:
         return final
 
     def parts(self) -> list[Path]:
-        """Committed part folders, oldest first; half-written temporary ones are removed."""
+        """Committed part folders, oldest first; the temporary folders of commits whose writer
+        died are removed (:func:`_abandoned`), those still being written are left alone (other
+        batch jobs may be committing into the same screen at this moment)."""
         if not self.root.is_dir():
             return []
-        for tmp in self.root.glob(".tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in self.root.glob(f"{TMP}*"):
+            if _abandoned(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
         return sorted(p for p in self.root.glob("part-*") if (p / "done.json").exists())
 
     def done(self) -> set[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from backends_required import requires_gpaw
 from fireworks_mongo import FireWorksSite, wait_all, wait_for
 from same_tables import assert_same_labels, assert_same_tables
-from screen_reference import LABEL, N_AL, SCREEN_TABLES, committed_once, semcgcnn
+from screen_reference import N_AL, SCREEN_TABLES, committed_once
 
 ADD_SCREEN = """
 import sys
@@ -45,7 +45,8 @@ lp.add_wf(flow_to_workflow(SurfacePropertyMaker.from_backend("gpaw", "fast", mil
 def _completed_once(site: FireWorksSite) -> None:
     """Every Firework COMPLETED, and exactly one of its launches (others: lost ones, archived)."""
     states = site.states()
-    assert set(states.values()) == {"COMPLETED"}, states
+    failed = "".join(f"\n{name} FIZZLED in {why}" for name, why in site.failures().items())
+    assert set(states.values()) == {"COMPLETED"}, f"{states}{failed}"
     counts = site.launch_counts()
     assert {name: c["COMPLETED"] for name, c in counts.items()} == {name: 1 for name in states}, counts
 
@@ -125,12 +126,12 @@ def test_worker_killed_mid_batch_is_found_lost_rerun_and_loses_no_row(
 
 
 @requires_gpaw
-def test_label_flow_on_two_concurrent_workers_gives_cli_labels(hcp_mg_file, mongo_server, mongo_db, tmp_path):
+def test_label_flow_on_two_concurrent_workers_gives_cli_labels(
+    hcp_mg_file, mg_cli_labels, mongo_server, mongo_db, tmp_path
+):
     """SurfacePropertyMaker (GPAW fast, Mg (0001)) on the server with two workers: the bulk and
     slab calculations run side by side, each Firework completes once, and the label tables are
     those of ``semcgcnn label`` on the same file."""
-    local = semcgcnn("label", str(hcp_mg_file), *LABEL, "--out", str(tmp_path / "local"))
-    assert local.returncode == 0, local.stderr
     site = FireWorksSite(mongo_server, mongo_db, tmp_path / "fw")
     out = tmp_path / "labels"
     add = site.python(ADD_LABELS, str(hcp_mg_file), str(out))
@@ -143,7 +144,7 @@ def test_label_flow_on_two_concurrent_workers_gives_cli_labels(hcp_mg_file, mong
     _completed_once(site)
     assert sum(c.total() for c in site.launch_counts().values()) == 4
     assert len(list(site.root.rglob("gpaw.txt"))) == 2
-    assert_same_labels(out, tmp_path / "local")
+    assert_same_labels(out, mg_cli_labels)
     print(
         f"FireWorks on the server, GPAW fast Mg(0001), 2 workers ({len(site.workers_used())} ran "
         f"launches): {seconds:.1f} s"

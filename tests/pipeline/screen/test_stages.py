@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -81,6 +82,34 @@ def test_compound_tables_agree_with_each_other(stage_inputs):
         float((facets["work_function_eV"] * facets["area_fraction"]).sum()), rel=1e-9
     )
     assert wulff["n_facets"] == len(facets) == res.n_miller and t["compounds"][0]["n_slabs"] == len(res.slabs)
+
+
+def test_part_store_discards_only_the_temporary_parts_of_dead_writers(tmp_path):
+    """Batch jobs of one screen commit side by side (FireWorks, jobflow-remote workers): one job's
+    look at the store must not delete another's part being written. A writer's temporary folder
+    stays while its process lives and goes once it is dead; another host's stays for a day."""
+    import socket
+    import subprocess
+    import time
+
+    from semcgcnn.pipeline.screen.store import FOREIGN_TMP_MAX_AGE_S, PartStore
+
+    store = PartStore(tmp_path)
+    store.root.mkdir(parents=True)
+    writer = subprocess.Popen(["sleep", "60"])
+    live = store.root / f".tmp-{socket.gethostname()}-{writer.pid}-0123abcd"
+    foreign = store.root / ".tmp-some-other-node-12345-0123abcd"
+    old_foreign = store.root / ".tmp-some-other-node-12346-0123abcd"
+    for d in (live, foreign, old_foreign):
+        d.mkdir()
+    old = time.time() - FOREIGN_TMP_MAX_AGE_S - 60
+    os.utime(old_foreign, (old, old))
+    try:
+        assert store.done() == set() and live.exists() and foreign.exists() and not old_foreign.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert store.parts() == [] and not live.exists() and foreign.exists()
 
 
 def test_part_store_assembles_committed_parts_in_candidate_order(tmp_path, stage_inputs):
