@@ -140,7 +140,7 @@ print(json.dumps({"gpaw": gpaw.__version__, "ase": ase.__version__, "python": sy
 
 def _imports_gpaw(python: str) -> bool:
     try:
-        r = subprocess.run([python, "-c", "import gpaw"], capture_output=True, timeout=120, env=_child_env())
+        r = subprocess.run([python, "-c", "import gpaw"], capture_output=True, timeout=120, env=child_env())
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
@@ -171,7 +171,7 @@ def gpaw_info() -> dict:
     python = gpaw_python()
     if python not in _INFO:
         r = subprocess.run(
-            [python, "-c", _PROBE], capture_output=True, text=True, timeout=300, env=_child_env()
+            [python, "-c", _PROBE], capture_output=True, text=True, timeout=300, env=child_env()
         )
         if r.returncode != 0:
             raise LabelError(f"GPAW in {python} does not start: {_last_line(r.stderr) or 'no message'}")
@@ -253,13 +253,18 @@ def kpoints_time_reversal(mesh: tuple[int, int, int]) -> int:
     return (total + self_inverse) // 2
 
 
+def gpaw_work(structure: Structure, kind: str, settings: GpawSettings) -> int:
+    """The plane-wave coefficients of one GPAW run of ``structure`` (a ``"bulk"`` or ``"slab"``):
+    k-points after time reversal × bands × plane waves, what its memory and time grow with."""
+    mesh = kpoint_mesh(structure.lattice.matrix, settings.kpt_density_A, kind)
+    return kpoints_time_reversal(mesh) * n_bands(structure) * plane_waves(structure, settings.ecut_eV)
+
+
 def estimate_memory_bytes(structure: Structure, kind: str, settings: GpawSettings) -> float:
     """Peak memory (bytes, all ranks together) of one GPAW run: :data:`BYTES_PER_RANK` per MPI
-    rank plus :data:`WAVEFUNCTION_FACTOR` × the plane-wave coefficients (k-points after time
-    reversal × bands × plane waves × 16 bytes)."""
-    mesh = kpoint_mesh(structure.lattice.matrix, settings.kpt_density_A, kind)
-    kpoints = kpoints_time_reversal(mesh)
-    coefficients = kpoints * n_bands(structure) * plane_waves(structure, settings.ecut_eV) * 16
+    rank plus :data:`WAVEFUNCTION_FACTOR` × the plane-wave coefficients (:func:`gpaw_work` × 16
+    bytes)."""
+    coefficients = gpaw_work(structure, kind, settings) * 16
     return mpi_ranks(settings) * BYTES_PER_RANK + WAVEFUNCTION_FACTOR * coefficients
 
 
@@ -298,7 +303,9 @@ def check_size(structures: list[tuple[str, object, str]], settings: GpawSettings
 # ---------------------------------------------------------------- running
 
 
-def _child_env() -> dict:
+def child_env() -> dict:
+    """The environment GPAW runs in: one thread per rank, Open MPI allowed as root and
+    oversubscribed, none of this package's Python paths."""
     env = dict(os.environ)
     env.update(
         OPENBLAS_NUM_THREADS="1",
@@ -318,19 +325,26 @@ def mpi_ranks(settings: GpawSettings) -> int:
     return max(1, min(int(settings.mpi_ranks), os.cpu_count() or 1))
 
 
-def _command(settings: GpawSettings, input_name: str) -> list[str]:
+def gpaw_launcher(settings: GpawSettings) -> list[str]:
+    """The command that runs the runner script here (its path and input file follow): the GPAW
+    interpreter, behind ``mpirun -np N`` when ``settings`` asks for several ranks (and GPAW ≥ 23's
+    ``gpaw python``, through which PyPI's GPAW takes MPI)."""
     python = gpaw_python()
     ranks = mpi_ranks(settings)
     mpirun = shutil.which("mpirun")
     if ranks == 1 or mpirun is None:
         if ranks > 1:
             log.warning("mpirun not found: GPAW runs serially")
-        return [python, str(RUNNER), input_name]
+        return [python]
     launcher = [python]
     gpaw_script = Path(python).with_name("gpaw")
     if int(gpaw_info()["gpaw"].split(".")[0]) >= 23 and gpaw_script.exists():
         launcher = [str(gpaw_script), "python"]  # GPAW >= 23 from PyPI: MPI only through `gpaw python`
-    return [mpirun, "-np", str(ranks), *launcher, str(RUNNER), input_name]
+    return [mpirun, "-np", str(ranks), *launcher]
+
+
+def _command(settings: GpawSettings, input_name: str) -> list[str]:
+    return [*gpaw_launcher(settings), str(RUNNER), input_name]
 
 
 def _session(sid: int) -> list[int]:
@@ -386,6 +400,56 @@ def _failure(kind: str, workdir: Path, reason: str) -> LabelError:
     return LabelError(f"GPAW {kind} calculation in {workdir} failed: {reason}")
 
 
+def gpaw_input(
+    structure: Structure,
+    kind: str,
+    settings: GpawSettings,
+    relax: bool = True,
+    relax_cell: bool = False,
+) -> dict:
+    """The runner's ``input.json`` of one calculation (see :func:`run_gpaw` for the arguments): the
+    cell, atoms and GPAW settings, and a ``record`` of everything :func:`parse_gpaw_dir` needs to
+    describe the result without GPAW at hand (the settings, the versions, the setups)."""
+    if kind not in ("bulk", "slab"):
+        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
+    if not structure.is_ordered:
+        raise LabelError(
+            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure "
+            "(no partial occupancies)"
+        )
+    check_gpaw([structure])
+    info = gpaw_info()
+    kpts = kpoint_mesh(structure.lattice.matrix, settings.kpt_density_A, kind)
+    sd = structure.site_properties.get("selective_dynamics")
+    fixed = [not any(flags) for flags in sd] if sd is not None and relax else [False] * len(structure)
+    record = {k: v for k, v in settings.as_dict().items() if k != "timeout_s"}
+    return {
+        "kind": kind,
+        "cell": np.asarray(structure.lattice.matrix).tolist(),
+        "positions": np.asarray(structure.cart_coords).tolist(),
+        "numbers": [int(site.specie.Z) for site in structure],
+        "pbc": [True, True, True],
+        "fixed": fixed,
+        "calc": {
+            "ecut_eV": settings.ecut_eV,
+            "xc": settings.xc,
+            "smearing_eV": settings.smearing_eV,
+            "kpts": list(kpts),
+            "convergence": {"energy": settings.scf_energy_eV, "density": settings.scf_density},
+            "maxiter": settings.scf_maxiter,
+            "dipole": kind == "slab" and settings.dipole_correction,
+        },
+        "relax": {
+            "relax": bool(relax),
+            "fmax": settings.relax_fmax_eV_A,
+            "steps": settings.relax_max_steps,
+            "cell": bool(relax_cell and kind == "bulk"),
+        },
+        "output": "output.json",
+        "record": {"settings": record, "gpaw_version": info["gpaw"], "setup_paths": info["setup_paths"]},
+    }
+
+
 def run_gpaw(
     structure: Structure,
     kind: str,
@@ -403,53 +467,15 @@ def run_gpaw(
     A slab gets the Fermi level and the planar-averaged electrostatic potential
     along c; its returned structure is in the frame GPAW used (c along the normal, vacuum middle
     at c = 0), which the potential refers to. Any failure of the run is a one-line
-    :class:`LabelError`; the caller's process is never at risk (GPAW runs in a child process)."""
-    from pymatgen.core import Lattice, Structure
-
+    :class:`LabelError`; the caller's process is never at risk (GPAW runs in a child process).
+    The folder holds what :func:`parse_gpaw_dir` reads back."""
     if isinstance(settings, str):
         if settings not in GPAW_PRESETS:
             raise LabelError(f"unknown GPAW preset {settings!r}: choose one of {', '.join(GPAW_PRESETS)}")
         settings = GPAW_PRESETS[settings]
-    if kind not in ("bulk", "slab"):
-        raise LabelError(f"kind must be 'bulk' or 'slab', not {kind!r}")
-    if not structure.is_ordered:
-        raise LabelError(
-            f"{structure.composition.reduced_formula}: GPAW needs an ordered structure "
-            "(no partial occupancies)"
-        )
-    check_gpaw([structure])
+    inp = gpaw_input(structure, kind, settings, relax, relax_cell)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    info = gpaw_info()
-
-    kpts = kpoint_mesh(structure.lattice.matrix, settings.kpt_density_A, kind)
-    sd = structure.site_properties.get("selective_dynamics")
-    fixed = [not any(flags) for flags in sd] if sd is not None and relax else [False] * len(structure)
-    dipole = kind == "slab" and settings.dipole_correction
-    inp = {
-        "kind": kind,
-        "cell": np.asarray(structure.lattice.matrix).tolist(),
-        "positions": np.asarray(structure.cart_coords).tolist(),
-        "numbers": [int(site.specie.Z) for site in structure],
-        "pbc": [True, True, True],
-        "fixed": fixed,
-        "calc": {
-            "ecut_eV": settings.ecut_eV,
-            "xc": settings.xc,
-            "smearing_eV": settings.smearing_eV,
-            "kpts": list(kpts),
-            "convergence": {"energy": settings.scf_energy_eV, "density": settings.scf_density},
-            "maxiter": settings.scf_maxiter,
-            "dipole": dipole,
-        },
-        "relax": {
-            "relax": bool(relax),
-            "fmax": settings.relax_fmax_eV_A,
-            "steps": settings.relax_max_steps,
-            "cell": bool(relax_cell and kind == "bulk"),
-        },
-        "output": "output.json",
-    }
     out_file = workdir / "output.json"
     if out_file.exists():
         out_file.unlink()  # never read a previous run's result
@@ -460,7 +486,7 @@ def run_gpaw(
         kind,
         structure.composition.reduced_formula,
         len(structure),
-        "x".join(map(str, kpts)),
+        "x".join(map(str, inp["calc"]["kpts"])),
         workdir,
     )
     log.debug("GPAW command: %s", " ".join(cmd))
@@ -470,7 +496,7 @@ def run_gpaw(
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
-            env=_child_env(),
+            env=child_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -500,53 +526,78 @@ def run_gpaw(
             else f"killed by signal {-proc.returncode}"
         )
         raise _failure(kind, workdir, f"{reason} ({status})" if reason else status)
+    result = parse_gpaw_dir(workdir, kind, site_properties=structure.site_properties)
+    result.wall_s = wall
+    return result
+
+
+def parse_gpaw_dir(folder: str | os.PathLike, kind: str, site_properties: dict | None = None) -> CalcResult:
+    """A finished GPAW calculation folder (the runner's ``input.json`` and ``output.json``) as a
+    :class:`CalcResult`; needs no GPAW. ``kind``: ``"bulk"`` or ``"slab"`` (a one-line LabelError
+    when the folder holds the other); ``site_properties``: given to the final structure (by
+    default the fixed atoms' ``selective_dynamics``, if any were fixed)."""
+    from pymatgen.core import Element, Lattice, Structure
+
+    folder = Path(folder).resolve()
+    try:
+        inp = json.loads((folder / "input.json").read_text())
+    except (OSError, ValueError) as e:
+        raise LabelError(f"{folder}: no readable GPAW input.json ({e})") from None
+    out_file = folder / inp.get("output", "output.json")
+    if not out_file.exists():
+        raise LabelError(f"{folder}: no {out_file.name} (the GPAW run did not finish)")
     try:
         out = json.loads(out_file.read_text())
     except (OSError, ValueError) as e:
-        raise _failure(kind, workdir, f"unreadable output.json: {e}") from None
-
+        raise _failure(kind, folder, f"unreadable {out_file.name}: {e}") from None
+    if inp.get("kind") != kind:
+        raise LabelError(f"{folder}: a GPAW {inp.get('kind')} calculation, not a {kind}")
+    if site_properties is None and any(inp.get("fixed") or []):
+        site_properties = {"selective_dynamics": [[not f] * 3 for f in inp["fixed"]]}
     final = Structure(
         Lattice(out["cell"]),
-        structure.species,
+        [Element.from_Z(z) for z in inp["numbers"]],
         out["positions"],
         coords_are_cartesian=True,
-        site_properties=structure.site_properties,
+        site_properties=site_properties or {},
         to_unit_cell=True,
     )
+    record = inp.get("record") or {}
+    settings = record.get("settings") or {}
+    calc, relax = inp["calc"], inp["relax"]
     if out.get("relax_converged") is False:
         log.warning(
             "GPAW %s relaxation in %s stopped after %d steps above fmax %g eV/Å",
             kind,
-            workdir,
+            folder,
             out["n_ionic_steps"],
-            settings.relax_fmax_eV_A,
+            relax["fmax"],
         )
-    version = out.get("gpaw_version", info["gpaw"])
+    version = out.get("gpaw_version", record.get("gpaw_version", ""))
+    kpts = "x".join(map(str, calc["kpts"]))
     method = (
-        f"GPAW {version} {settings.xc} PW {settings.ecut_eV:g} eV, FD {settings.smearing_eV:g} eV, "
-        f"k {'x'.join(map(str, kpts))}"
-        + (", dipole correction" if dipole else "")
+        f"GPAW {version} {calc['xc']} PW {calc['ecut_eV']:g} eV, FD {calc['smearing_eV']:g} eV, k {kpts}"
+        + (", dipole correction" if calc["dipole"] else "")
         + (
-            f", BFGS to {settings.relax_fmax_eV_A:g} eV/Å" + (" with cell" if inp["relax"]["cell"] else "")
-            if relax
+            f", BFGS to {relax['fmax']:g} eV/Å" + (" with cell" if relax["cell"] else "")
+            if relax["relax"]
             else ", fixed geometry"
         )
     )
-    record = {
-        **settings.as_dict(),
-        "kpts": list(kpts),
-        "relax": bool(relax),
-        "relax_cell": inp["relax"]["cell"],
-        "n_fixed_atoms": int(sum(fixed)),
-        "dipole_correction": dipole,
+    details = {
+        **settings,
+        "kpts": list(calc["kpts"]),
+        "relax": bool(relax["relax"]),
+        "relax_cell": relax["cell"],
+        "n_fixed_atoms": int(sum(inp.get("fixed") or [])),
+        "dipole_correction": calc["dipole"],
         "mode": "pw",
         "gpaw_version": version,
         "ase_version": out.get("ase_version"),
-        "setup_paths": info["setup_paths"],
+        "setup_paths": record.get("setup_paths"),
         "mpi_ranks": out.get("n_ranks"),
         "relax_converged": out.get("relax_converged"),
     }
-    record.pop("timeout_s", None)
     return CalcResult(
         kind=kind,
         energy_eV=float(out["energy_eV"]),
@@ -555,13 +606,49 @@ def run_gpaw(
         code="GPAW",
         code_version=version,
         method=method,
-        settings=record,
+        settings=details,
         fermi_eV=out.get("fermi_eV"),
         potential_z_eV=out.get("potential_z_eV") if kind == "slab" else None,
         n_ionic_steps=int(out.get("n_ionic_steps", 0)),
-        wall_s=wall,
-        dir_name=str(workdir),
+        wall_s=float(out.get("wall_s", 0.0)),
+        dir_name=str(folder),
     )
+
+
+GPAW_RUN_SCRIPT = """#!/usr/bin/env bash
+# sem-cgcnn GPAW calculation {name} ({kind}{relax}): GPAW_PYTHON is an interpreter that imports
+# gpaw (default python3); GPAW_LAUNCHER an MPI launcher, e.g. "mpirun -np 4" (default: serial).
+set -euo pipefail
+cd "$(dirname "$0")"
+rm -f output.json
+${{GPAW_LAUNCHER:-}} ${{GPAW_PYTHON:-python3}} ../{runner} input.json > runner.log 2>&1
+"""
+RUNNER_COPY = "gpaw_runner.py"
+"""The runner's name beside the folders of a GPAW input tree (a plain copy: it needs only GPAW)."""
+
+
+def write_gpaw_inputs(
+    structure: Structure,
+    kind: str,
+    folder: str | os.PathLike,
+    settings: GpawSettings,
+    relax: bool = True,
+    relax_cell: bool = False,
+) -> Path:
+    """A GPAW calculation folder to run elsewhere: ``input.json`` (:func:`gpaw_input`, arguments as
+    there) and a ``run.sh`` running the runner copied beside the folder (:data:`RUNNER_COPY`);
+    once run, the folder is what :func:`parse_gpaw_dir` reads. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    inp = gpaw_input(structure, kind, settings, relax, relax_cell)
+    (folder / "input.json").write_text(json.dumps(inp))
+    shutil.copyfile(RUNNER, folder.parent / RUNNER_COPY)
+    cell = " with cell" if inp["relax"]["cell"] else ""
+    steps = f", relax{cell} then single point" if relax else ""
+    script = folder / "run.sh"
+    script.write_text(GPAW_RUN_SCRIPT.format(name=folder.name, kind=kind, relax=steps, runner=RUNNER_COPY))
+    script.chmod(0o755)
+    return folder
 
 
 def preset(name: str, **changes) -> GpawSettings:

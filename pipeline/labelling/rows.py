@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import TYPE_CHECKING
 
 from semcgcnn.pipeline.slabs import slab_structure
 from semcgcnn.units import EV_PER_A2_TO_J_PER_M2
 
-from .calc import CalcResult
+from .calc import CalcResult, LabelError
 from .surface import surface_energy, work_functions
 
 if TYPE_CHECKING:
     import os
+
+log = logging.getLogger(__name__)
 
 
 def slab_structure_json(slab_row: dict) -> str:
@@ -88,6 +91,68 @@ def label_row(
         "wall_s": float(slab.wall_s),
         "structure_json": slab_structure_json(slab_row),
     }
+
+
+def row_or_error(
+    slab_id: str,
+    slab: dict | None,
+    slab_calc: CalcResult | dict | None,
+    bulk_calc: CalcResult | dict | None,
+    ref_calc: CalcResult | dict | None,
+    meta: dict,
+) -> dict:
+    """``{"row": labels row}`` or ``{"error": errors row}`` for one slab, never an exception.
+
+    ``slab_id``: the slab's id; ``slab``: its slab-stage row (or ``{"row": row}``, or an error
+    dict); ``slab_calc``, ``bulk_calc`` and ``ref_calc``: the slab's, the bulk's and the rich-limit
+    elemental reference's results (an ``{"error": reason}`` dict or None where one failed);
+    ``meta``: the labelling's settings (``bulk_id``, ``backend``, ``preset``, ``relax_bulk``,
+    ``relax_slabs``, ``rich_element``)."""
+
+    def error(reason: str) -> dict:
+        return {"error": {"stage": "label", "id": slab_id, "reason": reason}}
+
+    if not isinstance(slab, dict) or "error" in slab:
+        return error((slab or {}).get("error", "the slab could not be cut from the relaxed bulk"))
+    for what, calc in (("slab", slab_calc), ("bulk", bulk_calc)):
+        if not isinstance(calc, CalcResult):
+            return error((calc or {}).get("error", f"the {what} calculation did not finish"))
+    try:
+        row = label_row(
+            slab.get("row", slab),
+            slab_calc,
+            bulk_calc,
+            ref_calc if isinstance(ref_calc, CalcResult) else None,
+            bulk_id=meta["bulk_id"],
+            backend=meta["backend"],
+            preset=meta["preset"],
+            bulk_relaxed=meta["relax_bulk"],
+            slab_relaxed=meta["relax_slabs"],
+            rich=meta["rich_element"],
+        )
+    except LabelError as exc:
+        return error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - one slab's failure becomes its error row, never a lost row
+        log.exception("label row of %s", slab_id)
+        return error(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return {"row": row}
+
+
+def split_results(results: list, slab_errors: list[dict], bulk_id: str) -> tuple[list[dict], list[dict]]:
+    """The labels rows and the error rows (the slab stage's ``slab_errors`` first) of the
+    :func:`row_or_error` ``results`` of one bulk (``bulk_id``); anything else in ``results`` (a row
+    that never came back) becomes an error row too, so no slab is dropped."""
+    rows, errors = [], list(slab_errors)
+    for r in results:
+        if isinstance(r, dict) and "row" in r:
+            rows.append(r["row"])
+        else:
+            errors.append(
+                r["error"]
+                if isinstance(r, dict) and "error" in r
+                else {"stage": "label", "id": bulk_id, "reason": "a row job did not finish"}
+            )
+    return rows, errors
 
 
 def write_label_tables(

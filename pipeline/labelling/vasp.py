@@ -158,7 +158,8 @@ def psp_dir() -> str | None:
 DRY_RUN_README = """VASP inputs written by sem-cgcnn ({kind}, paper §2.1 settings; dry run: nothing was run).
 
 run.sh   runs the chain: relax/, then relax/CONTCAR copied to static/POSCAR, then static/
-         (VASP_CMD, default vasp_std; submit it as one job, or run ../run_all.sh for every folder).
+         (VASP_CMD, default vasp_std; submit it as one job, or run ../run_all.sh for every folder);
+         once finished, `semcgcnn label collect ..` writes labels.parquet.
 relax/   run first. {relax_note}
 static/  the single point that gives the label's energy{wf}. Its POSCAR as written is the
          UNRELAXED structure; run.sh replaces it with relax/CONTCAR (do so by hand otherwise).
@@ -202,22 +203,10 @@ cp relax/CONTCAR static/POSCAR
 (cd static && $VASP_CMD > vasp.out 2>&1)
 """
 
-RUN_ALL_SCRIPT = """#!/usr/bin/env bash
-# every VASP chain of this label run, the bulk first (its energy is the slabs' reference).
-set -euo pipefail
-cd "$(dirname "$0")"
-{lines}
-"""
-
 
 def run_script(name: str) -> str:
     """The ``run.sh`` of a dry-run folder named ``name``: relax, CONTCAR → static POSCAR, static."""
     return RUN_SCRIPT.format(name=name)
-
-
-def run_all_script(folders: list[str]) -> str:
-    """The ``run_all.sh`` of a dry run: each folder's ``run.sh`` in order (``folders``: names)."""
-    return RUN_ALL_SCRIPT.format(lines="\n".join(f"bash {f}/run.sh" for f in folders))
 
 
 def _vasp_version(folder: Path) -> str:

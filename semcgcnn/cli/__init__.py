@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from . import data, dissolution, label, loop, predict, report, screen, search, select, training
-from .common import OneLineLogHandler, PlainHelpCommand, PlainHelpGroup, one_line_errors
+from .common import DefaultCommandGroup, OneLineLogHandler, PlainHelpCommand, PlainHelpGroup, one_line_errors
 
 app = typer.Typer(
     cls=PlainHelpGroup,
@@ -45,12 +45,23 @@ for command in (
     data.bundle,
     screen.screen,
     select.select,
-    label.label,
     loop.loop,
     dissolution.dissolution,
     report.report,
 ):
     app.command(cls=PlainHelpCommand)(one_line_errors(command, USER_ERROR_EXIT.get(command, 2)))
+
+
+label_app = typer.Typer(
+    cls=DefaultCommandGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    help="DFT (GPAW, VASP) or ML-potential surface labels: `label BULK --out OUT` runs them "
+    "(`label run`), `label collect DIR` reads finished --dry-run folders back.",
+)
+for name, command in (("run", label.label), ("collect", label.collect)):
+    label_app.command(name, cls=PlainHelpCommand)(one_line_errors(command, 2))
+app.add_typer(label_app, name="label")
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m semcgcnn`

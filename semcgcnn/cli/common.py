@@ -69,6 +69,17 @@ class PlainHelpGroup(_FlagsWithoutType, TyperGroup):
     """The ``semcgcnn`` app's class (``typer.Typer(cls=PlainHelpGroup)``)."""
 
 
+class DefaultCommandGroup(PlainHelpGroup):
+    """A command group whose first command runs when the first argument names none of its
+    commands: ``semcgcnn label BULK ...`` is ``semcgcnn label run BULK ...``, beside
+    ``semcgcnn label collect DIR``."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [next(iter(self.commands)), *args]
+        return super().parse_args(ctx, args)
+
+
 class OneLineLogHandler(RichHandler):
     """Rich log records on stderr, each one line (time, level, message) whatever the terminal
     width: a long message runs on rather than being cut in two."""

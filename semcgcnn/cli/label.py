@@ -37,7 +37,9 @@ def label(
     dry_run: Annotated[
         bool,
         typer.Option(
-            "--dry-run", help="vasp: write submit-ready input folders to OUT/vasp_inputs instead of running."
+            "--dry-run",
+            help="vasp, gpaw: write submit-ready input folders to OUT/vasp_inputs or OUT/gpaw_inputs "
+            "instead of running (then: semcgcnn label collect OUT).",
         ),
     ] = False,
     relax_bulk: Annotated[
@@ -62,7 +64,7 @@ def label(
     from semcgcnn.progress import Bars
     from semcgcnn.workflows.labelling.backends import check_dry_run
     from semcgcnn.workflows.labelling.maker import SurfacePropertyMaker
-    from semcgcnn.workflows.labelling.run import read_bulk, run_label, write_vasp_inputs
+    from semcgcnn.workflows.labelling.run import read_bulk, run_label, write_inputs
 
     if max_index < 1:
         raise fail("--max-index must be ≥ 1")
@@ -79,9 +81,11 @@ def label(
     )
     if dry_run:
         check_dry_run(maker.backend)
-        folders = write_vasp_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
+        folders = write_inputs(read_bulk(bulk_file), bulk_file.stem, maker, out.resolve())
+        steps = " (relax/ and static/ in each)" if maker.backend == "vasp" else ""
         console.print(
-            f"{len(folders)} VASP input folders (relax/ and static/ in each) in {out / 'vasp_inputs'}"
+            f"{len(folders)} {maker.backend.upper()} input folders{steps} in {folders[0].parent}: "
+            f"run {folders[0].parent / 'run_all.sh'}, then `semcgcnn label collect {out}`"
         )
         return
     try:
@@ -90,6 +94,25 @@ def label(
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (semcgcnn.interrupts.Terminated)
         raise fail(_interrupted(out, exc), code=exit_status(exc)) from None
     _print_summary(summary)
+
+
+def collect(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A finished --dry-run tree (OUT/vasp_inputs, OUT/gpaw_inputs) or the OUT holding it."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Where labels.parquet and errors.parquet go (default: OUT).")
+    ] = None,
+) -> None:
+    """Read finished VASP or GPAW input folders back into labels.parquet and errors.parquet."""
+    from semcgcnn.workflows.labelling.run import collect as collect_tree
+
+    if not folder.is_dir():
+        raise fail(f"{folder}: no such folder")
+    _print_summary(collect_tree(folder, out))
 
 
 def _interrupted(out: Path, exc: KeyboardInterrupt) -> str:

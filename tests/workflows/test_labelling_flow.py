@@ -73,7 +73,7 @@ def test_label_cli_refuses_bad_input_in_one_line_before_any_job(cli, tmp_path, h
         (str(tmp_path / "missing.cif"), "--backend", "gpaw"): "missing.cif",
         (str(bulk_file), "--backend", "quantum"): "unknown backend 'quantum'",
         (str(bulk_file), "--backend", "gpaw", "--preset", "huge"): "unknown preset 'huge'",
-        (str(bulk_file), "--backend", "gpaw", "--dry-run"): "use it with --backend vasp",
+        (str(bulk_file), "--backend", "mlip", "--dry-run"): "use it with --backend vasp or gpaw",
     }
     for args, message in cases.items():
         out = cli("label", *args, "--out", str(tmp_path / "out"), "--miller", "0", "0", "1")
@@ -161,7 +161,7 @@ def test_vasp_dry_run_writes_the_papers_inputs_for_bulk_and_every_slab(cli, mg_f
     root = tmp_path / "vasp_inputs"
     cut, _ = label_slabs(elemental_reference("Mg"), "Mg", None, 1)
     assert sorted(p.name for p in root.iterdir()) == sorted(
-        ["Mg_bulk", "run_all.sh", *(r["slab_id"] for r, _ in cut)]
+        ["Mg_bulk", "run_all.sh", "labelling.json", *(r["slab_id"] for r, _ in cut)]
     )
     assert all((root / r["slab_id"] / "run.sh").is_file() for r, _ in cut)
     for r, _slab in cut:

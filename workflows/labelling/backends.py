@@ -144,15 +144,17 @@ def mlip_model_of(makers: list[Maker]) -> str:
 
 
 def check_dry_run(backend: str) -> None:
-    """``--dry-run`` writes VASP input folders: a one-line LabelError for any other backend."""
-    if backend != "vasp":
-        raise LabelError("--dry-run writes VASP input folders: use it with --backend vasp")
+    """``--dry-run`` writes VASP or GPAW input folders: a one-line LabelError for any other backend."""
+    if backend not in ("vasp", "gpaw"):
+        raise LabelError(
+            f"--dry-run writes DFT input folders: use it with --backend vasp or gpaw, not {backend}"
+        )
 
 
 def check_makers(makers: list[Maker], structures: list, dry_run: bool = False) -> None:
     """Before any job exists: a one-line LabelError when the step Makers' backend cannot calculate
     ``structures`` here (not installed, an element it lacks, no VASP command or POTCAR library),
-    or cannot write a dry run (``dry_run``: VASP only)."""
+    or cannot write a dry run (``dry_run``: VASP or GPAW)."""
     backend = backend_of(makers)
     if dry_run:
         check_dry_run(backend)

@@ -123,35 +123,9 @@ def label_row_job(
     reference's results (an error dict or None where one failed); ``meta``: the labelling's
     settings (``bulk_id``, ``backend``, ``preset``, ``relax_bulk``, ``relax_slabs``,
     ``rich_element``)."""
-    from semcgcnn.pipeline.labelling.rows import label_row
+    from semcgcnn.pipeline.labelling.rows import row_or_error
 
-    def error(reason: str) -> dict:
-        return {"error": {"stage": "label", "id": slab_id, "reason": reason}}
-
-    if not isinstance(slab, dict) or "error" in slab:
-        return error((slab or {}).get("error", "the slab could not be cut from the relaxed bulk"))
-    for what, calc in (("slab", slab_calc), ("bulk", bulk_calc)):
-        if not isinstance(calc, CalcResult):
-            return error((calc or {}).get("error", f"the {what} calculation did not finish"))
-    try:
-        row = label_row(
-            slab.get("row", slab),
-            slab_calc,
-            bulk_calc,
-            ref_calc if isinstance(ref_calc, CalcResult) else None,
-            bulk_id=meta["bulk_id"],
-            backend=meta["backend"],
-            preset=meta["preset"],
-            bulk_relaxed=meta["relax_bulk"],
-            slab_relaxed=meta["relax_slabs"],
-            rich=meta["rich_element"],
-        )
-    except LabelError as exc:
-        return error(str(exc))
-    except Exception as exc:  # noqa: BLE001 - one slab's failure becomes its error row, never a lost row
-        log.exception("label row of %s", slab_id)
-        return error(f"{type(exc).__name__}: {exc}".splitlines()[0])
-    return {"row": row}
+    return row_or_error(slab_id, slab, slab_calc, bulk_calc, ref_calc, meta)
 
 
 @job(config=_TOLERANT)
@@ -160,16 +134,9 @@ def collect_labels_job(
 ) -> LabelSetDoc:
     """Every slab's row or error row, in slab order; written to ``out/labels.parquet`` and
     ``out/errors.parquet`` when ``out`` is given (``parameters``: the maker's, for the provenance)."""
-    rows, errors = [], list(slab_errors)
-    for r in results:
-        if isinstance(r, dict) and "row" in r:
-            rows.append(r["row"])
-        else:
-            errors.append(
-                r["error"]
-                if isinstance(r, dict)
-                else {"stage": "label", "id": meta["bulk_id"], "reason": "a row job did not finish"}
-            )
+    from semcgcnn.pipeline.labelling.rows import split_results
+
+    rows, errors = split_results(results, slab_errors, meta["bulk_id"])
     paths = {}
     if out:
         from semcgcnn.pipeline.labelling.rows import write_label_tables

@@ -1,6 +1,7 @@
 """``semcgcnn label``: a :class:`~.labelling.SurfacePropertyMaker` Flow run by ``jobflow.run_locally``
 into ``OUT/labels.parquet`` and ``OUT/errors.parquet`` (job store and job folders in ``OUT/jobflow/``),
-or, with ``dry_run`` (VASP), submit-ready input folders in ``OUT/vasp_inputs/``.
+or, with ``dry_run`` (VASP, GPAW), submit-ready input folders in ``OUT/vasp_inputs/`` or
+``OUT/gpaw_inputs/`` that :func:`collect` turns into the same tables once they have run.
 
 Every check a user can fail (the file, a bulk and not a slab, partial occupancy, an element the
 backend lacks, no VASP command or POTCAR library) runs before the first job, as one-line
@@ -78,26 +79,73 @@ def prepare(
     return cut, errors
 
 
-def write_vasp_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
-    """VASP input folders (relax and static steps) of the bulk and of every slab, in ``out/vasp_inputs``:
-    the bulk relax relaxes the cell (ISIF 3) when ``maker``'s own bulk relax does (``relax_bulk``)."""
+def write_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
+    """Input folders to run elsewhere, in ``out/vasp_inputs`` or ``out/gpaw_inputs`` (``maker``'s
+    backend): the bulk, the rich element's reference where a slab needs it and every slab, each
+    with a ``run.sh``, and the tree's manifest and ``run_all.sh``
+    (:mod:`~semcgcnn.pipeline.labelling.inputs`), which ``semcgcnn label collect`` reads back.
+
+    VASP: relax and static steps (atomate2's input sets); the bulk relax relaxes the cell (ISIF 3)
+    when ``maker``'s own bulk relax does (``relax_bulk``). GPAW: the runner's ``input.json`` with
+    ``maker``'s preset and relaxations. The slabs are cut from ``bulk`` as given (a relaxed
+    bulk's slabs need a label run, which cuts them again from the relaxed cell)."""
+    from semcgcnn.pipeline.labelling.inputs import ROOTS, write_manifest
     from semcgcnn.pipeline.labelling.slabs import with_fixed_interior
-    from semcgcnn.pipeline.labelling.vasp import run_all_script
 
-    from .vasp import write_dry_run
+    backend = maker.backend
+    cut, slab_errors = prepare(bulk, bulk_id, maker, dry_run=True)
+    reference = maker.rich_reference(bulk, cut)
+    root = out / ROOTS[backend]
+    bulk_name, ref_name = f"{bulk_id}_bulk", f"{maker.rich_element}_reference"
+    calcs = [(bulk_name, bulk, "bulk")]
+    if reference is not None:
+        calcs.append((ref_name, reference, "bulk"))
+    calcs += [(row["slab_id"], with_fixed_interior(slab.get_sorted_structure()), "slab") for row, slab in cut]
+    if backend == "vasp":
+        from .vasp import write_dry_run
 
-    cut, _ = prepare(bulk, bulk_id, maker, dry_run=True)
-    root = out / "vasp_inputs"
-    bulk_relax = maker.bulk_relax_maker
-    relax_cell = bulk_relax is not None and bool(getattr(bulk_relax.input_set_generator, "relax_cell", False))
-    folders = [write_dry_run(bulk, "bulk", root / f"{bulk_id}_bulk", relax_bulk_cell=relax_cell)]
-    for row, slab in cut:
-        folders.append(
-            write_dry_run(with_fixed_interior(slab.get_sorted_structure()), "slab", root / row["slab_id"])
-        )
-    (root / "run_all.sh").write_text(run_all_script([f.name for f in folders]))
-    (root / "run_all.sh").chmod(0o755)
+        generator = getattr(maker.bulk_relax_maker, "input_set_generator", None)
+        relax_cell = bool(getattr(generator, "relax_cell", False))
+        folders = [
+            write_dry_run(s, kind, root / name, relax_bulk_cell=relax_cell and kind == "bulk")
+            for name, s, kind in calcs
+        ]
+    else:
+        from semcgcnn.pipeline.labelling.gpaw import GPAW_PRESETS, write_gpaw_inputs
+
+        settings = GPAW_PRESETS[maker.preset]
+        relax = {"bulk": maker.relax_bulk, "slab": maker.relax_slabs}
+        folders = [
+            write_gpaw_inputs(s, kind, root / name, settings, relax[kind], relax[kind] and kind == "bulk")
+            for name, s, kind in calcs
+        ]
+    write_manifest(
+        root,
+        backend,
+        maker.meta(bulk_id),
+        maker.parameters(),
+        bulk_name,
+        ref_name if reference is not None else None,
+        [(row["slab_id"], row) for row, _ in cut],
+        slab_errors,
+    )
     return folders
+
+
+def collect(tree: Path, out: Path | None = None) -> LabelSummary:
+    """``labels.parquet`` and ``errors.parquet`` of the finished input tree ``tree`` (or a label
+    run's output folder holding one), in ``out`` (default: the folder holding the tree)."""
+    from semcgcnn.pipeline.labelling.inputs import collect_labels
+    from semcgcnn.pipeline.labelling.rows import write_label_tables
+
+    t0 = time.perf_counter()
+    rows, errors, manifest = collect_labels(Path(tree))
+    out = Path(out) if out is not None else Path(manifest["root"]).parent
+    check_output_dir(out)
+    source = f"semcgcnn label {manifest['meta']['bulk_id']}"  # the label run's own provenance
+    paths = write_label_tables(rows, errors, out, source, manifest["parameters"])
+    log.info("%d slabs: %d labels, %d error rows", len(manifest["slabs"]), len(rows), len(errors))
+    return LabelSummary(out, len(manifest["slabs"]), len(rows), len(errors), paths, time.perf_counter() - t0)
 
 
 def _n_jobs(flow: Flow) -> int:
