@@ -97,6 +97,11 @@ def screen(
             "--max-atoms, --limit, --batch-size and --max-index must be ≥ 1, --workers ≥ 0, "
             "slab and vacuum sizes > 0 Å, --e-above-hull ≥ 0, --max-elements ≥ 2"
         )
+    if source != "mp" and (e_above_hull != DEFAULT.e_above_hull or max_elements != DEFAULT.max_elements):
+        raise fail(
+            "--e-above-hull and --max-elements bound a Materials Project query (--source mp); the "
+            "bundled set and your files keep every compound, with its estimated e_above_hull_eV_per_atom"
+        )
     if engine not in ENGINES:
         raise fail(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}")
     if model is not None and not (model.exists() or model.with_suffix(".json").exists()):

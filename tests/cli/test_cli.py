@@ -59,6 +59,16 @@ def test_user_mistakes_give_one_line_errors_not_tracebacks(cli):
         assert "Traceback" not in out.stderr and "error:" in out.stderr
 
 
+def test_screen_refuses_materials_project_bounds_without_the_materials_project(cli, tmp_path):
+    """--e-above-hull and --max-elements filter an MP query only: given with the bundled set (or
+    your files) they would be silently ignored, so they are refused in one line before any work."""
+    for args in (("--e-above-hull", "0.2"), ("--max-elements", "3")):
+        out = cli("screen", "--out", str(tmp_path / "s"), "--limit", "1", *args)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+        assert "bound a Materials Project query (--source mp)" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
 def _mismatched_model(tmp_path: Path) -> Path:
     """The shipped model's folder copied, its card's h_fea_len changed so it no longer fits the weights."""
     import json
