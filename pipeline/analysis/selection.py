@@ -16,6 +16,11 @@ Which slab a compound gives (``strategy``):
   such diverse picks beat random and most-uncertain picks on average over budgets 1–20;
 * ``max_sigma``: the most uncertain slab (the score);
 * ``random``: a uniform draw (seeded).
+
+With ``costs`` (the estimated cost of labelling each slab's facet,
+:mod:`~semcgcnn.pipeline.analysis.label_cost`), slabs above ``max_cost`` are left out before any
+pick, and among a compound's candidates worth at least :data:`EQUAL_VALUE` of the best one (its
+distance for ``kcenter``, its score for ``max_sigma``) the cheapest is picked.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ SCORE_COLUMNS = ("surface_energy_eV_per_A2_std", "work_function_eV_std")
 BUDGET_RULE = "--budget must be ≥ 1"
 STRATEGIES = ("kcenter", "max_sigma", "random")
 SHIPPED_STRATEGY = "kcenter"
+EQUAL_VALUE = 0.95
+"""Candidates worth this fraction of the best one count as equal: the cheapest of them is picked."""
 
 
 class SelectionError(UserError):
@@ -83,6 +90,8 @@ def select_slabs(
     strategy: str = SHIPPED_STRATEGY,
     embeddings: dict[str, np.ndarray] | None = None,
     seed: int = 0,
+    costs: pd.Series | None = None,
+    max_cost: float | None = None,
 ) -> pd.DataFrame:
     """The ``budget`` picks among the :func:`selectable` slabs of a screen's ``predictions`` table
     (their rows with ``score`` and ``round``), in pick order.
@@ -95,6 +104,8 @@ def select_slabs(
             (:meth:`~semcgcnn.model.predict.Predictor.embeddings`, in the units of the table's
             ``distance_to_training``).
         seed: ``random`` only.
+        costs: per slab_id, the cost of labelling its facet (any unit; None: all equal).
+        max_cost: slabs whose cost is above it are not picked (None: no bound).
 
     Raises:
         SelectionError: a budget below 1, an unknown strategy, ``kcenter`` without embeddings or
@@ -107,7 +118,10 @@ def select_slabs(
     df = predictions.assign(score=uncertainty_score(predictions)).sort_values(
         ["score", "slab_id"], ascending=[False, True]
     )
-    chooser = _chooser(df, strategy, embeddings, seed)
+    cost = {} if costs is None else costs.to_dict()
+    if max_cost is not None and costs is not None:
+        df = df[df["slab_id"].map(cost).fillna(0.0) <= max_cost]
+    chooser = _chooser(df, strategy, embeddings, seed, lambda sid: cost.get(sid, 0.0))
     remaining = {cid: g for cid, g in df.groupby("compound_id", sort=False)}
     taken_facets: dict[str, set[str]] = {cid: set() for cid in remaining}
     picks: list[tuple[int, pd.Series]] = []
@@ -134,12 +148,27 @@ def select_slabs(
     return out
 
 
+def cheapest_of_equal(values: list[float], costs: list[float]) -> int:
+    """The position of the cheapest of ``values`` worth at least :data:`EQUAL_VALUE` of the best;
+    among equally cheap ones the most valuable, then the first (``costs``: the cost of each)."""
+    top = max(values)
+    equal = [i for i, v in enumerate(values) if v >= EQUAL_VALUE * top]
+    return min(equal, key=lambda i: (costs[i], -values[i], i))
+
+
 def _chooser(
-    df: pd.DataFrame, strategy: str, embeddings: dict[str, np.ndarray] | None, seed: int
+    df: pd.DataFrame,
+    strategy: str,
+    embeddings: dict[str, np.ndarray] | None,
+    seed: int,
+    cost: Callable[[str], float],
 ) -> Callable[[str, pd.DataFrame], pd.Series]:
-    """``choose(compound_id, candidates)``: the row ``strategy`` picks among a compound's candidates."""
+    """``choose(compound_id, candidates)``: the row ``strategy`` picks among a compound's candidates
+    (``cost``: of a slab_id, for :func:`cheapest_of_equal`)."""
     if strategy == "max_sigma":
-        return lambda _cid, rows: rows.iloc[0]  # rows are sorted by score
+        return lambda _cid, rows: rows.iloc[
+            cheapest_of_equal(list(rows["score"]), [cost(s) for s in rows["slab_id"]])
+        ]
     if strategy == "random":
         rng = np.random.default_rng(seed)
         return lambda _cid, rows: rows.iloc[int(rng.integers(len(rows)))]
@@ -153,7 +182,7 @@ def _chooser(
 
     def choose(_cid: str, rows: pd.DataFrame) -> pd.Series:
         ids = list(rows["slab_id"])
-        best = max(range(len(ids)), key=lambda i: (near[ids[i]], -i))
+        best = cheapest_of_equal([near[i] for i in ids], [cost(i) for i in ids])
         pick = ids[best]
         for sid in df.loc[df["compound_id"] == _cid, "slab_id"]:  # the pick is labelled now
             near[sid] = min(near[sid], float(np.linalg.norm(embeddings[sid] - embeddings[pick])))
@@ -162,9 +191,12 @@ def _chooser(
     return choose
 
 
-def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dict[str, Path]:
+def write_picks(
+    picks: pd.DataFrame, bulks: dict[str, object], out: Path, preset: str = "default"
+) -> dict[str, Path]:
     """``out/picks.parquet``, each picked compound's bulk as ``out/bulk/ID.json`` and
-    ``out/label.sh`` (one ``semcgcnn label`` per picked compound and facet)."""
+    ``out/label.sh`` (one ``semcgcnn label`` per picked compound and facet; ``preset``: its
+    default GPAW preset)."""
     out = Path(out)
     (out / "bulk").mkdir(parents=True, exist_ok=True)
     for cid in picks["compound_id"].unique():
@@ -174,7 +206,7 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
         "# DFT labels of the picked slabs: every termination of each picked facet "
         "(semcgcnn label cuts them as the screen did). BACKEND: gpaw (default), vasp or mlip.",
         "set -euo pipefail",
-        "BACKEND=${BACKEND:-gpaw}; PRESET=${PRESET:-default}",
+        f"BACKEND=${{BACKEND:-gpaw}}; PRESET=${{PRESET:-{preset}}}",
     ]
     for (cid, hkl), _ in picks.groupby(["compound_id", "miller_index"], sort=False):
         h, k, miller_l = hkl.strip("()").split()
@@ -196,6 +228,10 @@ def write_picks(picks: pd.DataFrame, bulks: dict[str, object], out: Path) -> dic
         "work_function_eV",
         "work_function_eV_std",
         "score",
+        "n_slabs",
+        "max_atoms",
+        "estimated_gpaw_fast_s",
+        "estimated_gpaw_default_s",
         "out_of_domain",
         "applicability",
         "model_id",
@@ -225,13 +261,23 @@ def slab_embeddings_of_screen(
 
 
 def select_from_screen(
-    run_dir: Path, budget: int, strategy: str = SHIPPED_STRATEGY, seed: int = 0
+    run_dir: Path,
+    budget: int,
+    strategy: str = SHIPPED_STRATEGY,
+    seed: int = 0,
+    preset: str = "default",
+    max_hours: float | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """``(picks, manifest)``: :func:`select_slabs` on the finished screen in ``run_dir``, with the
     embeddings ``kcenter`` needs from the model that made the screen (refused if it is not the one
-    its manifest names)."""
+    its manifest names) and the estimated GPAW cost of labelling each slab's facet
+    (:func:`~.label_cost.facet_costs`; ``preset``'s bounds the picks at ``max_hours``, None: no
+    bound). The picks carry every preset's estimate; ``manifest["n_above_cost"]`` counts the
+    selectable slabs left out by the bound."""
     from semcgcnn.pipeline.screen import results
     from semcgcnn.pipeline.screen.run import load_predictor
+
+    from .label_cost import cost_column, facet_costs
 
     preds, manifest = results.read_table(run_dir, "predictions")
     embeddings = None
@@ -244,4 +290,11 @@ def select_from_screen(
                 f"manifest names now ({predictor.model_id}): use --strategy max_sigma or screen again"
             )
         embeddings = slab_embeddings_of_screen(run_dir, predictor, list(selectable(preds)["slab_id"]))
-    return select_slabs(preds, budget, strategy, embeddings, seed), manifest
+    pool = selectable(preds)
+    facets = facet_costs(run_dir, manifest, list(pool["compound_id"].unique()))
+    pool = pool.merge(facets, on=["compound_id", "miller_index"], how="left")
+    costs = pool.set_index("slab_id")[cost_column(preset)]
+    max_cost = None if max_hours is None else max_hours * 3600.0
+    picks = select_slabs(pool, budget, strategy, embeddings, seed, costs, max_cost)
+    n_above = 0 if max_cost is None else int((costs > max_cost).sum())
+    return picks, {**manifest, "n_above_cost": n_above}

@@ -268,6 +268,57 @@ def estimate_memory_bytes(structure: Structure, kind: str, settings: GpawSetting
     return mpi_ranks(settings) * BYTES_PER_RANK + WAVEFUNCTION_FACTOR * coefficients
 
 
+@dataclass(frozen=True)
+class CostLaw:
+    """GPAW's wall time on the machine it was measured on: ``a · W^p`` seconds for a single point of
+    work W (:func:`gpaw_work`) with the fast preset, × ``preset_factor`` of another preset, ×
+    ``relax_factor`` of the preset for a relaxation (which ends with the single point)."""
+
+    a: float
+    p: float
+    preset_factor: dict
+    relax_factor: dict
+    spread: tuple[float, float]  # measured / fitted, lowest and highest, over the fitted runs
+    machine: str
+
+
+COST_LAW = CostLaw(
+    a=2.6214e-10,
+    p=1.619,
+    preset_factor={"fast": 1.0, "default": 0.209},
+    relax_factor={"fast": 1.5, "default": 2.93},
+    spread=(0.66, 1.70),
+    machine="2 cores, 2 MPI ranks, GPAW 22.8",
+)
+"""Measured by ``bench/label_cost.py`` (``bench/results/label_cost.json``, its ``constants``): fast
+single points of 4 real cells (Mg bulk 3.6 s, Mg(0001) 12.9 s, an 8-atom MgPb3 slab 138 s, a
+12-atom Sr2Mg slab 107 s; an 18-atom MgZr2 slab did not finish in 240 s, the law says 326 s); the
+default preset's single points of the Mg bulk and slab; relaxed against single-point runs of
+Mg(0001). How many SCF iterations and BFGS steps a system needs differs, so one estimate can be
+off by the spread (0.66–1.7× on the fitted runs) and more for a slow SCF."""
+COST_LIMIT_HOURS = 4.0
+"""Above this estimate (one calculation of ``semcgcnn label``; one pick of ``semcgcnn select``:
+its bulk and every termination of its facet) the commands refuse unless asked."""
+
+
+def estimate_seconds(structure: Structure, kind: str, preset_name: str, relax: bool) -> float:
+    """Estimated wall time (s, on :data:`COST_LAW`'s machine) of one GPAW run of ``structure`` as a
+    ``"bulk"`` or ``"slab"`` with preset ``preset_name``, relaxed first when ``relax``."""
+    settings = preset(preset_name)
+    law = COST_LAW
+    t = law.a * gpaw_work(structure, kind, settings) ** law.p * law.preset_factor.get(preset_name, 1.0)
+    return t * (law.relax_factor.get(preset_name, 1.0) if relax else 1.0)
+
+
+def format_seconds(seconds: float) -> str:
+    """``25 s``, ``14 min``, ``3.2 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def available_memory_bytes() -> int:
     """Memory this machine can give a new run now: ``MemAvailable`` of /proc/meminfo, else all of
     its physical memory (``os.sysconf``)."""

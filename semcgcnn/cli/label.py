@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from semcgcnn.pipeline.labelling.gpaw import COST_LIMIT_HOURS
+
 from .common import console, fail
 
 if TYPE_CHECKING:
@@ -55,9 +57,14 @@ def label(
         bool,
         typer.Option(
             "--force-size",
-            help="gpaw: run even when the memory estimate exceeds this machine's available memory.",
+            help="gpaw: run even when the memory estimate exceeds this machine's available memory, "
+            "or the time estimate --max-hours.",
         ),
     ] = False,
+    max_hours: Annotated[
+        float,
+        typer.Option(help="gpaw: refuse a calculation estimated to take longer on this machine."),
+    ] = COST_LIMIT_HOURS,
 ) -> None:
     """Label slabs of a bulk crystal: γ (eV/Å², J/m²) and Φ of both faces (eV) into OUT/labels.parquet."""
     from semcgcnn.interrupts import exit_status, sigterm_raises
@@ -90,7 +97,7 @@ def label(
         return
     try:
         with sigterm_raises(), Bars() as bars:
-            summary = run_label(bulk_file, out, maker, bars, force_size=force_size)
+            summary = run_label(bulk_file, out, maker, bars, force_size=force_size, max_hours=max_hours)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (semcgcnn.interrupts.Terminated)
         raise fail(_interrupted(out, exc), code=exit_status(exc)) from None
     _print_summary(summary)

@@ -74,6 +74,9 @@ def test_label_cli_refuses_bad_input_in_one_line_before_any_job(cli, tmp_path, h
         (str(bulk_file), "--backend", "quantum"): "unknown backend 'quantum'",
         (str(bulk_file), "--backend", "gpaw", "--preset", "huge"): "unknown preset 'huge'",
         (str(bulk_file), "--backend", "mlip", "--dry-run"): "use it with --backend vasp or gpaw",
+        (str(bulk_file), "--backend", "gpaw", "--preset", "fast", "--max-hours", "0.0001"): (
+            "above --max-hours 0.0001; label a smaller cell"
+        ),
     }
     for args, message in cases.items():
         out = cli("label", *args, "--out", str(tmp_path / "out"), "--miller", "0", "0", "1")

@@ -173,6 +173,17 @@ class SurfacePropertyMaker(Maker):
         machine's memory (:func:`~.backends.check_size`)."""
         check_size(self.step_makers(), calculations)
 
+    def estimate_seconds(self, calculations: list[tuple[str, Structure, str]]) -> list[float] | None:
+        """Estimated wall time on this machine of each ``(name, structure, kind)`` calculation
+        with this maker's relaxations (GPAW: :func:`~semcgcnn.pipeline.labelling.gpaw.estimate_seconds`);
+        None for a backend without an estimate (VASP runs elsewhere; an ML potential takes seconds)."""
+        if self.backend != "gpaw":
+            return None
+        from semcgcnn.pipeline.labelling.gpaw import estimate_seconds
+
+        relax = {"bulk": self.relax_bulk, "slab": self.relax_slabs}
+        return [estimate_seconds(s, kind, self.preset, relax[kind]) for _, s, kind in calculations]
+
     def slabs(self, bulk: Structure, bulk_id: str) -> tuple[list[tuple[dict, object]], list[dict]]:
         """The slabs this maker labels (``[(slab-stage row, slab)]``) and the slab stage's error rows
         (``bulk``: the bulk structure; ``bulk_id``: the id the rows carry)."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from semcgcnn.io import InputError, read_structure
 from semcgcnn.paths import check_output_dir
 from semcgcnn.pipeline.labelling.calc import LabelError
+from semcgcnn.pipeline.labelling.gpaw import COST_LIMIT_HOURS
 from semcgcnn.pipeline.labelling.references import check_bulk
 from semcgcnn.workflows.local import JOBFLOW_DIR, run_flow
 from semcgcnn.workflows.schemas import LabelSetDoc
@@ -60,12 +61,15 @@ def prepare(
     maker: SurfacePropertyMaker,
     dry_run: bool = False,
     force_size: bool = False,
+    max_hours: float = COST_LIMIT_HOURS,
 ) -> tuple[list, list[dict]]:
     """The slabs to label and the slab stage's error rows (:meth:`SurfacePropertyMaker.slabs`),
     after the backend's checks (:meth:`SurfacePropertyMaker.check`) on every structure it will see:
     the bulk, the slabs and the rich element's reference where a slab needs it, and (unless
     ``force_size``) its check that each calculation fits in this machine's memory
-    (:meth:`SurfacePropertyMaker.check_size`): the bulk's before any slab is cut."""
+    (:meth:`SurfacePropertyMaker.check_size`): the bulk's before any slab is cut. The estimated
+    cost is logged (:func:`check_cost`) and, unless ``dry_run`` or ``force_size``, a calculation
+    estimated above ``max_hours`` is refused."""
     if not force_size:
         maker.check_size([(bulk_id, bulk, "bulk")])
     cut, errors = maker.slabs(bulk, bulk_id)
@@ -74,9 +78,46 @@ def prepare(
         raise LabelError(f"{bulk_id}: no slab to label ({reasons})")
     reference = maker.rich_reference(bulk, cut)
     maker.check([bulk, *(s for _, s in cut), *([reference] if reference is not None else [])], dry_run)
+    calculations = [
+        (bulk_id, bulk, "bulk"),
+        *(() if reference is None else ((maker.rich_element, reference, "bulk"),)),
+    ]
+    calculations += [(row["slab_id"], s, "slab") for row, s in cut]
+    check_cost(maker, calculations, None if (dry_run or force_size) else max_hours)
     if not force_size:
         maker.check_size([(row["slab_id"], s, "slab") for row, s in cut])
     return cut, errors
+
+
+def check_cost(
+    maker: SurfacePropertyMaker, calculations: list[tuple[str, Structure, str]], max_hours: float | None
+) -> None:
+    """Log the estimated cost of ``calculations`` (``(name, structure, kind)``) with ``maker``; a
+    one-line LabelError when one is estimated above ``max_hours`` (None: never)."""
+    from semcgcnn.pipeline.labelling.gpaw import COST_LAW, format_seconds
+
+    seconds = maker.estimate_seconds(calculations)
+    if seconds is None:
+        return
+    i = max(range(len(seconds)), key=seconds.__getitem__)
+    name, s, kind = calculations[i]
+    if max_hours is not None and seconds[i] > max_hours * 3600:
+        raise LabelError(
+            f"{name} {kind}: {len(s)} atoms, estimated {format_seconds(seconds[i])} with GPAW {maker.preset} "
+            f"on this machine, above --max-hours {max_hours:g}; label a smaller cell, raise --max-hours "
+            "or pass --force-size"
+        )
+    log.info(
+        "GPAW %s: %d calculations, estimated %s in all on this machine (%s); the largest %s %s, %d atoms, %s",
+        maker.preset,
+        len(seconds),
+        format_seconds(sum(seconds)),
+        COST_LAW.machine,
+        name,
+        kind,
+        len(s),
+        format_seconds(seconds[i]),
+    )
 
 
 def write_inputs(bulk: Structure, bulk_id: str, maker: SurfacePropertyMaker, out: Path) -> list[Path]:
@@ -165,9 +206,11 @@ def run_label(
     maker: SurfacePropertyMaker,
     bars: Bars | None = None,
     force_size: bool = False,
+    max_hours: float = COST_LIMIT_HOURS,
 ) -> LabelSummary:
     """Label the slabs of the bulk crystal in ``bulk_path`` into ``out`` (see the module note);
-    ``force_size``: skip the backend's check that each calculation fits in memory."""
+    ``force_size``: skip the backend's checks that each calculation fits in memory and in
+    ``max_hours``."""
     from semcgcnn.progress import QUIET
 
     t0 = time.perf_counter()
@@ -175,7 +218,7 @@ def run_label(
     check_output_dir(out)
     bulk = read_bulk(bulk_path)
     bulk_id = Path(bulk_path).stem
-    cut, slab_errors = prepare(bulk, bulk_id, maker, force_size=force_size)
+    cut, slab_errors = prepare(bulk, bulk_id, maker, force_size=force_size, max_hours=max_hours)
     flow = maker.make(bulk, bulk_id, out, (cut, slab_errors))  # the slabs prepare cut, not cut again
     bars = bars or QUIET
     advance = bars.stage(f"{maker.backend} jobs", _n_jobs(flow))

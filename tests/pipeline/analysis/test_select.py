@@ -11,7 +11,27 @@ import pandas as pd
 import pytest
 
 from semcgcnn.model.checkpoint import SHIPPED_MODEL
-from semcgcnn.pipeline.analysis.selection import uncertainty_score
+from semcgcnn.pipeline.analysis.selection import EQUAL_VALUE, uncertainty_score
+
+
+def _facet_cost(screen: Path) -> dict[str, float]:
+    """Per slab of the screen, the estimated GPAW default cost of labelling its facet."""
+    from semcgcnn.pipeline.analysis.label_cost import cost_column, facet_costs
+    from semcgcnn.pipeline.screen import results
+
+    preds, manifest = results.read_table(screen, "predictions")
+    facets = facet_costs(screen, manifest, list(preds["compound_id"].unique()))
+    merged = preds.merge(facets, on=["compound_id", "miller_index"])
+    return dict(zip(merged["slab_id"], merged[cost_column("default")], strict=True))
+
+
+def _best_or_cheapest_equal(value: dict[str, float], cost: dict[str, float]) -> set[str]:
+    """The slabs a pick among ``value``'s may be: worth ≥ EQUAL_VALUE of the best, and no slab so
+    worth is cheaper."""
+    top = max(value.values())
+    equal = [s for s, v in value.items() if v >= EQUAL_VALUE * top]
+    cheapest = min(cost[s] for s in equal)
+    return {s for s in equal if cost[s] == cheapest}
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +56,8 @@ def test_select_spreads_the_budget_over_compounds_and_facets(cli, screen, tmp_pa
         str(tmp_path / "picks"),
         "--strategy",
         "max_sigma",
+        "--max-hours",
+        "0",  # no cost bound: every slab a candidate
     )
     assert run.returncode == 0, run.stderr
     picks = pd.read_parquet(tmp_path / "picks" / "picks.parquet")
@@ -43,8 +65,14 @@ def test_select_spreads_the_budget_over_compounds_and_facets(cli, screen, tmp_pa
     first = picks[picks["round"] == 1]
     assert sorted(first["compound_id"]) == sorted(preds["compound_id"].unique())  # every compound once first
     sym = preds[preds["symmetric_slab"]].assign(score=lambda d: uncertainty_score(d))
-    for r in first.itertuples():  # round 1: each compound's most uncertain slab
-        assert r.slab_id == sym[sym["compound_id"] == r.compound_id].sort_values("score").iloc[-1]["slab_id"]
+    cost = _facet_cost(screen)
+    for r in first.itertuples():  # round 1: each compound's most uncertain slab, or a cheaper as uncertain
+        mine = sym[sym["compound_id"] == r.compound_id]
+        assert r.slab_id in _best_or_cheapest_equal(
+            dict(zip(mine["slab_id"], mine["score"], strict=True)), cost
+        )
+        assert r.estimated_gpaw_default_s == pytest.approx(cost[r.slab_id])
+        assert 0 < r.estimated_gpaw_fast_s < r.estimated_gpaw_default_s and r.n_slabs >= 1
     for cid, g in picks.groupby(
         "compound_id"
     ):  # a second pick of a compound is a new facet where one is left
@@ -97,16 +125,19 @@ def test_kcenter_picks_the_slab_farthest_from_the_training_data_and_the_earlier_
 
     preds = pd.read_parquet(screen / "predictions.parquet")
     n_compounds = preds["compound_id"].nunique()
-    run = cli("select", str(screen), "--budget", str(2 * n_compounds), "--out", str(tmp_path / "picks"))
+    args = ("--budget", str(2 * n_compounds), "--max-hours", "0")  # no cost bound: every slab a candidate
+    run = cli("select", str(screen), *args, "--out", str(tmp_path / "picks"))
     assert run.returncode == 0, run.stderr
     picks = pd.read_parquet(tmp_path / "picks" / "picks.parquet")
     sym = preds[preds["symmetric_slab"]]
     slabs = pd.read_parquet(screen / "slabs.parquet").set_index("slab_id")
     p = load_pretrained()
+    cost = _facet_cost(screen)
     for cid, g in picks.groupby("compound_id"):
         mine = sym[sym["compound_id"] == cid]
         first, second = g.sort_values("pick")["slab_id"].iloc[:2]
-        assert first == mine.loc[mine["distance_to_training"].idxmax(), "slab_id"]
+        d0 = dict(zip(mine["slab_id"], mine["distance_to_training"], strict=True))
+        assert first in _best_or_cheapest_equal(d0, cost)
         ids = list(mine["slab_id"])
         structures = [structure_from_json(slabs.loc[i, "structure_json"]) for i in ids]
         z = dict(
@@ -122,4 +153,21 @@ def test_kcenter_picks_the_slab_farthest_from_the_training_data_and_the_earlier_
             i: min(mine.set_index("slab_id").loc[i, "distance_to_training"], np.linalg.norm(z[i] - z[first]))
             for i in fresh
         }
-        assert second == max(fresh, key=lambda i: near[i])
+        assert second in _best_or_cheapest_equal(near, cost)
+
+
+def test_select_leaves_out_facets_estimated_above_the_bound_and_says_so(cli, screen, tmp_path):
+    cost = _facet_cost(screen)
+    preds = pd.read_parquet(screen / "predictions.parquet")
+    sym = preds[preds["symmetric_slab"]]
+    bound_h = float(f"{pd.Series([cost[s] for s in sym['slab_id']]).median() / 3600:.9f}")
+    bound_s = bound_h * 3600
+    above = sum(cost[s] > bound_s for s in sym["slab_id"])
+    assert 0 < above < len(sym)
+    args = ("select", str(screen), "--budget", str(len(sym)), "--max-hours", f"{bound_h:.9f}")
+    run = cli(*args, "--out", str(tmp_path / "picks"), "--strategy", "max_sigma")
+    assert run.returncode == 0, run.stderr
+    picks = pd.read_parquet(tmp_path / "picks" / "picks.parquet")
+    assert len(picks) == len(sym) - above and (picks["estimated_gpaw_default_s"] <= bound_s).all()
+    assert f"{above} slabs left out: their facet is estimated above --max-hours" in run.stdout
+    assert "fast /" in run.stdout and "default)" in run.stdout

@@ -113,3 +113,35 @@ def test_timeout_kills_the_run(tmp_path):
     with pytest.raises(LabelError, match=r"no result after 0\.5 s") as e:
         G.run_gpaw(mg_bulk(), "bulk", G.preset("fast", timeout_s=0.5), tmp_path / "slow", relax=False)
     assert "\n" not in str(e.value)
+
+
+def test_the_cost_law_is_the_benchmarks_measurement():
+    """COST_LAW holds bench/label_cost.py's numbers, and its estimates of the benchmark's own cells
+    (recomputed from their structures) fall within the spread it states of the measured times."""
+    import json
+    from pathlib import Path
+
+    import pytest
+
+    from semcgcnn.pipeline.labelling.gpaw import COST_LAW, gpaw_work, preset
+
+    bench = json.loads((Path(__file__).parents[3] / "bench/results/label_cost.json").read_text())
+    c = bench["constants"]
+    assert COST_LAW.a == pytest.approx(c["a"], rel=1e-3) and COST_LAW.p == pytest.approx(c["p"], rel=1e-3)
+    assert COST_LAW.preset_factor == c["preset_factor"] and COST_LAW.relax_factor == c["relax_factor"]
+    assert list(COST_LAW.spread) == pytest.approx(c["spread"], abs=0.005)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[3] / "bench"))
+    from label_cost import cells
+
+    fast = preset("fast")
+    measured = {r["name"]: r for r in bench["runs"]}
+    for name, s, kind in cells():
+        run = measured[name]
+        assert gpaw_work(s, kind, fast) == run["work"]
+        law = COST_LAW.a * run["work"] ** COST_LAW.p
+        if run["wall_s"] is None:  # timed out: the law says it takes longer than the limit
+            assert law > bench["fit"]["timeout_s"]
+        else:
+            assert COST_LAW.spread[0] - 0.01 <= run["wall_s"] / law <= COST_LAW.spread[1] + 0.01
