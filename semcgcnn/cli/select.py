@@ -41,6 +41,7 @@ def select(
 ) -> None:
     """Pick slabs to label, one per compound per round (most uncertain compound first), new facets first."""
     from semcgcnn.paths import check_output_dir
+    from semcgcnn.pipeline.analysis.label_cost import cost_column
     from semcgcnn.pipeline.analysis.selection import (
         BUDGET_RULE,
         SelectionError,
@@ -48,7 +49,6 @@ def select(
         select_from_screen,
         write_picks,
     )
-    from semcgcnn.pipeline.analysis.label_cost import cost_column
     from semcgcnn.pipeline.labelling.gpaw import COST_LAW, format_seconds
     from semcgcnn.pipeline.labelling.gpaw import preset as preset_settings
     from semcgcnn.pipeline.screen import results
@@ -69,13 +69,15 @@ def select(
             f"{r.pick:>3}. {r.slab_id} {r.miller_index}: γ {r.surface_energy_eV_per_A2:.4f} ± "
             f"{r.surface_energy_eV_per_A2_std:.4f} eV/Å², Φ {r.work_function_eV:.2f} ± "
             f"{r.work_function_eV_std:.2f} eV; labels {r.n_slabs} slab(s) ≤ {r.max_atoms} atoms, "
-            f"≈ {format_seconds(r.estimated_gpaw_fast_s)} fast / {format_seconds(r.estimated_gpaw_default_s)} default"
+            f"≈ {format_seconds(r.estimated_gpaw_fast_s)} fast / "
+            f"{format_seconds(r.estimated_gpaw_default_s)} default"
         )
     total = {p: picks[cost_column(p)].sum() for p in ("fast", "default")}
     console.print(
         f"{len(picks)} slabs of {picks['compound_id'].nunique()} compounds → {paths['picks']}; "
         f"label them with: bash {paths['label_script']} (GPAW estimate on this machine, "
-        f"{COST_LAW.machine}: {format_seconds(total['fast'])} fast, {format_seconds(total['default'])} default)"
+        f"{COST_LAW.machine}: {format_seconds(total['fast'])} fast, "
+        f"{format_seconds(total['default'])} default)"
     )
     if manifest["n_above_cost"]:
         console.print(
