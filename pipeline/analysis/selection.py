@@ -280,6 +280,7 @@ def select_from_screen(
     from .label_cost import cost_column, facet_costs
 
     preds, manifest = results.read_table(run_dir, "predictions")
+    pool = selectable(preds)
     embeddings = None
     if strategy == "kcenter":
         params = manifest.get("parameters", {})
@@ -289,8 +290,7 @@ def select_from_screen(
                 f"{run_dir} was screened by {manifest.get('model_id')}, which is not the model its "
                 f"manifest names now ({predictor.model_id}): use --strategy max_sigma or screen again"
             )
-        embeddings = slab_embeddings_of_screen(run_dir, predictor, list(selectable(preds)["slab_id"]))
-    pool = selectable(preds)
+        embeddings = slab_embeddings_of_screen(run_dir, predictor, list(pool["slab_id"]))
     facets = facet_costs(run_dir, manifest, list(pool["compound_id"].unique()))
     pool = pool.merge(facets, on=["compound_id", "miller_index"], how="left")
     costs = pool.set_index("slab_id")[cost_column(preset)]
